@@ -1,0 +1,77 @@
+"""Error types that cross module boundaries.
+
+Every user-facing error carries *where* (file, line, column, JSON path) and *what was
+expected*, so the CLI can print it and exit 2 without a traceback, and editors can
+consume it as JSON (`validate --format json`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as the input allows."""
+
+    message: str
+    path: str = "$"
+    code: str = "invalid"
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def where(self) -> str:
+        loc = self.file or "<input>"
+        if self.line is not None:
+            loc += f":{self.line}"
+            if self.column is not None:
+                loc += f":{self.column}"
+        return loc
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.path}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "message": self.message,
+            "code": self.code,
+            "location": {"file": self.file, "line": self.line, "column": self.column},
+            "path": self.path,
+        }
+
+
+class RiskguardError(Exception):
+    """Base class: an error the user can fix (exit code 2 in the CLI)."""
+
+    def __init__(self, problems: list[Problem] | str, *, file: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems, file=file)]
+        self.problems: list[Problem] = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class SnapshotError(RiskguardError):
+    """A snapshot or order does not match `schemas/snapshot.schema.json` / `order.schema.json`."""
+
+
+class PolicyError(RiskguardError):
+    """A policy file is malformed, fails its schema, or contradicts itself."""
+
+
+class PluginError(RiskguardError):
+    """A plugin could not be loaded or registered something invalid."""
+
+
+@dataclass(slots=True)
+class ProblemList:
+    """Collects problems so validation reports everything at once, not the first only."""
+
+    items: list[Problem] = field(default_factory=list)
+    file: str | None = None
+
+    def add(self, path: str, message: str, code: str = "invalid") -> None:
+        self.items.append(Problem(message, path, code, self.file))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)

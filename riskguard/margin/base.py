@@ -1,0 +1,281 @@
+"""The margin-model contract and the one liquidation solver every exchange shares.
+
+Every exchange we model liquidates a position when its margin balance falls to its
+maintenance margin (plus, on some exchanges, the fee to close). With
+
+    WB     wallet backing the position (isolated margin, or the cross wallet)
+    T1,U1  maintenance margin and uPnL of the *other* positions sharing WB (0 if isolated)
+    MM(P)  Q·B·MMR − cum, B = P (mark basis) or EP (entry basis)
+    f      closing-fee rate counted in the trigger
+
+the linear condition ``WB + U1 + s·Q·(P − EP) = T1 + MM(P) + f·Q·P`` is linear in P:
+
+    mark basis:  P = (WB − T1 + U1 + cum − s·Q·EP) / (Q·(MMR + f) − s·Q)      (Binance form)
+    entry basis: P = (T1 + MM_e − WB − U1 + s·Q·EP) / (s·Q − f·Q)             (Bybit/MEXC form)
+
+and for inverse (coin-margined) contracts, with Q in USD and amounts in coin,
+
+    P = Q·(MMR + f + s) / (WB − T1 + U1 + cum + s·Q/EP)                        (Binance COIN-M)
+
+The exchanges differ only in data: which basis, which fee, whether tiers are keyed on
+notional or on contracts. So each exchange module is a ``MarginModel`` instance with its
+parameters and source, not a copy of the algebra. ``reference/margin-math.md`` derives
+each form; each exchange module cites its primary source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..snapshot import LeverageTier, Position
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What the exchange lets a bot do about margin, for actions' ``feasible``/``reason``.
+
+    ``None`` means the exchange publishes nothing we could confirm; actions then say
+    "unknown" instead of guessing.
+    """
+
+    switchScope: str = "symbol"  # symbol | account | order (OKX picks the mode per order)
+    switchWithPosition: bool | None = None
+    switchWithOpenOrders: bool | None = None
+    switchDirections: tuple[str, ...] = ("isolated->cross", "cross->isolated")
+    addIsolatedMargin: bool | None = True
+    reduceIsolatedMargin: bool | None = True
+    errorCodes: dict = field(default_factory=dict)  # code -> exchange's message
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Feasibility:
+    feasible: bool | None
+    reason: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarginModel:
+    """An exchange's margin rules as data plus the shared solver.
+
+    Subclass and override a method only where an exchange really computes differently;
+    the parameters below cover every exchange in ``reference/``.
+    """
+
+    name: str
+    title: str
+    source: str
+    mmBasis: str = "mark"  # mark | entry: price at which maintenance margin is valued
+    tierUnit: str = "notional"  # notional | contracts: what tier floors are measured in
+    closeFeeRate: float = 0.0  # fee rate counted in the liquidation trigger
+    defaultMaintenanceMarginRate: float | None = None  # used when a symbol has no tiers
+    approximate: bool = False  # True where the exchange publishes no exact formula
+    inverseSupported: bool = False
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    notes: str = ""
+
+    # ----------------------------------------------------------------- tiers
+
+    def tier_metric(self, pos: Position, price: float) -> float:
+        """The quantity tiers are keyed on at ``price``: notional (quote; coin for inverse) or contracts."""
+        if self.tierUnit == "contracts":
+            return pos.contracts
+        if pos.inverse:
+            return pos.size / price
+        return pos.size * price
+
+    def default_tier(self) -> LeverageTier | None:
+        if self.defaultMaintenanceMarginRate is None:
+            return None
+        return LeverageTier(0.0, None, self.defaultMaintenanceMarginRate)
+
+    def tier_for(
+        self, pos: Position, tiers: tuple[LeverageTier, ...], price: float
+    ) -> LeverageTier | None:
+        """The last tier whose floor ≤ the position's size at ``price`` (boundaries go up)."""
+        if not tiers:
+            return self.default_tier()
+        x = self.tier_metric(pos, price)
+        chosen = tiers[0]
+        for t in tiers:
+            if t.minNotional <= x:
+                chosen = t
+            else:
+                break
+        return chosen
+
+    # ----------------------------------------------------------------- figures
+
+    def maintenance_margin(
+        self, pos: Position, tiers: tuple[LeverageTier, ...], mark: float
+    ) -> tuple[float, LeverageTier | None]:
+        """Maintenance margin in settle currency and the tier used (None: no tier, no default)."""
+        basis = mark if self.mmBasis == "mark" else pos.entryPrice
+        tier = self.tier_for(pos, tiers, basis)
+        if tier is None:
+            return float("nan"), None
+        if pos.inverse:
+            mm = pos.size * tier.maintenanceMarginRate / basis - tier.maintenanceAmount
+        else:
+            mm = pos.size * basis * tier.maintenanceMarginRate - tier.maintenanceAmount
+        return max(mm, 0.0), tier
+
+    @staticmethod
+    def unrealized_pnl(pos: Position, mark: float) -> float:
+        if pos.inverse:
+            return pos.sign * pos.size * (1.0 / pos.entryPrice - 1.0 / mark)
+        return pos.sign * pos.size * (mark - pos.entryPrice)
+
+    @staticmethod
+    def notional(pos: Position, mark: float) -> float:
+        return pos.size / mark if pos.inverse else pos.size * mark
+
+    # ----------------------------------------------------------------- liquidation
+
+    def liquidation_price(
+        self,
+        pos: Position,
+        tiers: tuple[LeverageTier, ...],
+        mark: float,
+        wallet: float,
+        others_mm: float = 0.0,
+        others_upnl: float = 0.0,
+    ) -> float | None:
+        """The mark price at which this position is liquidated, others held at their mark.
+
+        ``wallet`` is the isolated margin (isolated) or the cross wallet balance (cross);
+        ``others_*`` are 0 for isolated positions. Returns None when there is no positive
+        liquidation price (the UI's "--") or no tier and no default MMR.
+        """
+        if pos.inverse:
+            return self._solve_tiers(
+                pos, tiers, mark, wallet, others_mm, others_upnl, self._inverse
+            )
+        if self.mmBasis == "entry":
+            tier = self.tier_for(pos, tiers, pos.entryPrice)
+            if tier is None:
+                return None
+            p = self._linear_entry(pos, tier, wallet, others_mm, others_upnl)
+            return p if p is not None and p > 0 else None
+        return self._solve_tiers(
+            pos, tiers, mark, wallet, others_mm, others_upnl, self._linear_mark
+        )
+
+    def _solve_tiers(self, pos, tiers, mark, wallet, t1, u1, solve) -> float | None:
+        tier = self.tier_for(pos, tiers, mark)
+        if tier is None:
+            return None
+        if not tiers or self.tierUnit == "contracts":
+            p = solve(pos, tier, wallet, t1, u1)
+            return p if p is not None and p > 0 else None
+        # Binance: "if the notional at the computed LP falls in another tier, recompute
+        # with that tier". Maintenance margin is continuous and monotone in price (cum
+        # from the recurrence), so there is one self-consistent tier; iterate, and if the
+        # iteration cycles (inconsistent hand-made tiers) scan every tier.
+        seen = set()
+        for _ in range(len(tiers) + 1):
+            p = solve(pos, tier, wallet, t1, u1)
+            if p is None or p <= 0:
+                return None
+            nxt = self.tier_for(pos, tiers, p)
+            if nxt is tier:
+                return p
+            if id(nxt) in seen:
+                break
+            seen.add(id(tier))
+            tier = nxt
+        candidates = []
+        for t in tiers:
+            p = solve(pos, t, wallet, t1, u1)
+            if p is not None and p > 0 and self.tier_for(pos, tiers, p) is t:
+                candidates.append(p)
+        if not candidates:
+            return None
+        # The one nearest the mark is the first to be hit: the conservative answer.
+        return min(candidates, key=lambda x: abs(x - mark))
+
+    def _linear_mark(
+        self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
+    ) -> float | None:
+        q, s = pos.size, pos.sign
+        den = q * (tier.maintenanceMarginRate + self.closeFeeRate) - s * q
+        if den == 0:
+            return None
+        return (wb - t1 + u1 + tier.maintenanceAmount - s * q * pos.entryPrice) / den
+
+    def _linear_entry(
+        self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
+    ) -> float | None:
+        q, s, ep = pos.size, pos.sign, pos.entryPrice
+        mm_e = max(q * ep * tier.maintenanceMarginRate - tier.maintenanceAmount, 0.0)
+        den = s * q - self.closeFeeRate * q
+        if den == 0:
+            return None
+        return (t1 + mm_e - wb - u1 + s * q * ep) / den
+
+    def _inverse(
+        self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
+    ) -> float | None:
+        q, s = pos.size, pos.sign
+        den = wb - t1 + u1 + tier.maintenanceAmount + s * q / pos.entryPrice
+        if den <= 0:
+            return None
+        return q * (tier.maintenanceMarginRate + self.closeFeeRate + s) / den
+
+    # ----------------------------------------------------------------- capabilities
+
+    def switch_feasibility(
+        self, to_mode: str, has_position: bool, has_open_orders: bool
+    ) -> Feasibility:
+        """Can the margin mode of a symbol be switched to ``to_mode`` right now?"""
+        c = self.capabilities
+        codes = c.errorCodes
+        if c.switchScope == "order":
+            return Feasibility(
+                True,
+                f"{self.title} chooses the margin mode per order: "
+                "place new orders in the target mode; existing positions keep theirs",
+            )
+        direction = "cross->isolated" if to_mode == "isolated" else "isolated->cross"
+        if direction not in c.switchDirections and has_position:
+            return Feasibility(
+                False, f"{self.title} does not switch {direction} with an open position"
+            )
+        if has_position and c.switchWithPosition is False:
+            code = next(
+                (
+                    k
+                    for k, v in codes.items()
+                    if "position" in v.lower() and "margin type" in v.lower()
+                ),
+                None,
+            )
+            return Feasibility(
+                False,
+                f"{self.title} refuses a margin-mode switch while a position is open"
+                + (f" (error {code})" if code else "")
+                + "; close or reduce the position, or hedge it, then switch",
+                code,
+            )
+        if has_open_orders and c.switchWithOpenOrders is False:
+            code = next((k for k, v in codes.items() if "open order" in v.lower()), None)
+            return Feasibility(
+                False,
+                f"{self.title} refuses a margin-mode switch while orders are open"
+                + (f" (error {code})" if code else "")
+                + "; cancel them first",
+                code,
+            )
+        if c.switchScope == "account":
+            return Feasibility(
+                True if not has_position else c.switchWithPosition,
+                f"{self.title} switches margin mode for the whole account, not per symbol",
+            )
+        if has_position and c.switchWithPosition is None:
+            return Feasibility(
+                None,
+                f"{self.title} does not document whether the switch is allowed "
+                "with an open position; expect a refusal",
+            )
+        return Feasibility(True, "allowed")

@@ -1,0 +1,754 @@
+"""The input data model: Snapshot, Position, Order, LeverageTier, Market.
+
+Field names follow ccxt's unified structures (camelCase) so a ccxt user maps with
+little code. Objects are frozen dataclasses with slots: a rule can never mutate its
+input and the hot path pays no ``__dict__``.
+
+``schemas/snapshot.schema.json`` and ``schemas/order.schema.json`` are the published
+contract. The builders below enforce the same contract in plain Python — jsonschema is
+about 50× slower, and the audit path builds millions of snapshots — and additionally
+check what JSON Schema cannot say (finite numbers, sorted non-overlapping tiers).
+``tests/test_snapshot.py`` checks that the two agree. Every problem is collected with
+its JSON path; nothing is reported first-only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, SnapshotError
+from .yamlio import Located, json_path, load_file, parse_json_fast, read_text
+
+SIDES = ("long", "short")
+ORDER_SIDES = ("buy", "sell")
+MARGIN_MODES = ("cross", "isolated")
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageTier:
+    """One maintenance-margin bracket (ccxt ``LeverageTier``).
+
+    ``maintenanceAmount`` is Binance's ``cum`` (Bybit: "MM deduction"); when the
+    source does not give it, it is derived so maintenance margin is continuous at
+    tier boundaries: ``cum_n = floor_n·(MMR_n − MMR_{n−1}) + cum_{n−1}``.
+    """
+
+    minNotional: float
+    maxNotional: float | None
+    maintenanceMarginRate: float
+    maxLeverage: float | None = None
+    maintenanceAmount: float = 0.0
+    tier: int | None = None
+    maintenanceAmountDerived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    side: str
+    contracts: float
+    entryPrice: float
+    markPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str = "cross"
+    contractSize: float = 1.0
+    isolatedMargin: float | None = None
+    inverse: bool = False
+    stopLossPrice: float | None = None
+    takeProfitPrice: float | None = None
+    liquidationPrice: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "long" else -1
+
+    @property
+    def size(self) -> float:
+        """Q: base units for linear contracts, USD (quote) notional for inverse ones."""
+        return self.contracts * self.contractSize
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    symbol: str
+    side: str
+    amount: float
+    type: str = "market"
+    price: float | None = None
+    reduceOnly: bool = False
+    stopLossPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str | None = None
+    clientOrderId: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "buy" else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    markPrice: float | None = None
+    atrPct: float | None = None
+    candles: tuple = ()
+    contractSize: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    walletBalance: float
+    positions: tuple[Position, ...] = ()
+    exchange: str = "generic"
+    account: str = "default"
+    settle: str = "USDT"
+    timestamp: int | None = None  # epoch milliseconds
+    openOrders: tuple[Order, ...] = ()
+    leverageTiers: dict = field(default_factory=dict)  # symbol -> tuple[LeverageTier, ...]
+    markets: dict = field(default_factory=dict)  # symbol -> Market
+    schemaVersion: int = 1
+    extra: dict = field(default_factory=dict)
+    source: dict | None = field(default=None, compare=False, repr=False)  # the input dict
+
+    def mark_price(self, pos: Position) -> float | None:
+        if pos.markPrice is not None:
+            return pos.markPrice
+        m = self.markets.get(pos.symbol)
+        return m.markPrice if m is not None else None
+
+    def tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
+        return self.leverageTiers.get(symbol, ())
+
+    def to_dict(self) -> dict:
+        if self.source is not None:
+            return self.source
+        return snapshot_to_dict(self)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+class _Ctx:
+    __slots__ = ("loc", "problems")
+
+    def __init__(self, loc: Located | None) -> None:
+        self.problems: list[Problem] = []
+        self.loc = loc
+
+    def add(self, path: tuple, message: str, code: str = "invalid") -> None:
+        if self.loc is not None:
+            self.problems.append(self.loc.problem(path, message, code))
+        else:
+            self.problems.append(Problem(message, json_path(path), code))
+
+
+def _num(
+    ctx: _Ctx,
+    d: dict,
+    key: str,
+    path: tuple,
+    *,
+    required: bool = False,
+    minimum: float | None = None,
+    exclusive: bool = False,
+    nullable: bool = True,
+) -> float | None:
+    v = d.get(key)
+    if v is None:
+        if required or (key in d and not nullable):
+            ctx.add(
+                (*path, key),
+                f"required: expected a number, got {'null' if key in d else 'nothing'}",
+                "required",
+            )
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        # Exchanges (and ccxt's raw `info`) send numbers as strings; accept clean ones.
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                ctx.add((*path, key), f"expected a number, got {v!r}", "type")
+                return None
+        else:
+            ctx.add((*path, key), f"expected a number, got {type(v).__name__}", "type")
+            return None
+    if not math.isfinite(v):
+        ctx.add((*path, key), f"expected a finite number, got {v}", "not_finite")
+        return None
+    if minimum is not None:
+        if exclusive and v <= minimum:
+            ctx.add((*path, key), f"expected a number > {minimum:g}, got {v:g}", "range")
+            return None
+        if not exclusive and v < minimum:
+            ctx.add((*path, key), f"expected a number >= {minimum:g}, got {v:g}", "range")
+            return None
+    return float(v)
+
+
+def _str(
+    ctx: _Ctx,
+    d: dict,
+    key: str,
+    path: tuple,
+    *,
+    required: bool = False,
+    choices: tuple | None = None,
+    default: str | None = None,
+) -> str | None:
+    v = d.get(key)
+    if v is None:
+        if required:
+            ctx.add((*path, key), "required: expected a string", "required")
+        return default
+    if not isinstance(v, str):
+        ctx.add((*path, key), f"expected a string, got {type(v).__name__}", "type")
+        return default
+    if choices is not None and v not in choices:
+        ctx.add((*path, key), f"expected one of {', '.join(choices)}, got {v!r}", "enum")
+        return default
+    return v
+
+
+def _bool(ctx: _Ctx, d: dict, key: str, path: tuple, default: bool = False) -> bool:
+    v = d.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        ctx.add((*path, key), f"expected true or false, got {v!r}", "type")
+        return default
+    return v
+
+
+_POSITION_KEYS = frozenset(Position.__dataclass_fields__) - {"extra"}
+_ORDER_KEYS = frozenset(Order.__dataclass_fields__) - {"extra"}
+_MARKET_KEYS = frozenset({"markPrice", "atrPct", "candles", "contractSize"})
+_SNAPSHOT_KEYS = frozenset(
+    {
+        "schemaVersion",
+        "account",
+        "exchange",
+        "timestamp",
+        "settle",
+        "walletBalance",
+        "positions",
+        "openOrders",
+        "leverageTiers",
+        "markets",
+    }
+)
+
+
+def parse_timestamp(v: Any) -> int | None:
+    """ISO-8601 (``Z`` or offset) or epoch milliseconds → epoch milliseconds."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("expected ISO-8601 text or epoch milliseconds")
+    if isinstance(v, (int, float)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError("expected non-negative epoch milliseconds")
+        return int(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return int(dt.timestamp() * 1000)
+    raise ValueError("expected ISO-8601 text or epoch milliseconds")
+
+
+def format_timestamp(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
+    if not isinstance(d, dict):
+        ctx.add(path, f"expected a position object, got {type(d).__name__}", "type")
+        return None
+    n0 = len(ctx.problems)
+    symbol = _str(ctx, d, "symbol", path, required=True)
+    side = _str(ctx, d, "side", path, required=True, choices=SIDES)
+    contracts = _num(ctx, d, "contracts", path, required=True, minimum=0, exclusive=True)
+    cs = _num(ctx, d, "contractSize", path, minimum=0, exclusive=True)
+    entry = _num(ctx, d, "entryPrice", path, required=True, minimum=0, exclusive=True)
+    mark = _num(ctx, d, "markPrice", path, minimum=0, exclusive=True)
+    lev = _num(ctx, d, "leverage", path, minimum=0, exclusive=True)
+    mode = _str(ctx, d, "marginMode", path, choices=MARGIN_MODES, default="cross")
+    iso = _num(ctx, d, "isolatedMargin", path, minimum=0)
+    if mode == "isolated" and d.get("isolatedMargin") is None:
+        ctx.add(
+            (*path, "isolatedMargin"),
+            "required for an isolated position: the margin assigned to it, excluding uPnL",
+            "required",
+        )
+    inverse = _bool(ctx, d, "inverse", path)
+    sl = _num(ctx, d, "stopLossPrice", path, minimum=0, exclusive=True)
+    tp = _num(ctx, d, "takeProfitPrice", path, minimum=0, exclusive=True)
+    # An exchange may report 0 or a negative liquidation price; keep it (rules flag it as
+    # implausible) rather than rejecting the whole snapshot.
+    lp = _num(ctx, d, "liquidationPrice", path)
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
+    return Position(
+        symbol=symbol,
+        side=side,
+        contracts=contracts,
+        entryPrice=entry,  # type: ignore[arg-type]
+        markPrice=mark,
+        leverage=lev,
+        marginMode=mode or "cross",
+        contractSize=1.0 if cs is None else cs,
+        isolatedMargin=iso,
+        inverse=inverse,
+        stopLossPrice=sl,
+        takeProfitPrice=tp,
+        liquidationPrice=lp,
+        extra=extra,
+    )
+
+
+def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
+    if not isinstance(d, dict):
+        ctx.add(path, f"expected an order object, got {type(d).__name__}", "type")
+        return None
+    n0 = len(ctx.problems)
+    symbol = _str(ctx, d, "symbol", path, required=True)
+    side = _str(ctx, d, "side", path, required=True, choices=ORDER_SIDES)
+    amount = _num(ctx, d, "amount", path, required=True, minimum=0, exclusive=True)
+    otype = _str(ctx, d, "type", path, default="market")
+    price = _num(ctx, d, "price", path, minimum=0, exclusive=True)
+    reduce_only = _bool(ctx, d, "reduceOnly", path)
+    sl = _num(ctx, d, "stopLossPrice", path, minimum=0, exclusive=True)
+    lev = _num(ctx, d, "leverage", path, minimum=0, exclusive=True)
+    mode = _str(ctx, d, "marginMode", path, choices=MARGIN_MODES)
+    coid = d.get("clientOrderId")
+    if coid is not None and not isinstance(coid, str):
+        ctx.add((*path, "clientOrderId"), "expected a string", "type")
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
+    return Order(
+        symbol=symbol,
+        side=side,
+        amount=amount,
+        type=otype or "market",  # type: ignore[arg-type]
+        price=price,
+        reduceOnly=reduce_only,
+        stopLossPrice=sl,
+        leverage=lev,
+        marginMode=mode,
+        clientOrderId=coid,
+        extra=extra,
+    )
+
+
+def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier, ...] | None:
+    if not isinstance(raw, list):
+        ctx.add(path, "expected a list of tiers", "type")
+        return None
+    n0 = len(ctx.problems)
+    parsed: list[tuple[float, float | None, float, float | None, float | None, int | None]] = []
+    for i, t in enumerate(raw):
+        tp = (*path, i)
+        if not isinstance(t, dict):
+            ctx.add(tp, "expected a tier object", "type")
+            continue
+        lo = _num(ctx, t, "minNotional", tp, required=True, minimum=0)
+        hi = _num(ctx, t, "maxNotional", tp, minimum=0)
+        mmr = _num(ctx, t, "maintenanceMarginRate", tp, required=True, minimum=0)
+        if mmr is not None and mmr >= 1:
+            ctx.add(
+                (*tp, "maintenanceMarginRate"), f"expected a rate below 1, got {mmr:g}", "range"
+            )
+        maxlev = _num(ctx, t, "maxLeverage", tp, minimum=1)
+        amt = _num(ctx, t, "maintenanceAmount", tp)
+        if amt is None:
+            # ccxt keeps Binance's `cum` (and BingX's `maintAmount`) only in `info`.
+            info = t.get("info")
+            if isinstance(info, dict):
+                for k in ("cum", "maintAmount", "mmDeduction"):
+                    if info.get(k) is not None:
+                        amt = _num(ctx, info, k, (*tp, "info"))
+                        break
+        tier_no = t.get("tier")
+        parsed.append((lo, hi, mmr, maxlev, amt, tier_no if isinstance(tier_no, int) else None))  # type: ignore[arg-type]
+    if len(ctx.problems) > n0:
+        return None
+    for i in range(1, len(parsed)):
+        prev, cur = parsed[i - 1], parsed[i]
+        if cur[0] < prev[0]:
+            ctx.add(
+                (*path, i, "minNotional"),
+                f"tiers must be sorted by minNotional ({cur[0]:g} after {prev[0]:g})",
+                "tiers",
+            )
+        elif prev[1] is not None and cur[0] < prev[1]:
+            ctx.add(
+                (*path, i, "minNotional"),
+                f"tier overlaps the previous one (starts at {cur[0]:g}, previous ends at {prev[1]:g})",
+                "tiers",
+            )
+    for i, (lo, hi, *_rest) in enumerate(parsed):
+        if hi is not None and hi <= lo:
+            ctx.add(
+                (*path, i, "maxNotional"), f"expected maxNotional > minNotional ({lo:g})", "range"
+            )
+    if len(ctx.problems) > n0:
+        return None
+    return derive_tiers(parsed)
+
+
+def derive_tiers(rows: list) -> tuple[LeverageTier, ...]:
+    """Build tiers, deriving each missing maintenance amount by Binance's recurrence."""
+    out: list[LeverageTier] = []
+    cum_prev = 0.0
+    mmr_prev = 0.0
+    for i, (lo, hi, mmr, maxlev, amt, tier_no) in enumerate(rows):
+        derived = amt is None
+        if derived:
+            amt = 0.0 if i == 0 else lo * (mmr - mmr_prev) + cum_prev
+        out.append(
+            LeverageTier(
+                lo, hi, mmr, maxlev, amt, tier_no if tier_no is not None else i + 1, derived
+            )
+        )
+        cum_prev, mmr_prev = amt, mmr
+    return tuple(out)
+
+
+def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
+    if not isinstance(d, dict):
+        ctx.add(path, "expected a market object", "type")
+        return None
+    n0 = len(ctx.problems)
+    mark = _num(ctx, d, "markPrice", path, minimum=0, exclusive=True)
+    atr = _num(ctx, d, "atrPct", path, minimum=0)
+    cs = _num(ctx, d, "contractSize", path, minimum=0, exclusive=True)
+    candles_raw = d.get("candles")
+    candles: list = []
+    if candles_raw is not None:
+        if not isinstance(candles_raw, list):
+            ctx.add(
+                (*path, "candles"),
+                "expected a list of [ts, open, high, low, close, volume]",
+                "type",
+            )
+        else:
+            for i, c in enumerate(candles_raw):
+                cp = (*path, "candles", i)
+                if not isinstance(c, list) or len(c) < 5:
+                    ctx.add(cp, "expected [timestamp, open, high, low, close, volume?]", "type")
+                    continue
+                row = []
+                for j, v in enumerate(c[:6]):
+                    if (
+                        isinstance(v, bool)
+                        or not isinstance(v, (int, float))
+                        or not math.isfinite(v)
+                    ):
+                        ctx.add((*cp, j), f"expected a finite number, got {v!r}", "type")
+                        break
+                    row.append(float(v))
+                else:
+                    _ts, o, h, lo, cl = row[:5]
+                    if min(o, h, lo, cl) <= 0 or h < max(o, cl, lo) or lo > min(o, cl):
+                        ctx.add(cp, "expected 0 < low <= open, close <= high", "range")
+                    candles.append(tuple(row))
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
+    return Market(mark, atr, tuple(candles), cs, extra)
+
+
+def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
+    """Validate a snapshot document and build the model; raise SnapshotError listing every problem."""
+    ctx = _Ctx(loc)
+    if not isinstance(d, dict):
+        ctx.add((), f"expected a snapshot object, got {type(d).__name__}", "type")
+        raise SnapshotError(ctx.problems)
+    root: tuple = ()
+    sv = d.get("schemaVersion", 1)
+    if sv != 1:
+        ctx.add(
+            ("schemaVersion",),
+            f"expected 1 (the only version this riskguard reads), got {sv!r}",
+            "enum",
+        )
+    wallet = _num(ctx, d, "walletBalance", root, required=True)
+    exchange = _str(ctx, d, "exchange", root, default="generic")
+    account = _str(ctx, d, "account", root, default="default")
+    settle = _str(ctx, d, "settle", root, default="USDT")
+    ts = None
+    try:
+        ts = parse_timestamp(d.get("timestamp"))
+    except (ValueError, OverflowError) as exc:
+        ctx.add(("timestamp",), f"expected ISO-8601 text or epoch milliseconds: {exc}", "format")
+
+    markets: dict = {}
+    raw_markets = d.get("markets")
+    if raw_markets is not None:
+        if not isinstance(raw_markets, dict):
+            ctx.add(("markets",), "expected an object keyed by symbol", "type")
+        else:
+            for sym, m in raw_markets.items():
+                mk = _market(ctx, m, ("markets", sym))
+                if mk is not None:
+                    markets[sym] = mk
+
+    tiers: dict = {}
+    raw_tiers = d.get("leverageTiers")
+    if raw_tiers is not None:
+        if not isinstance(raw_tiers, dict):
+            ctx.add(("leverageTiers",), "expected an object keyed by symbol", "type")
+        else:
+            for sym, t in raw_tiers.items():
+                tt = _tiers(ctx, sym, t, ("leverageTiers", sym))
+                if tt is not None:
+                    tiers[sym] = tt
+
+    positions: list[Position] = []
+    raw_pos = d.get("positions", [])
+    if not isinstance(raw_pos, list):
+        ctx.add(("positions",), "expected a list of positions", "type")
+    else:
+        for i, p in enumerate(raw_pos):
+            pos = _position(ctx, p, ("positions", i))
+            if pos is None:
+                continue
+            if pos.markPrice is None and (
+                markets.get(pos.symbol) is None or markets[pos.symbol].markPrice is None
+            ):
+                ctx.add(
+                    ("positions", i, "markPrice"),
+                    f"required: no markPrice on the position and none in markets[{pos.symbol!r}]",
+                    "required",
+                )
+                continue
+            positions.append(pos)
+
+    orders: list[Order] = []
+    raw_orders = d.get("openOrders", [])
+    if raw_orders is not None:
+        if not isinstance(raw_orders, list):
+            ctx.add(("openOrders",), "expected a list of orders", "type")
+        else:
+            for i, o in enumerate(raw_orders):
+                order = _order(ctx, o, ("openOrders", i))
+                if order is not None:
+                    orders.append(order)
+
+    if ctx.problems:
+        raise SnapshotError(ctx.problems)
+    extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
+    return Snapshot(
+        walletBalance=wallet,
+        positions=tuple(positions),
+        exchange=exchange,  # type: ignore[arg-type]
+        account=account,
+        settle=settle,
+        timestamp=ts,
+        openOrders=tuple(orders),  # type: ignore[arg-type]
+        leverageTiers=tiers,
+        markets=markets,
+        schemaVersion=1,
+        extra=extra,
+        source=d,
+    )
+
+
+def build_order(d: Any, loc: Located | None = None) -> Order:
+    ctx = _Ctx(loc)
+    order = _order(ctx, d, ())
+    if ctx.problems or order is None:
+        raise SnapshotError(ctx.problems)
+    return order
+
+
+def _load(path: str | Path) -> tuple[Any, Located | None]:
+    p = str(path)
+    if p.endswith(".json"):
+        text = read_text(path)
+        data = parse_json_fast(text, p)
+        return data, None
+    loc = load_file(path)
+    return loc.data, loc
+
+
+def load_snapshot(src: str | Path | dict | Snapshot) -> Snapshot:
+    """A Snapshot from a file path (JSON or YAML), a dict, or a Snapshot (returned as is)."""
+    if isinstance(src, Snapshot):
+        return src
+    if isinstance(src, dict):
+        return build_snapshot(src)
+    data, loc = _load(src)
+    try:
+        return build_snapshot(data, loc)
+    except SnapshotError as exc:
+        if loc is None:
+            # Re-parse as YAML only now, to point the error at a line and column.
+            from .yamlio import parse_text
+
+            loc = parse_text(read_text(src), str(src))
+            raise SnapshotError(_relocate(exc.problems, loc)) from None
+        raise
+
+
+def load_order(src: str | Path | dict | Order) -> Order:
+    if isinstance(src, Order):
+        return src
+    if isinstance(src, dict):
+        return build_order(src)
+    data, loc = _load(src)
+    try:
+        return build_order(data, loc)
+    except SnapshotError as exc:
+        if loc is None:
+            from .yamlio import parse_text
+
+            loc = parse_text(read_text(src), str(src))
+            raise SnapshotError(_relocate(exc.problems, loc)) from None
+        raise
+
+
+def _relocate(problems: list[Problem], loc: Located) -> list[Problem]:
+    out = []
+    for p in problems:
+        key = _path_tuple(p.path)
+        line, col = loc.mark(key)
+        out.append(Problem(p.message, p.path, p.code, loc.file, line, col))
+    return out
+
+
+def _path_tuple(path: str) -> tuple:
+    import re
+
+    out: list = []
+    for m in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\"(?:[^\"\\]|\\.)*\")\]", path):
+        if m.group(1):
+            out.append(m.group(1))
+        elif m.group(2):
+            out.append(int(m.group(2)))
+        else:
+            import json
+
+            out.append(json.loads(m.group(3)))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- to dict
+
+
+def _clean(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def position_to_dict(p: Position) -> dict:
+    d = _clean(
+        {
+            "symbol": p.symbol,
+            "side": p.side,
+            "contracts": p.contracts,
+            "contractSize": p.contractSize,
+            "entryPrice": p.entryPrice,
+            "markPrice": p.markPrice,
+            "leverage": p.leverage,
+            "marginMode": p.marginMode,
+            "isolatedMargin": p.isolatedMargin,
+            "inverse": p.inverse,
+            "stopLossPrice": p.stopLossPrice,
+            "takeProfitPrice": p.takeProfitPrice,
+            "liquidationPrice": p.liquidationPrice,
+        }
+    )
+    d.update(p.extra)
+    return d
+
+
+def order_to_dict(o: Order) -> dict:
+    d = _clean(
+        {
+            "symbol": o.symbol,
+            "side": o.side,
+            "type": o.type,
+            "amount": o.amount,
+            "price": o.price,
+            "reduceOnly": o.reduceOnly,
+            "stopLossPrice": o.stopLossPrice,
+            "leverage": o.leverage,
+            "marginMode": o.marginMode,
+            "clientOrderId": o.clientOrderId,
+        }
+    )
+    d.update(o.extra)
+    return d
+
+
+def snapshot_to_dict(s: Snapshot) -> dict:
+    d: dict = {
+        "schemaVersion": s.schemaVersion,
+        "account": s.account,
+        "exchange": s.exchange,
+        "settle": s.settle,
+        "walletBalance": s.walletBalance,
+        "positions": [position_to_dict(p) for p in s.positions],
+    }
+    if s.timestamp is not None:
+        d["timestamp"] = format_timestamp(s.timestamp)
+    if s.openOrders:
+        d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
+    if s.leverageTiers:
+        d["leverageTiers"] = {
+            sym: [
+                _clean(
+                    {
+                        "tier": t.tier,
+                        "minNotional": t.minNotional,
+                        "maxNotional": t.maxNotional,
+                        "maintenanceMarginRate": t.maintenanceMarginRate,
+                        "maxLeverage": t.maxLeverage,
+                        "maintenanceAmount": t.maintenanceAmount,
+                    }
+                )
+                for t in tiers
+            ]
+            for sym, tiers in s.leverageTiers.items()
+        }
+    if s.markets:
+        d["markets"] = {
+            sym: {
+                **_clean(
+                    {
+                        "markPrice": m.markPrice,
+                        "atrPct": m.atrPct,
+                        "contractSize": m.contractSize,
+                        "candles": [list(c) for c in m.candles] or None,
+                    }
+                ),
+                **m.extra,
+            }
+            for sym, m in s.markets.items()
+        }
+    d.update(s.extra)
+    return d
+
+
+def iter_snapshot_files(path: str | Path) -> list[Path]:
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            x for x in p.rglob("*") if x.suffix in (".json", ".yaml", ".yml") and x.is_file()
+        )
+    return [p]

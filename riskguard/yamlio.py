@@ -1,0 +1,224 @@
+"""Safe, bounded YAML/JSON reading that remembers where every value came from.
+
+PyYAML's ``SafeLoader`` already refuses python tags; on top of it we bound the input size,
+the nesting depth, the number of aliases and the size the document expands to (a
+"billion laughs" document is small on disk but huge once aliases are followed), reject
+duplicate keys (YAML silently keeps the last one, which hides typos), and keep a map from
+each JSON path to its line and column so every later error can point into the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem, RiskguardError
+
+MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 256
+MAX_NODES = 200_000
+
+PathKey = tuple  # tuple of str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A parsed document plus the (line, column) of each value, keyed by JSON path tuple."""
+
+    data: Any
+    marks: dict
+    file: str | None
+
+    def mark(self, path: PathKey) -> tuple[int | None, int | None]:
+        # Fall back to the nearest ancestor that has a mark: a missing key is best
+        # reported at the mapping that should have held it.
+        p = tuple(path)
+        while True:
+            m = self.marks.get(p)
+            if m is not None:
+                return m
+            if not p:
+                return (None, None)
+            p = p[:-1]
+
+    def problem(self, path: PathKey, message: str, code: str = "invalid") -> Problem:
+        line, col = self.mark(path)
+        return Problem(message, json_path(path), code, self.file, line, col)
+
+
+def json_path(path: PathKey) -> str:
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader with depth and alias limits and duplicate-key detection."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.YAMLError(
+                    f"more than {MAX_ALIASES} aliases (line {event.start_mark.line + 1}): "
+                    "refusing a possible alias bomb"
+                )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"nesting deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})"
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise yaml.YAMLError(
+            f"document expands to more than {MAX_NODES} values once aliases are followed"
+        )
+    marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                _walk_marks(value_node, path, marks, budget)
+                continue
+            key = key_node.value
+            if key in seen:
+                raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1, path)
+            seen[key] = key_node.start_mark.line + 1
+            _walk_marks(value_node, (*path, key), marks, budget)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk_marks(item, (*path, i), marks, budget)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: int, again: int, path: PathKey) -> None:
+        self.key, self.first, self.again, self.path = key, first, again, path
+
+
+def parse_text(text: str, file: str | None = None) -> Located:
+    """Parse YAML (JSON is YAML) with limits; raise RiskguardError with a location."""
+    if len(text) > MAX_BYTES:
+        raise RiskguardError(
+            [Problem(f"input is larger than {MAX_BYTES} bytes", code="too_large", file=file)]
+        )
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Located(None, {(): (1, 1)}, file)
+        marks: dict = {}
+        _walk_marks(node, (), marks, [MAX_NODES])
+        data = loader.construct_document(node)
+    except _DuplicateKey as dup:
+        raise RiskguardError(
+            [
+                Problem(
+                    f"duplicate key {dup.key!r} (first on line {dup.first}); "
+                    "YAML would silently keep only the last one",
+                    json_path((*dup.path, dup.key)),
+                    "duplicate_key",
+                    file,
+                    dup.again,
+                    None,
+                )
+            ]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise RiskguardError(
+            [Problem(f"not valid YAML/JSON: {msg}", "$", "syntax", file, line, col)]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise RiskguardError([Problem(str(exc), "$", "limits", file)]) from None
+    except RecursionError:
+        raise RiskguardError([Problem("document nested too deeply", "$", "limits", file)]) from None
+    finally:
+        loader.dispose()
+    return Located(data, marks, file)
+
+
+def read_text(path: str | Path) -> str:
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise RiskguardError(
+                [
+                    Problem(
+                        f"file is {size} bytes; the limit is {MAX_BYTES}", "$", "too_large", str(p)
+                    )
+                ]
+            )
+        with p.open("r", encoding="utf-8") as fh:
+            text = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise RiskguardError([Problem("no such file", "$", "not_found", str(p))]) from None
+    except IsADirectoryError:
+        raise RiskguardError(
+            [Problem("is a directory, expected a file", "$", "io", str(p))]
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise RiskguardError([Problem(f"not UTF-8 text: {exc}", "$", "syntax", str(p))]) from None
+    except OSError as exc:
+        raise RiskguardError([Problem(f"cannot read: {exc.strerror}", "$", "io", str(p))]) from None
+    if len(text) > MAX_BYTES:
+        raise RiskguardError([Problem(f"file exceeds {MAX_BYTES} bytes", "$", "too_large", str(p))])
+    return text
+
+
+def parse_json_fast(text: str, file: str | None = None) -> Any:
+    """json.loads with NaN/Infinity refused and errors located; the hot path for JSON input."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise RiskguardError(
+            [Problem(f"not valid JSON: {exc.msg}", "$", "syntax", file, exc.lineno, exc.colno)]
+        ) from None
+    except _NonFinite as exc:
+        raise RiskguardError(
+            [Problem(f"{exc.args[0]} is not a finite number", "$", "not_finite", file)]
+        ) from None
+    except RecursionError:
+        raise RiskguardError([Problem("document nested too deeply", "$", "limits", file)]) from None
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def load_file(path: str | Path) -> Located:
+    """Read a YAML or JSON file with limits, keeping line/column marks."""
+    text = read_text(path)
+    return parse_text(text, str(path))
