@@ -1,0 +1,398 @@
+"""Evaluate a compiled policy against a snapshot (and an order) → Decision.
+
+Data flows one way: snapshot → enrich → metrics (projected after the order, when there
+is one) → rules → decide. The hot path calls the compiled rules directly; pluggy is not
+involved here.
+
+Decision semantics:
+
+- a violation of severity ``error`` or ``critical`` is *blocking*; ``warning``/``info``
+  only report;
+- without an order, any blocking violation denies (the account is in breach);
+- with an order, a blocking violation denies the order when it concerns the order's
+  symbol or the whole account (``symbol`` is None); hygiene findings on other positions
+  are reported with their actions but do not block an unrelated order;
+- if every blocking violation comes from a rule that can size the order and proposes
+  ``resize_order``, the order is re-checked at the largest amount all rules allow and the
+  decision is ``resize`` when that amount passes;
+- a rule, enrichment plugin or input that cannot be evaluated fails **closed**: a
+  ``critical`` violation with its own code, and the other rules still run and report;
+- ``monitor`` mode never denies: the decision is ``allow``, ``wouldDecide`` says what
+  enforcement would have done, and every decision states that enforcement is off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from .actions import Action
+from .context import EvalContext
+from .decision import Decision, Violation, new_decision_id
+from .metrics import apply_order, compute_metrics, order_reduces
+from .policy import CompiledPolicy
+from .snapshot import Order, Snapshot
+
+ENGINE = "riskguard"
+
+#: Reason codes the engine itself emits (input plausibility and faults), for the docs table.
+ENGINE_CODES: dict[str, str] = {
+    "INPUT_MARK_PRICE_MISSING": "a position has no mark price (nor markets[symbol].markPrice)",
+    "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
+    "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
+    "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
+    "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
+    "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
+}
+
+
+def _engine_violation(
+    code: str, message: str, symbol: str | None = None, **context: Any
+) -> Violation:
+    return Violation(ENGINE, "input", code, "critical", message, symbol, None, None, context)
+
+
+def _enrich(
+    policy: CompiledPolicy, snapshot: Snapshot, errors: list[dict], vs: list[Violation]
+) -> dict:
+    data: dict = {}
+    for plugin, fn in policy.registry.enrichers:
+        try:
+            extra = fn(snapshot=snapshot)
+        except Exception as exc:  # noqa: BLE001 - a plugin fault must fail closed, not crash
+            errors.append({"plugin": plugin, "error": f"{type(exc).__name__}: {exc}"})
+            vs.append(
+                _engine_violation(
+                    "ENRICH_ERROR", f"enrichment plugin {plugin} failed: {exc}", plugin=plugin
+                )
+            )
+            continue
+        if not extra:
+            continue
+        for sym, fields in extra.items():
+            slot = data.get(sym)
+            if slot is None:
+                data[sym] = dict(fields)
+            else:
+                for k, v in fields.items():
+                    slot.setdefault(k, v)
+    return data
+
+
+def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
+    for p in snapshot.positions:
+        lp = p.liquidationPrice
+        if lp is not None and lp <= 0:
+            vs.append(
+                _engine_violation(
+                    "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE",
+                    f"{p.symbol}: the exchange reports liquidation price {lp:g}; treated as unknown, not as safe",
+                    p.symbol,
+                    reported=lp,
+                )
+            )
+    for pm in metrics.positions:
+        if pm.tierSource == "missing":
+            vs.append(
+                _engine_violation(
+                    "INPUT_TIERS_MISSING",
+                    f"{pm.symbol}: no leverage tiers and the {pm.marginModel} model has no default "
+                    "maintenance margin rate; liquidation price unknown",
+                    pm.symbol,
+                    model=pm.marginModel,
+                )
+            )
+    if metrics.equity <= 0 and (snapshot.positions or metrics.walletBalance < 0):
+        vs.append(
+            _engine_violation(
+                "ACCOUNT_EQUITY_NOT_POSITIVE",
+                f"equity is {metrics.equity:.2f} {metrics.settle}",
+                None,
+                equity=metrics.equity,
+            )
+        )
+
+
+def _missing_marks(snapshot: Snapshot) -> list[Violation]:
+    out = []
+    for p in snapshot.positions:
+        if snapshot.mark_price(p) is None:
+            out.append(
+                _engine_violation(
+                    "INPUT_MARK_PRICE_MISSING",
+                    f"{p.symbol}: no mark price; nothing can be judged",
+                    p.symbol,
+                )
+            )
+    return out
+
+
+def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict]) -> None:
+    for rule in policy.rules:
+        try:
+            rule.evaluate(ctx)
+        except Exception as exc:  # noqa: BLE001 - fail closed, record, keep evaluating the rest
+            errors.append({"rule": rule.id, "error": f"{type(exc).__name__}: {exc}"})
+            ctx.violations.append(
+                Violation(
+                    rule.id,
+                    rule.type,
+                    "RULE_ERROR",
+                    "critical",
+                    f"rule {rule.id} failed: {type(exc).__name__}: {exc}",
+                    None,
+                    None,
+                    None,
+                    {"error": type(exc).__name__},
+                )
+            )
+
+
+def _blocking(
+    violations: list[Violation], order: Order | None, reduces: bool = False
+) -> list[Violation]:
+    if order is None:
+        return [v for v in violations if v.blocking]
+    sym = order.symbol
+    if reduces:
+        # Never trap a trader in a position: state findings don't block an order that
+        # only reduces exposure; only checks of the order itself (scope "order") do.
+        return [v for v in violations if v.blocking and (v.scope == "order" or v.rule == ENGINE)]
+    return [
+        v
+        for v in violations
+        if v.blocking and (v.scope == "order" or v.symbol is None or v.symbol == sym)
+    ]
+
+
+def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None, set[str]]:
+    """The smallest bound any rule puts on the order's amount, and which rules bound it."""
+    best: float | None = None
+    bounded: set[str] = set()
+    for rule in policy.rules:
+        fn = getattr(rule, "max_amount", None)
+        if fn is None:
+            continue
+        try:
+            m = fn(ctx)
+        except Exception:  # noqa: BLE001 - a rule that cannot size gives no bound; evaluate() fails closed
+            m = 0.0
+        if m is None:
+            continue
+        bounded.add(rule.id)
+        m = max(0.0, m)
+        if best is None or m < best:
+            best = m
+    return best, bounded
+
+
+def _floor_amount(x: float) -> float:
+    """Round an amount down to 8 significant digits so the resized order is never above the bound."""
+    if x <= 0 or not math.isfinite(x):
+        return 0.0
+    scale = 10 ** (7 - math.floor(math.log10(x)))
+    return math.floor(x * scale) / scale
+
+
+def _evaluate_once(policy, snapshot, order, model, market_data, now_ms, state, trace, errors):
+    vs: list[Violation] = []
+    if order is not None:
+        try:
+            projected = apply_order(snapshot, order)
+        except ValueError as exc:
+            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+            projected = snapshot
+        metrics = compute_metrics(projected, model)
+        ctx = EvalContext(
+            projected,
+            metrics,
+            model,
+            order=order,
+            before=snapshot,
+            metrics_before=None,
+            market_data=market_data,
+            now_ms=now_ms,
+            state=state,
+            trace=trace,
+        )
+    else:
+        metrics = compute_metrics(snapshot, model)
+        ctx = EvalContext(
+            snapshot,
+            metrics,
+            model,
+            market_data=market_data,
+            now_ms=now_ms,
+            state=state,
+            trace=trace,
+        )
+    _input_checks(ctx.snapshot, metrics, vs)
+    ctx.violations.extend(vs)
+    _run_rules(policy, ctx, errors)
+    return ctx
+
+
+def evaluate(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None = None,
+    *,
+    now_ms: int | None = None,
+    state: Any = None,
+    trace: list | None = None,
+    ref: str | None = None,
+) -> Decision:
+    """Evaluate ``policy`` on ``snapshot`` (and ``order``) and decide. Never raises on bad data."""
+    t0 = time.perf_counter_ns()
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    if state is None:
+        state = {}
+    model = policy.registry.margin_model(snapshot.exchange)
+    errors: list[dict] = []
+    notes: list[str] = []
+    if snapshot.exchange not in policy.registry.margin_models:
+        notes.append(
+            f"no margin model for exchange {snapshot.exchange!r}: used 'generic' (approximate)"
+        )
+
+    missing = _missing_marks(snapshot)
+    if missing:
+        return _finish(
+            policy, snapshot, order, missing, [], None, errors, notes, now_ms, t0, ref, None, "deny"
+        )
+
+    pre: list[Violation] = []
+    market_data = _enrich(policy, snapshot, errors, pre)
+    ctx = _evaluate_once(policy, snapshot, order, model, market_data, now_ms, state, trace, errors)
+    violations = pre + ctx.violations
+    actions = ctx.actions
+    reduces = order is not None and order_reduces(snapshot, order)
+    blocking = _blocking(violations, order, reduces)
+
+    max_allowed = None
+    outcome = "deny" if blocking else "allow"
+    if order is not None:
+        max_allowed, bounded = _max_amount(policy, ctx)
+        if blocking and not errors and not pre:
+            resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
+            if resizers and all(v.rule in resizers for v in blocking) and max_allowed is not None:
+                amount = _floor_amount(min(max_allowed, order.amount))
+                outcome, amount = _try_resize(
+                    policy, snapshot, order, model, market_data, now_ms, state, amount
+                )
+                if outcome == "resize":
+                    max_allowed = amount
+                    actions = [
+                        *actions,
+                        Action(
+                            "resize_order",
+                            next(iter(sorted({v.rule for v in blocking}))),
+                            order.symbol,
+                            {"amount": amount, "requested": order.amount},
+                        ),
+                    ]
+    return _finish(
+        policy,
+        snapshot,
+        order,
+        violations,
+        actions,
+        ctx.metrics,
+        errors,
+        notes,
+        now_ms,
+        t0,
+        ref,
+        max_allowed,
+        outcome,
+    )
+
+
+def _try_resize(
+    policy, snapshot, order, model, market_data, now_ms, state, amount
+) -> tuple[str, float]:
+    """Check the order at ``amount``; shrink by bisection if the closed-form bound was optimistic."""
+    lo, hi = 0.0, amount
+    for i in range(24):
+        cand = hi if i == 0 else _floor_amount((lo + hi) / 2)
+        if cand <= 0:
+            break
+        ctx = _evaluate_once(
+            policy,
+            snapshot,
+            replace(order, amount=cand),
+            model,
+            market_data,
+            now_ms,
+            dict(state) if isinstance(state, dict) else state,
+            None,
+            [],
+        )
+        if not _blocking(ctx.violations, order, order_reduces(snapshot, order)):
+            if i == 0:
+                return "resize", cand
+            lo = cand
+        else:
+            hi = cand
+        if i > 0 and hi - lo <= 1e-6 * amount:
+            break
+    if lo > 0:
+        return "resize", lo
+    return "deny", 0.0
+
+
+def _finish(
+    policy,
+    snapshot,
+    order,
+    violations,
+    actions,
+    metrics,
+    errors,
+    notes,
+    now_ms,
+    t0,
+    ref,
+    max_allowed,
+    outcome,
+) -> Decision:
+    if outcome == "deny" and order is not None:
+        blockers = _blocking(violations, order, order_reduces(snapshot, order)) or [
+            v for v in violations if v.blocking
+        ]
+        actions = [
+            *actions,
+            Action(
+                "block_order",
+                blockers[0].rule if blockers else ENGINE,
+                order.symbol,
+                {"reasons": [v.reason() for v in blockers]},
+            ),
+        ]
+    would = outcome
+    if policy.mode == "monitor":
+        outcome = "allow"
+    return Decision(
+        decision=outcome,
+        decisionId=new_decision_id(now_ms),
+        timestamp=now_ms,
+        policy=policy.ref,
+        account=snapshot.account,
+        violations=tuple(violations),
+        actions=tuple(actions),
+        metrics=metrics,
+        durationUs=(time.perf_counter_ns() - t0) / 1000.0,
+        mode=policy.mode,
+        order=order,
+        maxAllowedAmount=max_allowed,
+        wouldDecide=would if policy.mode == "monitor" else None,
+        errors=tuple(errors),
+        notes=tuple(notes),
+        snapshotTimestamp=snapshot.timestamp,
+        snapshotRef=ref,
+        _snapshot_dict=snapshot.to_dict,
+    )

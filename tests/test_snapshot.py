@@ -1,0 +1,229 @@
+"""Snapshot model: loading, validation errors with JSON paths, schema agreement."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from riskguard import SnapshotError, load_order, load_snapshot
+from riskguard.schemas_util import validator
+from riskguard.snapshot import build_snapshot, parse_timestamp, snapshot_to_dict
+
+from .conftest import snapshot_doc
+
+
+def paths(exc: SnapshotError) -> set[str]:
+    return {p.path for p in exc.problems}
+
+
+def test_valid_snapshot_builds_frozen_model():
+    s = load_snapshot(snapshot_doc())
+    assert s.exchange == "binance" and len(s.positions) == 2
+    assert s.positions[1].isolatedMargin == 300
+    with pytest.raises(AttributeError):
+        s.positions[0].contracts = 2  # type: ignore[misc]
+    assert s.timestamp == parse_timestamp("2026-11-24T12:00:00Z")
+
+
+def test_unknown_fields_are_kept():
+    doc = snapshot_doc(broker="x")
+    doc["positions"][0]["positionSide"] = "BOTH"
+    s = load_snapshot(doc)
+    assert s.extra == {"broker": "x"}
+    assert s.positions[0].extra == {"positionSide": "BOTH"}
+    assert (
+        snapshot_to_dict(
+            s.__class__(**{**{f: getattr(s, f) for f in s.__dataclass_fields__}, "source": None})
+        )["broker"]
+        == "x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "words"),
+    [
+        (lambda d: d["positions"][0].update(contracts=-1), "$.positions[0].contracts", "> 0"),
+        (lambda d: d["positions"][0].update(contracts=0), "$.positions[0].contracts", "> 0"),
+        (lambda d: d["positions"][0].update(side="up"), "$.positions[0].side", "long, short"),
+        (
+            lambda d: d["positions"][1].pop("isolatedMargin"),
+            "$.positions[1].isolatedMargin",
+            "isolated",
+        ),
+        (lambda d: d["positions"][0].pop("markPrice"), "$.positions[0].markPrice", "markPrice"),
+        (
+            lambda d: d["positions"][0].update(entryPrice=float("nan")),
+            "$.positions[0].entryPrice",
+            "finite",
+        ),
+        (lambda d: d.update(walletBalance=float("inf")), "$.walletBalance", "finite"),
+        (lambda d: d.update(walletBalance="lots"), "$.walletBalance", "number"),
+        (lambda d: d.update(timestamp="yesterday"), "$.timestamp", "ISO-8601"),
+        (
+            lambda d: d.update(
+                leverageTiers={
+                    "BTC/USDT:USDT": [
+                        {"minNotional": 50000, "maintenanceMarginRate": 0.005},
+                        {"minNotional": 0, "maintenanceMarginRate": 0.004},
+                    ]
+                }
+            ),
+            '$.leverageTiers["BTC/USDT:USDT"][1].minNotional',
+            "sorted",
+        ),
+        (
+            lambda d: d.update(
+                leverageTiers={
+                    "BTC/USDT:USDT": [
+                        {"minNotional": 0, "maxNotional": 60000, "maintenanceMarginRate": 0.004},
+                        {"minNotional": 50000, "maintenanceMarginRate": 0.005},
+                    ]
+                }
+            ),
+            '$.leverageTiers["BTC/USDT:USDT"][1].minNotional',
+            "overlaps",
+        ),
+    ],
+)
+def test_bad_input_names_path_and_expectation(mutate, path, words):
+    doc = snapshot_doc()
+    mutate(doc)
+    with pytest.raises(SnapshotError) as ei:
+        load_snapshot(doc)
+    match = [p for p in ei.value.problems if p.path == path]
+    assert match, f"expected a problem at {path}, got {paths(ei.value)}"
+    assert words in match[0].message
+
+
+def test_all_problems_reported_at_once():
+    doc = snapshot_doc()
+    doc["positions"][0]["contracts"] = -1
+    doc["positions"][1]["side"] = "sideways"
+    doc["walletBalance"] = None
+    with pytest.raises(SnapshotError) as ei:
+        load_snapshot(doc)
+    assert {"$.positions[0].contracts", "$.positions[1].side", "$.walletBalance"} <= paths(ei.value)
+
+
+def test_file_errors_carry_line_and_column(tmp_path):
+    doc = snapshot_doc()
+    doc["positions"][1]["side"] = "sideways"
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(doc, indent=2))
+    with pytest.raises(SnapshotError) as ei:
+        load_snapshot(p)
+    prob = ei.value.problems[0]
+    assert prob.file == str(p) and prob.line is not None and prob.column is not None
+    assert '"sideways"' in p.read_text().splitlines()[prob.line - 1]
+
+
+def test_nan_in_json_file_is_rejected(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps(snapshot_doc()).replace("10000.0", "NaN"))
+    with pytest.raises(Exception) as ei:
+        load_snapshot(p)
+    assert "NaN" in str(ei.value)
+
+
+def test_tier_maintenance_amount_derived_and_read_from_ccxt_info():
+    doc = snapshot_doc(
+        leverageTiers={
+            "BTC/USDT:USDT": [
+                {"minNotional": 0, "maxNotional": 50000, "maintenanceMarginRate": 0.004},
+                {"minNotional": 50000, "maxNotional": 250000, "maintenanceMarginRate": 0.005},
+                {"minNotional": 250000, "maxNotional": 1000000, "maintenanceMarginRate": 0.01},
+            ],
+            "ETH/USDT:USDT": [
+                {"minNotional": 0, "maintenanceMarginRate": 0.004, "info": {"cum": "0.0"}},
+                {"minNotional": 50000, "maintenanceMarginRate": 0.005, "info": {"cum": "50.0"}},
+            ],
+        }
+    )
+    s = load_snapshot(doc)
+    btc = s.tiers("BTC/USDT:USDT")
+    # Binance FAQ: level 3 = 250,000 × (1% − 0.5%) + 50 = 1,300 USDT
+    assert btc[2].maintenanceAmount == pytest.approx(1300.0, rel=1e-12)
+    assert btc[2].maintenanceAmountDerived
+    eth = s.tiers("ETH/USDT:USDT")
+    assert eth[1].maintenanceAmount == 50.0 and not eth[1].maintenanceAmountDerived
+
+
+def test_epoch_millis_and_iso_agree():
+    assert parse_timestamp(1764000000000) == parse_timestamp("2025-11-24T16:00:00Z")
+
+
+def test_order_loading():
+    o = load_order({"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.1, "clientOrderId": "a1"})
+    assert o.sign == 1 and o.type == "market"
+    with pytest.raises(SnapshotError) as ei:
+        load_order({"symbol": "BTC/USDT:USDT", "side": "hold", "amount": -1})
+    assert {"$.side", "$.amount"} <= paths(ei.value)
+
+
+finite = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
+anything = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=5),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@given(
+    field=st.sampled_from(
+        [
+            "contracts",
+            "entryPrice",
+            "markPrice",
+            "leverage",
+            "side",
+            "marginMode",
+            "isolatedMargin",
+            "stopLossPrice",
+            "symbol",
+        ]
+    ),
+    value=anything,
+)
+def test_builder_rejects_whatever_the_schema_rejects(field, value):
+    """The fast builder never accepts a document the published JSON Schema rejects."""
+    doc = snapshot_doc()
+    doc["positions"][0][field] = value
+    schema_ok = validator("snapshot").is_valid(doc)
+    try:
+        build_snapshot(doc)
+        built = True
+    except SnapshotError:
+        built = False
+    if built:
+        # numbers that JSON Schema accepts but are non-finite must still be rejected by the builder
+        assert schema_ok or (isinstance(value, str) and value.strip() and _is_float(value)), (
+            field,
+            value,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        assert not built
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+@given(wallet=finite, contracts=finite, price=finite)
+def test_valid_numbers_always_build(wallet, contracts, price):
+    doc = snapshot_doc(walletBalance=wallet)
+    doc["positions"][0].update(
+        contracts=contracts, entryPrice=price, markPrice=price, stopLossPrice=None
+    )
+    s = build_snapshot(doc)
+    assert s.positions[0].contracts == contracts
+    assert validator("snapshot").is_valid(doc)
