@@ -156,7 +156,7 @@ def test_extends_overrides_by_id_and_detects_cycles(tmp_path):
     assert [s.id for s in p.specs] == ["mu"] and p.specs[0].params["max"] == 0.25
     a = write(tmp_path, "a.yaml", "  extends: [b.yaml]\n  rules: []\n")
     write(tmp_path, "b.yaml", "  extends: [a.yaml]\n  rules: []\n")
-    with pytest.raises(PolicyError, match="extends cycle: a.yaml -> b.yaml -> a.yaml"):
+    with pytest.raises(PolicyError, match=r"extends cycle: a\.yaml -> b\.yaml -> a\.yaml"):
         load_policy(a)
 
 
