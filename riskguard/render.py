@@ -6,6 +6,7 @@ colour over completeness.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -17,7 +18,10 @@ SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "red", "critical"
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (logs, CI, `| less`) gets a wide fixed width so codes don't wrap.
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
 
 
 def _num(v: Any, digits: int = 2) -> str:
