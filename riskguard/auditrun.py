@@ -1,44 +1,203 @@
 """Batch evaluation of many snapshots (``riskguard audit``): stream in, decide, stream out.
 
 Sources are resolved through the registered snapshot sources (file, directory, JSON
-Lines, …). Each record is parsed and evaluated independently: a bad record is reported
-with its file and line and counted, and the run goes on. Decisions are appended to the
-output as they are made, so an interrupted run loses nothing already evaluated.
+Lines, …). Records are grouped into chunks of raw text; a chunk is parsed, built and
+evaluated in one place (this process, a pool worker or a Dask worker) and comes back as
+compact JSON lines plus a :class:`~riskguard.summary.Summary` of the chunk, so every
+engine runs the very same code (:func:`run_chunk`) and results are identical whichever
+engine ran them.
+
+Guarantees the command relies on:
+
+- constant memory: records are read lazily and at most a bounded window of chunks is
+  in flight; nothing grows with the input except the summary;
+- a bad record (malformed JSON, schema violation) becomes a :class:`BadRecord` naming
+  its file and line; it is counted and the run goes on;
+- decisions are written in input order and flushed chunk by chunk, so an interrupted
+  run keeps every decision already evaluated, as complete lines;
+- reproducible: the evaluation clock is the snapshot's own timestamp (or one clock fixed
+  for the whole run when a snapshot has none), never the wall clock of each decision.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Iterator
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from .decision import SEVERITY_RANK
 from .engine import evaluate
 from .errors import Problem, RiskguardError
 from .plugins import Registry
-from .policy import CompiledPolicy
+from .policy import CompiledPolicy, load_policy
 from .snapshot import build_snapshot
+from .sources import DOC_SUFFIXES, JSONL_SUFFIXES
 from .yamlio import parse_json_fast
 
+if TYPE_CHECKING:
+    from .summary import Summary
 
-@dataclass
+#: Records per chunk: large enough that per-chunk IPC and summary merging are noise,
+#: small enough that a chunk is well under a second of work and a few MB in flight.
+DEFAULT_CHUNK_SIZE = 256
+#: Bad records kept (and printed) in full; the rest are only counted.
+MAX_BAD_EXAMPLES = 100
+METRICS_MODES = ("compact", "full")
+
+_ENDS_WITH_LINE = re.compile(r":\d+$")
+
+
+@dataclass(frozen=True, slots=True)
 class BadRecord:
+    """A record that could not be evaluated: where it is (``file[:line]``) and why."""
+
     ref: str
     message: str
 
+    def __str__(self) -> str:
+        return f"{self.ref}: {self.message}"
 
-@dataclass
-class AuditCounts:
+    def to_dict(self) -> dict:
+        return {"ref": self.ref, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """Everything a worker needs to evaluate chunks exactly as this process would.
+
+    The policy travels as its compiled document (not a path) so a remote Dask worker
+    needs no copy of the policy files; the digest proves it compiled to the same policy.
+    Plugin files must exist at the same paths wherever the workers run.
+    """
+
+    policy_document: dict
+    policy_digest: str
+    plugins: tuple[str, ...] = ()
+    metrics: str = "compact"
+    clock_ms: int = 0  # evaluation clock for snapshots without a timestamp
+
+    @classmethod
+    def for_policy(
+        cls,
+        policy: CompiledPolicy,
+        *,
+        plugins: Iterable[str] = (),
+        metrics: str = "compact",
+        clock_ms: int | None = None,
+    ) -> AuditConfig:
+        if metrics not in METRICS_MODES:
+            raise ValueError(f"metrics must be one of {METRICS_MODES}, got {metrics!r}")
+        return cls(
+            policy.document,
+            policy.digest,
+            tuple(str(Path(p).resolve()) for p in plugins),
+            metrics,
+            int(time.time() * 1000) if clock_ms is None else clock_ms,
+        )
+
+    def load(self) -> CompiledPolicy:
+        policy = load_policy(self.policy_document, plugins=self.plugins)
+        if policy.digest != self.policy_digest:
+            raise RiskguardError(
+                f"the policy compiled to {policy.digest} on this worker, expected "
+                f"{self.policy_digest}: are the same riskguard version and plugins installed?"
+            )
+        return policy
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """What one chunk produced: decision lines in input order, bad records, a summary."""
+
+    lines: list[str]
+    bad: list[BadRecord]
+    snapshots: int
+    worst: int  # highest severity rank seen, -1 for none
+    summary: Summary | None  # None when the caller summarised in place
+
+
+@dataclass(slots=True)
+class AuditTotals:
+    """The running totals of a whole audit (the parent's side)."""
+
+    summary: Summary = field(default_factory=lambda: new_summary())
     snapshots: int = 0
-    bad: list[BadRecord] = field(default_factory=list)
-    outcomes: dict[str, int] = field(default_factory=dict)
-    by_severity: dict[str, int] = field(default_factory=dict)
-    by_rule: dict[str, int] = field(default_factory=dict)
+    bad_count: int = 0
+    bad_examples: list[BadRecord] = field(default_factory=list)
+    worst: int = -1
+    written: int = 0
+    chars_read: int = 0  # text of the records consumed so far (progress against input size)
+    engine: str = "sequential"
+    interrupted: bool = False
+
+    @property
+    def worst_severity(self) -> str | None:
+        from .decision import SEVERITIES
+
+        return SEVERITIES[self.worst] if self.worst >= 0 else None
+
+    def absorb(self, res: ChunkResult) -> list[BadRecord]:
+        """Fold a chunk in; returns the bad records worth showing (the first ones only)."""
+        self.snapshots += res.snapshots
+        if res.worst > self.worst:
+            self.worst = res.worst
+        if res.summary is not None:
+            self.summary.merge(res.summary)
+        shown: list[BadRecord] = []
+        for b in res.bad:
+            self.bad_count += 1
+            if len(self.bad_examples) < MAX_BAD_EXAMPLES:
+                self.bad_examples.append(b)
+                shown.append(b)
+        return shown
+
+
+def new_summary() -> Summary:
+    # Imported on use: the summary module is a separate component (and keeps import light).
+    try:
+        from .summary import Summary
+    except ModuleNotFoundError as exc:  # TEMPORARY until riskguard/summary.py lands
+        if exc.name != "riskguard.summary":
+            raise
+        return _InterimSummary()  # type: ignore[return-value]
+    return Summary()
+
+
+class _InterimSummary:
+    """Counts only; stands in while riskguard.summary is being written."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {"decisions": {}, "rules": {}, "severities": {}}
+
+    def add(self, d: dict) -> None:
+        c = self.counts
+        c["decisions"][d["decision"]] = c["decisions"].get(d["decision"], 0) + 1
+        for v in d["violations"]:
+            c["rules"][v["rule"]] = c["rules"].get(v["rule"], 0) + 1
+            c["severities"][v["severity"]] = c["severities"].get(v["severity"], 0) + 1
+
+    def merge(self, other: _InterimSummary) -> None:
+        for k, sub in other.counts.items():
+            for kk, n in sub.items():
+                self.counts[k][kk] = self.counts[k].get(kk, 0) + n
+
+    def to_dict(self) -> dict:
+        return self.counts
+
+
+# --------------------------------------------------------------------------- inputs
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
+    """Expand globs (``**`` too); every input must exist or match something."""
     out: list[str] = []
     for item in inputs:
         if item != "-" and any(ch in item for ch in "*?[") and not Path(item).exists():
@@ -56,7 +215,13 @@ def expand_inputs(inputs: list[str]) -> list[str]:
 
 
 def iter_records(registry: Registry, inputs: list[str]) -> Iterator[tuple[str, Any]]:
-    for loc in expand_inputs(inputs):
+    """``(ref, item)`` for every record of every input, lazily, in input order."""
+    return iter_locations(registry, expand_inputs(inputs))
+
+
+def iter_locations(registry: Registry, locations: list[str]) -> Iterator[tuple[str, Any]]:
+    """``(ref, item)`` for every record of already expanded locations."""
+    for loc in locations:
         for src in registry.snapshot_sources.values():
             if src.matches(loc):
                 yield from src.open(loc)
@@ -78,20 +243,285 @@ def iter_records(registry: Registry, inputs: list[str]) -> Iterator[tuple[str, A
             )
 
 
-def evaluate_record(policy: CompiledPolicy, ref: str, item: Any, now_ms: int | None = None):
-    """(decision dict, None) or (None, BadRecord) for one raw record."""
+def bad_record(ref: str, exc: RiskguardError) -> BadRecord:
+    """A located BadRecord: ``file:line`` for JSON Lines, ``file:line:column`` for documents."""
+    problems = exc.problems
+    p = problems[0] if problems else None
+    where = ref
+    msgs = []
+    for q in problems[:5]:
+        text = q.message if q.path == "$" else f"{q.path}: {q.message}"
+        if q is p and q.line is not None:
+            if _ENDS_WITH_LINE.search(ref):
+                # One JSON Lines record: its line is already in ref; say the column.
+                if q.column is not None:
+                    text += f" (column {q.column})"
+            else:
+                where = f"{ref}:{q.line}" + (f":{q.column}" if q.column is not None else "")
+        msgs.append(text)
+    if len(problems) > 5:
+        msgs.append(f"and {len(problems) - 5} more problems")
+    return BadRecord(where, "; ".join(msgs) or str(exc))
+
+
+def iter_chunks(
+    records: Iterable[tuple[str, Any]], size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[list[tuple[str, Any]]]:
+    """Group records into lists of ``size``; exceptions from sources become BadRecords here
+    so chunks are plain picklable data (strings, dicts, BadRecords)."""
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    it = iter(records)
+    while True:
+        chunk = list(islice(it, size))
+        if not chunk:
+            return
+        for i, (ref, item) in enumerate(chunk):
+            if isinstance(item, RiskguardError):
+                chunk[i] = (ref, bad_record(ref, item))
+            elif isinstance(item, Exception):
+                chunk[i] = (ref, BadRecord(ref, f"{type(item).__name__}: {item}"))
+        yield chunk
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def compact_metrics(m: Any) -> dict:
+    """The metric fields a summary and a report need, as a key-subset of the full block.
+
+    The full block is most of the serialisation cost of a decision; these few fields are
+    what the audit summary reads (utilization, liquidation distance per position).
+    """
+    return {
+        "equity": _num(m.equity),
+        "marginUtilization": _num(m.marginUtilization),
+        "marginUtilizationWithOrders": _num(m.marginUtilizationWithOrders),
+        "marginRatio": _num(m.marginRatio),
+        "effectiveLeverage": _num(m.effectiveLeverage),
+        "positions": [
+            {
+                "symbol": p.symbol,
+                "side": p.side,
+                "marginMode": p.marginMode,
+                "liquidationPrice": _num(p.liquidationPrice),
+                "liquidationDistancePct": _num(p.liquidationDistancePct),
+            }
+            for p in m.positions
+        ],
+    }
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def dumps(d: dict) -> str:
+    """One decision as one compact JSON line (no newline)."""
+    return _dumps(d)
+
+
+def evaluate_record(
+    policy: CompiledPolicy,
+    ref: str,
+    item: Any,
+    now_ms: int | None = None,
+    *,
+    metrics: str = "full",
+) -> tuple[dict | None, BadRecord | None]:
+    """``(decision dict, None)`` or ``(None, BadRecord)`` for one raw record.
+
+    ``now_ms`` is the clock for a snapshot without a timestamp; a snapshot with one is
+    judged at its own time, so re-running an audit gives the same decisions.
+    """
+    if isinstance(item, BadRecord):
+        return None, item
     try:
         if isinstance(item, Exception):
             raise item
         data = parse_json_fast(item, ref) if isinstance(item, str) else item
         snap = build_snapshot(data)
     except RiskguardError as exc:
-        p = exc.problems[0] if exc.problems else None
-        msg = "; ".join(f"{q.path}: {q.message}" for q in exc.problems[:5])
-        return None, BadRecord(ref if p is None or p.line is None else f"{ref}:{p.line}", msg)
-    d = evaluate(policy, snap, now_ms=now_ms, ref=ref)
-    return d.to_dict(), None
+        return None, bad_record(ref, exc)
+    ts = snap.timestamp
+    if ts is None:
+        ts = int(time.time() * 1000) if now_ms is None else now_ms
+    d = evaluate(policy, snap, now_ms=ts, ref=ref)
+    if metrics == "full":
+        return d.to_dict(), None
+    out = d.to_dict(metrics=False)
+    if d.metrics is not None:
+        out["metrics"] = compact_metrics(d.metrics)
+    return out, None
 
 
-def dumps(d: dict) -> str:
-    return json.dumps(d, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def run_chunk(
+    policy: CompiledPolicy,
+    config: AuditConfig,
+    chunk: list[tuple[str, Any]],
+    summary: Summary | None = None,
+) -> ChunkResult:
+    """Evaluate one chunk: the unit of work of every engine.
+
+    With ``summary`` the decisions are added to it in place (the sequential engine keeps
+    one summary for the whole run); otherwise the chunk gets its own, to merge later.
+    """
+    own = summary is None
+    summ = new_summary() if own else summary
+    add = summ.add
+    lines: list[str] = []
+    bad: list[BadRecord] = []
+    worst = -1
+    rank = SEVERITY_RANK
+    for ref, item in chunk:
+        d, b = evaluate_record(policy, ref, item, config.clock_ms, metrics=config.metrics)
+        if d is None:
+            bad.append(b)  # type: ignore[arg-type]
+            continue
+        for v in d["violations"]:
+            r = rank[v["severity"]]
+            if r > worst:
+                worst = r
+        add(d)
+        lines.append(_dumps(d))
+    return ChunkResult(lines, bad, len(lines), worst, summ if own else None)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+class DecisionWriter:
+    """Appends decision lines; flushed per chunk so an interruption keeps whole lines."""
+
+    def __init__(self, path: str | None) -> None:
+        self._fh: TextIO | None = (
+            open(path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
+            if path
+            else None
+        )
+
+    def write(self, lines: list[str]) -> None:
+        if self._fh is not None and lines:
+            # One write per chunk: a chunk's lines land together, each ending in "\n".
+            self._fh.write("\n".join(lines) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    """How to run an audit (what the CLI flags say)."""
+
+    out: str | None = None
+    workers: int = 1
+    engine: str = "process"  # process | dask
+    scheduler: str | None = None  # dask scheduler address; None: a LocalCluster
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    metrics: str = "compact"
+    plugins: tuple[str, ...] = ()
+    clock_ms: int | None = None
+
+
+def run_audit(
+    policy: CompiledPolicy,
+    inputs: list[str],
+    options: AuditOptions = AuditOptions(),
+    *,
+    on_bad: Callable[[BadRecord], None] | None = None,
+    on_progress: Callable[[AuditTotals], None] | None = None,
+    totals: AuditTotals | None = None,
+) -> AuditTotals:
+    """Audit every record of ``inputs``; decisions to ``options.out``, totals returned.
+
+    On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the command) the results
+    already computed are written, ``totals.interrupted`` is set and the interrupt is
+    re-raised. Pass ``totals`` to keep the partial totals in that case.
+    """
+    config = AuditConfig.for_policy(
+        policy, plugins=options.plugins, metrics=options.metrics, clock_ms=options.clock_ms
+    )
+    totals = totals if totals is not None else AuditTotals()
+    # Expand first: a missing input is a usage error (exit 2) before any work is done.
+    records = iter_locations(policy.registry, expand_inputs(inputs))
+    sizes: deque[int] = deque()  # text size of each chunk handed out, consumed in order
+    chunks = _sized(iter_chunks(records, options.chunk_size), sizes)
+    writer = DecisionWriter(options.out)
+
+    def consume(res: ChunkResult) -> None:
+        writer.write(res.lines)
+        totals.written += len(res.lines)
+        totals.chars_read += sizes.popleft()
+        for b in totals.absorb(res):
+            if on_bad is not None:
+                on_bad(b)
+        if on_progress is not None:
+            on_progress(totals)
+
+    try:
+        if options.engine == "dask":
+            from .parallel import dask_map
+
+            totals.engine = "dask"
+            dask_map(config, chunks, consume, scheduler=options.scheduler, workers=options.workers)
+            return totals
+        if options.engine != "process":
+            raise ValueError(f"unknown engine {options.engine!r}")
+        first = next(chunks, None)
+        second = next(chunks, None) if first is not None else None
+        if options.workers > 1 and second is not None:
+            from .parallel import pool_map
+
+            totals.engine = f"process({options.workers})"
+            pool_map(config, chain((first, second), chunks), consume, workers=options.workers)
+            return totals
+        totals.engine = "sequential"
+        summary = totals.summary
+        for chunk in _rest((first, second), chunks):
+            consume(run_chunk(policy, config, chunk, summary))
+        return totals
+    except KeyboardInterrupt:
+        totals.interrupted = True
+        raise
+    finally:
+        writer.close()
+
+
+def _sized(chunks: Iterator[list], sizes: deque[int]) -> Iterator[list]:
+    for c in chunks:
+        sizes.append(sum(len(item) for _ref, item in c if isinstance(item, str)))
+        yield c
+
+
+def input_size(locations: list[str]) -> int | None:
+    """Bytes of snapshot text in ``locations`` (for a progress bar), or None if unknowable
+    (stdin, gzip)."""
+    total = 0
+    for loc in locations:
+        if loc == "-" or loc.endswith(".gz"):
+            return None
+        p = Path(loc)
+        if p.is_dir():
+            for q in p.rglob("*"):
+                if q.name.endswith(".gz"):
+                    return None
+                if q.is_file() and q.name.endswith(JSONL_SUFFIXES + DOC_SUFFIXES):
+                    total += q.stat().st_size
+        elif p.is_file():
+            total += p.stat().st_size
+    return total
+
+
+def _rest(head: tuple, tail: Iterator) -> Iterator:
+    for c in head:
+        if c is not None:
+            yield c
+    yield from tail

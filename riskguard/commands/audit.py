@@ -3,30 +3,61 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import time
+from pathlib import Path
 
-from ..auditrun import AuditCounts, dumps, evaluate_record, iter_records
-from ..decision import SEVERITY_RANK
-from ..policy import load_policy
+from ..auditrun import (
+    DEFAULT_CHUNK_SIZE,
+    METRICS_MODES,
+    AuditOptions,
+    AuditTotals,
+    BadRecord,
+    expand_inputs,
+    input_size,
+    run_audit,
+)
+from ..decision import SEVERITIES, SEVERITY_RANK
+from ..errors import RiskguardError
+from ..policy import CompiledPolicy, load_policy
 from ._common import add_plugin_arg, print_json
 
 EPILOG = """exit codes:
   0  no violation at or above --fail-on
   1  some violation at or above --fail-on
   2  bad input or usage (with --strict: also any bad record)
+  130, 143  interrupted (Ctrl-C, SIGTERM): the decisions already made are in --out
 
 examples:
   riskguard audit --policy policies/default.yaml examples/snapshots
   riskguard audit -p policies/default.yaml 'archive/2026-11-*.jsonl.gz' --out decisions.jsonl
+  riskguard audit -p policies/default.yaml archive/ --report report.html --json
+  riskguard audit -p policies/default.yaml big.jsonl --engine dask --scheduler tcp://10.0.0.5:8786
 """
+
+REPORT_SUFFIXES = (".html", ".htm", ".md")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
 
 
 def add_parser(sub, name):
     p = sub.add_parser(
         name,
         help="evaluate a policy over snapshot files, directories or JSON Lines",
-        description="Audit account snapshots: evaluate the policy on every snapshot (files, directories, "
-        "globs, JSON Lines, gzip) and report breaches by rule and severity.",
+        description="Audit account snapshots: evaluate the policy on every snapshot (files, "
+        "directories, globs, JSON Lines, gzip), in parallel, and report breaches by rule, "
+        "severity, account and symbol with each account's breach timeline. Each snapshot is "
+        "judged at its own timestamp, so a re-run gives the same decisions.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
@@ -38,60 +69,246 @@ def add_parser(sub, name):
         help="snapshot file, directory, glob or .jsonl[.gz] ('-' = stdin)",
     )
     p.add_argument(
-        "--out", metavar="FILE", help="append one decision per snapshot to this JSON Lines file"
+        "--out",
+        metavar="FILE",
+        help="append one decision per snapshot to this JSON Lines file, in input order",
+    )
+    p.add_argument(
+        "--metrics",
+        choices=METRICS_MODES,
+        default="compact",
+        help="metrics in each --out decision: compact (utilization, equity, liquidation "
+        "distance per position; default) or full (every figure of `riskguard metrics`, slower)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a report: .html (self-contained, with plots) or .md",
+    )
+    p.add_argument(
         "--fail-on",
         default="error",
-        choices=("info", "warning", "error", "critical"),
+        choices=SEVERITIES,
         help="exit 1 when any violation has at least this severity (default: error)",
     )
     p.add_argument("--strict", action="store_true", help="exit 2 when any record is malformed")
+    p.add_argument(
+        "-w",
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: all cores; 1 = evaluate in this process)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("process", "dask"),
+        default="process",
+        help="process: a local process pool (default); dask: a Dask cluster "
+        '(needs pip install "riskguard[dask]")',
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://host:8786); default: start a local cluster "
+        "of --workers processes",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help=f"snapshots per unit of work sent to a worker (default: {DEFAULT_CHUNK_SIZE})",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is none anyway when stderr is not a terminal)",
+    )
     add_plugin_arg(p)
     return p
 
 
-def run(args) -> int:
-    policy = load_policy(args.policy, plugins=tuple(args.plugin))
-    counts = AuditCounts()
-    out = open(args.out, "a", encoding="utf-8") if args.out else None  # noqa: SIM115
-    worst = -1
+def _policy_limit(policy: CompiledPolicy) -> float | None:
+    """The margin-utilization limit to draw on the report's utilization plot."""
+    for s in policy.specs:
+        if s.type == "margin_utilization" and isinstance(s.params.get("max"), (int, float)):
+            return float(s.params["max"])
+    return None
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is so the run stops like on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    def handler(signum, frame):
+        raise _Terminated()
+
     try:
-        for ref, item in iter_records(policy.registry, args.inputs):
-            d, bad = evaluate_record(policy, ref, item)
-            if bad is not None:
-                counts.bad.append(bad)
-                print(f"error: {bad.ref}: {bad.message}", file=sys.stderr)
-                continue
-            counts.snapshots += 1
-            counts.outcomes[d["decision"]] = counts.outcomes.get(d["decision"], 0) + 1
-            for v in d["violations"]:
-                counts.by_severity[v["severity"]] = counts.by_severity.get(v["severity"], 0) + 1
-                counts.by_rule[v["rule"]] = counts.by_rule.get(v["rule"], 0) + 1
-                worst = max(worst, SEVERITY_RANK[v["severity"]])
-            if out is not None:
-                out.write(dumps(d) + "\n")
-                out.flush()
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        yield
+        return
+    try:
+        yield
     finally:
-        if out is not None:
-            out.close()
-    summary = {
-        "snapshots": counts.snapshots,
-        "badRecords": len(counts.bad),
-        "decisions": counts.outcomes,
-        "violationsBySeverity": counts.by_severity,
-        "violationsByRule": counts.by_rule,
-    }
-    if args.json:
-        print_json(summary)
-    else:
-        print(
-            f"{counts.snapshots} snapshots, {len(counts.bad)} bad records; decisions: "
-            + ", ".join(f"{k} {v}" for k, v in sorted(counts.outcomes.items()))
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int | None):
+    """A rich progress bar on stderr; a no-op callback when disabled."""
+    if not enabled:
+        yield None, None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]audit"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn(
+            "{task.fields[snaps]:,} snapshots · {task.fields[rate]} /s · {task.fields[bad]} bad"
+        ),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    task = progress.add_task("audit", total=total, snaps=0, rate="-", bad=0)
+    t0 = time.perf_counter()
+
+    def update(t: AuditTotals) -> None:
+        dt = time.perf_counter() - t0
+        progress.update(
+            task,
+            completed=t.chars_read if total else None,
+            snaps=t.snapshots,
+            bad=t.bad_count,
+            rate=f"{t.snapshots / dt:,.0f}" if dt > 0 else "-",
         )
-        for rule, n in sorted(counts.by_rule.items(), key=lambda x: -x[1]):
-            print(f"  {rule}: {n} violations")
-    if args.strict and counts.bad:
+
+    with progress:
+        try:
+            yield update, console
+        finally:
+            if total:
+                progress.update(task, completed=total)
+
+
+def run(args) -> int:
+    if args.report and not args.report.lower().endswith(REPORT_SUFFIXES):
+        raise RiskguardError(
+            f"--report {args.report}: expected a .html or .md file name", file=args.report
+        )
+    if args.scheduler and args.engine != "dask":
+        raise RiskguardError("--scheduler needs --engine dask")
+    policy = load_policy(args.policy, plugins=tuple(args.plugin))
+    locations = expand_inputs(args.inputs)  # exit 2 on a missing input, before any work
+    from ..parallel import default_workers
+
+    workers = args.workers or default_workers()
+    options = AuditOptions(
+        out=args.out,
+        workers=workers,
+        engine=args.engine,
+        scheduler=args.scheduler,
+        chunk_size=args.chunk_size,
+        metrics=args.metrics,
+        plugins=tuple(args.plugin),
+    )
+    show_progress = sys.stderr.isatty() and not args.no_progress
+    totals = AuditTotals()
+    t0 = time.perf_counter()
+    interrupted: KeyboardInterrupt | None = None
+    with _progress(show_progress, input_size(locations)) as (update, console):
+
+        def on_bad(b: BadRecord) -> None:
+            line = f"error: {b.ref}: {b.message}"
+            if console is not None:
+                console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr)
+
+        try:
+            with _sigterm_as_interrupt():
+                run_audit(
+                    policy, args.inputs, options, on_bad=on_bad, on_progress=update, totals=totals
+                )
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+    elapsed = time.perf_counter() - t0
+
+    if totals.bad_count > len(totals.bad_examples):
+        print(
+            f"error: {totals.bad_count - len(totals.bad_examples)} more bad records not shown "
+            f"({totals.bad_count} in all)",
+            file=sys.stderr,
+        )
+    if interrupted is not None:
+        where = f"; {totals.written} decisions are in {args.out}" if args.out else ""
+        print(
+            f"interrupted after {totals.snapshots} snapshots{where}",
+            file=sys.stderr,
+        )
+        return 143 if isinstance(interrupted, _Terminated) else 130
+
+    failed = totals.worst >= SEVERITY_RANK[args.fail_on]
+    if args.report:
+        from ..report import write_report
+
+        write_report(totals.summary, Path(args.report), policy_limit=_policy_limit(policy))
+    if args.json:
+        print_json(
+            {
+                "snapshots": totals.snapshots,
+                "badRecords": totals.bad_count,
+                "badRecordExamples": [b.to_dict() for b in totals.bad_examples],
+                "worstSeverity": totals.worst_severity,
+                "failOn": args.fail_on,
+                "failed": failed,
+                "out": args.out,
+                "report": args.report,
+                "policy": policy.ref,
+                "summary": totals.summary.to_dict(),
+                "run": {
+                    "engine": totals.engine,
+                    "workers": workers if totals.engine != "sequential" else 1,
+                    "chunkSize": args.chunk_size,
+                    "elapsedS": round(elapsed, 3),
+                    "snapshotsPerS": round(totals.snapshots / elapsed) if elapsed > 0 else None,
+                },
+            }
+        )
+    else:
+        try:
+            from ..summary import render_text
+        except ModuleNotFoundError:  # TEMPORARY until riskguard/summary.py lands
+            text = str(totals.summary.to_dict())
+        else:
+            text = render_text(totals.summary)
+        print(
+            f"{totals.snapshots} snapshots, {totals.bad_count} bad records "
+            f"({totals.engine}, {elapsed:.1f} s)"
+        )
+        if text:
+            print(text.rstrip("\n"))
+        if args.out:
+            print(f"decisions: {args.out}")
+        if args.report:
+            print(f"report: {args.report}")
+    if args.strict and totals.bad_count:
         return 2
-    return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
+    return 1 if failed else 0
