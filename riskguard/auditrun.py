@@ -438,18 +438,19 @@ def run_audit(
     *,
     on_bad: Callable[[BadRecord], None] | None = None,
     on_progress: Callable[[AuditTotals], None] | None = None,
-    totals: AuditTotals | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> AuditTotals:
     """Audit every record of ``inputs``; decisions to ``options.out``, totals returned.
 
-    On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the command) the results
-    already computed are written, ``totals.interrupted`` is set and the interrupt is
-    re-raised. Pass ``totals`` to keep the partial totals in that case.
+    ``stop`` is polled between chunks: once it returns true the run stops reading, keeps
+    (writes) every decision already made, sets ``totals.interrupted`` and returns. The
+    command sets it from Ctrl-C / SIGTERM.
     """
     config = AuditConfig.for_policy(
         policy, plugins=options.plugins, metrics=options.metrics, clock_ms=options.clock_ms
     )
-    totals = totals if totals is not None else AuditTotals()
+    stop = stop or (lambda: False)
+    totals = AuditTotals()
     # Expand first: a missing input is a usage error (exit 2) before any work is done.
     records = iter_locations(policy.registry, expand_inputs(inputs))
     sizes: deque[int] = deque()  # text size of each chunk handed out, consumed in order
@@ -471,26 +472,36 @@ def run_audit(
             from .parallel import dask_map
 
             totals.engine = "dask"
-            dask_map(config, chunks, consume, scheduler=options.scheduler, workers=options.workers)
-            return totals
-        if options.engine != "process":
+            done = dask_map(
+                config,
+                chunks,
+                consume,
+                scheduler=options.scheduler,
+                workers=options.workers,
+                stop=stop,
+            )
+        elif options.engine != "process":
             raise ValueError(f"unknown engine {options.engine!r}")
-        first = next(chunks, None)
-        second = next(chunks, None) if first is not None else None
-        if options.workers > 1 and second is not None:
-            from .parallel import pool_map
+        else:
+            head = list(islice(chunks, 2))
+            if options.workers > 1 and len(head) > 1:
+                # Two chunks or more: worth starting a pool (a single chunk is not).
+                from .parallel import pool_map
 
-            totals.engine = f"process({options.workers})"
-            pool_map(config, chain((first, second), chunks), consume, workers=options.workers)
-            return totals
-        totals.engine = "sequential"
-        summary = totals.summary
-        for chunk in _rest((first, second), chunks):
-            consume(run_chunk(policy, config, chunk, summary))
+                totals.engine = f"process({options.workers})"
+                done = pool_map(
+                    config, chain(head, chunks), consume, workers=options.workers, stop=stop
+                )
+            else:
+                totals.engine = "sequential"
+                done = True
+                for chunk in chain(head, chunks):
+                    consume(run_chunk(policy, config, chunk, totals.summary))
+                    if stop():
+                        done = False
+                        break
+        totals.interrupted = not done
         return totals
-    except KeyboardInterrupt:
-        totals.interrupted = True
-        raise
     finally:
         writer.close()
 
@@ -518,10 +529,3 @@ def input_size(locations: list[str]) -> int | None:
         elif p.is_file():
             total += p.stat().st_size
     return total
-
-
-def _rest(head: tuple, tail: Iterator) -> Iterator:
-    for c in head:
-        if c is not None:
-            yield c
-    yield from tail

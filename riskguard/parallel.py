@@ -8,13 +8,17 @@ arriving out of order wait in that window. Workers load the policy once (a pool
 initializer; a per-process cache on Dask workers) from the compiled policy document the
 parent sends, and check its digest.
 
-Interrupted (KeyboardInterrupt in the parent), an engine stops submitting, lets the
-chunks already running finish, hands every finished result to ``consume`` in order and
-re-raises: nothing already evaluated is lost.
+Asked to stop (``stop()`` turns true: the command's Ctrl-C/SIGTERM handler sets it), an
+engine stops reading input, keeps every result already computed, hands them to
+``consume`` in order and returns: nothing already evaluated is lost, and no exception
+ever lands in the middle of a write. A hard KeyboardInterrupt (a second Ctrl-C) still
+cancels what is pending and propagates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -27,6 +31,12 @@ from typing import Any
 from .auditrun import AuditConfig, ChunkResult, run_chunk
 
 Consume = Callable[[ChunkResult], None]
+Stop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
 
 # --------------------------------------------------------------------------- worker side
 
@@ -77,8 +87,8 @@ def _drain(pending: deque, consume: Consume, *, block_until: int) -> None:
         consume(pending.popleft().result())
 
 
-def _finish_after_interrupt(pending: deque, consume: Consume, *, wait_running: bool) -> None:
-    """Stop: keep every finished result (in order, up to the first gap), drop the rest.
+def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> None:
+    """Stop early: keep every finished result (in order, up to the first gap), drop the rest.
 
     A pool cancels only chunks not yet started, so the running ones are waited for (a
     chunk is well under a second). Dask can cancel running tasks, so there only the
@@ -116,6 +126,19 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def default_workers() -> int:
     """All cores this process may run on."""
     try:
@@ -134,8 +157,11 @@ def pool_map(
     *,
     workers: int,
     window: int | None = None,
-) -> None:
-    """Evaluate ``chunks`` on a pool of ``workers`` processes; ``consume`` results in order."""
+    stop: Stop = _never,
+) -> bool:
+    """Evaluate ``chunks`` on a pool of ``workers`` processes; ``consume`` results in order.
+
+    Returns False when ``stop()`` ended the run early."""
     window = window or 2 * workers
     pending: deque[Future] = deque()
     with ProcessPoolExecutor(
@@ -148,10 +174,15 @@ def pool_map(
             for chunk in chunks:
                 pending.append(ex.submit(_pool_chunk, chunk))
                 _drain(pending, consume, block_until=window - 1)
+                if stop():
+                    _finish_early(pending, consume, wait_running=True)
+                    return False
             _drain(pending, consume, block_until=0)
-        except KeyboardInterrupt:
-            _finish_after_interrupt(pending, consume, wait_running=True)
+        except BaseException:
+            for f in pending:
+                f.cancel()
             raise
+        return True
 
 
 def dask_map(
@@ -163,12 +194,14 @@ def dask_map(
     workers: int | None = None,
     client: Any = None,
     window: int | None = None,
-) -> None:
+    stop: Stop = _never,
+) -> bool:
     """Evaluate ``chunks`` on a Dask cluster; ``consume`` results in order.
 
     ``scheduler``: the address of a running scheduler; without one (and without a
     ``client``) a ``LocalCluster`` of ``workers`` single-threaded processes is started and
     closed again. Records are read here, in the client, and shipped with the tasks.
+    Returns False when ``stop()`` ended the run early.
     """
     try:
         from dask.distributed import Client, LocalCluster
@@ -186,12 +219,16 @@ def dask_map(
         if scheduler:
             client = Client(scheduler)
         else:
-            cluster = LocalCluster(
-                n_workers=workers or default_workers(),
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
+            with _sigint_ignored():
+                # Worker processes inherit "ignore Ctrl-C": the terminal sends it to the
+                # whole process group, and only this process decides how to stop.
+                cluster = LocalCluster(
+                    n_workers=workers or default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             client = Client(cluster)
     try:
         n = len(client.scheduler_info(n_workers=-1).get("workers", {})) or (workers or 1)
@@ -205,10 +242,15 @@ def dask_map(
             for chunk in chunks:
                 pending.append(client.submit(_dask_chunk, cfg, chunk, pure=False))
                 _drain(pending, consume, block_until=window - 1)
+                if stop():
+                    _finish_early(pending, consume, wait_running=False)
+                    return False
             _drain(pending, consume, block_until=0)
-        except KeyboardInterrupt:
-            _finish_after_interrupt(pending, consume, wait_running=False)
+        except BaseException:
+            for f in pending:
+                f.cancel()
             raise
+        return True
     finally:
         if own_client:
             client.close()

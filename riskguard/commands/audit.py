@@ -138,24 +138,34 @@ def _policy_limit(policy: CompiledPolicy) -> float | None:
     return None
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the main thread is so the run stops like on Ctrl-C."""
+class _StopSignals:
+    """Ctrl-C / SIGTERM ask the audit to stop between chunks (keeping every decision made);
+    a second signal interrupts at once."""
 
+    def __init__(self) -> None:
+        self.signum: int | None = None
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    def handler(signum, frame):
-        raise _Terminated()
+    def __call__(self) -> bool:
+        return self.signum is not None
 
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (embedded use): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    def _handler(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    @contextlib.contextmanager
+    def installed(self):
+        old: dict[int, object] = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, self._handler)
+        except ValueError:  # not the main thread (embedded use): leave signals alone
+            pass
+        try:
+            yield self
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
 
 
 @contextlib.contextmanager
@@ -230,9 +240,8 @@ def run(args) -> int:
         plugins=tuple(args.plugin),
     )
     show_progress = sys.stderr.isatty() and not args.no_progress
-    totals = AuditTotals()
+    stop = _StopSignals()
     t0 = time.perf_counter()
-    interrupted: KeyboardInterrupt | None = None
     with _progress(show_progress, input_size(locations)) as (update, console):
 
         def on_bad(b: BadRecord) -> None:
@@ -242,13 +251,10 @@ def run(args) -> int:
             else:
                 print(line, file=sys.stderr)
 
-        try:
-            with _sigterm_as_interrupt():
-                run_audit(
-                    policy, args.inputs, options, on_bad=on_bad, on_progress=update, totals=totals
-                )
-        except KeyboardInterrupt as exc:
-            interrupted = exc
+        with stop.installed():
+            totals = run_audit(
+                policy, args.inputs, options, on_bad=on_bad, on_progress=update, stop=stop
+            )
     elapsed = time.perf_counter() - t0
 
     if totals.bad_count > len(totals.bad_examples):
@@ -257,13 +263,10 @@ def run(args) -> int:
             f"({totals.bad_count} in all)",
             file=sys.stderr,
         )
-    if interrupted is not None:
+    if totals.interrupted:
         where = f"; {totals.written} decisions are in {args.out}" if args.out else ""
-        print(
-            f"interrupted after {totals.snapshots} snapshots{where}",
-            file=sys.stderr,
-        )
-        return 143 if isinstance(interrupted, _Terminated) else 130
+        print(f"interrupted after {totals.snapshots} snapshots{where}", file=sys.stderr)
+        return 128 + (stop.signum or signal.SIGINT)
 
     failed = totals.worst >= SEVERITY_RANK[args.fail_on]
     if args.report:
