@@ -1,0 +1,238 @@
+"""Audit throughput: `riskguard audit` against the time Python takes just to parse the input.
+
+    python bench/audit_bench.py                    # 10k and 100k ten-position snapshots
+    python bench/audit_bench.py --sizes 2000 --workers 1,2 --profile
+
+For each input size the benchmark generates JSON Lines with ``riskguard.generate`` (kept
+in ``--data-dir`` and reused), then measures:
+
+- **parse**: read the file and ``json.loads`` every line, nothing else (this process);
+- **audit wN**: ``riskguard audit --out decisions.jsonl --workers N`` in a child process,
+  exactly as a user runs it; the time is the audit's own elapsed time (policy loaded,
+  pool started, every decision written), and the wall time includes interpreter start;
+- **peak RSS** of the audit process (``getrusage`` in the child) and of its whole process
+  tree (pool workers included, sampled from ``/proc``), to show memory does not grow with
+  the input.
+
+``--profile`` prints where an in-process audit spends its time (cProfile over the first
+2,000 snapshots). Results go to stdout as a Markdown table for ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "policies" / "default.yaml"
+
+# Runs the CLI in-process so getrusage(RUSAGE_SELF) is the audit process itself.
+CHILD = r"""
+import json, resource, sys, time
+from riskguard.cli import main
+t = time.perf_counter()
+code = main(sys.argv[1:])
+wall = time.perf_counter() - t
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+print("BENCH " + json.dumps({"code": code, "main_s": wall, "rss_kib": rss}), file=sys.stderr)
+"""
+
+
+def generate(path: Path, n: int, positions: int, seed: int) -> None:
+    from riskguard.generate import generate_stream, write_jsonl
+
+    accounts = 10
+    steps = -(-n // accounts)
+    it = generate_stream(
+        accounts=accounts,
+        steps=steps,
+        positions=positions,
+        seed=seed,
+        exchange="binance",
+        start="2026-11-01T00:00:00Z",
+        interval_s=60,
+        candles=0,
+    )
+
+    def first_n():
+        for i, doc in enumerate(it):
+            if i >= n:
+                return
+            yield doc
+
+    tmp = path.with_suffix(".tmp")
+    write_jsonl(tmp, first_n())
+    tmp.replace(path)
+
+
+def dataset(data_dir: Path, n: int, positions: int, seed: int) -> Path:
+    path = data_dir / f"snapshots-{n}-p{positions}-s{seed}.jsonl"
+    if not path.exists():
+        t = time.perf_counter()
+        generate(path, n, positions, seed)
+        print(
+            f"# generated {path.name} ({path.stat().st_size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+        )
+    return path
+
+
+def parse_time(path: Path, repeat: int = 3) -> float:
+    """Best of ``repeat``: read the file line by line and json.loads each line."""
+    best = float("inf")
+    loads = json.loads
+    for _ in range(repeat):
+        t = time.perf_counter()
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                loads(line)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """RSS of ``pid`` and all its descendants (Linux /proc), in KiB; 0 when unavailable."""
+    total = 0
+    stack = [pid]
+    seen = set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_audit(path: Path, workers: int, out: Path, extra: list[str]) -> dict:
+    if out.exists():
+        out.unlink()
+    cmd = [sys.executable, "-c", CHILD, "audit", "-p", str(POLICY), str(path)]
+    cmd += ["--out", str(out), "--workers", str(workers), "--json", *extra]
+    peak_tree = 0
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not done.wait(0.05):
+            peak_tree = max(peak_tree, _tree_rss_kib(proc.pid))
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - t
+    done.set()
+    th.join()
+    bench = next((json.loads(x[6:]) for x in stderr.splitlines() if x.startswith("BENCH ")), None)
+    if bench is None or proc.returncode not in (0, 1):
+        raise SystemExit(f"audit failed ({proc.returncode}):\n{stderr[-3000:]}")
+    summary = json.loads(stdout)
+    return {
+        "wall_s": wall,
+        "audit_s": summary["run"]["elapsedS"],
+        "snapshots": summary["snapshots"],
+        "engine": summary["run"]["engine"],
+        "rss_main_mib": bench["rss_kib"] / 1024,
+        "rss_tree_mib": peak_tree / 1024 if peak_tree else None,
+        "out_mb": out.stat().st_size / 1e6,
+    }
+
+
+def profile(path: Path, n: int = 2000) -> str:
+    from riskguard.auditrun import AuditConfig, iter_chunks, run_chunk
+    from riskguard.policy import load_policy
+
+    policy = load_policy(POLICY)
+    config = AuditConfig.for_policy(policy)
+    with open(path, encoding="utf-8") as fh:
+        records = [(f"{path}:{i}", line) for i, line in zip(range(1, n + 1), fh, strict=False)]
+    chunks = list(iter_chunks(records))
+    prof = cProfile.Profile()
+    prof.enable()
+    for c in chunks:
+        run_chunk(policy, config, c)
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
+    return buf.getvalue()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,100000", help="snapshot counts (comma-separated)")
+    ap.add_argument("--positions", type=int, default=10)
+    ap.add_argument("--workers", default="1,2", help="worker counts to run (comma-separated)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "riskguard-bench"
+    )
+    ap.add_argument("--metrics", default="compact", choices=("compact", "full"))
+    ap.add_argument("--profile", action="store_true", help="also profile the in-process path")
+    args = ap.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    workers = [int(x) for x in args.workers.split(",")]
+
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, policy {POLICY.name}, "
+        f"{args.positions} positions/snapshot, --metrics {args.metrics}"
+    )
+    print()
+    print(
+        "| snapshots | run | time (s) | snapshots/s | × parse | peak RSS audit (MiB) "
+        "| peak RSS all processes (MiB) |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    last = None
+    for n in sizes:
+        path = dataset(args.data_dir, n, args.positions, args.seed)
+        tp = parse_time(path)
+        mb = path.stat().st_size / 1e6
+        print(f"| {n:,} | read + `json.loads` ({mb:.0f} MB) | {tp:.2f} | {n / tp:,.0f} | 1.0 | | |")
+        for w in workers:
+            out = args.data_dir / f"decisions-{n}-w{w}.jsonl"
+            r = run_audit(path, w, out, ["--metrics", args.metrics])
+            assert r["snapshots"] == n, r
+            tree = f"{r['rss_tree_mib']:.0f}" if r["rss_tree_mib"] else "n/a"
+            print(
+                f"| {n:,} | audit, {w} worker{'s' if w > 1 else ''} ({r['engine']}; "
+                f"wall {r['wall_s']:.1f} s) | {r['audit_s']:.2f} | {n / r['audit_s']:,.0f} "
+                f"| {r['audit_s'] / tp:.1f} | {r['rss_main_mib']:.0f} | {tree} |",
+                flush=True,
+            )
+            out.unlink()
+        last = path
+    if args.profile and last is not None:
+        print()
+        print("```")
+        print(profile(last))
+        print("```")
+
+
+if __name__ == "__main__":
+    main()
