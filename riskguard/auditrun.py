@@ -379,7 +379,14 @@ def run_chunk(
     worst = -1
     rank = SEVERITY_RANK
     for ref, item in chunk:
-        d, b = evaluate_record(policy, ref, item, config.clock_ms, metrics=config.metrics)
+        try:
+            d, b = evaluate_record(policy, ref, item, config.clock_ms, metrics=config.metrics)
+            line = _dumps(d) if d is not None else ""
+        except Exception as exc:  # noqa: BLE001 - one record's fault must not end the audit
+            d, b = (
+                None,
+                BadRecord(ref, f"internal error, not evaluated: {type(exc).__name__}: {exc}"),
+            )
         if d is None:
             bad.append(b)  # type: ignore[arg-type]
             continue
@@ -388,7 +395,7 @@ def run_chunk(
             if r > worst:
                 worst = r
         add(d)
-        lines.append(_dumps(d))
+        lines.append(line)
     return ChunkResult(lines, bad, len(lines), worst, summ if own else None)
 
 

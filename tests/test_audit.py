@@ -308,3 +308,13 @@ def test_progress_bar_on_a_terminal(tmp_path):
     err = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 1
     assert "30 snapshots" in err and "100%" in err
+
+
+def test_out_inside_an_input_directory_is_refused(tmp_path):
+    d = tmp_path / "snaps"
+    d.mkdir()
+    write_jsonl(d / "a.jsonl", series(2))
+    for out in (d / "decisions.jsonl", d / "a.jsonl"):
+        r = run_cli("audit", "-p", DEFAULT, str(d), "--out", str(out))
+        assert r.returncode == 2 and "read as an input" in r.stderr, r.stderr
+    assert not (d / "decisions.jsonl").exists()

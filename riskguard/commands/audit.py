@@ -22,6 +22,7 @@ from ..auditrun import (
 from ..decision import SEVERITIES, SEVERITY_RANK
 from ..errors import RiskguardError
 from ..policy import CompiledPolicy, load_policy
+from ..sources import JSONL_SUFFIXES
 from ._common import add_plugin_arg, print_json
 
 EPILOG = """exit codes:
@@ -218,6 +219,21 @@ def _progress(enabled: bool, total: int | None):
                 progress.update(task, completed=total)
 
 
+def _check_out_is_not_an_input(out: Path, locations: list[str]) -> None:
+    """Refuse --out inside what is being read: the audit would read its own decisions."""
+    target = out.resolve()
+    for loc in locations:
+        if loc == "-":
+            continue
+        p = Path(loc).resolve()
+        inside = p.is_dir() and target.is_relative_to(p) and target.name.endswith(JSONL_SUFFIXES)
+        if p == target or inside:
+            raise RiskguardError(
+                f"--out {out}: this file is read as an input ({loc}); write decisions elsewhere",
+                file=str(out),
+            )
+
+
 def run(args) -> int:
     if args.report and not args.report.lower().endswith(REPORT_SUFFIXES):
         raise RiskguardError(
@@ -227,6 +243,8 @@ def run(args) -> int:
         raise RiskguardError("--scheduler needs --engine dask")
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
     locations = expand_inputs(args.inputs)  # exit 2 on a missing input, before any work
+    if args.out:
+        _check_out_is_not_an_input(Path(args.out), locations)
     from ..parallel import default_workers
 
     workers = args.workers or default_workers()
