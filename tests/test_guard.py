@@ -1,0 +1,400 @@
+"""The embedding API as a bot uses it: Guard.check/acheck, reload, threads, audit queue,
+time budget (fail closed on a hung rule) and the kill switch."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+
+import pytest
+
+import riskguard
+from riskguard import Action, Decision, Guard, Order, PolicyError, Snapshot, Violation
+from riskguard.schemas_util import validator
+from riskguard.snapshot import build_snapshot
+
+from .conftest import POLICIES, snapshot_doc
+
+DEFAULT = POLICIES / "default.yaml"
+
+# A test plugin: a rule that hangs until released, and a stateful rule with a racy
+# read-modify-write (only the guard's evaluation lock keeps its count exact).
+PLUGIN = """
+import threading, time
+from riskguard import hookimpl
+from riskguard.rules.base import BaseRule, RuleType
+
+class Hang(BaseRule):
+    release = threading.Event()
+    entered = threading.Event()
+    def evaluate(self, ctx):
+        self.entered.set()
+        self.release.wait(20)
+
+class Count(BaseRule):
+    def evaluate(self, ctx):
+        n = ctx.state.get("n", 0)
+        time.sleep(0)  # invite a thread switch between read and write
+        ctx.state["n"] = n + 1
+
+OBJ = {"type": "object"}
+
+@hookimpl
+def riskguard_rule_types(register):
+    register(RuleType("test_hang", OBJ, Hang, "hangs until released", {}))
+    register(RuleType("test_count", OBJ, Count, "counts evaluations in state", {}))
+"""
+
+
+def policy_doc(*rules, name="t", version="1", mode="enforce"):
+    return {
+        "apiVersion": "riskguard/v1",
+        "kind": "Policy",
+        "metadata": {"name": name, "version": version},
+        "spec": {"mode": mode, "rules": list(rules)},
+    }
+
+
+MU = {"id": "mu", "type": "margin_utilization", "params": {"max": 0.35, "warnAt": 0.30}}
+HANG = {"id": "hang", "type": "test_hang", "severity": "error"}
+COUNT = {"id": "count", "type": "test_count", "severity": "info"}
+SOL_BUY = {
+    "symbol": "SOL/USDT:USDT",
+    "side": "buy",
+    "amount": 200,
+    "leverage": 5,
+    "stopLossPrice": 140,
+}
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    p = tmp_path / "test_plugin.py"
+    p.write_text(PLUGIN)
+    return str(p)
+
+
+class MemoryLog:
+    """An audit sink that records in memory; ``gate`` can hold appends to mimic a slow disk."""
+
+    def __init__(self, gate: threading.Event | None = None, fail: bool = False) -> None:
+        self.records: list[tuple[str, dict]] = []
+        self.gate = gate
+        self.fail = fail
+        self.waiting = threading.Event()
+        self.closed = False
+
+    def append(self, event, record):
+        if self.gate is not None:
+            self.waiting.set()
+            self.gate.wait(20)
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        self.records.append((event, record))
+
+    def close(self):
+        self.closed = True
+
+
+def test_public_api_is_exported():
+    for name in ("Guard", "Decision", "Violation", "Action", "load_policy", "evaluate"):
+        assert name in riskguard.__all__ and getattr(riskguard, name) is not None
+    g = Guard.from_file(DEFAULT)
+    d = g.check(snapshot_doc(walletBalance=1500))
+    assert isinstance(d, Decision) and d.decision == "deny"
+    assert all(isinstance(v, Violation) for v in d.violations)
+    assert all(isinstance(a, Action) for a in d.actions)
+    validator("decision").validate(d.to_dict())
+
+
+def test_dict_and_object_inputs_decide_alike():
+    g = Guard.from_file(DEFAULT)
+    doc = snapshot_doc()
+    by_dict = g.check(doc, SOL_BUY)
+    by_obj = g.check(build_snapshot(doc), Order(**SOL_BUY))
+    assert by_dict.decision == by_obj.decision == "resize"
+    assert by_dict.maxAllowedAmount == pytest.approx(by_obj.maxAllowedAmount)
+    assert [v.code for v in by_dict.violations] == [v.code for v in by_obj.violations]
+
+
+def test_max_order_amount_is_what_a_resize_sends():
+    g = Guard.from_file(DEFAULT)
+    snap = build_snapshot(snapshot_doc())
+    amount = g.max_order_amount(snap, SOL_BUY)
+    assert 0 < amount < SOL_BUY["amount"]
+    assert g.check(snap, {**SOL_BUY, "amount": amount}).decision == "allow"
+    assert g.check(snap, {**SOL_BUY, "amount": amount * 1.01}).decision != "allow"
+
+
+# ----------------------------------------------------------------- reload
+
+
+def test_reload_swaps_and_a_bad_policy_keeps_the_old(tmp_path):
+    path = tmp_path / "p.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(policy_doc(MU, version="1")))
+    g = Guard.from_file(path)
+    doc = snapshot_doc(walletBalance=1500)  # utilization 37.8 %
+    assert g.check(doc).decision == "deny"
+
+    loose = copy.deepcopy(MU)
+    loose["params"]["max"] = 0.9
+    path.write_text(yaml.safe_dump(policy_doc(loose, version="2")))
+    new = g.reload()
+    assert new.version == "2" and g.policy is new
+    assert g.check(doc).decision == "allow"
+
+    path.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: t}\nspec:\n  rules: [{id: x, type: nope}]\n"
+    )
+    with pytest.raises(PolicyError, match="unknown rule type"):
+        g.reload()
+    assert g.policy is new and g.check(doc).decision == "allow"
+
+
+def test_reload_is_atomic_under_concurrent_checks():
+    strict = policy_doc(MU, name="strict", version="1")
+    loose_rule = copy.deepcopy(MU)
+    loose_rule["params"]["max"] = 0.9
+    loose = policy_doc(loose_rule, name="loose", version="2")
+    g = Guard.from_dict(strict)
+    snap = build_snapshot(snapshot_doc(walletBalance=1500))
+    stop = threading.Event()
+    seen: list[tuple[str, str]] = []
+
+    def checker():
+        while not stop.is_set():
+            d = g.check(snap)
+            seen.append((d.policy["name"], d.decision))
+
+    threads = [threading.Thread(target=checker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(30):
+        g.reload(loose if i % 2 == 0 else strict)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert {name for name, _ in seen} <= {"strict", "loose"} and seen
+    # every decision matches the policy it names: never a half-swapped one
+    assert all((name == "strict") == (dec == "deny") for name, dec in seen)
+
+
+# ----------------------------------------------------------------- threads and state
+
+
+def test_stateful_rules_count_exactly_under_threads(plugin):
+    g = Guard.from_dict(policy_doc(COUNT), plugins=[plugin])
+    snap = build_snapshot(snapshot_doc())
+    n_threads, per = 8, 200
+
+    def work():
+        for _ in range(per):
+            g.check(snap)
+
+    threads = [threading.Thread(target=work) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert g.state["n"] == n_threads * per
+
+
+def test_check_quiet_neither_logs_nor_changes_state(plugin):
+    sink = MemoryLog()
+    g = Guard.from_dict(policy_doc(COUNT), plugins=[plugin], audit_log=sink)
+    g.check_quiet(snapshot_doc())
+    g.close()
+    assert "n" not in g.state and sink.records == []
+
+
+# ----------------------------------------------------------------- audit queue
+
+
+def test_audit_records_are_written_in_order_and_drained_by_close():
+    sink = MemoryLog()
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+    ids = [g.check(snapshot_doc(), SOL_BUY).decisionId for _ in range(20)]
+    g.close()
+    assert sink.closed
+    assert [r["decisionId"] for e, r in sink.records if e == "decision"] == ids
+    assert all(r["snapshot"]["digest"].startswith("sha256:") for _, r in sink.records)
+
+
+def test_dict_snapshot_is_hashed_before_the_caller_can_change_it():
+    gate = threading.Event()
+    sink = MemoryLog(gate=gate)
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+    doc = snapshot_doc()
+    d = g.check(doc)
+    expected = riskguard.decision.digest(copy.deepcopy(doc))
+    doc["walletBalance"] = 1.0  # the bot reuses its dict while the record is queued
+    gate.set()
+    g.close()
+    assert sink.records[0][1]["snapshot"]["digest"] == expected == d.snapshot_digest
+
+
+def test_acheck_never_waits_for_the_audit_disk():
+    gate = threading.Event()
+    sink = MemoryLog(gate=gate)
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+
+    async def bot():
+        decisions = [await g.acheck(snapshot_doc(), SOL_BUY) for _ in range(3)]
+        # the writer is still blocked on the first record while every check has returned
+        return decisions, sink.waiting.wait(5), len(sink.records)
+
+    decisions, writer_blocked, written = asyncio.run(bot())
+    assert [d.decision for d in decisions] == ["resize"] * 3
+    assert writer_blocked and written == 0
+    gate.set()
+    g.flush()
+    assert len(sink.records) == 3
+    g.close()
+
+
+def test_a_failed_audit_write_fails_closed():
+    sink = MemoryLog(fail=True)
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+    assert g.check(snapshot_doc()).decision == "allow"
+    with pytest.raises(riskguard.AuditWriteError, match="No space left"):
+        g.flush()
+    d = g.check(snapshot_doc(), SOL_BUY)
+    assert d.decision == "deny" and [v.code for v in d.violations] == ["AUDIT_LOG_UNAVAILABLE"]
+    assert d.actions[0].type == "block_order"
+    validator("decision").validate(d.to_dict())
+
+
+def test_real_audit_log_file_gets_every_decision(tmp_path):
+    pytest.importorskip("riskguard.audit")
+    path = tmp_path / "audit.jsonl"
+    with Guard.from_file(DEFAULT, audit_log=path) as g:
+        for _ in range(5):
+            g.check(snapshot_doc(), SOL_BUY)
+        g.set_trading_state("halted", reason="test")
+    lines = path.read_text().splitlines()
+    assert len(lines) == 6
+
+
+# ----------------------------------------------------------------- time budget
+
+
+def test_hung_rule_is_denied_within_the_budget_without_waiting(plugin):
+    g = Guard.from_dict(policy_doc(HANG), plugins=[plugin], time_budget_ms=50)
+    rule = g.policy.rules[0]
+    rule.release.clear()
+    try:
+        d = g.check(snapshot_doc(), SOL_BUY)
+        assert rule.entered.is_set()  # it really was evaluating when the guard gave up
+        assert d.decision == "deny"
+        assert [v.code for v in d.violations] == ["ENGINE_TIME_BUDGET_EXCEEDED"]
+        assert d.errors and d.errors[0]["engine"] == "ENGINE_TIME_BUDGET_EXCEEDED"
+        assert d.actions[0].type == "block_order" and d.maxAllowedAmount == 0.0
+        validator("decision").validate(d.to_dict())
+    finally:
+        rule.release.set()
+
+
+def test_acheck_with_a_hung_rule_keeps_the_loop_running(plugin):
+    g = Guard.from_dict(policy_doc(HANG), plugins=[plugin], time_budget_ms=50)
+    rule = g.policy.rules[0]
+    rule.release.clear()
+    ticks = []
+
+    async def ticker():
+        for i in range(1000):
+            ticks.append(i)
+            await asyncio.sleep(0)
+
+    async def main():
+        t = asyncio.create_task(ticker())
+        d = await g.acheck(snapshot_doc(), SOL_BUY)
+        t.cancel()
+        return d
+
+    try:
+        d = asyncio.run(main())
+    finally:
+        rule.release.set()
+    assert d.decision == "deny" and d.violations[0].code == "ENGINE_TIME_BUDGET_EXCEEDED"
+    assert len(ticks) > 1  # the loop ran other tasks while the check waited
+
+
+def test_stuck_workers_are_capped_and_the_guard_recovers(plugin):
+    g = Guard.from_dict(policy_doc(HANG), plugins=[plugin], time_budget_ms=30, max_stuck_workers=1)
+    rule = g.policy.rules[0]
+    rule.release.clear()
+    try:
+        first = g.check(snapshot_doc())
+        second = g.check(snapshot_doc())
+        assert (
+            first.violations[0].code == second.violations[0].code == "ENGINE_TIME_BUDGET_EXCEEDED"
+        )
+        assert second.violations[0].context["stuckWorkers"] == 1
+        assert "without evaluating" in second.violations[0].message
+    finally:
+        rule.release.set()
+    for _ in range(200):  # the abandoned worker exits once its rule returns
+        if g._runner.stuck() == 0:
+            break
+        time.sleep(0.01)
+    g.reload(policy_doc(MU))
+    assert g.check(snapshot_doc()).decision == "allow"  # through the worker, within budget
+
+
+def test_budget_in_monitor_mode_records_and_allows(plugin):
+    g = Guard.from_dict(policy_doc(HANG, mode="monitor"), plugins=[plugin], time_budget_ms=30)
+    rule = g.policy.rules[0]
+    rule.release.clear()
+    try:
+        d = g.check(snapshot_doc())
+    finally:
+        rule.release.set()
+    assert d.decision == "allow" and d.wouldDecide == "deny"
+    assert d.violations[0].code == "ENGINE_TIME_BUDGET_EXCEEDED"
+
+
+def test_budget_rejects_nonsense():
+    with pytest.raises(ValueError, match="time_budget_ms"):
+        Guard.from_file(DEFAULT, time_budget_ms=0)
+
+
+# ----------------------------------------------------------------- kill switch
+
+
+def test_kill_switch_writes_state_and_is_audited():
+    sink = MemoryLog()
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+    assert g.trading_state == "active"
+    assert g.set_trading_state("halted", reason="exchange outage") == "active"
+    assert g.state["tradingState"] == "halted" and g.trading_state == "halted"
+    assert g.set_trading_state("reducing") == "halted"
+    with pytest.raises(ValueError, match="active, reducing, halted"):
+        g.set_trading_state("paused")
+    g.close()
+    events = [(e, r["state"], r["previous"]) for e, r in sink.records if e == "trading_state"]
+    assert events == [
+        ("trading_state", "halted", "active"),
+        ("trading_state", "reducing", "halted"),
+    ]
+
+
+def test_halted_guard_denies_new_exposure_when_the_rule_exists():
+    from riskguard.plugins import get_registry
+
+    if "trading_state" not in get_registry().rule_types:
+        pytest.skip("the trading_state rule type is not built in yet")
+    g = Guard.from_dict(policy_doc({"id": "ks", "type": "trading_state"}))
+    snap = build_snapshot(snapshot_doc())
+    assert g.check(snap, SOL_BUY).decision == "allow"
+    g.set_trading_state("halted")
+    assert g.check(snap, SOL_BUY).decision == "deny"
+
+
+def test_guard_accepts_snapshot_objects_built_in_code():
+    g = Guard.from_file(DEFAULT)
+    snap = Snapshot(walletBalance=1000.0, exchange="binance", account="code")
+    assert g.check(snap).decision == "allow"
