@@ -82,7 +82,6 @@ HMAC_PREFIX = "hmac-sha256:"
 RESERVED = frozenset({"seq", "ts", "event", "prev", "hash"})
 _HASH_RE = re.compile(r"(?:sha256|hmac-sha256):[0-9a-f]{64}\Z")
 _HASH_KEY = b',"hash":"'
-_fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 class AuditLogError(RiskguardError):
@@ -455,7 +454,7 @@ class AuditLog:
             raise self._err("write failed", exc) from exc
         if self._fsync:
             try:
-                _fdatasync(fd)
+                (os.fdatasync if hasattr(os, "fdatasync") else os.fsync)(fd)
             except OSError as exc:
                 self._undo(fd, start)
                 raise self._err("fsync failed", exc) from exc
@@ -575,6 +574,16 @@ def verify_log(
     path = os.fspath(path)
     try:
         f = open(path, "rb")  # noqa: SIM115 — closed by the with below
+        # A consistent snapshot of a live log: its size while no writer is mid-append
+        # (writers hold LOCK_EX for the append only). Bytes after it are not read, so a
+        # line being written meanwhile is not mistaken for a torn one.
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        try:
+            size = os.fstat(f.fileno()).st_size
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     except OSError as exc:
         raise RiskguardError(f"cannot read audit log: {exc.strerror}", file=path) from exc
 
@@ -592,7 +601,13 @@ def verify_log(
     with f:
         lineno = 0
         try:
+            remaining = size
             for raw in f:
+                if remaining <= 0:
+                    break
+                if len(raw) > remaining:
+                    raw = raw[:remaining]
+                remaining -= len(raw)
                 lineno += 1
                 if not raw.endswith(b"\n"):
                     return bad(
@@ -605,6 +620,8 @@ def verify_log(
                 try:
                     rec, body, h = _parse_record(raw)
                 except _Bad as b:
+                    if key is not None and b.kind == "hash-mismatch":
+                        return bad("hmac-mismatch", lineno, b.seq, "HMAC " + b.text[5:])
                     return bad(b.kind, lineno, b.seq, b.text)
                 seq = rec["seq"]
                 # 1. the hash algorithm and the record's own hash
