@@ -184,6 +184,9 @@ class _InterimSummary:
             c["rules"][v["rule"]] = c["rules"].get(v["rule"], 0) + 1
             c["severities"][v["severity"]] = c["severities"].get(v["severity"], 0) + 1
 
+    def add_bad(self, ref: str | None = None, message: str | None = None) -> None:
+        self.counts["decisions"]["bad"] = self.counts["decisions"].get("bad", 0) + 1
+
     def merge(self, other: _InterimSummary) -> None:
         for k, sub in other.counts.items():
             for kk, n in sub.items():
@@ -300,6 +303,7 @@ def compact_metrics(m: Any) -> dict:
     what the audit summary reads (utilization, liquidation distance per position).
     """
     return {
+        "settle": m.settle,
         "equity": _num(m.equity),
         "marginUtilization": _num(m.marginUtilization),
         "marginUtilizationWithOrders": _num(m.marginUtilizationWithOrders),
@@ -389,6 +393,7 @@ def run_chunk(
             )
         if d is None:
             bad.append(b)  # type: ignore[arg-type]
+            summ.add_bad(b.ref, b.message)  # type: ignore[union-attr]
             continue
         for v in d["violations"]:
             r = rank[v["severity"]]

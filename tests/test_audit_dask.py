@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_audit import audit_json, comparable, decisions
+from .test_audit import audit_json, comparable, decisions, summary_part
 from .test_audit_parallel import mixed_input
 
 distributed = pytest.importorskip("dask.distributed")
@@ -37,5 +37,5 @@ def test_dask_equals_sequential(tmp_path, scheduler):
     (seq_js, seq), (dask_js, got) = results["seq"], results["dask"]
     assert dask_js["run"]["engine"] == "dask"
     assert len(got) == 120 and got == seq
-    for key in ("snapshots", "badRecords", "badRecordExamples", "worstSeverity", "summary"):
-        assert dask_js[key] == seq_js[key], key
+    assert summary_part(dask_js) == summary_part(seq_js)
+    assert seq_js["badRecords"] == 7 and seq_js["accounts"]  # a summary with timelines, not empty

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from .conftest import snapshot_doc
-from .test_audit import DEFAULT, audit_json, comparable, decisions, series
+from .test_audit import DEFAULT, audit_json, comparable, decisions, series, summary_part
 
 
 def mixed_input(path: Path) -> Path:
@@ -47,8 +47,8 @@ def test_two_workers_equal_sequential(tmp_path):
     assert par_js["run"]["engine"] == "process(2)"
     assert len(seq) == 120 and seq_js["badRecords"] == 7
     assert par == seq
-    for key in ("snapshots", "badRecords", "badRecordExamples", "worstSeverity", "summary"):
-        assert par_js[key] == seq_js[key], key
+    assert summary_part(par_js) == summary_part(seq_js)
+    assert seq_js["badRecords"] == 7 and seq_js["accounts"]  # a summary with timelines, not empty
 
 
 def test_one_chunk_is_not_worth_a_pool(tmp_path):

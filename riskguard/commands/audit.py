@@ -294,16 +294,13 @@ def run(args) -> int:
     if args.json:
         print_json(
             {
-                "snapshots": totals.snapshots,
-                "badRecords": totals.bad_count,
-                "badRecordExamples": [b.to_dict() for b in totals.bad_examples],
+                **totals.summary.to_dict(),
                 "worstSeverity": totals.worst_severity,
                 "failOn": args.fail_on,
                 "failed": failed,
+                "policy": policy.ref,
                 "out": args.out,
                 "report": args.report,
-                "policy": policy.ref,
-                "summary": totals.summary.to_dict(),
                 "run": {
                     "engine": totals.engine,
                     "workers": workers if totals.engine != "sequential" else 1,
