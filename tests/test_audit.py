@@ -54,6 +54,11 @@ def comparable(d: dict) -> dict:
     return d
 
 
+def summary_part(js: dict) -> dict:
+    """The --json output without what depends on how and where the run happened."""
+    return {k: v for k, v in js.items() if k not in ("run", "out", "report")}
+
+
 def audit_json(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
     r = run_cli("audit", "-p", DEFAULT, "--json", *args)
     assert "Traceback" not in r.stderr, r.stderr
@@ -318,3 +323,69 @@ def test_out_inside_an_input_directory_is_refused(tmp_path):
         r = run_cli("audit", "-p", DEFAULT, str(d), "--out", str(out))
         assert r.returncode == 2 and "read as an input" in r.stderr, r.stderr
     assert not (d / "decisions.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- fidelity
+
+
+def _generated(n_steps: int = 15) -> list[dict]:
+    from riskguard.generate import generate_stream
+
+    return list(generate_stream(accounts=2, steps=n_steps, positions=10, seed=3, candles=3))
+
+
+def test_audit_decides_exactly_like_the_engine():
+    """The audit path (tier tables parsed once per process, compact metrics) changes
+    nothing about the decision: same Snapshot, same violations, same actions."""
+    from riskguard.auditrun import build_snapshot_memo, evaluate_record
+    from riskguard.engine import evaluate
+    from riskguard.policy import load_policy
+    from riskguard.snapshot import build_snapshot
+
+    policy = load_policy(DEFAULT)
+    docs = _generated()
+    assert any(d.get("leverageTiers") for d in docs)
+    for i, doc in enumerate(docs):
+        text = json.dumps(doc)
+        assert build_snapshot_memo(json.loads(text)) == build_snapshot(json.loads(text))
+        snap = build_snapshot(json.loads(text))
+        want = evaluate(policy, snap, now_ms=snap.timestamp, ref=f"g:{i}").to_dict()
+        got, bad = evaluate_record(policy, f"g:{i}", text, metrics="full")
+        assert bad is None
+        assert comparable(got) == comparable(want)
+        assert got["snapshot"]["digest"] == want["snapshot"]["digest"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("maxLeverage", True), ("maxNotional", "lots"), ("tier", 1.0)]
+)
+def test_remembered_tier_tables_validate_like_new_ones(field, value):
+    """A table equal to a remembered one under ``==`` but not in JSON types (1 vs true vs
+    1.0) is validated on its own: same result as without the memo."""
+    from riskguard.auditrun import build_snapshot_memo
+    from riskguard.errors import SnapshotError
+    from riskguard.snapshot import build_snapshot
+
+    tiers = [
+        {
+            "tier": 1,
+            "minNotional": 0,
+            "maxNotional": 1,
+            "maintenanceMarginRate": 0.01,
+            "maxLeverage": 1,
+        },
+        {"tier": 2, "minNotional": 1, "maxNotional": None, "maintenanceMarginRate": 0.02},
+    ]
+    good = snapshot_doc(leverageTiers={"BTC/USDT:USDT": tiers})
+    build_snapshot_memo(json.loads(json.dumps(good)))  # remembered
+    odd = json.loads(json.dumps(good))
+    odd["leverageTiers"]["BTC/USDT:USDT"][0][field] = value
+    try:
+        want = build_snapshot(odd)
+    except SnapshotError as exc:
+        with pytest.raises(SnapshotError) as got:
+            build_snapshot_memo(odd)
+        assert [str(p) for p in got.value.problems] == [str(p) for p in exc.problems]
+    else:
+        assert build_snapshot_memo(odd) == want
+        assert build_snapshot_memo(odd).leverageTiers == want.leverageTiers
