@@ -448,12 +448,18 @@ def substitute(node: Any, row: dict, missing: set[str]) -> Any:
         return _VAR.sub(repl, node)
     if isinstance(node, dict):
         return {
-            (substitute(k, row, missing) if isinstance(k, str) else k): substitute(v, row, missing)
+            (_subst_key(k, row, missing) if isinstance(k, str) else k): substitute(v, row, missing)
             for k, v in node.items()
         }
     if isinstance(node, list):
         return [substitute(v, row, missing) for v in node]
     return node
+
+
+def _subst_key(key: str, row: dict, missing: set[str]) -> str:
+    """Keys are always text: ``"{{x}}"`` as a key becomes the text form of x."""
+    v = substitute(key, row, missing)
+    return v if isinstance(v, str) else _text(v)
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\"(?:[^\"\\]|\\.)*\"|'[^']*')\]")

@@ -121,13 +121,11 @@ def _print_text(suite: SuiteResult, args) -> None:
     from ..render import console
 
     out = console()
-    err = console(stderr=True)
+    # Plain lines, never wrapped: editors and CI parse "file:line:col: error: ...".
     for p in suite.problems:
-        err.print(
-            f"[bold red]error[/] {escape(p.where())}: {escape(p.message)} [dim](at {p.path})[/]"
-        )
+        print(f"{p.where()}: error: {p.message} (at {p.path})", file=sys.stderr)
     for n in suite.notices:
-        err.print(f"[yellow]note[/] {escape(n)}")
+        print(f"note: {n}", file=sys.stderr)
     current = None
     for r in suite.results:
         c = r.case
