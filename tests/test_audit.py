@@ -389,3 +389,45 @@ def test_remembered_tier_tables_validate_like_new_ones(field, value):
     else:
         assert build_snapshot_memo(odd) == want
         assert build_snapshot_memo(odd).leverageTiers == want.leverageTiers
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+def test_breach_timeline_of_a_generated_series(tmp_path):
+    """Each account's episodes in the summary are exactly the maximal runs of consecutive
+    snapshots in breach of a (rule, symbol), recomputed here from the decisions file."""
+    from riskguard.generate import generate_stream, write_jsonl
+
+    jl = tmp_path / "gen.jsonl"
+    write_jsonl(jl, generate_stream(accounts=3, steps=150, positions=6, seed=3, interval_s=3600))
+    out = tmp_path / "out.jsonl"
+    _r, js = audit_json(str(jl), "--out", str(out), "--chunk-size", "40")
+
+    runs: dict[str, list] = {}  # account -> [(ts, {(rule, symbol)})]
+    for d in decisions(out):
+        keys = {(v["rule"], v["symbol"]) for v in d["violations"]}
+        runs.setdefault(d["snapshot"]["account"], []).append((d["snapshot"]["timestamp"], keys))
+    assert set(js["accounts"]) == set(runs) and len(runs) == 3
+    total = 0
+    for account, seq in runs.items():
+        want = []
+        open_: dict = {}
+        for ts, keys in seq:
+            for k in [k for k in open_ if k not in keys]:
+                want.append((*k, open_.pop(k), ts))
+            for k in keys:
+                open_.setdefault(k, ts)
+        want += [(*k, start, None) for k, start in open_.items()]
+        got = [
+            (e["rule"], e["symbol"], e["start"], e["end"])
+            for e in js["accounts"][account]["episodes"]
+        ]
+        assert sorted(got, key=str) == sorted(want, key=str), account
+        assert js["accounts"][account]["episodesLeftOut"] == 0
+        total += len(want)
+    assert total >= 20  # the generator produces breaches that start and end
+    assert any(e["end"] is not None for a in js["accounts"].values() for e in a["episodes"])
+    assert js["worstUtilization"]["value"] == max(
+        d["metrics"]["marginUtilization"] or 0 for d in decisions(out)
+    )
