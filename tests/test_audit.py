@@ -431,3 +431,22 @@ def test_breach_timeline_of_a_generated_series(tmp_path):
     assert js["worstUtilization"]["value"] == max(
         d["metrics"]["marginUtilization"] or 0 for d in decisions(out)
     )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_reports_in_html_and_markdown(tmp_path):
+    jl = write_jsonl(tmp_path / "a.jsonl", series(14, account="acct-report"))
+    for name in ("report.md", "report.html"):
+        path = tmp_path / name
+        r, js = audit_json(str(jl), "--report", str(path))
+        assert r.returncode == 1, r.stderr
+        assert js["report"] == str(path)
+        text = path.read_text()
+        assert "acct-report" in text and "margin-utilization" in text
+        assert "35.0" in text  # the policy's utilization limit is quoted
+        if name.endswith(".html"):
+            assert text.lstrip().lower().startswith("<!doctype html")
+    r = run_cli("audit", "-p", DEFAULT, str(jl), "--report", str(tmp_path / "no" / "r.md"))
+    assert r.returncode == 2 and "no such directory" in r.stderr

@@ -239,6 +239,10 @@ def run(args) -> int:
         raise RiskguardError(
             f"--report {args.report}: expected a .html or .md file name", file=args.report
         )
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        raise RiskguardError(
+            f"--report {args.report}: no such directory", file=str(Path(args.report).parent)
+        )
     if args.scheduler and args.engine != "dask":
         raise RiskguardError("--scheduler needs --engine dask")
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
