@@ -296,12 +296,17 @@ class AuditLog:
             fd = self._fd
             if fd < 0:
                 raise AuditLogError("audit log is closed", file=self.path)
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise self._err("cannot lock the file", exc) from exc
             try:
                 if os.fstat(fd).st_size != self._size:
                     self._sync_tail(fd)
                 return self._emit(event, record)
+            except OSError as exc:  # reading the tail; writes raise AuditLogError themselves
+                raise self._err("cannot read the end of the file", exc) from exc
             finally:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
