@@ -30,6 +30,8 @@ class Problem:
         return loc
 
     def __str__(self) -> str:
+        if self.path in ("", "$"):
+            return f"{self.where()}: {self.message}"
         return f"{self.where()}: {self.path}: {self.message}"
 
     def to_dict(self) -> dict:
