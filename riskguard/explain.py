@@ -215,6 +215,14 @@ def _amount(x: float | None) -> str:
     return f"{x:.8g}"
 
 
+def _fits(x: float | None) -> str:
+    """A largest allowed amount, rounded *down* to 8 significant digits: never above the bound."""
+    if x is None or x <= 0 or not math.isfinite(x):
+        return _amount(x)
+    scale = 10 ** (7 - math.floor(math.log10(x)))
+    return f"{math.floor(x * scale) / scale:.8g}"
+
+
 def _order_words(snapshot: Snapshot, order: Order) -> str:
     unit = unit_of(snapshot, order.symbol)
     price = f" at {order.price:,.8g}" if order.price is not None else " at market"
@@ -238,7 +246,7 @@ def _why(x: Explanation) -> list[str]:
             lines.append(f"ALLOWED: {what} passes every rule.")
         elif outcome == "resize":
             lines.append(
-                f"RESIZED: {what} is too large; send {_amount(d.maxAllowedAmount)} {unit} instead "
+                f"RESIZED: {what} is too large; send {_fits(d.maxAllowedAmount)} {unit} instead "
                 "(the largest amount every rule allows)."
             )
         else:
@@ -270,7 +278,7 @@ def _why(x: Explanation) -> list[str]:
             if len(hard) < len(blockers) and d.maxAllowedAmount:
                 lines.append(
                     f"once that is fixed, the largest order that fits is "
-                    f"{_amount(d.maxAllowedAmount)} {unit}."
+                    f"{_fits(d.maxAllowedAmount)} {unit}."
                 )
         elif d.maxAllowedAmount is not None and d.maxAllowedAmount > 0:
             resize_hint = (
@@ -279,14 +287,14 @@ def _why(x: Explanation) -> list[str]:
                 else " (the policy does not resize orders for this rule, so it denies instead)"
             )
             lines.append(
-                f"the largest order that fits is {_amount(d.maxAllowedAmount)} {unit}{resize_hint}."
+                f"the largest order that fits is {_fits(d.maxAllowedAmount)} {unit}{resize_hint}."
             )
         elif d.maxAllowedAmount is not None:
             lines.append("no amount of this order fits: every size breaks a limit.")
     if outcome == "resize":
         for n in x.resized_notes:
             unit = unit_of(snap, order.symbol) if order is not None else ""
-            lines.append(f"at {_amount(d.maxAllowedAmount)} {unit}: {n.get('text')}")
+            lines.append(f"at {_fits(d.maxAllowedAmount)} {unit}: {n.get('text')}")
     warnings = [v for r in x.rules for v in r.violations if not v.blocking]
     if warnings:
         lines.append(

@@ -160,7 +160,15 @@ def test_steps_share_state_and_the_clock_is_injected():
     doc = json.loads(r.stdout)
     first = doc["results"][0]
     assert first["status"] == "pass"
-    assert [d["decision"] for d in first["decisions"]] == ["allow", "allow", "deny", "allow"]
+    assert [d["decision"] for d in first["decisions"]] == [
+        "allow",
+        "allow",
+        "deny",
+        "allow",
+        "allow",
+        "allow",
+        "deny",
+    ]
     assert doc["results"][1]["status"] == "pass"  # a fresh guard per case
 
 
