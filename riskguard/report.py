@@ -25,6 +25,7 @@ import itertools
 import math
 import os
 import statistics
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,10 @@ def _n(v: int | None) -> str:
 
 def _pct(v: float | None, digits: int = 1) -> str:
     return "—" if v is None else f"{v * 100:.{digits}f} %"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _share(part: int, whole: int) -> str:
@@ -532,15 +537,22 @@ class _Plots:
         named.sort(key=lambda n: (-accts[n]["worstUtilization"]["value"], n))
         return named
 
+    def single_snapshot_accounts(self) -> list[str]:
+        """Accounts seen at one instant only: nothing to draw over time; the tables show them."""
+        accts = self.data.accounts
+        return sorted(n for n in accts if accts[n]["first"] == accts[n]["last"])
+
     def liq_accounts(self) -> list[str]:
         accts = self.data.accounts
-        named = [n for n in accts if accts[n]["nearestLiquidation"] is not None]
+        single = set(self.single_snapshot_accounts())
+        named = [n for n in accts if accts[n]["nearestLiquidation"] is not None and n not in single]
         named.sort(key=lambda n: (accts[n]["nearestLiquidation"]["distancePct"], n))
         return named
 
     def gantt_accounts(self) -> list[str]:
         accts = self.data.accounts
-        named = [n for n in accts if accts[n]["episodes"]]
+        single = set(self.single_snapshot_accounts())
+        named = [n for n in accts if accts[n]["episodes"] and n not in single]
         named.sort(key=lambda n: (-accts[n]["violations"], n))
         return named
 
@@ -611,18 +623,26 @@ class _Plots:
                 continue
             bars.append((index[k], start, stop, e["severity"] or "error"))
         labels = [f"{r} · {s or 'account'}" for r, s in keys]
+        if first is not None and last is not None and last - first < 3_600_000:
+            # One snapshot (or a few close together): give the axis an hour around them.
+            mid = (first + last) // 2
+            first, last = mid - 1_800_000, mid + 1_800_000
         return self._gantt(f"{name}: breach timeline", labels, bars, first, last)
 
     # -- backends
 
     def _lines(self, title, ylabel, lines, *, hline=None, ymin=None, symlog=False) -> str:
         if self.mpl is not None:
-            return _mpl_lines(self.mpl, self._salt(), title, ylabel, lines, hline, ymin, symlog)
+            with warnings.catch_warnings():  # tick-locator chatter is not the reader's concern
+                warnings.simplefilter("ignore", UserWarning)
+                return _mpl_lines(self.mpl, self._salt(), title, ylabel, lines, hline, ymin, symlog)
         return _svg_lines(title, ylabel, lines, hline, ymin, symlog)
 
     def _gantt(self, title, labels, bars, first, last) -> str:
         if self.mpl is not None:
-            return _mpl_gantt(self.mpl, self._salt(), title, labels, bars, first, last)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return _mpl_gantt(self.mpl, self._salt(), title, labels, bars, first, last)
         return _svg_gantt(title, labels, bars, first, last)
 
 
@@ -683,16 +703,20 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
+#: Plain text everywhere: an account called "a$b$" must not be parsed as mathtext.
+_RC = {"font.size": 9, "font.family": "sans-serif", "axes.titlesize": 11, "text.parse_math": False}
+
+
 def _mpl_figure(mpl, height: float):
     from matplotlib.figure import Figure
 
-    with mpl.rc_context({"font.size": 9, "font.family": "sans-serif"}):
+    with mpl.rc_context(_RC):
         fig = Figure(figsize=(10, height), dpi=100)
     return fig
 
 
 def _mpl_lines(mpl, salt, title, ylabel, lines, hline, ymin, symlog) -> str:
-    with mpl.rc_context({"font.size": 9, "font.family": "sans-serif", "axes.titlesize": 11}):
+    with mpl.rc_context(_RC):
         fig = _mpl_figure(mpl, 3.6)
         ax = fig.add_subplot(1, 1, 1)
         for label, color, runs in lines:
@@ -713,6 +737,10 @@ def _mpl_lines(mpl, salt, title, ylabel, lines, hline, ymin, symlog) -> str:
                 first = False
         if hline is not None:
             ax.axhline(hline[0], color="#c00000", linestyle="--", linewidth=1.2, label=hline[1])
+        times = [t for _l, _c, runs in lines for run in runs for t, _v in run]
+        if times and max(times) - min(times) < 3_600_000:
+            mid = (max(times) + min(times)) // 2  # one instant: an hour around it, not years
+            ax.set_xlim(_dt(mid - 1_800_000), _dt(mid + 1_800_000))
         if symlog:
             from matplotlib.ticker import FuncFormatter
 
@@ -744,7 +772,7 @@ def _mpl_gantt(mpl, salt, title, labels, bars, first, last) -> str:
     from matplotlib.patches import Patch
 
     height = 1.2 + 0.28 * len(labels)
-    with mpl.rc_context({"font.size": 9, "font.family": "sans-serif", "axes.titlesize": 11}):
+    with mpl.rc_context(_RC):
         fig = _mpl_figure(mpl, height)
         ax = fig.add_subplot(1, 1, 1)
         span = max((last or 0) - (first or 0), 1)
@@ -1197,8 +1225,9 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
             if svg:
                 body.append(f'<div class="plot">{svg}</div>')
         if len(liq_names) > MAX_LIQ_ACCOUNTS:
+            more = len(liq_names) - MAX_LIQ_ACCOUNTS
             body.append(
-                f'<p class="muted">{len(liq_names) - MAX_LIQ_ACCOUNTS} more accounts not plotted; '
+                f'<p class="muted">{_plural(more, "more account")} not plotted; '
                 "see their nearest liquidation in the account table.</p>"
             )
 
@@ -1217,9 +1246,16 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
             rows_total = len({(e["rule"], e["symbol"]) for e in data.accounts[name]["episodes"]})
             if rows_total > MAX_GANTT_ROWS:
                 body.append(
-                    f'<p class="muted">{name}: {rows_total - MAX_GANTT_ROWS} more rule/symbol rows '
-                    "not drawn (see the table below).</p>"
+                    f'<p class="muted">{_esc(name)}: {rows_total - MAX_GANTT_ROWS} more rule/symbol '
+                    "rows not drawn (see the table below).</p>"
                 )
+        single = plots.single_snapshot_accounts()
+        if single:
+            shown = ", ".join(single[:10]) + (" …" if len(single) > 10 else "")
+            body.append(
+                f'<p class="muted">Not charted: {_plural(len(single), "account")} with a single '
+                f"snapshot ({_esc(shown)}); their breaches are in the tables.</p>"
+            )
         if len(g_names) > MAX_GANTT_ACCOUNTS:
             body.append(
                 f'<p class="muted">Charts for the {MAX_GANTT_ACCOUNTS} accounts with the most '
