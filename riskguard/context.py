@@ -10,7 +10,7 @@ from typing import Any
 
 from .actions import Action
 from .decision import Violation
-from .metrics import AccountMetrics, compute_metrics
+from .metrics import AccountMetrics, MarginFigures, compute_margin, compute_metrics, order_reduces
 from .snapshot import Order, Snapshot
 
 
@@ -19,11 +19,15 @@ class EvalContext:
 
     ``snapshot``/``metrics`` describe the account as rules should judge it: the projected
     account after the order fills when an order is checked, else the snapshot itself.
-    ``before``/``metrics_before`` are the account before the order (computed lazily).
+    ``before``/``metrics_before`` are the account before the order (computed lazily);
+    ``margin_before`` is its equity and initial margins only (cheap: no tiers, no
+    liquidation prices), which is all a utilization comparison needs.
     """
 
     __slots__ = (
+        "_margin_before",
         "_metrics_before",
+        "_reduces",
         "actions",
         "before",
         "market_data",
@@ -63,12 +67,30 @@ class EvalContext:
         self.trace = trace
         self.violations: list[Violation] = []
         self.actions: list[Action] = []
+        self._margin_before: Any = None
+        self._reduces: bool | None = None
 
     @property
     def metrics_before(self) -> AccountMetrics:
         if self._metrics_before is None:
             self._metrics_before = compute_metrics(self.before, self.model)
         return self._metrics_before
+
+    @property
+    def margin_before(self) -> AccountMetrics | MarginFigures:
+        """Equity, initial margins and utilization before the order (full metrics if known)."""
+        if self._metrics_before is not None:
+            return self._metrics_before
+        if self._margin_before is None:
+            self._margin_before = compute_margin(self.before, self.model)
+        return self._margin_before
+
+    @property
+    def reduces(self) -> bool:
+        """True when the order only reduces (or closes) an existing position (computed once)."""
+        if self._reduces is None:
+            self._reduces = self.order is not None and order_reduces(self.before, self.order)
+        return self._reduces
 
     def market(self, symbol: str, field: str) -> Any:
         """A market figure: the snapshot's own value first, then enrichment's."""

@@ -16,7 +16,8 @@ Definitions (all in the settle currency; DESIGN.md "Metrics"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
 
 from .margin.base import MarginModel
 from .snapshot import Order, Position, Snapshot
@@ -81,6 +82,30 @@ class AccountMetrics:
         return None
 
 
+def _fast_frozen_init(cls: type) -> None:
+    """Give a frozen slots dataclass an ``__init__`` that fills its slots directly.
+
+    The generated one calls ``object.__setattr__`` per field (frozen classes must), which
+    made building one ``PositionMetrics`` cost more than computing its figures. Setting
+    the slot descriptors is the same operation without the generic attribute lookup;
+    the class stays frozen (its ``__setattr__`` still raises) and keeps its signature.
+    """
+    names = [f.name for f in fields(cls)]
+    if any(f.default is not MISSING or f.default_factory is not MISSING for f in fields(cls)):
+        return  # only for classes without defaults (the signature stays exact)
+    ns = {f"_set_{n}": cls.__dict__[n].__set__ for n in names}
+    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
+    exec(f"def __init__(self, {', '.join(names)}):\n{body}", ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[misc]
+
+
+_fast_frozen_init(PositionMetrics)
+_fast_frozen_init(AccountMetrics)
+
+
 def order_initial_margin(
     order: Order, snapshot: Snapshot, leverage_hint: float | None = None
 ) -> float:
@@ -115,7 +140,89 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+def _fast_pnl(model: MarginModel) -> bool:
+    """True when ``model`` keeps the base class's uPnL and notional (inlined on the hot path)."""
+    t = type(model)
+    return t.unrealized_pnl is MarginModel.unrealized_pnl and t.notional is MarginModel.notional
+
+
+def _fast_solver(model: MarginModel) -> bool:
+    """True when ``model`` uses the base class's mark-basis, notional-tier solver unchanged.
+
+    Then ``compute_metrics`` finds each position's tier once and shares it between the
+    maintenance margin and the liquidation-price iteration (the model's methods look it
+    up three times); the arithmetic is the model's, operation for operation, and
+    ``tests/test_guard.py`` checks the results are identical to the model's methods.
+    """
+    t = type(model)
+    base = MarginModel
+    return (
+        model.mmBasis == "mark"
+        and model.tierUnit == "notional"
+        and t.maintenance_margin is base.maintenance_margin
+        and t.liquidation_price is base.liquidation_price
+        and t._solve_tiers is base._solve_tiers
+        and t._linear_mark is base._linear_mark
+        and t.tier_for is base.tier_for
+        and t.tier_metric is base.tier_metric
+    )
+
+
+def _tier_at(tiers: tuple, x: float) -> Any:
+    chosen = tiers[0]
+    for t in tiers:
+        if t.minNotional <= x:
+            chosen = t
+        else:
+            break
+    return chosen
+
+
+def _lp_linear_mark(
+    model: MarginModel,
+    p: Position,
+    tiers: tuple,
+    tier: Any,
+    mark: float,
+    wb: float,
+    t1: float,
+    u1: float,
+) -> float | None:
+    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier."""
+    q = p.contracts * p.contractSize
+    s = 1 if p.side == "long" else -1
+    fee = model.closeFeeRate
+    ep = p.entryPrice
+    seen = set()
+    for _ in range(len(tiers) + 1):
+        den = q * (tier.maintenanceMarginRate + fee) - s * q
+        if den == 0:
+            return None
+        lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
+        if lp <= 0:
+            return None
+        nxt = _tier_at(tiers, q * lp)
+        if nxt is tier:
+            return lp
+        if id(nxt) in seen:
+            break
+        seen.add(id(tier))
+        tier = nxt
+    # inconsistent tiers: the model scans every tier (rare; same answer, slower)
+    return model.liquidation_price(p, tiers, mark, wb, t1, u1)
+
+
+def _mark(snapshot: Snapshot, p: Position) -> float | None:
+    mark = p.markPrice
+    if mark is None:
+        m = snapshot.markets.get(p.symbol)
+        mark = m.markPrice if m is not None else None
+    return mark
+
+
 def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
+    # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
+    # (same arithmetic, same order of operations as the model's methods).
     positions = snapshot.positions
     n = len(positions)
     marks = [0.0] * n
@@ -126,13 +233,32 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     iso_total = 0.0
     cross_mm = 0.0
     cross_upnl = 0.0
+    fast = _fast_pnl(model)
+    solver = _fast_solver(model)
+    start_tier: list[Any] = [None] * n
+    all_tiers = snapshot.leverageTiers
+    maintenance_margin = model.maintenance_margin
     for i, p in enumerate(positions):
-        mark = snapshot.mark_price(p)
+        mark = _mark(snapshot, p)
         marks[i] = mark  # type: ignore[assignment]  # builder guarantees a mark
-        u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
+        if fast:
+            size = p.contracts * p.contractSize
+            sign = 1 if p.side == "long" else -1
+            if p.inverse:
+                u = sign * size * (1.0 / p.entryPrice - 1.0 / mark)  # type: ignore[operator]
+            else:
+                u = sign * size * (mark - p.entryPrice)  # type: ignore[operator]
+        else:
+            u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
         upnl[i] = u
-        tiers = snapshot.leverageTiers.get(p.symbol, ())
-        m, tier = model.maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
+        tiers = all_tiers.get(p.symbol, ())
+        if solver and tiers and not p.inverse:
+            size = p.contracts * p.contractSize
+            tier = start_tier[i] = _tier_at(tiers, size * mark)  # type: ignore[operator]
+            m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator]
+            m = max(m, 0.0)
+        else:
+            m, tier = maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
         if tier is None:
             tier_src[i] = "missing"
         else:
@@ -147,58 +273,87 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
             if mm[i] is not None:
                 cross_mm += m
 
-    cross_wallet = snapshot.walletBalance - iso_total
+    wallet = snapshot.walletBalance
+    cross_wallet = wallet - iso_total
     total_upnl = sum(upnl)
-    equity = snapshot.walletBalance + total_upnl
+    equity = wallet + total_upnl
     out: list[PositionMetrics] = []
     total_im = total_mm = total_notional = 0.0
     lev_by_symbol: dict[str, float] = {}
+    liquidation_price = model.liquidation_price
+    name = model.name
+    approx = model.approximate
     for i, p in enumerate(positions):
         mark = marks[i]
-        notional = model.notional(p, mark)
-        lev_assumed = p.leverage is None
-        lev = p.leverage or 1.0
+        if fast:
+            size = p.contracts * p.contractSize
+            notional = size / mark if p.inverse else size * mark
+        else:
+            notional = model.notional(p, mark)
+        leverage = p.leverage
+        lev = leverage or 1.0
         lev_by_symbol[p.symbol] = lev
-        if p.marginMode == "isolated":
+        isolated = p.marginMode == "isolated"
+        if isolated:
             im = p.isolatedMargin or 0.0
         else:
             im = notional / lev
         lp = None
-        if mm[i] is not None:
-            tiers = snapshot.leverageTiers.get(p.symbol, ())
-            if p.marginMode == "isolated":
-                lp = model.liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
+        mmi = mm[i]
+        if mmi is not None:
+            tiers = all_tiers.get(p.symbol, ())
+            st = start_tier[i]
+            if st is not None:
+                if isolated:
+                    lp = _lp_linear_mark(
+                        model, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
+                    )
+                else:
+                    lp = _lp_linear_mark(
+                        model,
+                        p,
+                        tiers,
+                        st,
+                        mark,
+                        cross_wallet,
+                        cross_mm - mmi,
+                        cross_upnl - upnl[i],
+                    )
+            elif isolated:
+                lp = liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
             else:
-                lp = model.liquidation_price(
-                    p, tiers, mark, cross_wallet, cross_mm - mm[i], cross_upnl - upnl[i]
-                )  # type: ignore[operator]
-        dist = p.sign * (mark - lp) / mark * 100.0 if lp is not None else None
+                lp = liquidation_price(
+                    p, tiers, mark, cross_wallet, cross_mm - mmi, cross_upnl - upnl[i]
+                )
+        sign = 1 if p.side == "long" else -1
+        dist = sign * (mark - lp) / mark * 100.0 if lp is not None else None
         total_im += im
         total_notional += notional
-        if mm[i] is not None:
-            total_mm += mm[i]  # type: ignore[operator]
+        if mmi is not None:
+            total_mm += mmi
+        src = tier_src[i]
         out.append(
             PositionMetrics(
-                symbol=p.symbol,
-                side=p.side,
-                marginMode=p.marginMode,
-                contracts=p.contracts,
-                entryPrice=p.entryPrice,
-                markPrice=mark,
-                notional=notional,
-                leverage=p.leverage,
-                initialMargin=im,
-                maintenanceMargin=mm[i],
-                maintenanceMarginRate=mmr[i],
-                unrealizedPnl=upnl[i],
-                liquidationPrice=lp,
-                liquidationDistancePct=dist,
-                exchangeLiquidationPrice=p.liquidationPrice,
-                stopLossPrice=p.stopLossPrice,
-                marginModel=model.name,
-                approximate=model.approximate or tier_src[i] != "tiers",
-                tierSource=tier_src[i],
-                leverageAssumed=lev_assumed,
+                p.symbol,
+                p.side,
+                p.marginMode,
+                p.contracts,
+                p.entryPrice,
+                mark,
+                notional,
+                leverage,
+                im,
+                mmi,
+                mmr[i],
+                upnl[i],
+                lp,
+                dist,
+                p.liquidationPrice,
+                p.stopLossPrice,
+                name,
+                approx or src != "tiers",
+                src,
+                leverage is None,
             )
         )
     order_im = 0.0
@@ -208,24 +363,130 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     util = _ratio(total_im, equity)
     util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None  # NaN → None
     return AccountMetrics(
-        account=snapshot.account,
-        exchange=snapshot.exchange,
-        settle=snapshot.settle,
-        walletBalance=snapshot.walletBalance,
-        crossWalletBalance=cross_wallet,
-        unrealizedPnl=total_upnl,
-        equity=equity,
-        initialMargin=total_im,
-        openOrderInitialMargin=order_im,
-        maintenanceMargin=total_mm,
-        marginUtilization=util,
-        marginUtilizationWithOrders=util_o,
-        marginRatio=_ratio(total_mm, equity),
-        effectiveLeverage=_ratio(total_notional, equity),
-        marginModel=model.name,
-        approximate=model.approximate or any(t != "tiers" for t in tier_src),
-        positions=tuple(out),
+        snapshot.account,
+        snapshot.exchange,
+        snapshot.settle,
+        wallet,
+        cross_wallet,
+        total_upnl,
+        equity,
+        total_im,
+        order_im,
+        total_mm,
+        util,
+        util_o,
+        _ratio(total_mm, equity),
+        _ratio(total_notional, equity),
+        name,
+        approx or any(t != "tiers" for t in tier_src),
+        tuple(out),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMargin:
+    """The margin figures of one position that need no tiers (see :func:`compute_margin`)."""
+
+    symbol: str
+    side: str
+    marginMode: str
+    initialMargin: float
+    unrealizedPnl: float
+
+
+class MarginFigures:
+    """The part of :class:`AccountMetrics` that needs no tiers or liquidation prices.
+
+    Pre-trade rules compare the projected account with the account *before* the order,
+    and for that they need only equity and initial margins; computing the full metrics
+    (tiers, a liquidation price per position) a second time doubled the cost of a check.
+    The values are identical to the same fields of ``compute_metrics`` (same arithmetic).
+    Per-position records are built only when asked for.
+    """
+
+    __slots__ = (
+        "_pos",
+        "_rows",
+        "equity",
+        "initialMargin",
+        "marginUtilization",
+        "marginUtilizationWithOrders",
+        "openOrderInitialMargin",
+    )
+
+    def __init__(self, equity, initial_margin, order_im, util, util_o, rows) -> None:
+        self.equity = equity
+        self.initialMargin = initial_margin
+        self.openOrderInitialMargin = order_im
+        self.marginUtilization = util
+        self.marginUtilizationWithOrders = util_o
+        self._rows = rows  # (positions, ims, upnls)
+        self._pos: tuple[PositionMargin, ...] | None = None
+
+    @property
+    def positions(self) -> tuple[PositionMargin, ...]:
+        if self._pos is None:
+            ps, ims, ups = self._rows
+            self._pos = tuple(
+                PositionMargin(p.symbol, p.side, p.marginMode, im, u)
+                for p, im, u in zip(ps, ims, ups, strict=True)
+            )
+        return self._pos
+
+    def position(self, symbol: str) -> PositionMargin | None:
+        for p in self.positions:
+            if p.symbol == symbol:
+                return p
+        return None
+
+
+def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
+    """Equity, initial margins and utilization of ``snapshot`` (no tiers, no liquidation)."""
+    fast = _fast_pnl(model)
+    upnl = []
+    ims = []
+    total_im = 0.0
+    lev_by_symbol: dict[str, float] = {}
+    for p in snapshot.positions:
+        mark = _mark(snapshot, p)
+        if fast:
+            size = p.contracts * p.contractSize
+            sign = 1 if p.side == "long" else -1
+            if p.inverse:
+                u = sign * size * (1.0 / p.entryPrice - 1.0 / mark)  # type: ignore[operator]
+                notional = size / mark  # type: ignore[operator]
+            else:
+                u = sign * size * (mark - p.entryPrice)  # type: ignore[operator]
+                notional = size * mark  # type: ignore[operator]
+        else:
+            u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
+            notional = model.notional(p, mark)  # type: ignore[arg-type]
+        upnl.append(u)
+        lev = p.leverage or 1.0
+        lev_by_symbol[p.symbol] = lev
+        im = (p.isolatedMargin or 0.0) if p.marginMode == "isolated" else notional / lev
+        total_im += im
+        ims.append(im)
+    equity = snapshot.walletBalance + sum(upnl)
+    order_im = 0.0
+    for o in snapshot.openOrders:
+        if not o.reduceOnly:
+            order_im += order_initial_margin(o, snapshot, lev_by_symbol.get(o.symbol))
+    util = _ratio(total_im, equity)
+    util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None
+    return MarginFigures(equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl))
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` without its per-call field introspection (hot path)."""
+    cls = type(obj)
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        names = _INIT_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.init)
+    return cls(*[changes[n] if n in changes else getattr(obj, n) for n in names])
 
 
 def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
@@ -235,8 +496,6 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
     closes or flips the one-way position of the order's symbol; isolated margin grows by
     the order's initial margin. The wallet is unchanged (fees are not modelled).
     """
-    from dataclasses import replace
-
     price = order.price
     existing = None
     for p in snapshot.positions:
@@ -273,7 +532,7 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
             isolatedMargin=order.amount * cs * price / lev if mode == "isolated" else None,
             stopLossPrice=order.stopLossPrice,
         )
-        return replace(snapshot, positions=(*others, new), source=None)
+        return _replace(snapshot, positions=(*others, new), source=None)
     if existing.side == side:
         total = existing.contracts + order.amount
         entry = (existing.entryPrice * existing.contracts + price * order.amount) / total
@@ -281,34 +540,34 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
         if existing.marginMode == "isolated":
             lev = order.leverage or existing.leverage or 1.0
             iso = (iso or 0.0) + order.amount * existing.contractSize * price / lev
-        new = replace(
+        new = _replace(
             existing,
             contracts=total,
             entryPrice=entry,
             isolatedMargin=iso,
             stopLossPrice=order.stopLossPrice or existing.stopLossPrice,
         )
-        return replace(snapshot, positions=(*others, new), source=None)
+        return _replace(snapshot, positions=(*others, new), source=None)
     # Opposite side: reduce, close or flip.
     remaining = existing.contracts - order.amount
     if abs(remaining) <= 1e-12 * max(existing.contracts, 1.0):
-        return replace(snapshot, positions=others, source=None)
+        return _replace(snapshot, positions=others, source=None)
     if remaining > 0:
         frac = remaining / existing.contracts
         iso = existing.isolatedMargin * frac if existing.isolatedMargin is not None else None
-        return replace(
+        return _replace(
             snapshot,
-            positions=(*others, replace(existing, contracts=remaining, isolatedMargin=iso)),
+            positions=(*others, _replace(existing, contracts=remaining, isolatedMargin=iso)),
             source=None,
         )
     if order.reduceOnly:
-        return replace(snapshot, positions=others, source=None)
+        return _replace(snapshot, positions=others, source=None)
     flipped = -remaining
     lev = order.leverage or existing.leverage or 1.0
     iso = (
         flipped * existing.contractSize * price / lev if existing.marginMode == "isolated" else None
     )
-    new = replace(
+    new = _replace(
         existing,
         side=side,
         contracts=flipped,
@@ -317,7 +576,7 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
         stopLossPrice=order.stopLossPrice,
         liquidationPrice=None,
     )
-    return replace(snapshot, positions=(*others, new), source=None)
+    return _replace(snapshot, positions=(*others, new), source=None)
 
 
 def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:

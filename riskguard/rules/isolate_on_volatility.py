@@ -104,7 +104,7 @@ def check(params: dict) -> list[tuple[str, str]]:
 
 
 class IsolateOnVolatility(BaseRule):
-    __slots__ = ("atr_above", "events", "mult", "period", "rv_above", "rv_window")
+    __slots__ = ("all", "atr_above", "events", "mult", "period", "rv_above", "rv_window")
     default_actions = ("switch_margin_mode", "alert")
 
     def __init__(self, spec: RuleSpec) -> None:
@@ -115,6 +115,7 @@ class IsolateOnVolatility(BaseRule):
         self.rv_above = p.get("realizedVolPctAbove")
         self.rv_window = p["realizedVolWindow"]
         self.mult = p["marginMultiplier"]
+        self.all = spec.match.everything  # hot path: skip per-position glob matching
         self.events = tuple(
             (ev["name"], ev.get("reason", ev["name"]), *_window(ev), tuple(ev.get("symbols", ())))
             for ev in p["events"]
@@ -148,7 +149,7 @@ class IsolateOnVolatility(BaseRule):
                 )
         model = ctx.model
         for pm in ctx.metrics.positions:
-            if pm.marginMode != "cross" or not self.match.position(pm):
+            if pm.marginMode != "cross" or (not self.all and not self.match.position(pm)):
                 continue
             sym = pm.symbol
             triggers: list[tuple[str, str, float | None, float | None, dict]] = []

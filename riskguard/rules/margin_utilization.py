@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..context import EvalContext
 from ..hookspecs import hookimpl
-from ..metrics import contract_size_for, order_reduces, position_of
+from ..metrics import contract_size_for, position_of
 from .base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -61,7 +61,7 @@ def check(params: dict) -> list[tuple[str, str]]:
 
 
 class MarginUtilization(BaseRule):
-    __slots__ = ("include_orders", "max", "warn")
+    __slots__ = ("all", "include_orders", "max", "warn")
     default_actions = ("resize_order", "alert")
 
     def __init__(self, spec: RuleSpec) -> None:
@@ -69,9 +69,10 @@ class MarginUtilization(BaseRule):
         self.max = spec.params["max"]
         self.warn = spec.params["warnAt"]
         self.include_orders = spec.params["includeOpenOrders"]
+        self.all = spec.match.everything
 
     def _utilization(self, metrics) -> float | None:
-        if self.match.everything:
+        if self.all:
             return (
                 metrics.marginUtilizationWithOrders
                 if self.include_orders
@@ -112,9 +113,9 @@ class MarginUtilization(BaseRule):
         if util > self.max:
             order = ctx.order
             if order is not None:
-                before = self._utilization(ctx.metrics_before)
+                before = self._utilization(ctx.margin_before)
                 worsens = before is None or util > before + 1e-12
-                if worsens and not order_reduces(ctx.before, order):
+                if worsens and not ctx.reduces:
                     self.violate(
                         ctx,
                         "MARGIN_UTILIZATION_EXCEEDS_MAX",
@@ -157,11 +158,11 @@ class MarginUtilization(BaseRule):
     def max_amount(self, ctx: EvalContext) -> float | None:
         """Largest order amount keeping utilization ≤ max: solve (IM0 + k·a)/(E0 + e·a) ≤ max."""
         order = ctx.order
-        if order is None or order_reduces(ctx.before, order):
+        if order is None or ctx.reduces:
             return None
         if not self.match.symbol(order.symbol):
             return None
-        before = ctx.metrics_before
+        before = ctx.margin_before
         util0 = self._utilization(before)
         if util0 is None:
             return 0.0

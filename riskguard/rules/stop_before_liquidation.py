@@ -59,7 +59,7 @@ CODES = {
 
 
 class StopBeforeLiquidation(BaseRule):
-    __slots__ = ("bf", "bp", "required", "source")
+    __slots__ = ("all", "bf", "bp", "required", "source")
     default_actions = ("set_stop_loss", "alert")
 
     def __init__(self, spec: RuleSpec) -> None:
@@ -69,6 +69,7 @@ class StopBeforeLiquidation(BaseRule):
         self.bf = p["bufferFraction"]
         self.bp = p["bufferPct"]
         self.source = p["liquidationSource"]
+        self.all = spec.match.everything  # hot path: skip per-position glob matching
 
     def _lp(self, pm) -> float | None:
         model_lp = pm.liquidationPrice
@@ -89,7 +90,7 @@ class StopBeforeLiquidation(BaseRule):
     def evaluate(self, ctx: EvalContext) -> None:
         trace = ctx.trace is not None
         for pm in ctx.metrics.positions:
-            if not self.match.position(pm):
+            if not self.all and not self.match.position(pm):
                 continue
             sym = pm.symbol
             stop = pm.stopLossPrice
