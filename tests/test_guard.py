@@ -398,3 +398,122 @@ def test_guard_accepts_snapshot_objects_built_in_code():
     g = Guard.from_file(DEFAULT)
     snap = Snapshot(walletBalance=1000.0, exchange="binance", account="code")
     assert g.check(snap).decision == "allow"
+
+
+# ----------------------------------------------------------------- hot-path equivalence
+# compute_metrics inlines the base margin model's arithmetic and shares each position's
+# tier between maintenance margin and liquidation price; these tests pin it to the
+# model's own methods (a subclass that overrides them takes the general path).
+
+from dataclasses import FrozenInstanceError, replace  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from riskguard.margin.binance import BINANCE  # noqa: E402
+from riskguard.margin.generic import GENERIC  # noqa: E402
+from riskguard.metrics import PositionMetrics, compute_margin, compute_metrics  # noqa: E402
+
+
+class _General(type(BINANCE)):
+    """Same data, overridden methods: compute_metrics must call them one by one."""
+
+    def maintenance_margin(self, pos, tiers, mark):
+        return super().maintenance_margin(pos, tiers, mark)
+
+    def liquidation_price(self, *a, **k):
+        return super().liquidation_price(*a, **k)
+
+    @staticmethod
+    def unrealized_pnl(pos, mark):
+        return type(BINANCE).unrealized_pnl(pos, mark)
+
+    @staticmethod
+    def notional(pos, mark):
+        return type(BINANCE).notional(pos, mark)
+
+
+def _general(model):
+    return _General(**{f: getattr(model, f) for f in model.__dataclass_fields__})
+
+
+_price = st.floats(1, 100_000, allow_nan=False)
+
+
+@st.composite
+def accounts(draw):
+    n = draw(st.integers(1, 6))
+    positions, tiers = [], {}
+    for i in range(n):
+        sym = f"S{i}/USDT:USDT"
+        entry = draw(_price)
+        mark = entry * draw(st.floats(0.5, 1.5))
+        pos = {
+            "symbol": sym,
+            "side": draw(st.sampled_from(["long", "short"])),
+            "contracts": draw(st.floats(0.001, 1000)),
+            "entryPrice": entry,
+            "markPrice": mark,
+            "leverage": draw(st.sampled_from([None, 1, 5, 20, 125])),
+            "inverse": draw(st.booleans()),
+            "marginMode": draw(st.sampled_from(["cross", "isolated"])),
+        }
+        if pos["leverage"] is None:
+            del pos["leverage"]
+        if pos["marginMode"] == "isolated":
+            pos["isolatedMargin"] = draw(st.floats(0, 50_000))
+        positions.append(pos)
+        k = draw(st.integers(0, 4))
+        if k:
+            floors = sorted(
+                draw(st.lists(st.floats(1, 5e6), min_size=k - 1, max_size=k - 1, unique=True))
+            )
+            lo = [0.0, *floors]
+            rates = sorted(draw(st.lists(st.floats(0.001, 0.2), min_size=k, max_size=k)))
+            tiers[sym] = [
+                {
+                    "minNotional": lo[j],
+                    "maxNotional": lo[j + 1] if j + 1 < k else None,
+                    "maintenanceMarginRate": rates[j],
+                }
+                for j in range(k)
+            ]
+    doc = snapshot_doc(positions=positions, leverageTiers=tiers, markets={})
+    doc["walletBalance"] = draw(st.floats(-1000, 1e6))
+    return build_snapshot(doc)
+
+
+@given(accounts())
+def test_fast_metrics_equal_the_models_own_methods(snap):
+    for model in (BINANCE, GENERIC):
+        fast = compute_metrics(snap, model).to_dict()
+        slow = compute_metrics(snap, _general(model)).to_dict()
+        assert repr(fast) == repr(slow)  # bit for bit (repr keeps NaN and -0.0 apart)
+        m = compute_metrics(snap, model)
+        margin = compute_margin(snap, model)
+        assert (margin.equity, margin.initialMargin, margin.marginUtilization) == (
+            m.equity,
+            m.initialMargin,
+            m.marginUtilization,
+        )
+        assert [(p.symbol, p.initialMargin, p.unrealizedPnl) for p in margin.positions] == [
+            (p.symbol, p.initialMargin, p.unrealizedPnl) for p in m.positions
+        ]
+
+
+def test_metrics_records_stay_frozen_with_the_same_signature():
+    m = compute_metrics(build_snapshot(snapshot_doc()), BINANCE)
+    p = m.positions[0]
+    with pytest.raises(FrozenInstanceError):
+        p.notional = 1.0  # type: ignore[misc]
+    assert replace(p, notional=1.0).notional == 1.0 and p.notional != 1.0
+    assert PositionMetrics(**p.to_dict()) == p
+
+
+def test_decision_ids_are_sortable_ulids():
+    from riskguard.decision import new_decision_id
+
+    ids = [new_decision_id(ms) for ms in (0, 1, 1_795_521_600_000, 2**48 - 1)]
+    assert all(len(i) == 26 and set(i) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for i in ids)
+    assert ids == sorted(ids) and ids[0].startswith("0000000000")
+    assert ids[-1].startswith("7ZZZZZZZZZ")
