@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import math
 import re
 import time
@@ -116,6 +117,10 @@ EXPECT_SCHEMA: dict = {
         "maxAllowedAmount": _NUMBER_MATCH,
     },
 }
+_TRADING_STATE: dict = {
+    "enum": ["active", "reducing", "halted"],
+    "description": "flip the guard's kill switch first (Guard.set_trading_state)",
+}
 STEP_SCHEMA: dict = {
     "type": "object",
     "additionalProperties": False,
@@ -124,6 +129,7 @@ STEP_SCHEMA: dict = {
         "snapshot": _SOURCE,
         "order": {"type": ["string", "object", "null"], "minLength": 1},
         "now": _NOW,
+        "tradingState": _TRADING_STATE,
         "expect": EXPECT_SCHEMA,
     },
 }
@@ -133,6 +139,7 @@ _CASE_BODY: dict = {
     "snapshot": _SOURCE,
     "order": {"type": ["string", "object", "null"], "minLength": 1},
     "now": _NOW,
+    "tradingState": _TRADING_STATE,
     "expect": EXPECT_SCHEMA,
     "steps": {"type": "array", "items": STEP_SCHEMA, "minItems": 1},
 }
@@ -195,6 +202,7 @@ class Step:
     now_ms: int
     expect: dict | None
     name: str | None = None
+    trading_state: str | None = None  # set on the guard (kill switch) before evaluating
 
 
 @dataclass(frozen=True, slots=True)
@@ -891,7 +899,20 @@ class _Loader:
             if expect is not None:
                 ew = sw.at("expect")
                 self._check_expect(expect, ew, policy, problems)
-            steps.append(Step(snap, order, now_ms, expect, s.get("name") if not is_self else None))
+            if "tradingState" in s and not is_self:
+                trading = s["tradingState"]
+            else:
+                trading = raw.get("tradingState") if k == 0 else None
+            steps.append(
+                Step(
+                    snap,
+                    order,
+                    now_ms,
+                    expect,
+                    s.get("name") if not is_self else None,
+                    trading,
+                )
+            )
         if len(problems) > n0:
             return None
         return Case(
@@ -1182,6 +1203,8 @@ def run_case(case: Case, policy: CompiledPolicy) -> CaseResult:
     mismatches: list[Mismatch] = []
     try:
         for k, step in enumerate(case.steps):
+            if step.trading_state is not None:
+                _set_trading_state(guard, step.trading_state)
             trace: list[dict] = []
             d = evaluate(
                 guard.policy,
@@ -1217,6 +1240,17 @@ def run_case(case: Case, policy: CompiledPolicy) -> CaseResult:
         None,
         (time.perf_counter() - t0) * 1000,
     )
+
+
+def _set_trading_state(guard: Guard, state: str) -> None:
+    """The kill switch through the real API, without its operator-facing log line."""
+    logger = logging.getLogger("riskguard.guard")
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        guard.set_trading_state(state, reason="policy test")
+    finally:
+        logger.disabled = was
 
 
 def run_tests(

@@ -170,6 +170,9 @@ def test_steps_share_state_and_the_clock_is_injected():
         "deny",
     ]
     assert doc["results"][1]["status"] == "pass"  # a fresh guard per case
+    halted = doc["results"][2]  # tradingState flips the guard's kill switch
+    assert halted["status"] == "pass"
+    assert [d["decision"] for d in halted["decisions"]] == ["deny", "deny", "allow"]
 
 
 def test_empty_list_means_none_at_all(tmp_path):
