@@ -450,3 +450,13 @@ def test_reports_in_html_and_markdown(tmp_path):
             assert text.lstrip().lower().startswith("<!doctype html")
     r = run_cli("audit", "-p", DEFAULT, str(jl), "--report", str(tmp_path / "no" / "r.md"))
     assert r.returncode == 2 and "no such directory" in r.stderr
+
+
+def test_a_line_that_is_not_utf8_is_one_bad_record(tmp_path):
+    a, b = (json.dumps(d).encode() for d in series(2))
+    jl = tmp_path / "bytes.jsonl"
+    jl.write_bytes(a + b"\n" + b'{"account": "\xff"}\n' + b + b"\n")
+    for workers in ("1", "2"):
+        r, js = audit_json(str(jl), "--workers", workers, "--chunk-size", "1")
+        assert js["snapshots"] == 2 and js["badRecords"] == 1, workers
+        assert f"{jl}:2: not UTF-8 text" in r.stderr

@@ -106,3 +106,37 @@ def test_chunk_summaries_merge_to_the_sequential_summary(cuts):
         for x in ref.lines
     ]
     assert strip == ref_strip and bad == ref.bad
+
+
+# ------------------------------------------------------- line ranges read by workers
+
+_line = st.one_of(
+    st.just(""),
+    st.just("   "),
+    st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=12),
+)
+
+
+@given(
+    lines=st.lists(_line, max_size=40),
+    final_newline=st.booleans(),
+    size=st.integers(min_value=1, max_value=9),
+)
+def test_line_ranges_yield_exactly_what_the_jsonl_source_yields(
+    tmp_path_factory, lines, final_newline, size
+):
+    """Workers reading ranges of a file see the same records, with the same file:line refs,
+    as the parent reading it line by line (blank lines skipped, numbering kept)."""
+    from riskguard.auditrun import iter_line_ranges
+    from riskguard.sources import iter_jsonl
+
+    path = tmp_path_factory.mktemp("ranges") / "f.jsonl"
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    path.write_bytes(text.encode("utf-8"))
+    want = [(ref, line.rstrip("\n")) for ref, line in iter_jsonl(str(path))]
+    ranges = list(iter_line_ranges(str(path), size))
+    got = [rec for r in ranges for rec in r.records()]
+    assert got == want
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+    if ranges:
+        assert ranges[0].start == 0 and ranges[-1].end == len(text.encode("utf-8"))
