@@ -290,7 +290,9 @@ def _why(x: Explanation) -> list[str]:
                 f"the largest order that fits is {_fits(d.maxAllowedAmount)} {unit}{resize_hint}."
             )
         elif d.maxAllowedAmount is not None:
-            lines.append("no amount of this order fits: every size breaks a limit.")
+            lines.append(
+                "no amount of this order fits: the limit is already used up; reduce exposure first."
+            )
     if outcome == "resize":
         for n in x.resized_notes:
             unit = unit_of(snap, order.symbol) if order is not None else ""
