@@ -83,6 +83,7 @@ class AuditConfig:
     plugins: tuple[str, ...] = ()
     metrics: str = "compact"
     clock_ms: int = 0  # evaluation clock for snapshots without a timestamp
+    write: bool = True  # False: decisions only feed the summary (no --out)
 
     @classmethod
     def for_policy(
@@ -92,6 +93,7 @@ class AuditConfig:
         plugins: Iterable[str] = (),
         metrics: str = "compact",
         clock_ms: int | None = None,
+        write: bool = True,
     ) -> AuditConfig:
         if metrics not in METRICS_MODES:
             raise ValueError(f"metrics must be one of {METRICS_MODES}, got {metrics!r}")
@@ -101,6 +103,7 @@ class AuditConfig:
             tuple(str(Path(p).resolve()) for p in plugins),
             metrics,
             int(time.time() * 1000) if clock_ms is None else clock_ms,
+            write,
         )
 
     def load(self) -> CompiledPolicy:
@@ -555,11 +558,14 @@ def evaluate_record(
     now_ms: int | None = None,
     *,
     metrics: str = "full",
+    digest: bool = True,
 ) -> tuple[dict | None, BadRecord | None]:
     """``(decision dict, None)`` or ``(None, BadRecord)`` for one raw record.
 
     ``now_ms`` is the clock for a snapshot without a timestamp; a snapshot with one is
     judged at its own time, so re-running an audit gives the same decisions.
+    ``digest=False`` leaves the snapshot digest empty: for a dict that only feeds a
+    summary, since hashing the canonical snapshot costs about as much as parsing it.
     """
     if isinstance(item, BadRecord):
         return None, item
@@ -574,6 +580,8 @@ def evaluate_record(
     if ts is None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
     d = evaluate(policy, snap, now_ms=ts, ref=ref)
+    if not digest:
+        d._snapshot_digest = ""
     if metrics == "full":
         return d.to_dict(), None
     out = d.to_dict(metrics=False)
@@ -602,10 +610,14 @@ def run_chunk(
     bad: list[BadRecord] = []
     worst = -1
     rank = SEVERITY_RANK
+    write = config.write
+    n = 0
     for ref, item in chunk:
         try:
-            d, b = evaluate_record(policy, ref, item, config.clock_ms, metrics=config.metrics)
-            line = _dumps(d) if d is not None else ""
+            d, b = evaluate_record(
+                policy, ref, item, config.clock_ms, metrics=config.metrics, digest=write
+            )
+            line = _dumps(d) if write and d is not None else ""
         except Exception as exc:  # noqa: BLE001 - one record's fault must not end the audit
             d, b = (
                 None,
@@ -620,8 +632,10 @@ def run_chunk(
             if r > worst:
                 worst = r
         add(d)
-        lines.append(line)
-    return ChunkResult(lines, bad, len(lines), worst, summ if own else None)
+        n += 1
+        if write:
+            lines.append(line)
+    return ChunkResult(lines, bad, n, worst, summ if own else None)
 
 
 # --------------------------------------------------------------------------- driver
@@ -679,7 +693,11 @@ def run_audit(
     command sets it from Ctrl-C / SIGTERM.
     """
     config = AuditConfig.for_policy(
-        policy, plugins=options.plugins, metrics=options.metrics, clock_ms=options.clock_ms
+        policy,
+        plugins=options.plugins,
+        metrics=options.metrics,
+        clock_ms=options.clock_ms,
+        write=options.out is not None,
     )
     stop = stop or (lambda: False)
     totals = AuditTotals()

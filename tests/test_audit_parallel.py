@@ -140,3 +140,12 @@ def test_line_ranges_yield_exactly_what_the_jsonl_source_yields(
     assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     if ranges:
         assert ranges[0].start == 0 and ranges[-1].end == len(text.encode("utf-8"))
+
+
+def test_summary_is_the_same_without_a_decisions_file(tmp_path):
+    """Without --out the decisions are neither hashed nor serialised; the summary is unchanged."""
+    inp = mixed_input(tmp_path / "mixed.jsonl")
+    _r, with_out = audit_json(str(inp), "--out", str(tmp_path / "d.jsonl"), "-w", "2")
+    _r, without = audit_json(str(inp), "-w", "2")
+    assert summary_part(without) == summary_part(with_out)
+    assert without["snapshots"] == 120
