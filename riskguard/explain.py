@@ -176,7 +176,7 @@ def explain(
         )
     engine = tuple(v for v in decision.violations if v.rule == ENGINE)
     metrics_before = None
-    if order is not None:
+    if order is not None and decision.metrics is not None:
         metrics_before = compute_metrics(snapshot, policy.registry.margin_model(snapshot.exchange))
     resized_notes: tuple[dict, ...] = ()
     if order is not None and decision.decision == "resize" and decision.maxAllowedAmount:
@@ -616,15 +616,16 @@ def print_explanation(x: Explanation, *, only_findings: bool = False) -> None:
 
     outcome = d.decision
     style = OUTCOME_STYLE.get(outcome, "bold")
-    body = Text()
-    for j, line in enumerate(x.why):
-        if j:
-            body.append("\n")
-        body.append(("" if j == 0 else "• ") + line, style=style if j == 0 else "")
+    bullets = Table.grid(padding=(0, 1))
+    bullets.add_column(no_wrap=True)
+    bullets.add_column()  # wrapped lines keep their hanging indent
+    for line in x.why[1:]:
+        bullets.add_row("•", Text(line))
     for e in d.errors:
-        body.append(f"\nfault (failed closed): {e}", style="bold red")
+        bullets.add_row("•", Text(f"fault (failed closed): {e}", style="bold red"))
     for note in d.notes:
-        body.append(f"\nnote: {note}", style="dim")
+        bullets.add_row("•", Text(f"note: {note}", style="dim"))
+    body = Group(Text(x.why[0] if x.why else outcome.upper(), style=style), bullets)
     title = f"[{style}]decision: {outcome.upper()}[/]"
     if d.mode == "monitor":
         title += f" [bold yellow](monitor mode — enforce would {d.wouldDecide})[/]"

@@ -19,6 +19,11 @@ CALM = str(PT / "calm.json")
 BUY = str(PT / "buy-btc.json")
 
 
+def cli(*args: str, **kw):
+    """``riskguard explain ARGS`` at a fixed width, so long lines never wrap in assertions."""
+    return run_cli("explain", *args, env={"COLUMNS": "200"}, **kw)
+
+
 def calm_doc(*changes: tuple[int, str, object]) -> dict:
     """The calm fixture with (position index, field, value) changes."""
     doc = json.loads((PT / "calm.json").read_text())
@@ -42,7 +47,7 @@ def mini_with(tmp_path, **edits):
 
 
 def test_resize_is_explained_rule_by_rule_with_the_numbers():
-    r = run_cli("explain", "-p", MINI, "-s", CALM, "-o", BUY)
+    r = cli("-p", MINI, "-s", CALM, "-o", BUY)
     assert r.returncode == 1, r.stderr  # like `check`: resized
     out = r.stdout
     for rule in ("margin-utilization", "stop-before-liquidation", "isolate-on-volatility"):
@@ -61,7 +66,7 @@ def test_resize_is_explained_rule_by_rule_with_the_numbers():
 
 def test_denial_without_resizing_says_what_fits(tmp_path):
     policy = mini_with(tmp_path, a=("[resize_order, alert]", "[alert]"))
-    r = run_cli("explain", "-p", policy, "-s", CALM, "-o", BUY)
+    r = cli("-p", policy, "-s", CALM, "-o", BUY)
     assert r.returncode == 1
     assert "decision: DENY" in r.stdout
     assert (
@@ -73,7 +78,7 @@ def test_denial_without_resizing_says_what_fits(tmp_path):
 
 def test_a_rule_no_size_satisfies_is_named(write_json):
     snap = write_json("s.json", calm_doc((0, "stopLossPrice", None)))
-    r = run_cli("explain", "-p", MINI, "-s", str(snap), "-o", BUY)
+    r = cli("-p", MINI, "-s", str(snap), "-o", BUY)
     assert r.returncode == 1
     out = r.stdout
     assert (
@@ -86,7 +91,7 @@ def test_a_rule_no_size_satisfies_is_named(write_json):
 
 def test_account_breach_without_order(write_json):
     snap = write_json("s.json", calm_doc((1, "stopLossPrice", None)))
-    r = run_cli("explain", "-p", MINI, "-s", str(snap))
+    r = cli("-p", MINI, "-s", str(snap))
     assert r.returncode == 1
     out = r.stdout
     assert "DENIED: the account is in breach of the policy" in out
@@ -100,7 +105,7 @@ def test_account_breach_without_order(write_json):
 def test_other_positions_findings_do_not_block_the_order(write_json):
     snap = write_json("s.json", calm_doc((1, "stopLossPrice", None)))
     order = write_json("o.json", {"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.01})
-    r = run_cli("explain", "-p", MINI, "-s", str(snap), "-o", str(order))
+    r = cli("-p", MINI, "-s", str(snap), "-o", str(order))
     assert r.returncode == 0, r.stdout
     assert "ALLOWED: the order to buy 0.01 BTC" in r.stdout
     assert "another position: does not block this order" in r.stdout
@@ -109,7 +114,7 @@ def test_other_positions_findings_do_not_block_the_order(write_json):
 
 def test_warnings_are_reported_not_blocking(write_json):
     snap = write_json("s.json", calm_doc((0, "contracts", 0.5)))
-    r = run_cli("explain", "-p", MINI, "-s", str(snap))
+    r = cli("-p", MINI, "-s", str(snap))
     assert r.returncode == 0
     assert "WARNING" in r.stdout and "1 warning (reported, not blocking)" in r.stdout
     assert "margin utilization 31.8% is above the 30.0% warning level" in r.stdout
@@ -118,7 +123,7 @@ def test_warnings_are_reported_not_blocking(write_json):
 def test_volatility_switch_says_the_exchange_refuses(write_json):
     doc = json.loads((PT / "calm.json").read_text())
     doc["markets"]["BTC/USDT:USDT"] = {"markPrice": 61000, "atrPct": 7.5}
-    r = run_cli("explain", "-p", MINI, "-s", str(write_json("s.json", doc)))
+    r = cli("-p", MINI, "-s", str(write_json("s.json", doc)))
     assert r.returncode == 1
     assert "ATR 7.50% above 5%" in r.stdout
     assert (
@@ -129,30 +134,28 @@ def test_volatility_switch_says_the_exchange_refuses(write_json):
 
 def test_rule_without_notes_shows_passed_no_findings():
     plugin = str(PT / "order_counter.py")
-    r = run_cli(
-        "explain", "-p", str(PT / "counter.yaml"), "-s", CALM, "-o", BUY, "--plugin", plugin
-    )
+    r = cli("-p", str(PT / "counter.yaml"), "-s", CALM, "-o", BUY, "--plugin", plugin)
     assert r.returncode == 0, r.stderr
     assert "order-count" in r.stdout and "passed, no findings" in r.stdout
 
 
 def test_engine_input_findings_are_shown(write_json):
     snap = write_json("s.json", calm_doc((1, "liquidationPrice", 0)))
-    r = run_cli("explain", "-p", MINI, "-s", str(snap))
+    r = cli("-p", MINI, "-s", str(snap))
     assert r.returncode == 1
     assert "input check (engine)" in r.stdout and "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE" in r.stdout
     assert "input problem (INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE)" in r.stdout
 
 
 def test_fails_shows_only_rules_with_findings():
-    r = run_cli("explain", "-p", MINI, "-s", CALM, "-o", BUY, "--fails")
+    r = cli("-p", MINI, "-s", CALM, "-o", BUY, "--fails")
     assert "margin-utilization" in r.stdout
     assert "isolate-on-volatility" not in r.stdout and "stop-before-liquidation" not in r.stdout
 
 
 def test_monitor_mode_says_enforcement_is_off(tmp_path):
     policy = mini_with(tmp_path, a=("spec:\n", "spec:\n  mode: monitor\n"))
-    r = run_cli("explain", "-p", policy, "-s", CALM, "-o", BUY, "--json")
+    r = cli("-p", policy, "-s", CALM, "-o", BUY, "--json")
     assert r.returncode == 0
     doc = json.loads(r.stdout)
     assert doc["decision"] == "allow" and doc["wouldDecide"] == "resize"
@@ -163,7 +166,7 @@ def test_monitor_mode_says_enforcement_is_off(tmp_path):
 
 
 def test_json_structure():
-    r = run_cli("explain", "-p", MINI, "-s", CALM, "-o", BUY, "--json")
+    r = cli("-p", MINI, "-s", CALM, "-o", BUY, "--json")
     assert r.returncode == 1
     doc = json.loads(r.stdout)
     assert {"decision", "rules", "metrics", "why", "metricsBefore", "order"} <= set(doc)
@@ -197,18 +200,18 @@ def test_json_structure():
 
 
 def test_bad_input_is_exit_2_without_traceback(tmp_path):
-    r = run_cli("explain", "-p", MINI, "-s", str(tmp_path / "none.json"))
+    r = cli("-p", MINI, "-s", str(tmp_path / "none.json"))
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("explain", "-p", MINI, "-s", CALM, "--now", "soon")
+    r = cli("-p", MINI, "-s", CALM, "--now", "soon")
     assert r.returncode == 2 and "--now" in r.stderr
     bad = tmp_path / "o.yaml"
     bad.write_text(textwrap.dedent("symbol: BTC/USDT:USDT\nside: up\namount: 1\n"))
-    r = run_cli("explain", "-p", MINI, "-s", CALM, "-o", str(bad))
+    r = cli("-p", MINI, "-s", CALM, "-o", str(bad))
     assert r.returncode == 2 and f"{bad}:2:7" in r.stderr
 
 
 def test_help_has_examples():
-    r = run_cli("explain", "--help")
+    r = cli("--help")
     assert r.returncode == 0 and "examples" in r.stdout and "--json" in r.stdout
 
 

@@ -27,6 +27,11 @@ MINI = PT / "mini.yaml"
 COUNTER_PLUGIN = str(PT / "order_counter.py")
 
 
+def cli(*args: str, **kw):
+    """``riskguard test ARGS`` at a fixed width, so long lines never wrap in assertions."""
+    return run_cli("test", *args, env={"COLUMNS": "200"}, **kw)
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     p = tmp_path / name
     p.write_text(textwrap.dedent(text))
@@ -55,7 +60,7 @@ CALM = str(PT / "calm.json")
 
 
 def test_default_policy_suite_passes_and_covers_every_rule():
-    r = run_cli("test", "policies/default.yaml", "--coverage")
+    r = cli("policies/default.yaml", "--coverage")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "FAIL 0" in r.stdout and "PASS " in r.stdout
     assert "every rule is both violated and passed by some case" in r.stdout
@@ -65,7 +70,7 @@ def test_default_policy_suite_passes_and_covers_every_rule():
 
 
 def test_fixture_suite_reports_each_case_and_table_row_by_name():
-    r = run_cli("test", str(MINI))
+    r = cli(str(MINI))
     assert r.returncode == 0, r.stdout + r.stderr
     for name in (
         "calm account from a file",
@@ -85,7 +90,7 @@ def test_directory_is_searched_recursively(tmp_path):
     sub = tmp_path / "a" / "b"
     sub.mkdir(parents=True)
     suite(sub, "- {name: deep case, snapshot: " + CALM + ", expect: {decision: allow}}\n")
-    r = run_cli("test", str(tmp_path))
+    r = cli(str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "PASS  deep case" in r.stdout
 
@@ -102,7 +107,7 @@ def test_policy_next_to_its_tests_is_inferred(tmp_path):
           - {{name: inferred policy, snapshot: {CALM}, expect: {{decision: allow}}}}
         """,
     )
-    r = run_cli("test", str(tmp_path / "p.yaml"))
+    r = cli(str(tmp_path / "p.yaml"))
     assert r.returncode == 0, r.stderr
     assert "policy mini" in r.stdout and "PASS  inferred policy" in r.stdout
 
@@ -112,7 +117,7 @@ def test_policy_next_to_its_tests_is_inferred(tmp_path):
 
 def test_wrong_expectation_fails_with_a_diff_and_exit_1():
     wrong = PT / "broken" / "wrong.tests.yaml"
-    r = run_cli("test", str(wrong))
+    r = cli(str(wrong))
     assert r.returncode == 1, r.stdout + r.stderr
     out = r.stdout
     assert "PASS  calm account is allowed" in out
@@ -146,16 +151,14 @@ def test_failing_step_names_the_step(tmp_path):
               - {{now: "+1s", expect: {{decision: allow}}}}
         """,
     )
-    r = run_cli("test", str(p), "--plugin", COUNTER_PLUGIN)
+    r = cli(str(p), "--plugin", COUNTER_PLUGIN)
     assert r.returncode == 1
     assert "step 3: decision" in r.stdout and "+ actual:   deny" in r.stdout
     assert "step 1" not in r.stdout and "step 2" not in r.stdout
 
 
 def test_steps_share_state_and_the_clock_is_injected():
-    r = run_cli(
-        "test", str(PT / "counter.tests.yaml"), "--plugin", COUNTER_PLUGIN, "--format", "json"
-    )
+    r = cli(str(PT / "counter.tests.yaml"), "--plugin", COUNTER_PLUGIN, "--format", "json")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(r.stdout)
     first = doc["results"][0]
@@ -184,7 +187,7 @@ def test_empty_list_means_none_at_all(tmp_path):
           expect: {{violations: []}}
         """,
     )
-    r = run_cli("test", str(p))
+    r = cli(str(p))
     assert r.returncode == 1
     assert "expected no violations at all" in r.stdout
     assert "stop-before-liquidation STOP_LOSS_MISSING (error, ETH/USDT:USDT)" in r.stdout
@@ -194,14 +197,14 @@ def test_empty_list_means_none_at_all(tmp_path):
 
 
 def test_coverage_lists_rules_no_case_violated():
-    r = run_cli("test", str(MINI), "--coverage")
+    r = cli(str(MINI), "--coverage")
     assert r.returncode == 0
     assert "coverage of policy mini: 2/3 rules violated by some case" in r.stdout
     assert "not exercised (no case violates): isolate-on-volatility" in r.stdout
 
 
 def test_coverage_json_reports_violated_and_passed_cases():
-    r = run_cli("test", str(MINI), "--coverage", "--format", "json")
+    r = cli(str(MINI), "--coverage", "--format", "json")
     cov = json.loads(r.stdout)["coverage"]
     assert len(cov) == 1 and cov[0]["name"] == "mini"
     rules = {x["id"]: x for x in cov[0]["rules"]}
@@ -215,7 +218,7 @@ def test_coverage_json_reports_violated_and_passed_cases():
 
 
 def test_json_format_has_summary_locations_and_failures():
-    r = run_cli("test", str(PT / "broken" / "wrong.tests.yaml"), "--format", "json")
+    r = cli(str(PT / "broken" / "wrong.tests.yaml"), "--format", "json")
     assert r.returncode == 1
     doc = json.loads(r.stdout)
     assert doc["summary"] == {
@@ -241,34 +244,34 @@ def test_json_format_has_summary_locations_and_failures():
 
 
 def test_run_filter_selects_cases_by_regex():
-    r = run_cli("test", str(MINI), "-r", r"order size\[")
+    r = cli(str(MINI), "-r", r"order size\[")
     assert r.returncode == 0
     assert "order size[small]" in r.stdout and "calm account" not in r.stdout
     assert "3 cases" in r.stdout
 
 
 def test_bad_run_regex_is_usage_error():
-    r = run_cli("test", str(MINI), "-r", "(")
+    r = cli(str(MINI), "-r", "(")
     assert r.returncode == 2 and "not a valid regular expression" in r.stderr
 
 
 def test_fail_on_empty(tmp_path):
-    r = run_cli("test", str(tmp_path))
+    r = cli(str(tmp_path))
     assert r.returncode == 0 and "no *.tests.yaml" in r.stderr
-    r = run_cli("test", str(tmp_path), "--fail-on-empty")
+    r = cli(str(tmp_path), "--fail-on-empty")
     assert r.returncode == 1
-    r = run_cli("test", str(MINI), "-r", "no such case", "--fail-on-empty")
+    r = cli(str(MINI), "-r", "no such case", "--fail-on-empty")
     assert r.returncode == 1
 
 
 def test_quiet_shows_only_failures():
-    r = run_cli("test", str(PT / "broken" / "wrong.tests.yaml"), "-q")
+    r = cli(str(PT / "broken" / "wrong.tests.yaml"), "-q")
     assert "calm account is allowed" not in r.stdout
     assert "FAIL  big order wrongly expected to be denied" in r.stdout
 
 
 def test_help_explains_discovery_and_exit_codes():
-    r = run_cli("test", "--help")
+    r = cli("--help")
     assert r.returncode == 0
     for words in ("--coverage", "--run", "--fail-on-empty", "--format", "exit codes", "example"):
         assert words in r.stdout
@@ -385,7 +388,7 @@ def test_bad_test_file_problems_are_located(tmp_path, cases, line, col, message)
 
 def test_bad_test_file_is_exit_2_with_file_line_col(tmp_path):
     p = suite(tmp_path, f"- name: typo\n  snapshot: {CALM}\n  expct: {{decision: allow}}\n")
-    r = run_cli("test", str(p))
+    r = cli(str(p))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert (
         f"{p}:7:12: error: unknown field 'expct'; did you mean 'expect'? Allowed: name," in r.stderr
@@ -395,7 +398,7 @@ def test_bad_test_file_is_exit_2_with_file_line_col(tmp_path):
 
 def test_bad_yaml_is_located(tmp_path):
     p = write(tmp_path, "x.tests.yaml", "apiVersion: riskguard/v1\ncases: [\n")
-    r = run_cli("test", str(p))
+    r = cli(str(p))
     assert r.returncode == 2 and f"{p}:3:1" in r.stderr and "not valid YAML" in r.stderr
 
 
@@ -405,7 +408,7 @@ def test_wrong_kind_and_missing_policy(tmp_path):
         "x.tests.yaml",
         "apiVersion: riskguard/v1\nkind: Policy\npolicy: none.yaml\ncases: []\n",
     )
-    r = run_cli("test", str(p))
+    r = cli(str(p))
     assert r.returncode == 2
     assert "expected kind 'PolicyTest', got 'Policy'" in r.stderr
     assert "policy not found" in r.stderr and f"{p}:3:9" in r.stderr
@@ -427,14 +430,14 @@ def test_policy_that_does_not_load_is_exit_2_with_its_errors(tmp_path):
     p = suite(
         tmp_path, f"- {{name: a, snapshot: {CALM}, expect: {{decision: allow}}}}\n", policy=bad
     )
-    r = run_cli("test", str(p))
+    r = cli(str(p))
     assert r.returncode == 2
     assert "the policy under test does not load" in r.stderr
     assert f"{bad}:6:" in r.stderr and "unknown rule type" in r.stderr
 
 
 def test_missing_path_is_exit_2():
-    r = run_cli("test", "no/such/dir")
+    r = cli("no/such/dir")
     assert r.returncode == 2 and "no such file or directory" in r.stderr
 
 
@@ -445,7 +448,7 @@ def test_one_bad_file_does_not_hide_the_others(tmp_path):
         f"- {{name: bad, snapshot: {CALM}, expect: {{decision: nope}}}}\n",
         name="u.tests.yaml",
     )
-    r = run_cli("test", str(tmp_path))
+    r = cli(str(tmp_path))
     assert r.returncode == 2
     assert "PASS  good" in r.stdout and "'nope' is not one of" in r.stderr
 
