@@ -123,7 +123,9 @@ def _print_text(suite: SuiteResult, args) -> None:
     out = console()
     # Plain lines, never wrapped: editors and CI parse "file:line:col: error: ...".
     for p in suite.problems:
-        print(f"{p.where()}: error: {p.message} (at {p.path})", file=sys.stderr)
+        where = f"{p.where()}: " if p.file else ""
+        at = f" (at {p.path})" if p.path not in ("", "$") else ""
+        print(f"{where}error: {p.message}{at}", file=sys.stderr)
     for n in suite.notices:
         print(f"note: {n}", file=sys.stderr)
     current = None
