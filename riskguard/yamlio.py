@@ -5,11 +5,18 @@ the nesting depth, the number of aliases and the size the document expands to (a
 "billion laughs" document is small on disk but huge once aliases are followed), reject
 duplicate keys (YAML silently keeps the last one, which hides typos), and keep a map from
 each JSON path to its line and column so every later error can point into the file.
+
+Documents must stay inside JSON's data model, because everything read is later hashed
+as canonical JSON: keys are text, numbers finite, and YAML-only types (``!!set``,
+``!!binary``, ``!!omap``, explicit ``!!timestamp``) are refused with their location.
+Unquoted dates and times stay text (ISO-8601 strings, as in a JSON file) instead of
+becoming ``datetime`` objects that no schema or hash accepts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +29,12 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 256
 MAX_NODES = 200_000
+MAX_INT_DIGITS = 4000  # below CPython's int/str conversion limit (4300 digits)
 
 PathKey = tuple  # tuple of str | int
+
+_T = "tag:yaml.org,2002:"
+_JSON_SCALARS = frozenset({_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,41 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+# Unquoted dates stay strings (JSON has no date type; the snapshot and policy readers
+# parse ISO-8601 text themselves).
+_BoundedLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _T + "timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _scalar_problem(node: yaml.ScalarNode) -> str | None:
+    """Why a scalar has no JSON equivalent (None when it has one)."""
+    tag = node.tag
+    if tag not in _JSON_SCALARS:
+        return _tag_problem(tag)
+    if tag == _T + "int" and len(node.value) > MAX_INT_DIGITS:
+        return f"integer with more than {MAX_INT_DIGITS} digits"
+    if tag == _T + "float":
+        text = node.value.replace("_", "").lower()
+        if text.lstrip("+-") in (".nan", ".inf"):
+            return f"{node.value} is not a finite number"
+        try:
+            if not math.isfinite(float(text)):
+                return f"{node.value} is not a finite number (out of range)"
+        except ValueError:
+            pass  # sexagesimal (1:30.5): finite by construction
+    return None
+
+
+def _tag_problem(tag: str) -> str:
+    short = "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
+    return (
+        f"YAML tag {short} is not allowed: only JSON data (mappings, lists, text, "
+        "numbers, true/false, null) is read"
+    )
+
+
 def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
@@ -100,24 +146,47 @@ def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) 
         )
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
+        if node.tag != _T + "map":
+            raise _BadValue(_tag_problem(node.tag), path, node)
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 _walk_marks(value_node, path, marks, budget)
                 continue
+            if key_node.tag != _T + "str" or not isinstance(key_node, yaml.ScalarNode):
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
+                raise _BadValue(
+                    f"mapping key {shown!r} is not text (JSON keys are strings): quote it",
+                    path,
+                    key_node,
+                )
             key = key_node.value
             if key in seen:
                 raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1, path)
             seen[key] = key_node.start_mark.line + 1
             _walk_marks(value_node, (*path, key), marks, budget)
     elif isinstance(node, yaml.SequenceNode):
+        if node.tag != _T + "seq":
+            raise _BadValue(_tag_problem(node.tag), path, node)
         for i, item in enumerate(node.value):
             _walk_marks(item, (*path, i), marks, budget)
+    else:
+        why = _scalar_problem(node)
+        if why is not None:
+            raise _BadValue(why, path, node)
 
 
 class _DuplicateKey(Exception):
     def __init__(self, key: str, first: int, again: int, path: PathKey) -> None:
         self.key, self.first, self.again, self.path = key, first, again, path
+
+
+class _BadValue(Exception):
+    """A value outside JSON's data model, with where it is."""
+
+    def __init__(self, message: str, path: PathKey, node: yaml.Node) -> None:
+        self.message, self.path = message, path
+        self.line, self.column = node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def parse_text(text: str, file: str | None = None) -> Located:
@@ -147,6 +216,10 @@ def parse_text(text: str, file: str | None = None) -> Located:
                     None,
                 )
             ]
+        ) from None
+    except _BadValue as bad:
+        raise RiskguardError(
+            [Problem(bad.message, json_path(bad.path), "not_json", file, bad.line, bad.column)]
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
