@@ -279,6 +279,10 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
         raise RiskguardError(
             [Problem(f"{exc.args[0]} is not a finite number", "$", "not_finite", file)]
         ) from None
+    except ValueError:  # CPython's int/str limit: a number of more than 4300 digits
+        raise RiskguardError(
+            [Problem("a number has more than 4300 digits", "$", "limits", file)]
+        ) from None
     except RecursionError:
         raise RiskguardError([Problem("document nested too deeply", "$", "limits", file)]) from None
 
