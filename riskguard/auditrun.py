@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from .decision import SEVERITY_RANK
 from .engine import evaluate
@@ -40,10 +40,8 @@ from .plugins import Registry
 from .policy import CompiledPolicy, load_policy
 from .snapshot import Snapshot, build_snapshot
 from .sources import DOC_SUFFIXES, JSONL_SUFFIXES
+from .summary import Summary
 from .yamlio import parse_json_fast
-
-if TYPE_CHECKING:
-    from .summary import Summary
 
 #: Records per chunk: large enough that per-chunk IPC and summary merging are noise,
 #: small enough that a chunk is well under a second of work and a few MB in flight.
@@ -131,7 +129,7 @@ class ChunkResult:
 class AuditTotals:
     """The running totals of a whole audit (the parent's side)."""
 
-    summary: Summary = field(default_factory=lambda: new_summary())
+    summary: Summary = field(default_factory=Summary)
     snapshots: int = 0
     bad_count: int = 0
     bad_examples: list[BadRecord] = field(default_factory=list)
@@ -164,39 +162,8 @@ class AuditTotals:
 
 
 def new_summary() -> Summary:
-    # Imported on use: the summary module is a separate component (and keeps import light).
-    try:
-        from .summary import Summary
-    except ModuleNotFoundError as exc:  # TEMPORARY until riskguard/summary.py lands
-        if exc.name != "riskguard.summary":
-            raise
-        return _InterimSummary()  # type: ignore[return-value]
+    """An empty summary, as every engine makes them (one per chunk, or one per run)."""
     return Summary()
-
-
-class _InterimSummary:
-    """Counts only; stands in while riskguard.summary is being written."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, dict[str, int]] = {"decisions": {}, "rules": {}, "severities": {}}
-
-    def add(self, d: dict) -> None:
-        c = self.counts
-        c["decisions"][d["decision"]] = c["decisions"].get(d["decision"], 0) + 1
-        for v in d["violations"]:
-            c["rules"][v["rule"]] = c["rules"].get(v["rule"], 0) + 1
-            c["severities"][v["severity"]] = c["severities"].get(v["severity"], 0) + 1
-
-    def add_bad(self, ref: str | None = None, message: str | None = None) -> None:
-        self.counts["decisions"]["bad"] = self.counts["decisions"].get("bad", 0) + 1
-
-    def merge(self, other: _InterimSummary) -> None:
-        for k, sub in other.counts.items():
-            for kk, n in sub.items():
-                self.counts[k][kk] = self.counts[k].get(kk, 0) + n
-
-    def to_dict(self) -> dict:
-        return self.counts
 
 
 # --------------------------------------------------------------------------- inputs

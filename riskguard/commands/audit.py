@@ -315,12 +315,9 @@ def run(args) -> int:
             }
         )
     else:
-        try:
-            from ..summary import render_text
-        except ModuleNotFoundError:  # TEMPORARY until riskguard/summary.py lands
-            text = str(totals.summary.to_dict())
-        else:
-            text = render_text(totals.summary)
+        from ..summary import render_text
+
+        text = render_text(totals.summary)
         print(
             f"{totals.snapshots} snapshots, {totals.bad_count} bad records "
             f"({totals.engine}, {elapsed:.1f} s)"
