@@ -179,8 +179,9 @@ def _num(
         else:
             ctx.add((*path, key), f"expected a number, got {type(v).__name__}", "type")
             return None
-    if not math.isfinite(v):
-        ctx.add((*path, key), f"expected a finite number, got {v}", "not_finite")
+    if not _finite(v):
+        shown = v if isinstance(v, float) else "an integer beyond the float range"
+        ctx.add((*path, key), f"expected a finite number, got {shown}", "not_finite")
         return None
     if minimum is not None:
         if exclusive and v <= minimum:
@@ -190,6 +191,15 @@ def _num(
             ctx.add((*path, key), f"expected a number >= {minimum:g}, got {v:g}", "range")
             return None
     return float(v)
+
+
+def _finite(v: float) -> bool:
+    """math.isfinite that says False for an int too large for a float (JSON allows 1e400
+    written out in full) instead of raising OverflowError."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _str(
@@ -454,11 +464,7 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
                     continue
                 row = []
                 for j, v in enumerate(c[:6]):
-                    if (
-                        isinstance(v, bool)
-                        or not isinstance(v, (int, float))
-                        or not math.isfinite(v)
-                    ):
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
                         ctx.add((*cp, j), f"expected a finite number, got {v!r}", "type")
                         break
                     row.append(float(v))
