@@ -255,6 +255,11 @@ _SNAPSHOT_KEYS = frozenset(
 )
 
 
+# Times a decision can print back (format_timestamp): 0001-01-01 to 9999-12-31 UTC.
+_MIN_MS = -62135596800000
+_MAX_MS = 253402300799999
+
+
 def parse_timestamp(v: Any) -> int | None:
     """ISO-8601 (``Z`` or offset) or epoch milliseconds → epoch milliseconds."""
     if v is None:
@@ -264,6 +269,8 @@ def parse_timestamp(v: Any) -> int | None:
     if isinstance(v, (int, float)):
         if not math.isfinite(v) or v < 0:
             raise ValueError("expected non-negative epoch milliseconds")
+        if v > _MAX_MS:
+            raise ValueError("epoch milliseconds after the year 9999")
         return int(v)
     if isinstance(v, str):
         s = v.strip()
@@ -272,7 +279,10 @@ def parse_timestamp(v: Any) -> int | None:
         dt = datetime.fromisoformat(s)
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=timezone.utc)
-        return int(dt.timestamp() * 1000)
+        ms = int(dt.timestamp() * 1000)
+        if not _MIN_MS <= ms <= _MAX_MS:
+            raise ValueError("the time in UTC falls outside the years 1 to 9999")
+        return ms
     raise ValueError("expected ISO-8601 text or epoch milliseconds")
 
 
