@@ -103,9 +103,13 @@ def _load_file(path: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise PluginError([Problem("cannot import plugin file", "$", "plugin", str(p))])
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as the import system does: dataclasses (and pickling)
+    # look a class's module up in sys.modules while the plugin file executes.
+    sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
+        sys.modules.pop(name, None)
         raise PluginError(
             [
                 Problem(
