@@ -1,0 +1,936 @@
+"""ccxt integration: live snapshots, a guarded exchange, and an action executor.
+
+A ccxt bot wraps its exchange in three lines and every order is checked first::
+
+    from riskguard import Guard
+    from plugins.ccxt_guard import GuardedExchange
+    exchange = GuardedExchange(ccxt.binanceusdm(config), Guard.from_file("policies/default.yaml"))
+
+    exchange.create_order("BTC/USDT:USDT", "limit", "buy", 0.01, 60000)  # OrderRejected if denied
+
+Pieces, each usable alone:
+
+- :func:`snapshot_from_ccxt` — a pure function from ccxt's *unified* structures
+  (``fetch_balance``, ``fetch_positions``, ``fetch_leverage_tiers``, ``fetch_ohlcv``,
+  ``fetch_open_orders``, tickers) to a riskguard snapshot document. Where the unified
+  structure loses what the margin math needs, it reads the exchange's raw ``info``:
+  Binance's maintenance amount ``info.cum`` and wallet ``info.assets[].walletBalance`` /
+  ``isolatedWallet`` (ccxt's ``total`` includes uPnL), Bybit's ``mmDeduction``,
+  ``walletBalance`` and ``positionBalance``. Binance positions carry no stop: stop orders
+  are matched to positions from the open orders.
+- :class:`SnapshotBuilder` — fetches those through a ccxt exchange (tiers and candles
+  cached for a TTL; balance, positions and open orders fresh on every call).
+- :class:`GuardedExchange` — a ccxt exchange whose order-placing methods ask the guard
+  first. A denied order raises :class:`OrderRejected` carrying the decision and never
+  reaches the exchange; a ``resize`` is sent at the allowed amount only with
+  ``resize=True``. Every other method passes through; order-placing methods the wrapper
+  does not know (``create_*``/``edit_*``) raise :class:`UnguardedMethod` instead of
+  slipping past the guard. (ccxt's raw endpoint methods, ``fapiPrivatePostOrder`` and
+  friends, are not guarded: don't call them.)
+- :class:`CcxtExecutor` — applies a decision's actions through ccxt (``set_margin_mode``,
+  ``add_margin``, stop-loss orders, reductions) **only when asked**, and reports each
+  exchange refusal (Binance ``-4048``: no margin-mode switch with an open position) as a
+  result next to the untouched decision instead of raising.
+- Plugin hooks: a ``ccxt`` snapshot source (``ccxt:binanceusdm`` — keys from
+  ``RISKGUARD_CCXT_APIKEY``/``_SECRET``/``_PASSWORD``) and a ``ccxt`` action sink.
+
+ccxt is imported lazily: this module loads (and registers its hooks) without ccxt; using
+it needs ``pip install 'riskguard[ccxt]'``. Async ccxt (``ccxt.async_support``) is
+supported by :class:`AsyncGuardedExchange` and ``SnapshotBuilder.afetch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from riskguard import Guard, Order, Snapshot, hookimpl
+from riskguard.snapshot import build_snapshot
+
+#: ccxt exchange id -> riskguard margin model name.
+EXCHANGE_MODELS = {
+    "binance": "binance",
+    "binanceusdm": "binance",
+    "binancecoinm": "binance",
+    "bybit": "bybit",
+    "okx": "okx",
+    "bingx": "bingx",
+    "mexc": "mexc",
+    "weex": "weex",
+}
+
+STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
+
+
+def _ccxt() -> Any:
+    try:
+        import ccxt
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("the ccxt integration needs ccxt: pip install 'riskguard[ccxt]'") from exc
+    return ccxt
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class OrderRejected(Exception):
+    """The guard did not allow the order; ``decision`` says why (``decision.reasons()``)."""
+
+    def __init__(self, decision: Any, message: str | None = None) -> None:
+        self.decision = decision
+        if message is None:
+            reasons = "; ".join(decision.reasons()) or decision.decision
+            o = decision.order
+            what = f"{o.side} {o.amount:g} {o.symbol}" if o is not None else "order"
+            message = f"riskguard {decision.decision}: {what}: {reasons}"
+        super().__init__(message)
+
+
+class UnguardedMethod(AttributeError):
+    """An order-placing ccxt method the guard cannot check; use ``create_order``."""
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _f(x: Any) -> float | None:
+    if x is None or x == "" or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def wallet_balance(exchange_id: str, balance: dict, settle: str) -> tuple[float, str]:
+    """Wallet balance *excluding* unrealized PnL, and where it was read from.
+
+    ccxt's unified ``total`` is Binance's ``marginBalance`` (wallet + uPnL) for futures, so
+    the raw fields are preferred where we know them.
+    """
+    info = balance.get("info") or {}
+    model = EXCHANGE_MODELS.get(exchange_id, exchange_id)
+    if model == "binance" and isinstance(info, dict):
+        for a in info.get("assets") or ():
+            if a.get("asset") == settle and _f(a.get("walletBalance")) is not None:
+                return _f(a["walletBalance"]), "info.assets[].walletBalance"  # type: ignore[return-value]
+        if _f(info.get("totalWalletBalance")) is not None:
+            return _f(info["totalWalletBalance"]), "info.totalWalletBalance"  # type: ignore[return-value]
+    if model == "bybit" and isinstance(info, dict):
+        for acct in (info.get("result") or {}).get("list") or ():
+            for c in acct.get("coin") or ():
+                if c.get("coin") == settle and _f(c.get("walletBalance")) is not None:
+                    return _f(c["walletBalance"]), "info.result.list[].coin[].walletBalance"  # type: ignore[return-value]
+    total = _f((balance.get(settle) or {}).get("total"))
+    if total is None:
+        total = _f((balance.get("total") or {}).get(settle))
+    if total is None:
+        raise ValueError(f"fetch_balance has no {settle} balance")
+    return total, f"{settle}.total"
+
+
+def isolated_margin(p: dict) -> float | None:
+    """Margin assigned to an isolated position, excluding uPnL."""
+    info = p.get("info") or {}
+    for key in ("isolatedWallet", "positionBalance"):  # Binance, Bybit
+        v = _f(info.get(key))
+        if v is not None and v > 0:
+            return v
+    col, upnl = _f(p.get("collateral")), _f(p.get("unrealizedPnl"))
+    if col is not None and upnl is not None and col - upnl > 0:
+        return col - upnl
+    for key in ("initialMargin", "positionMargin"):
+        v = _f(p.get(key))
+        if v is not None and v > 0:
+            return v
+    return None
+
+
+def tiers_from_ccxt(tiers: Iterable[dict]) -> list[dict]:
+    """ccxt ``LeverageTier`` list -> snapshot tiers, with the maintenance amount from ``info``.
+
+    Binance keeps it in ``info.cum``, Bybit in ``info.mmDeduction``, BingX in
+    ``info.maintAmount``; without one the snapshot derives it (Binance's recurrence).
+    Some Bybit API versions gave rates in percent: ``initialMargin × maxLeverage ≈ 100``
+    tells, and the rate is then divided by 100.
+    """
+    out = []
+    for t in tiers:
+        info = t.get("info") or {}
+        mmr = _f(t.get("maintenanceMarginRate"))
+        maxlev = _f(t.get("maxLeverage"))
+        im = _f(info.get("initialMargin"))
+        if mmr is not None and im is not None and maxlev and im * maxlev > 50:
+            mmr = mmr / 100.0
+        row: dict = {
+            "minNotional": _f(t.get("minNotional")) or 0.0,
+            "maxNotional": _f(t.get("maxNotional")),
+            "maintenanceMarginRate": mmr,
+        }
+        if maxlev is not None and maxlev >= 1:
+            row["maxLeverage"] = maxlev
+        for key in ("cum", "mmDeduction", "maintAmount"):
+            amt = _f(info.get(key))
+            if amt is not None:
+                row["maintenanceAmount"] = amt
+                break
+        if t.get("tier") is not None:
+            row["tier"] = int(t["tier"])
+        out.append(row)
+    return out
+
+
+def _is_stop(o: dict) -> bool:
+    if _f(o.get("stopLossPrice")) is not None:
+        return True
+    kind = str(o.get("type") or "").lower()
+    info = o.get("info") or {}
+    closes = bool(o.get("reduceOnly") or str(info.get("closePosition")).lower() == "true")
+    return kind in STOP_TYPES and closes
+
+
+def _stop_price(o: dict) -> float | None:
+    for key in ("stopLossPrice", "triggerPrice", "stopPrice"):
+        v = _f(o.get(key))
+        if v is not None:
+            return v
+    return None
+
+
+def snapshot_from_ccxt(
+    exchange_id: str,
+    balance: dict,
+    positions: Iterable[dict],
+    *,
+    tiers: dict | None = None,
+    ohlcv: dict | None = None,
+    open_orders: Iterable[dict] = (),
+    tickers: dict | None = None,
+    markets: dict | None = None,
+    settle: str = "USDT",
+    account: str | None = None,
+    timestamp: int | None = None,
+) -> dict:
+    """Build a snapshot document from ccxt's unified structures (pure; no I/O)."""
+    wallet, wallet_src = wallet_balance(exchange_id, balance, settle)
+    markets = markets or {}
+    tickers = tickers or {}
+    orders = list(open_orders)
+    # Binance and others keep stops as separate reduce-only orders: match them to positions.
+    stops: dict[tuple[str, str], list[float]] = {}
+    plain_orders = []
+    for o in orders:
+        if _is_stop(o):
+            px = _stop_price(o)
+            if px is not None:
+                stops.setdefault((o["symbol"], o.get("side") or ""), []).append(px)
+        elif not o.get("reduceOnly") and str(o.get("type") or "").lower() in ("limit", "market"):
+            amount = _f(o.get("remaining"))
+            if amount is None:
+                amount = _f(o.get("amount"))
+            if amount and amount > 0:
+                plain_orders.append(
+                    {
+                        "symbol": o["symbol"],
+                        "side": o["side"],
+                        "type": o.get("type") or "limit",
+                        "amount": amount,
+                        **({"price": _f(o["price"])} if _f(o.get("price")) else {}),
+                    }
+                )
+    pos_out = []
+    for p in positions:
+        contracts = _f(p.get("contracts"))
+        if not contracts:
+            continue
+        sym = p["symbol"]
+        side = p.get("side") or ("long" if contracts > 0 else "short")
+        mkt = markets.get(sym) or {}
+        mode = p.get("marginMode") or ("isolated" if p.get("isolated") else "cross")
+        mark = _f(p.get("markPrice"))
+        d: dict = {
+            "symbol": sym,
+            "side": side,
+            "contracts": abs(contracts),
+            "contractSize": _f(p.get("contractSize")) or _f(mkt.get("contractSize")) or 1.0,
+            "entryPrice": _f(p.get("entryPrice")),
+            "leverage": _f(p.get("leverage")),
+            "marginMode": mode,
+            "inverse": bool(mkt.get("inverse", False)),
+        }
+        if mark is not None:
+            d["markPrice"] = mark
+        if mode == "isolated":
+            d["isolatedMargin"] = isolated_margin(p)
+        lp = _f(p.get("liquidationPrice"))
+        if lp is not None:
+            d["liquidationPrice"] = lp
+        sl = _f(p.get("stopLossPrice"))
+        if sl is None:
+            cands = stops.get((sym, "sell" if side == "long" else "buy"), [])
+            ref = mark or d["entryPrice"] or 0.0
+            below = [x for x in cands if (x < ref if side == "long" else x > ref)]
+            if below:
+                sl = max(below) if side == "long" else min(below)  # the first to trigger
+        if sl is not None:
+            d["stopLossPrice"] = sl
+        tp = _f(p.get("takeProfitPrice"))
+        if tp is not None:
+            d["takeProfitPrice"] = tp
+        pos_out.append({k: v for k, v in d.items() if v is not None})
+    mk_out: dict = {}
+    for sym, t in tickers.items():
+        info = t.get("info") or {}
+        mark = _f(t.get("markPrice")) or _f(info.get("markPrice")) or _f(t.get("last"))
+        if mark is not None:
+            mk_out.setdefault(sym, {})["markPrice"] = mark
+    for sym, rows in (ohlcv or {}).items():
+        candles = [
+            [float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5] or 0.0)]
+            for r in rows
+            if r and len(r) >= 5 and all(x is not None for x in r[:5])
+        ]
+        if candles:
+            mk_out.setdefault(sym, {})["candles"] = candles
+    for sym, m in markets.items():
+        cs = _f(m.get("contractSize"))
+        if cs is not None and sym in mk_out:
+            mk_out[sym]["contractSize"] = cs
+    doc: dict = {
+        "schemaVersion": 1,
+        "account": account or exchange_id,
+        "exchange": EXCHANGE_MODELS.get(exchange_id, exchange_id),
+        "settle": settle,
+        "walletBalance": wallet,
+        "positions": pos_out,
+        "openOrders": plain_orders,
+        "leverageTiers": {s: tiers_from_ccxt(ts) for s, ts in (tiers or {}).items() if ts},
+        "markets": mk_out,
+        "ccxt": {"exchange": exchange_id, "walletBalanceFrom": wallet_src},
+    }
+    if timestamp is not None:
+        doc["timestamp"] = int(timestamp)
+    return doc
+
+
+def order_from_ccxt(
+    symbol: str,
+    type: str,
+    side: str,
+    amount: float,
+    price: float | None = None,
+    params: dict | None = None,
+    *,
+    leverage: float | None = None,
+    margin_mode: str | None = None,
+) -> Order:
+    """A ``create_order`` call as a riskguard ``Order``.
+
+    ``params.stopLoss`` (the stop attached to an entry) becomes ``stopLossPrice``; an
+    order that *is* a stop or take-profit (``params.stopLossPrice``/``takeProfitPrice``,
+    ccxt's conditional close) or ``reduceOnly``/``closePosition`` only reduces.
+    """
+    params = params or {}
+    sl = params.get("stopLoss")
+    sl_price = _f(sl.get("triggerPrice") if isinstance(sl, dict) else sl)
+    reduce = bool(
+        params.get("reduceOnly")
+        or params.get("closePosition")
+        or params.get("stopLossPrice") is not None
+        or params.get("takeProfitPrice") is not None
+    )
+    return Order(
+        symbol=symbol,
+        side=side,
+        amount=float(amount),
+        type=type or "market",
+        price=_f(price),
+        reduceOnly=reduce,
+        stopLossPrice=sl_price,
+        leverage=_f(params.get("leverage")) or leverage,
+        marginMode=params.get("marginMode") or margin_mode,
+        clientOrderId=params.get("clientOrderId"),
+    )
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+class SnapshotBuilder:
+    """Fetch a snapshot through a ccxt exchange.
+
+    Balance, positions and open orders are fetched on every call (they change with every
+    fill); leverage tiers and candles are cached for ``tiers_ttl``/``ohlcv_ttl`` seconds.
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        settle: str = "USDT",
+        account: str | None = None,
+        timeframe: str = "1h",
+        candles: int = 50,
+        ohlcv: bool = True,
+        open_orders: bool = True,
+        tiers_ttl: float = 3600.0,
+        ohlcv_ttl: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.exchange = exchange
+        self.settle = settle
+        self.account = account
+        self.timeframe = timeframe
+        self.candles = candles
+        self.ohlcv = ohlcv
+        self.open_orders = open_orders
+        self.tiers_ttl = tiers_ttl
+        self.ohlcv_ttl = ohlcv_ttl
+        self.clock = clock
+        self._tiers: dict[str, tuple[float, list]] = {}
+        self._ohlcv: dict[str, tuple[float, list]] = {}
+
+    def _has(self, name: str) -> bool:
+        has = getattr(self.exchange, "has", {}) or {}
+        return bool(has.get(name, hasattr(self.exchange, _snake(name))))
+
+    def _markets(self, symbols: Iterable[str]) -> dict:
+        out = {}
+        market = getattr(self.exchange, "market", None)
+        for s in symbols:
+            try:
+                m = market(s) if market is not None else None
+            except Exception:  # noqa: BLE001 - unknown symbol or markets not loaded
+                m = None
+            if m:
+                out[s] = {"contractSize": m.get("contractSize"), "inverse": m.get("inverse")}
+        return out
+
+    def _stale(self, cache: dict, symbols: Iterable[str], ttl: float) -> list[str]:
+        now = self.clock()
+        return [s for s in symbols if s not in cache or now - cache[s][0] > ttl]
+
+    def fetch(self, symbols: Iterable[str] = ()) -> Snapshot:
+        """A snapshot of the account, with market data for its positions and ``symbols``."""
+        ex = self.exchange
+        balance = ex.fetch_balance()
+        positions = [p for p in ex.fetch_positions() if _f(p.get("contracts"))]
+        orders = ex.fetch_open_orders() if self.open_orders and self._has("fetchOpenOrders") else []
+        wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        missing = self._stale(self._tiers, wanted, self.tiers_ttl)
+        if missing and self._has("fetchLeverageTiers"):
+            got = ex.fetch_leverage_tiers(missing)
+            now = self.clock()
+            for s in missing:
+                self._tiers[s] = (now, got.get(s) or [])
+        if self.ohlcv and self._has("fetchOHLCV"):
+            for s in self._stale(self._ohlcv, wanted, self.ohlcv_ttl):
+                self._ohlcv[s] = (
+                    self.clock(),
+                    ex.fetch_ohlcv(s, self.timeframe, None, self.candles),
+                )
+        held = {p["symbol"] for p in positions}
+        tickers = {s: ex.fetch_ticker(s) for s in wanted if s not in held}
+        return self._build(balance, positions, orders, tickers, wanted)
+
+    async def afetch(self, symbols: Iterable[str] = ()) -> Snapshot:
+        """``fetch`` for ``ccxt.async_support`` exchanges (the calls run concurrently)."""
+        ex = self.exchange
+        balance, positions, orders = await asyncio.gather(
+            ex.fetch_balance(),
+            ex.fetch_positions(),
+            ex.fetch_open_orders()
+            if self.open_orders and self._has("fetchOpenOrders")
+            else _none(),
+        )
+        positions = [p for p in positions if _f(p.get("contracts"))]
+        wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        missing = self._stale(self._tiers, wanted, self.tiers_ttl)
+        if missing and self._has("fetchLeverageTiers"):
+            got = await ex.fetch_leverage_tiers(missing)
+            for s in missing:
+                self._tiers[s] = (self.clock(), got.get(s) or [])
+        if self.ohlcv and self._has("fetchOHLCV"):
+            stale = self._stale(self._ohlcv, wanted, self.ohlcv_ttl)
+            rows = await asyncio.gather(
+                *(ex.fetch_ohlcv(s, self.timeframe, None, self.candles) for s in stale)
+            )
+            for s, r in zip(stale, rows, strict=True):
+                self._ohlcv[s] = (self.clock(), r)
+        held = {p["symbol"] for p in positions}
+        need = [s for s in wanted if s not in held]
+        tick = await asyncio.gather(*(ex.fetch_ticker(s) for s in need))
+        return self._build(
+            balance, positions, orders or [], dict(zip(need, tick, strict=True)), wanted
+        )
+
+    def _build(self, balance, positions, orders, tickers, wanted) -> Snapshot:
+        doc = snapshot_from_ccxt(
+            getattr(self.exchange, "id", "generic"),
+            balance,
+            positions,
+            tiers={s: self._tiers[s][1] for s in wanted if s in self._tiers},
+            ohlcv={s: self._ohlcv[s][1] for s in wanted if s in self._ohlcv},
+            open_orders=orders,
+            tickers=tickers,
+            markets=self._markets(wanted),
+            settle=self.settle,
+            account=self.account,
+            timestamp=int(self.clock() * 1000),
+        )
+        return build_snapshot(doc)
+
+
+async def _none() -> list:
+    return []
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+# --------------------------------------------------------------------------- guarded exchange
+
+#: ccxt helpers that are create_order with fixed arguments: name -> (type, side) (None: an argument)
+_HELPERS: dict[str, tuple[str | None, str | None]] = {
+    "create_limit_order": ("limit", None),
+    "create_market_order": ("market", None),
+    "create_limit_buy_order": ("limit", "buy"),
+    "create_limit_sell_order": ("limit", "sell"),
+    "create_market_buy_order": ("market", "buy"),
+    "create_market_sell_order": ("market", "sell"),
+}
+_ORDER_METHOD = re.compile(r"^(create|edit)_.*order|^create_orders?$")
+
+
+class _GuardedBase:
+    """Shared decision logic of the sync and async wrappers."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        guard: Guard,
+        *,
+        resize: bool = False,
+        snapshot: Callable[[list[str]], Any] | None = None,
+        builder: SnapshotBuilder | None = None,
+        leverage: float | None = None,
+        margin_mode: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "_exchange", exchange)
+        self.guard = guard
+        self.resize = resize
+        self.builder = builder or SnapshotBuilder(exchange)
+        self._snapshot = snapshot
+        self.default_leverage = leverage
+        self.default_margin_mode = margin_mode
+        self._leverage: dict[str, float] = {}
+        self._mode: dict[str, str] = {}
+        self.last_decision: Any = None
+
+    @property
+    def exchange(self) -> Any:
+        """The wrapped, unguarded exchange (for reads; its order methods bypass the guard)."""
+        return self._exchange
+
+    def _order(self, symbol, type, side, amount, price, params) -> Order:
+        return order_from_ccxt(
+            symbol,
+            type,
+            side,
+            amount,
+            price,
+            params,
+            leverage=self._leverage.get(symbol, self.default_leverage),
+            margin_mode=self._mode.get(symbol, self.default_margin_mode),
+        )
+
+    def _allowed_amount(self, decision: Any, order: Order) -> float:
+        """The amount to send, or raise OrderRejected."""
+        self.last_decision = decision
+        if decision.decision == "allow":
+            return order.amount
+        if decision.decision == "resize" and self.resize:
+            allowed = decision.maxAllowedAmount or 0.0
+            amount = allowed
+            to_precision = getattr(self._exchange, "amount_to_precision", None)
+            if to_precision is not None:
+                try:
+                    amount = float(to_precision(order.symbol, allowed))
+                except Exception:  # noqa: BLE001 - markets not loaded: send the guard's figure
+                    amount = allowed
+            if 0 < amount <= allowed:
+                return amount
+            raise OrderRejected(
+                decision,
+                f"riskguard resize: {order.symbol} allowed {allowed:g}, which rounds to "
+                f"{amount:g} at the exchange's precision; nothing sent",
+            )
+        raise OrderRejected(decision)
+
+    def _remember(self, name: str, args: tuple, kwargs: dict) -> None:
+        if name == "set_leverage" and args:
+            sym = args[1] if len(args) > 1 else kwargs.get("symbol")
+            if sym:
+                self._leverage[sym] = float(args[0])
+        elif name == "set_margin_mode" and args:
+            sym = args[1] if len(args) > 1 else kwargs.get("symbol")
+            if sym:
+                self._mode[sym] = str(args[0]).lower()
+
+    def __getattr__(self, name: str) -> Any:
+        snake = _snake(name)
+        if (snake != name and snake in type(self).__dict__) or snake in _HELPERS:
+            return getattr(self, snake)
+        if _ORDER_METHOD.match(snake) or (snake.endswith("_ws") and "order" in snake):
+            raise UnguardedMethod(
+                f"{name} places orders the guard cannot check; use create_order(...) "
+                "(stops and reduce-only orders go through it with params)"
+            )
+        attr = getattr(self._exchange, name)
+        if snake in ("set_leverage", "set_margin_mode") and callable(attr):
+            return self._remembering(snake, attr)
+        return attr
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in _OWN_ATTRS:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._exchange, name, value)
+
+
+_OWN_ATTRS = frozenset(
+    {"guard", "resize", "builder", "default_leverage", "default_margin_mode", "last_decision"}
+)
+
+
+class GuardedExchange(_GuardedBase):
+    """A ccxt exchange whose orders are checked by a :class:`riskguard.Guard` first."""
+
+    def _remembering(self, name: str, fn: Callable) -> Callable:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = fn(*args, **kwargs)
+            self._remember(name, args, kwargs)
+            return out
+
+        return call
+
+    def _snap(self, symbols: list[str]) -> Any:
+        if self._snapshot is not None:
+            return self._snapshot(symbols)
+        return self.builder.fetch(symbols)
+
+    def check(self, symbol, type, side, amount, price=None, params=None) -> Any:
+        """The guard's decision on an order, without sending it (nothing logged twice)."""
+        order = self._order(symbol, type, side, amount, price, params)
+        return self.guard.check(self._snap([symbol]), order)
+
+    def create_order(self, symbol, type, side, amount, price=None, params=None) -> Any:
+        order = self._order(symbol, type, side, amount, price, params)
+        decision = self.guard.check(self._snap([symbol]), order)
+        send = self._allowed_amount(decision, order)
+        return self._exchange.create_order(symbol, type, side, send, price, params or {})
+
+    def create_orders(self, orders: list[dict], params: dict | None = None) -> Any:
+        """All or nothing: every order is checked (against one snapshot) before any is sent."""
+        symbols = list(dict.fromkeys(o["symbol"] for o in orders))
+        snap = self._snap(symbols)
+        out = []
+        for o in orders:
+            order = self._order(
+                o["symbol"], o["type"], o["side"], o["amount"], o.get("price"), o.get("params")
+            )
+            send = self._allowed_amount(self.guard.check(snap, order), order)
+            out.append({**o, "amount": send})
+        return self._exchange.create_orders(out, params or {})
+
+    def edit_order(self, id, symbol, type, side, amount=None, price=None, params=None) -> Any:
+        """An edit is checked as the new order it becomes (conservative: the old one still counts)."""
+        if amount is not None:
+            order = self._order(symbol, type, side, amount, price, params)
+            decision = self.guard.check(self._snap([symbol]), order)
+            amount = self._allowed_amount(decision, order)
+        return self._exchange.edit_order(id, symbol, type, side, amount, price, params or {})
+
+    def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
+        return self.create_order(symbol, "limit", side, amount, price, params)
+
+    def create_market_order(self, symbol, side, amount, price=None, params=None) -> Any:
+        return self.create_order(symbol, "market", side, amount, price, params)
+
+    def create_limit_buy_order(self, symbol, amount, price, params=None) -> Any:
+        return self.create_order(symbol, "limit", "buy", amount, price, params)
+
+    def create_limit_sell_order(self, symbol, amount, price, params=None) -> Any:
+        return self.create_order(symbol, "limit", "sell", amount, price, params)
+
+    def create_market_buy_order(self, symbol, amount, params=None) -> Any:
+        return self.create_order(symbol, "market", "buy", amount, None, params)
+
+    def create_market_sell_order(self, symbol, amount, params=None) -> Any:
+        return self.create_order(symbol, "market", "sell", amount, None, params)
+
+
+class AsyncGuardedExchange(_GuardedBase):
+    """The same for ``ccxt.async_support``: checks run inline, audit writes off the loop."""
+
+    def _remembering(self, name: str, fn: Callable) -> Callable:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            out = await fn(*args, **kwargs)
+            self._remember(name, args, kwargs)
+            return out
+
+        return call
+
+    async def _snap(self, symbols: list[str]) -> Any:
+        if self._snapshot is not None:
+            got = self._snapshot(symbols)
+            return await got if asyncio.iscoroutine(got) else got
+        return await self.builder.afetch(symbols)
+
+    async def create_order(self, symbol, type, side, amount, price=None, params=None) -> Any:
+        order = self._order(symbol, type, side, amount, price, params)
+        decision = await self.guard.acheck(await self._snap([symbol]), order)
+        send = self._allowed_amount(decision, order)
+        return await self._exchange.create_order(symbol, type, side, send, price, params or {})
+
+    async def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
+        return await self.create_order(symbol, "limit", side, amount, price, params)
+
+    async def create_market_order(self, symbol, side, amount, price=None, params=None) -> Any:
+        return await self.create_order(symbol, "market", side, amount, price, params)
+
+    async def create_limit_buy_order(self, symbol, amount, price, params=None) -> Any:
+        return await self.create_order(symbol, "limit", "buy", amount, price, params)
+
+    async def create_limit_sell_order(self, symbol, amount, price, params=None) -> Any:
+        return await self.create_order(symbol, "limit", "sell", amount, price, params)
+
+    async def create_market_buy_order(self, symbol, amount, params=None) -> Any:
+        return await self.create_order(symbol, "market", "buy", amount, None, params)
+
+    async def create_market_sell_order(self, symbol, amount, params=None) -> Any:
+        return await self.create_order(symbol, "market", "sell", amount, None, params)
+
+
+# --------------------------------------------------------------------------- executor
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """What happened to one action: applied, refused by the exchange, skipped or failed."""
+
+    action: Any
+    status: str  # applied | refused | skipped | failed | dry-run
+    detail: str = ""
+    exchangeCode: str | None = None
+    error: str | None = None
+    response: Any = None
+
+    def to_dict(self) -> dict:
+        d = {"action": self.action.to_dict(), "status": self.status, "detail": self.detail}
+        if self.exchangeCode is not None:
+            d["exchangeCode"] = self.exchangeCode
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """The decision as made, plus what the exchange did with each action."""
+
+    decision: Any
+    results: tuple[ExecutionResult, ...] = field(default_factory=tuple)
+
+    @property
+    def refused(self) -> tuple[ExecutionResult, ...]:
+        return tuple(r for r in self.results if r.status in ("refused", "failed"))
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.decision.to_dict(metrics=False),
+            "execution": [r.to_dict() for r in self.results],
+        }
+
+
+DEFAULT_APPLY = ("set_stop_loss", "switch_margin_mode", "add_isolated_margin")
+_CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
+
+
+class CcxtExecutor:
+    """Apply a decision's actions through ccxt — only the types in ``apply``.
+
+    ``reduce_position`` and ``close_position`` send market orders, so they are applied
+    only when listed explicitly. An action the exchange model already marks infeasible
+    (``feasible: false``, e.g. Binance's margin-mode switch with a position open) is
+    skipped unless ``attempt_infeasible``; a refusal by the exchange is reported with its
+    code and the decision is returned untouched.
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        *,
+        apply: Iterable[str] = DEFAULT_APPLY,
+        attempt_infeasible: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        self.exchange = exchange.exchange if isinstance(exchange, _GuardedBase) else exchange
+        self.apply = frozenset(apply)
+        self.attempt_infeasible = attempt_infeasible
+        self.dry_run = dry_run
+
+    def execute(self, decision: Any) -> Execution:
+        results = []
+        for a in decision.actions:
+            results.append(self._one(decision, a))
+        return Execution(decision, tuple(results))
+
+    __call__ = execute  # an action sink is called with each decision
+
+    def _position(self, decision: Any, symbol: str | None) -> Any:
+        m = decision.metrics
+        return m.position(symbol) if m is not None and symbol is not None else None
+
+    def _one(self, decision: Any, a: Any) -> ExecutionResult:
+        if a.type not in self.apply:
+            return ExecutionResult(a, "skipped", "not in the executor's apply list")
+        p = a.params
+        ex = self.exchange
+        if a.type == "switch_margin_mode":
+            if p.get("feasible") is False and not self.attempt_infeasible:
+                return ExecutionResult(
+                    a,
+                    "skipped",
+                    f"the exchange refuses it now: {p.get('reason', '')}",
+                    p.get("exchangeCode"),
+                )
+            call: Callable[[], Any] = lambda: ex.set_margin_mode(p["to"], a.symbol)  # noqa: E731
+        elif a.type == "add_isolated_margin":
+            if not (getattr(ex, "has", {}) or {}).get("addMargin", True):
+                return ExecutionResult(
+                    a, "skipped", f"ccxt has no addMargin for {getattr(ex, 'id', 'this exchange')}"
+                )
+            call = lambda: ex.add_margin(a.symbol, p["amount"])  # noqa: E731
+        elif a.type in ("set_stop_loss", "reduce_position", "close_position"):
+            pm = self._position(decision, a.symbol)
+            if pm is None:
+                return ExecutionResult(a, "skipped", "no position for the symbol in the decision")
+            close_side = "sell" if pm.side == "long" else "buy"
+            if a.type == "set_stop_loss":
+                amount, params = pm.contracts, {"stopLossPrice": p["price"], "reduceOnly": True}
+            elif a.type == "reduce_position":
+                amount, params = min(p["amount"], pm.contracts), {"reduceOnly": True}
+            else:
+                amount, params = pm.contracts, {"reduceOnly": True}
+            call = lambda: ex.create_order(a.symbol, "market", close_side, amount, None, params)  # noqa: E731
+        else:
+            return ExecutionResult(a, "skipped", "not an exchange action")
+        if self.dry_run:
+            return ExecutionResult(a, "dry-run", "would be sent")
+        try:
+            resp = call()
+        except Exception as exc:  # noqa: BLE001 - reported next to the decision, never lost
+            return self._refusal(a, exc)
+        return ExecutionResult(a, "applied", "sent", response=resp)
+
+    def _refusal(self, a: Any, exc: Exception) -> ExecutionResult:
+        text = str(exc)
+        m = _CODE.search(text)
+        code = m.group(1) if m else None
+        try:
+            ccxt = _ccxt()
+            refused = isinstance(exc, ccxt.ExchangeError) and not isinstance(exc, ccxt.NetworkError)
+        except ImportError:  # pragma: no cover
+            refused = False
+        status = "refused" if refused else "failed"
+        return ExecutionResult(a, status, text[:500], code, type(exc).__name__)
+
+
+# --------------------------------------------------------------------------- plugin hooks
+
+
+def make_exchange(exchange_id: str, options: dict | None = None) -> Any:
+    """A ccxt exchange by id, with API keys from RISKGUARD_CCXT_APIKEY/_SECRET/_PASSWORD."""
+    ccxt = _ccxt()
+    cls = getattr(ccxt, exchange_id, None)
+    if cls is None:
+        raise ValueError(f"ccxt has no exchange {exchange_id!r}")
+    config: dict = {"enableRateLimit": True, **(options or {})}
+    for key, env in (("apiKey", "APIKEY"), ("secret", "SECRET"), ("password", "PASSWORD")):
+        v = os.environ.get(f"RISKGUARD_CCXT_{env}")
+        if v and key not in config:
+            config[key] = v
+    return cls(config)
+
+
+def _matches(location: str) -> bool:
+    return location.startswith("ccxt:")
+
+
+def _open(location: str) -> Iterator[tuple[str, Any]]:
+    """``ccxt:<exchange-id>[?settle=USDT&account=main]`` -> one live snapshot document."""
+    from urllib.parse import parse_qs
+
+    rest = location[len("ccxt:") :]
+    ex_id, _, query = rest.partition("?")
+    q = {k: v[-1] for k, v in parse_qs(query).items()}
+    try:
+        ex = make_exchange(ex_id)
+        if hasattr(ex, "load_markets"):
+            ex.load_markets()
+        snap = SnapshotBuilder(ex, settle=q.get("settle", "USDT"), account=q.get("account")).fetch()
+        yield location, snap.to_dict()
+    except Exception as exc:  # noqa: BLE001 - a source yields its failure as a bad record
+        from riskguard import RiskguardError
+
+        yield (
+            location,
+            RiskguardError(f"ccxt source {ex_id}: {type(exc).__name__}: {exc}", file=location),
+        )
+
+
+@hookimpl
+def riskguard_snapshot_sources(register):
+    from riskguard.sources import SnapshotSource
+
+    register(
+        SnapshotSource(
+            "ccxt",
+            "a live snapshot from an exchange through ccxt: ccxt:<exchange-id>[?settle=&account=]",
+            _matches,
+            _open,
+        )
+    )
+
+
+@hookimpl
+def riskguard_action_sinks(register):
+    from riskguard.sinks import ActionSink
+
+    def _open_sink(options: dict) -> Callable[[Any], Any]:
+        ex = options.get("exchange")
+        if ex is None:
+            raise ValueError("the ccxt sink needs an 'exchange' option (a ccxt exchange object)")
+        return CcxtExecutor(
+            ex,
+            apply=options.get("apply", DEFAULT_APPLY),
+            attempt_infeasible=bool(options.get("attemptInfeasible", False)),
+            dry_run=bool(options.get("dryRun", False)),
+        )
+
+    register(
+        ActionSink(
+            "ccxt",
+            "apply actions through a ccxt exchange (options: exchange, apply, dryRun)",
+            _open_sink,
+        )
+    )
