@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..engine import evaluate
+from ..errors import RiskguardError
 from ..policy import load_policy
 from ..render import print_decision
 from ..snapshot import load_order, load_snapshot
@@ -16,9 +18,18 @@ EPILOG = """exit codes:
   2  bad input or usage
   3  internal error (the decision is deny)
 
+  --stream: 0 at end of input (bad lines get error lines, not an exit), 2 bad policy
+
 examples:
   riskguard check --policy policies/default.yaml --snapshot examples/snapshots/binance-two-cross.json
   riskguard check -p policies/default.yaml -s snap.json --order order.json --json
+  bot | riskguard check --stream -p policies/default.yaml | bot   # JSON Lines in, decisions out
+
+--stream protocol (one JSON object a line in, one out, flushed; see riskguard/stream.py):
+  {"id": 1, "account": "main", "snapshot": {...}, "order": {...}}   store main's snapshot, check
+  {"id": 2, "account": "main", "order": {...}}                      reuse the stored snapshot
+  {"control": {"tradingState": "halted"}}                           kill switch
+  errors: {"error": {"code": ..., "message": ..., "problems": [...]}, "line": N, "id": ...}
 """
 
 
@@ -32,9 +43,22 @@ def add_parser(sub, name):
         epilog=EPILOG,
     )
     p.add_argument("-p", "--policy", required=True, help="policy YAML file")
-    p.add_argument("-s", "--snapshot", required=True, help="snapshot file (JSON or YAML)")
+    p.add_argument(
+        "-s",
+        "--snapshot",
+        help="snapshot file (JSON or YAML); required unless --stream (then preloaded)",
+    )
     p.add_argument("-o", "--order", help="proposed order file (JSON or YAML)")
     p.add_argument("--json", action="store_true", help="print the decision document as JSON")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="serve JSON Lines on stdin ({snapshot?, account?, order?} a line), one decision "
+        "a line on stdout, one guard for the whole stream",
+    )
+    p.add_argument(
+        "--metrics", action="store_true", help="--stream: include the metrics in each decision"
+    )
     p.add_argument(
         "--audit-log", metavar="FILE", help="append the decision to this hash-chained log"
     )
@@ -43,6 +67,10 @@ def add_parser(sub, name):
 
 
 def run(args) -> int:
+    if args.stream:
+        return _stream(args)
+    if not args.snapshot:
+        raise RiskguardError("the following arguments are required: -s/--snapshot (or --stream)")
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
     snap = load_snapshot(args.snapshot)
     order = load_order(args.order) if args.order else None
@@ -61,3 +89,17 @@ def run(args) -> int:
     if decision.decision == "allow" and (decision.wouldDecide in (None, "allow")):
         return 0
     return 0 if decision.mode == "monitor" else 1
+
+
+def _stream(args) -> int:
+    from ..guard import Guard
+    from ..stream import Stream, run_stream
+
+    if args.order:
+        raise RiskguardError("--order does not go with --stream: send orders on stdin")
+    guard = Guard.from_file(args.policy, plugins=tuple(args.plugin), audit_log=args.audit_log)
+    with guard:
+        stream = Stream(guard, metrics=args.metrics)
+        if args.snapshot:
+            stream.preload(load_snapshot(args.snapshot))
+        return run_stream(stream, sys.stdin, sys.stdout)
