@@ -202,6 +202,64 @@ def _finite(v: float) -> bool:
         return False
 
 
+_PLAIN = frozenset({str, bool, type(None)})
+
+
+def _json_ok(v: Any, depth: int = 0) -> bool:
+    """Fast pre-check for :func:`_check_json` (no paths built); False means "look closer"."""
+    t = type(v)
+    if t in _PLAIN:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    if t is int:
+        return v.bit_length() <= 13_000
+    if depth >= 64:
+        return False
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str or (type(x) not in _PLAIN and not _json_ok(x, depth + 1)):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(type(x) in _PLAIN or _json_ok(x, depth + 1) for x in v)
+    return False
+
+
+def _check_json(ctx: _Ctx, v: Any, path: tuple, depth: int = 0) -> None:
+    """Unknown fields are kept and hashed as canonical JSON, so they must be JSON data.
+
+    Files cannot break this (the parsers refuse NaN, dates, non-text keys); a Python
+    caller can pass anything, and a NaN or a datetime there used to surface as a raw
+    ValueError/TypeError when the decision was hashed. Only runs on non-empty extras.
+    """
+    if isinstance(v, str) or v is None or isinstance(v, bool):
+        return
+    if isinstance(v, int):
+        if v.bit_length() > 13_000:  # ~4000 digits: beyond CPython's int/str limit
+            ctx.add(path, "integer with more than 4000 digits", "limits")
+        return
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            ctx.add(path, f"expected a finite number, got {v}", "not_finite")
+        return
+    if depth >= 64:
+        ctx.add(path, "nested deeper than 64 levels", "limits")
+        return
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if isinstance(k, str):
+                _check_json(ctx, x, (*path, k), depth + 1)
+            else:
+                ctx.add(path, f"key {k!r} is not text (JSON object keys are strings)", "type")
+        return
+    if isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            _check_json(ctx, x, (*path, i), depth + 1)
+        return
+    ctx.add(path, f"expected JSON data, got {type(v).__name__}", "type")
+
+
 def _str(
     ctx: _Ctx,
     d: dict,
@@ -322,6 +380,10 @@ def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
     return Position(
         symbol=symbol,
         side=side,
@@ -360,6 +422,10 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
     return Order(
         symbol=symbol,
         side=side,
@@ -373,6 +439,11 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
         clientOrderId=coid,
         extra=extra,
     )
+
+
+_TIER_NUMBERS = frozenset(
+    {"minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage", "maintenanceAmount"}
+)
 
 
 def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier, ...] | None:
@@ -403,6 +474,9 @@ def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier,
                     if info.get(k) is not None:
                         amt = _num(ctx, info, k, (*tp, "info"))
                         break
+        rest = {k: v for k, v in t.items() if k not in _TIER_NUMBERS}
+        if rest and not _json_ok(rest):
+            _check_json(ctx, rest, tp)
         tier_no = t.get("tier")
         parsed.append((lo, hi, mmr, maxlev, amt, tier_no if isinstance(tier_no, int) else None))  # type: ignore[arg-type]
     if len(ctx.problems) > n0:
@@ -472,6 +546,8 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
                 if not isinstance(c, list) or len(c) < 5:
                     ctx.add(cp, "expected [timestamp, open, high, low, close, volume?]", "type")
                     continue
+                for j in range(6, len(c)):
+                    _check_json(ctx, c[j], (*cp, j))
                 row = []
                 for j, v in enumerate(c[:6]):
                     if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
@@ -486,6 +562,10 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
     return Market(mark, atr, tuple(candles), cs, extra)
 
 
@@ -520,6 +600,9 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
             ctx.add(("markets",), "expected an object keyed by symbol", "type")
         else:
             for sym, m in raw_markets.items():
+                if not isinstance(sym, str):
+                    ctx.add(("markets",), f"symbol {sym!r} is not text", "type")
+                    continue
                 mk = _market(ctx, m, ("markets", sym))
                 if mk is not None:
                     markets[sym] = mk
@@ -531,6 +614,9 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
             ctx.add(("leverageTiers",), "expected an object keyed by symbol", "type")
         else:
             for sym, t in raw_tiers.items():
+                if not isinstance(sym, str):
+                    ctx.add(("leverageTiers",), f"symbol {sym!r} is not text", "type")
+                    continue
                 tt = _tiers(ctx, sym, t, ("leverageTiers", sym))
                 if tt is not None:
                     tiers[sym] = tt
@@ -566,9 +652,11 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
                 if order is not None:
                     orders.append(order)
 
+    extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, root)
     if ctx.problems:
         raise SnapshotError(ctx.problems)
-    extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
     return Snapshot(
         walletBalance=wallet,
         positions=tuple(positions),
