@@ -358,7 +358,7 @@ def load_policy(
         rule, doc, i = merged[rid]
         if rule.get("enabled", True) is False:
             continue
-        rtype = reg.rule_types.get(rule.get("type"))
+        rtype = reg.rule_types.get(rule["type"]) if isinstance(rule.get("type"), str) else None
         raw_params = rule.get("params") or {}
         if rtype is None or not isinstance(raw_params, dict):
             continue
