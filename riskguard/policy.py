@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,36 @@ def _parse(source: str | Path | dict, file: str | None = None) -> PolicyDoc:
     return PolicyDoc(loc.data, loc)
 
 
+def _not_json(v: Any, path: tuple = ()) -> tuple[tuple, str] | None:
+    """The first value of a dict policy that canonical JSON cannot hash, and what it is.
+
+    Files are checked by the YAML reader; a dict from Python can hold NaN (which also
+    passes ``exclusiveMinimum``/``maximum``: ``max: nan`` would never deny), a date or
+    a non-text key.
+    """
+    if isinstance(v, float):
+        return None if math.isfinite(v) else (path, repr(v))
+    if v is None or isinstance(v, (str, int)):
+        return None
+    if len(path) > 64:
+        return (path, "nesting deeper than 64 levels")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if not isinstance(k, str):
+                return (path, f"the non-text key {k!r}")
+            bad = _not_json(x, (*path, k))
+            if bad is not None:
+                return bad
+        return None
+    if isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            bad = _not_json(x, (*path, i))
+            if bad is not None:
+                return bad
+        return None
+    return (path, type(v).__name__)
+
+
 def _collect(
     source: str | Path | dict,
     registry: Registry,
@@ -252,6 +283,14 @@ def _collect(
         )
         return
     doc = _parse(source)
+    if isinstance(source, dict):
+        bad = _not_json(source)
+        if bad is not None:
+            problems.append(
+                doc.located.problem(
+                    bad[0], f"expected JSON data, got {bad[1]} (the policy is hashed)", "not_json"
+                )
+            )
     schema_problems = _schema_problems(doc, _validator(registry), registry)
     if not isinstance(doc.data, dict):
         problems.extend(
