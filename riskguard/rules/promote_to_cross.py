@@ -1,0 +1,227 @@
+"""``promote_to_cross``: an over-margined isolated winner may join the cross pool (advisory).
+
+Practice (reference/trading-risk.md, rule 5, phase 2): once an isolated position's profit
+far exceeds its maintenance margin, moving it to cross lends that profit to the other
+positions, pushing their liquidation prices away. Only when markets are calm: with a
+volatility trigger active (ATR% above ``atrPctAbove``, realized volatility above
+``realizedVolPctAbove``, or a scheduled event window open — the same triggers as
+``isolate_on_volatility``; use the same numbers) the position stays isolated.
+
+Eligible: isolated, ``uPnL > profitMultiple × maintenance margin``, no trigger. The
+finding is advisory — severity ``advisorySeverity`` (``info`` by default; the policy's
+``severity`` field is ignored because riskguard fills it with ``error`` when absent and a
+rule type cannot declare its own default) — and comes with a ``switch_margin_mode`` action
+to cross carrying:
+
+- ``feasible``/``reason`` from the exchange model (Binance refuses while the position is
+  open: the action then proposes what is possible);
+- ``effect``: every cross position's liquidation price before → after, recomputed with the
+  margin model (``ctx.model.liquidation_price``): the position's isolated margin returns
+  to the cross wallet and its uPnL and maintenance margin join the pool;
+- ``liquidationPriceAfter`` of the promoted position itself, now backed by the pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..context import EvalContext
+from ..hookspecs import hookimpl
+from .base import BaseRule, RuleSpec, RuleType
+from .isolate_on_volatility import EVENT, _window
+from .isolate_on_volatility import check as _events_check
+
+PARAMS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "profitMultiple": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 3,
+            "description": "eligible when unrealized profit exceeds this many × the position's "
+            "maintenance margin",
+        },
+        "atrPctAbove": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 5.0,
+            "description": "volatility trigger: ATR% above this keeps the position isolated",
+        },
+        "realizedVolPctAbove": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "volatility trigger: realized volatility (% per candle) above this",
+        },
+        "events": {
+            "type": "array",
+            "items": EVENT,
+            "default": [],
+            "description": "scheduled event windows during which nothing is promoted",
+        },
+        "advisorySeverity": {
+            "enum": ["info", "warning"],
+            "default": "info",
+            "description": "severity of the advice (it never blocks)",
+        },
+    },
+}
+
+CODES = {
+    "PROMOTE_TO_CROSS_ELIGIBLE": "an isolated position's profit exceeds `profitMultiple` × its "
+    "maintenance margin and no volatility trigger is active: it may join the cross pool (advice)",
+}
+
+
+class PromoteToCross(BaseRule):
+    __slots__ = ("atr_above", "events", "k", "rv_above", "sev")
+    default_actions = ("switch_margin_mode",)
+
+    def __init__(self, spec: RuleSpec) -> None:
+        super().__init__(spec)
+        p = spec.params
+        self.k = p["profitMultiple"]
+        self.atr_above = p["atrPctAbove"]
+        self.rv_above = p.get("realizedVolPctAbove")
+        self.events = tuple(
+            (ev["name"], *_window(ev), tuple(ev.get("symbols", ()))) for ev in p["events"]
+        )
+        self.sev = p["advisorySeverity"]
+
+    def _trigger(self, ctx: EvalContext, symbol: str, now: int) -> str | None:
+        atr = ctx.market(symbol, "atrPct")
+        if atr is not None and atr > self.atr_above:
+            return f"ATR {atr:.3g}% above {self.atr_above:g}%"
+        if self.rv_above is not None:
+            rv = ctx.market(symbol, "realizedVolPct")
+            if rv is not None and rv > self.rv_above:
+                return f"realized volatility {rv:.3g}% above {self.rv_above:g}%"
+        for name, lo, hi, syms in self.events:
+            if lo <= now <= hi and (not syms or symbol in syms):
+                return f"event window {name!r} open"
+        return None
+
+    def evaluate(self, ctx: EvalContext) -> None:
+        snap = ctx.snapshot
+        metrics = ctx.metrics
+        now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
+        trace = ctx.trace is not None
+        for pos, pm in zip(snap.positions, metrics.positions, strict=True):
+            if pm.marginMode != "isolated" or not self.match.position(pm):
+                continue
+            mm = pm.maintenanceMargin
+            if mm is None:
+                continue
+            profit = pm.unrealizedPnl
+            over = profit > self.k * mm
+            trigger = self._trigger(ctx, pm.symbol, now) if over else None
+            if trace:
+                self.note(
+                    ctx,
+                    f"{pm.symbol}: profit {profit:,.2f} vs {self.k:g} × maintenance {mm:,.2f}"
+                    + (f"; kept isolated: {trigger}" if trigger else ""),
+                    symbol=pm.symbol,
+                    passed=True,
+                    unrealizedPnl=profit,
+                    maintenanceMargin=mm,
+                    profitMultiple=self.k,
+                    trigger=trigger,
+                )
+            if not over or trigger is not None:
+                continue
+            self._advise(ctx, pos, pm, profit, mm)
+
+    def _advise(self, ctx: EvalContext, pos, pm, profit: float, mm: float) -> None:
+        model = ctx.model
+        snap = ctx.snapshot
+        metrics = ctx.metrics
+        iso = pos.isolatedMargin or 0.0
+        wallet_after = metrics.crossWalletBalance + iso
+        cross = [
+            (p, m)
+            for p, m in zip(snap.positions, metrics.positions, strict=True)
+            if p.marginMode == "cross" and m.maintenanceMargin is not None
+        ]
+        pool_mm = sum(m.maintenanceMargin for _p, m in cross) + mm
+        pool_u = sum(m.unrealizedPnl for _p, m in cross) + profit
+        effect = []
+        for p, m in cross:
+            tiers = snap.leverageTiers.get(p.symbol, ())
+            after = model.liquidation_price(
+                p,
+                tiers,
+                m.markPrice,
+                wallet_after,
+                pool_mm - m.maintenanceMargin,
+                pool_u - m.unrealizedPnl,
+            )
+            effect.append(
+                {
+                    "symbol": p.symbol,
+                    "liquidationPriceBefore": m.liquidationPrice,
+                    "liquidationPriceAfter": after,
+                }
+            )
+        promoted = replace(pos, marginMode="cross", isolatedMargin=None)
+        lp_after = model.liquidation_price(
+            promoted,
+            snap.leverageTiers.get(pos.symbol, ()),
+            pm.markPrice,
+            wallet_after,
+            pool_mm - mm,
+            pool_u - profit,
+        )
+        has_orders = any(o.symbol == pos.symbol for o in ctx.before.openOrders)
+        feas = model.switch_feasibility("cross", True, has_orders)
+        self.violate(
+            ctx,
+            "PROMOTE_TO_CROSS_ELIGIBLE",
+            f"{pm.symbol}: profit {profit:,.2f} is {profit / mm:.3g}× its maintenance margin "
+            f"{mm:,.2f}; moving it to cross would lend it to {len(cross)} cross position(s)"
+            + ("" if feas.feasible else f" — {feas.reason}"),
+            symbol=pm.symbol,
+            observed=profit / mm if mm > 0 else None,
+            limit=self.k,
+            severity=self.sev,
+            unrealizedPnl=profit,
+            maintenanceMargin=mm,
+        )
+        params: dict = {
+            "to": "cross",
+            "feasible": feas.feasible,
+            "reason": feas.reason,
+            "liquidationPriceBefore": pm.liquidationPrice,
+            "liquidationPriceAfter": lp_after,
+            "crossWalletAfter": wallet_after,
+            "effect": effect,
+        }
+        if feas.code:
+            params["exchangeCode"] = feas.code
+        if not feas.feasible:
+            params["alternative"] = (
+                "take the profit (close or reduce) and reopen in cross, or keep it isolated and "
+                "trail the stop"
+            )
+        self.act(ctx, "switch_margin_mode", symbol=pm.symbol, **params)
+
+
+RULE_TYPE = RuleType(
+    name="promote_to_cross",
+    params=PARAMS,
+    compile=PromoteToCross,
+    description="advice: an isolated winner whose profit exceeds k × its maintenance margin, "
+    "with no volatility trigger, may join the cross pool; shows every cross position's new "
+    "liquidation price.",
+    codes=CODES,
+    defaultActions=("switch_margin_mode",),
+    check=_events_check,
+    example="""- id: promote-to-cross
+  type: promote_to_cross
+  params: {profitMultiple: 3, atrPctAbove: 5}""",
+    limitKeys=("profitMultiple",),
+)
+
+
+@hookimpl
+def riskguard_rule_types(register):
+    register(RULE_TYPE)
