@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 import math
 import re
 from dataclasses import dataclass, field
@@ -345,11 +346,54 @@ def _overlap(a: Match, b: Match) -> bool:
         return False
     if "*" in a.symbols or "*" in b.symbols:
         return True
-    import fnmatch
-
     return any(
         fnmatch.fnmatchcase(x, y) or fnmatch.fnmatchcase(y, x) for x in a.symbols for y in b.symbols
     )
+
+
+_WILDCARDS = frozenset("*?[")
+
+
+def _unreachable(spec: RuleSpec, rtype: Any) -> list[Problem]:
+    """Warnings for a ``match`` that can never select anything (the rule would be inert).
+
+    - a symbol pattern without ``/`` or a wildcard cannot match a ccxt unified symbol
+      (``BASE/QUOTE:SETTLE``): usually an exchange id such as ``BTCUSDT``;
+    - every symbol pattern is covered by an ``exclude`` pattern;
+    - ``marginMode`` names a mode the rule type never looks at (a type may declare
+      ``marginModes``, e.g. ``("cross",)`` for one that only judges the cross pool).
+    """
+    out: list[Problem] = []
+    m = spec.match
+
+    def warn(msg: str) -> None:
+        out.append(Problem(msg, "$.spec.rules", "unreachable_match", spec.file, spec.line))
+
+    for pat in m.symbols:
+        if "/" not in pat and not _WILDCARDS.intersection(pat):
+            hint = ""
+            for quote in ("USDT", "USDC", "BUSD", "USD"):
+                if pat.upper().endswith(quote) and len(pat) > len(quote):
+                    base = pat[: -len(quote)].upper()
+                    settle = base if quote == "USD" else quote  # USD: inverse, settled in coin
+                    hint = f"; did you mean '{base}/{quote}:{settle}'?"
+                    break
+            warn(
+                f"rule {spec.id!r}: match.symbols pattern {pat!r} can never match a ccxt "
+                f"unified symbol (BASE/QUOTE:SETTLE, e.g. 'BTC/USDT:USDT'){hint}"
+            )
+    if m.exclude and all(any(fnmatch.fnmatchcase(p, e) for e in m.exclude) for p in m.symbols):
+        warn(
+            f"rule {spec.id!r}: match.exclude {list(m.exclude)} removes every symbol that "
+            f"match.symbols {list(m.symbols)} selects: the rule never applies"
+        )
+    modes = getattr(rtype, "marginModes", None)
+    if modes and m.marginMode != "any" and m.marginMode not in modes:
+        warn(
+            f"rule {spec.id!r}: match.marginMode {m.marginMode!r} can never apply: "
+            f"{spec.type} only judges {' and '.join(modes)} positions"
+        )
+    return out
 
 
 def load_policy(
@@ -428,6 +472,8 @@ def load_policy(
         )
 
     warnings: list[Problem] = []
+    for s in specs:
+        warnings.extend(_unreachable(s, reg.rule_types[s.type]))
     for a_i, a in enumerate(specs):
         limit_keys = reg.rule_types[a.type].limitKeys
         if not limit_keys:

@@ -87,6 +87,9 @@ class RuleType:
     limitKeys: tuple[
         str, ...
     ] = ()  # params compared across rules of this type that match one symbol
+    #: margin modes whose positions the rule judges (None: both); a policy whose
+    #: ``match.marginMode`` names another one gets an "unreachable match" warning
+    marginModes: tuple[str, ...] | None = None
 
 
 class BaseRule:
