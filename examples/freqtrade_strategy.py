@@ -1,0 +1,254 @@
+"""A freqtrade futures strategy whose entries and stops ask a riskguard policy.
+
+- ``confirm_trade_entry`` checks the entry as a pre-trade order against the account
+  (freqtrade's open trades + wallet): an entry the policy denies — or would only allow
+  smaller (``resize``; freqtrade cannot shrink an order at this point) — is refused, and
+  the reasons are logged.
+- ``custom_stoploss`` keeps every stop before liquidation: when the policy's
+  ``stop_before_liquidation`` rule proposes a safe stop (``set_stop_loss``) tighter than
+  the trade's current one, the stop moves there (never looser: freqtrade only tightens).
+
+Use it: copy this file to ``user_data/strategies/``, ``pip install riskguard`` into the
+freqtrade environment, set ``"trading_mode": "futures"`` and run
+``freqtrade trade --strategy RiskguardStrategy``. ``RISKGUARD_POLICY`` selects the policy
+(default ``policies/default.yaml``) and ``RISKGUARD_AUDIT_LOG`` an audit log.
+
+The riskguard logic lives in :class:`RiskguardMixin`, which does not import freqtrade,
+so it can be reused in another strategy (``class Mine(RiskguardMixin, IStrategy)``).
+Leverage tiers: freqtrade keeps them privately; the mixin reads them when it can and
+otherwise the margin model's default rate is used (each decision notes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from typing import Any, ClassVar
+
+from riskguard import Guard, Order, Position, Snapshot
+from riskguard.snapshot import LeverageTier
+
+log = logging.getLogger(__name__)
+
+EXCHANGES = {"binance": "binance", "binanceusdm": "binance", "bybit": "bybit", "okx": "okx"}
+
+
+def stop_ratio(stop_rate: float, current_rate: float, is_short: bool, leverage: float) -> float:
+    """freqtrade's ``stoploss_from_absolute`` (kept here so the mixin runs without freqtrade)."""
+    if current_rate == 0:
+        return 1.0
+    sl = 1 - stop_rate / current_rate
+    if is_short:
+        sl = -sl
+    return max(sl, 0.0) * leverage
+
+
+class RiskguardMixin:
+    """The guard side of the strategy; expects freqtrade's ``config``, ``wallets``, ``dp``."""
+
+    riskguard_policy: str = os.environ.get("RISKGUARD_POLICY", "policies/default.yaml")
+    riskguard_leverage: float = 5.0
+    _guard: Guard | None = None
+
+    # -------------------------------------------------------------- the guard
+
+    @property
+    def guard(self) -> Guard:
+        if self._guard is None:
+            self._guard = Guard.from_file(
+                self.riskguard_policy, audit_log=os.environ.get("RISKGUARD_AUDIT_LOG")
+            )
+        return self._guard
+
+    def open_trades(self) -> list:
+        from freqtrade.persistence import Trade
+
+        return list(Trade.get_trades_proxy(is_open=True))
+
+    def mark(self, pair: str, fallback: float) -> float:
+        dp = getattr(self, "dp", None)
+        try:
+            t = dp.ticker(pair) if dp is not None else None
+        except Exception:  # noqa: BLE001 - no ticker in backtesting: use the fallback
+            t = None
+        for key in ("markPrice", "last", "close"):
+            v = (t or {}).get(key)
+            if v:
+                return float(v)
+        return fallback
+
+    def tiers(self, pairs: list[str]) -> dict:
+        ex = getattr(getattr(self, "dp", None), "_exchange", None)
+        raw = getattr(ex, "_leverage_tiers", None) or {}
+        out = {}
+        for pair in pairs:
+            rows = raw.get(pair)
+            if not rows:
+                continue
+            out[pair] = tuple(
+                LeverageTier(
+                    float(t["minNotional"]),
+                    t.get("maxNotional"),
+                    float(t["maintenanceMarginRate"]),
+                    t.get("maxLeverage"),
+                    float(t.get("maintAmt") or 0.0),
+                    i + 1,
+                )
+                for i, t in enumerate(rows)
+            )
+        return out
+
+    def riskguard_snapshot(self, extra: dict[str, float] | None = None) -> Snapshot:
+        """The account as freqtrade sees it: wallet, open trades (with stops), marks."""
+        cfg = self.config  # type: ignore[attr-defined]
+        stake = cfg["stake_currency"]
+        mode = cfg.get("margin_mode") or "isolated"
+        positions = []
+        for t in self.open_trades():
+            positions.append(
+                Position(
+                    symbol=t.pair,
+                    side="short" if t.is_short else "long",
+                    contracts=float(t.amount),
+                    entryPrice=float(t.open_rate),
+                    markPrice=self.mark(t.pair, float(t.open_rate)),
+                    leverage=float(t.leverage or 1.0),
+                    marginMode=mode,
+                    isolatedMargin=float(t.stake_amount) if mode == "isolated" else None,
+                    stopLossPrice=float(t.stop_loss) if t.stop_loss else None,
+                    liquidationPrice=float(t.liquidation_price) if t.liquidation_price else None,
+                )
+            )
+        pairs = [p.symbol for p in positions] + list(extra or {})
+        from riskguard.snapshot import Market
+
+        markets = {pair: Market(markPrice=rate) for pair, rate in (extra or {}).items()}
+        exchange = cfg.get("exchange", {}).get("name", "generic")
+        return Snapshot(
+            walletBalance=float(self.wallets.get_total(stake)),  # type: ignore[attr-defined]
+            positions=tuple(positions),
+            exchange=EXCHANGES.get(exchange, exchange),
+            account=cfg.get("bot_name") or "freqtrade",
+            settle=stake,
+            leverageTiers=self.tiers(pairs),
+            markets=markets,
+        )
+
+    # -------------------------------------------------------------- callbacks
+
+    def leverage(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_leverage: float,
+        max_leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        return min(self.riskguard_leverage, max_leverage)
+
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> bool:
+        lev = self.riskguard_leverage
+        is_short = side == "short"
+        # freqtrade's stoploss is the loss on the stake: the price moves stoploss/leverage
+        move = abs(self.stoploss) / lev  # type: ignore[attr-defined]
+        stop = rate * (1 + move) if is_short else rate * (1 - move)
+        order = Order(
+            symbol=pair,
+            side="sell" if is_short else "buy",
+            amount=float(amount),
+            type=order_type,
+            price=float(rate),
+            leverage=lev,
+            marginMode=self.config.get("margin_mode") or "isolated",  # type: ignore[attr-defined]
+            stopLossPrice=stop,
+        )
+        decision = self.guard.check(self.riskguard_snapshot({pair: float(rate)}), order)
+        if decision.decision == "allow":
+            return True
+        log.warning(
+            "riskguard refused %s %s %.8g @ %.8g (%s): %s",
+            side,
+            pair,
+            amount,
+            rate,
+            decision.decision,
+            "; ".join(decision.reasons()),
+        )
+        return False
+
+    def custom_stoploss(
+        self,
+        pair: str,
+        trade: Any,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        after_fill: bool,
+        **kwargs: Any,
+    ) -> float | None:
+        decision = self.guard.check_quiet(self.riskguard_snapshot())
+        for a in decision.actions:
+            if a.type == "set_stop_loss" and a.symbol == pair:
+                safe = float(a.params["price"])
+                current = float(trade.stop_loss) if trade.stop_loss else None
+                tighter = current is None or (safe < current if trade.is_short else safe > current)
+                if tighter:
+                    lev = float(trade.leverage or 1.0)
+                    return -stop_ratio(safe, current_rate, trade.is_short, lev)
+        return None
+
+
+try:  # the strategy class itself needs freqtrade; the mixin above does not
+    from freqtrade.strategy import IStrategy
+except ImportError:  # pragma: no cover - documentation and stub tests import the mixin
+    IStrategy = None
+
+
+if IStrategy is not None:
+
+    class RiskguardStrategy(RiskguardMixin, IStrategy):
+        """EMA crossover, long and short, with entries and stops checked by riskguard."""
+
+        INTERFACE_VERSION = 3
+        can_short = True
+        timeframe = "1h"
+        stoploss = -0.20
+        use_custom_stoploss = True
+        startup_candle_count = 50
+        minimal_roi: ClassVar[dict] = {"0": 0.10}
+
+        def populate_indicators(self, dataframe, metadata):
+            dataframe["fast"] = dataframe["close"].ewm(span=12).mean()
+            dataframe["slow"] = dataframe["close"].ewm(span=26).mean()
+            return dataframe
+
+        def populate_entry_trend(self, dataframe, metadata):
+            up = (dataframe["fast"] > dataframe["slow"]) & (
+                dataframe["fast"].shift(1) <= dataframe["slow"].shift(1)
+            )
+            down = (dataframe["fast"] < dataframe["slow"]) & (
+                dataframe["fast"].shift(1) >= dataframe["slow"].shift(1)
+            )
+            dataframe.loc[up, "enter_long"] = 1
+            dataframe.loc[down, "enter_short"] = 1
+            return dataframe
+
+        def populate_exit_trend(self, dataframe, metadata):
+            dataframe.loc[dataframe["fast"] < dataframe["slow"], "exit_long"] = 1
+            dataframe.loc[dataframe["fast"] > dataframe["slow"], "exit_short"] = 1
+            return dataframe
