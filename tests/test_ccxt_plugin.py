@@ -419,3 +419,20 @@ def test_plugin_registers_a_ccxt_source_and_sink(monkeypatch):
     sink = reg.action_sinks["ccxt"].open({"exchange": ex})
     run = sink(Guard.from_file(DEFAULT).check(snapshot_of("bybit")))
     assert any(r.status == "applied" for r in run.results)
+
+
+def test_the_bot_example_runs_offline():
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "bot.py"), "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "action set_stop_loss ETH/USDT:USDT: applied" in r.stdout
+    assert "resized to" in r.stdout and "rejected: " in r.stdout
+    assert "exchange <- market buy 20 SOL" not in r.stdout  # the refused order was never sent
