@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .actions import Action
+from .redact import redact
 from .snapshot import Order, format_timestamp, order_to_dict
 
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -156,7 +157,8 @@ class Decision:
         if self.snapshotRef is not None:
             d["snapshot"]["ref"] = self.snapshotRef
         if self.order is not None:
-            d["order"] = order_to_dict(self.order)
+            # An order's unknown fields are echoed; a bot may have left credentials there.
+            d["order"] = redact(order_to_dict(self.order))
             d["maxAllowedAmount"] = _json_num(self.maxAllowedAmount)
         if self.mode == "monitor":
             d["enforcement"] = "off: monitor mode never denies"
