@@ -23,6 +23,7 @@ from .decision import Decision, Violation, _clean_metrics
 from .engine import ENGINE, _blocking, evaluate
 from .metrics import AccountMetrics, compute_metrics, contract_size_for, order_reduces
 from .policy import CompiledPolicy
+from .redact import redact
 from .snapshot import Order, Snapshot, format_timestamp, order_to_dict
 
 #: Per-rule outcomes, from worst to best.
@@ -86,7 +87,7 @@ class Explanation:
             "decision": d.decision,
             "policy": d.policy,
             "mode": d.mode,
-            "order": order_to_dict(self.order) if self.order is not None else None,
+            "order": redact(order_to_dict(self.order)) if self.order is not None else None,
             "maxAllowedAmount": _finite(d.maxAllowedAmount),
             "why": list(self.why),
             "rules": [r.to_dict() for r in self.rules],
