@@ -159,6 +159,7 @@ def _fast_solver(model: MarginModel) -> bool:
     return (
         model.mmBasis == "mark"
         and model.tierUnit == "notional"
+        and model.mmDeduction
         and t.maintenance_margin is base.maintenance_margin
         and t.liquidation_price is base.liquidation_price
         and t._solve_tiers is base._solve_tiers

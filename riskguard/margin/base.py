@@ -18,7 +18,9 @@ and for inverse (coin-margined) contracts, with Q in USD and amounts in coin,
     P = Q·(MMR + f + s) / (WB − T1 + U1 + cum + s·Q/EP)                        (Binance COIN-M)
 
 The exchanges differ only in data: which basis, which fee, whether tiers are keyed on
-notional or on contracts. So each exchange module is a ``MarginModel`` instance with its
+notional or on contracts, and whether a tier's maintenance amount is deducted (Binance,
+Bybit, BingX: continuous MM) or the tier's rate applies to the whole position (OKX, Gate,
+MEXC, WEEX: MM jumps at tier boundaries, which the tier walk in ``_first_hit`` handles). So each exchange module is a ``MarginModel`` instance with its
 parameters and source, not a copy of the algebra. ``reference/margin-math.md`` derives
 each form; each exchange module cites its primary source.
 """
@@ -69,6 +71,10 @@ class MarginModel:
     mmBasis: str = "mark"  # mark | entry: price at which maintenance margin is valued
     tierUnit: str = "notional"  # notional | contracts: what tier floors are measured in
     closeFeeRate: float = 0.0  # fee rate counted in the liquidation trigger
+    # True: MM = base·MMR − maintenanceAmount (Binance cum, Bybit "MM deduction", BingX
+    # maintAmount; derived by the recurrence when not given). False: the tier's rate applies
+    # to the whole position and any amount in the tiers is ignored (OKX, Gate, MEXC, WEEX).
+    mmDeduction: bool = True
     defaultMaintenanceMarginRate: float | None = None  # used when a symbol has no tiers
     approximate: bool = False  # True where the exchange publishes no exact formula
     inverseSupported: bool = False
@@ -115,10 +121,11 @@ class MarginModel:
         tier = self.tier_for(pos, tiers, basis)
         if tier is None:
             return float("nan"), None
+        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
         if pos.inverse:
-            mm = pos.size * tier.maintenanceMarginRate / basis - tier.maintenanceAmount
+            mm = pos.size * tier.maintenanceMarginRate / basis - amt
         else:
-            mm = pos.size * basis * tier.maintenanceMarginRate - tier.maintenanceAmount
+            mm = pos.size * basis * tier.maintenanceMarginRate - amt
         return max(mm, 0.0), tier
 
     @staticmethod
@@ -171,8 +178,10 @@ class MarginModel:
             return p if p is not None and p > 0 else None
         # Binance: "if the notional at the computed LP falls in another tier, recompute
         # with that tier". Maintenance margin is continuous and monotone in price (cum
-        # from the recurrence), so there is one self-consistent tier; iterate, and if the
-        # iteration cycles (inconsistent hand-made tiers) scan every tier.
+        # from the recurrence), so there is one self-consistent tier; iterate. The
+        # iteration cycles only where maintenance margin jumps at a tier boundary
+        # (whole-position tiers without a deduction, or hand-made amounts that break
+        # continuity); then walk the tiers instead.
         seen = set()
         for _ in range(len(tiers) + 1):
             p = solve(pos, tier, wallet, t1, u1)
@@ -185,15 +194,36 @@ class MarginModel:
                 break
             seen.add(id(tier))
             tier = nxt
-        candidates = []
-        for t in tiers:
-            p = solve(pos, t, wallet, t1, u1)
+        return self._first_hit(pos, tiers, mark, wallet, t1, u1, solve)
+
+    def _first_hit(self, pos, tiers, mark, wb, t1, u1, solve) -> float | None:
+        """The first price, moving from the mark the adverse way, where the margin
+        balance meets the requirement: a root inside its own tier, or the boundary where
+        the requirement jumps past the balance (a tier with a higher whole-position rate)."""
+        start = self.tier_for(pos, tiers, mark)
+        i = next(k for k, t in enumerate(tiers) if t is start)
+        # adverse = price falling for a long; linear notional falls with it, inverse rises
+        step = -1 if (pos.sign > 0) != pos.inverse else 1
+        while True:
+            t = tiers[i]
+            p = solve(pos, t, wb, t1, u1)
             if p is not None and p > 0 and self.tier_for(pos, tiers, p) is t:
-                candidates.append(p)
-        if not candidates:
-            return None
-        # The one nearest the mark is the first to be hit: the conservative answer.
-        return min(candidates, key=lambda x: abs(x - mark))
+                return p
+            j = i + step
+            if not 0 <= j < len(tiers):
+                return None
+            x = tiers[max(i, j)].minNotional  # the boundary: the upper tier's floor
+            if x <= 0:
+                return None
+            b = pos.size / x if pos.inverse else x / pos.size
+            nt = tiers[j]
+            amt = nt.maintenanceAmount if self.mmDeduction else 0.0
+            rate = nt.maintenanceMarginRate
+            mm = pos.size * rate / b - amt if pos.inverse else pos.size * b * rate - amt
+            need = max(mm, 0.0) + self.closeFeeRate * self.notional(pos, b)
+            if wb - t1 + u1 + self.unrealized_pnl(pos, b) <= need:
+                return b
+            i = j
 
     def _linear_mark(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
@@ -202,13 +232,15 @@ class MarginModel:
         den = q * (tier.maintenanceMarginRate + self.closeFeeRate) - s * q
         if den == 0:
             return None
-        return (wb - t1 + u1 + tier.maintenanceAmount - s * q * pos.entryPrice) / den
+        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
+        return (wb - t1 + u1 + amt - s * q * pos.entryPrice) / den
 
     def _linear_entry(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
     ) -> float | None:
         q, s, ep = pos.size, pos.sign, pos.entryPrice
-        mm_e = max(q * ep * tier.maintenanceMarginRate - tier.maintenanceAmount, 0.0)
+        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
+        mm_e = max(q * ep * tier.maintenanceMarginRate - amt, 0.0)
         den = s * q - self.closeFeeRate * q
         if den == 0:
             return None
@@ -218,7 +250,8 @@ class MarginModel:
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
     ) -> float | None:
         q, s = pos.size, pos.sign
-        den = wb - t1 + u1 + tier.maintenanceAmount + s * q / pos.entryPrice
+        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
+        den = wb - t1 + u1 + amt + s * q / pos.entryPrice
         if den <= 0:
             return None
         return q * (tier.maintenanceMarginRate + self.closeFeeRate + s) / den
