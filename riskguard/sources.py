@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import RiskguardError
+from .errors import Problem, RiskguardError
 from .hookspecs import hookimpl
-from .yamlio import load_file
+from .yamlio import MAX_BYTES, load_file, read_text
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 DOC_SUFFIXES = (".json", ".yaml", ".yml")
@@ -47,7 +47,27 @@ def _open_text(location: str) -> io.TextIOBase:
 def iter_jsonl(location: str) -> Iterator[tuple[str, Any]]:
     fh = _open_text(location)
     try:
-        for lineno, line in enumerate(fh, 1):
+        lineno = 0
+        # Bounded reads: a line without end (a pipe from /dev/zero) must not eat memory.
+        while line := fh.readline(MAX_BYTES + 1):
+            lineno += 1
+            if len(line) > MAX_BYTES:
+                yield (
+                    f"{location}:{lineno}",
+                    RiskguardError(
+                        [
+                            Problem(
+                                f"line longer than {MAX_BYTES} characters; "
+                                "stopped reading this input",
+                                "$",
+                                "too_large",
+                                location,
+                                lineno,
+                            )
+                        ]
+                    ),
+                )
+                return
             if line.strip():
                 yield f"{location}:{lineno}", line
     except (OSError, EOFError, UnicodeDecodeError) as exc:
@@ -60,9 +80,9 @@ def iter_jsonl(location: str) -> Iterator[tuple[str, Any]]:
 def iter_file(location: str) -> Iterator[tuple[str, Any]]:
     if location.endswith(".json"):
         try:
-            yield location, Path(location).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            yield location, RiskguardError(f"cannot read: {exc}", file=location)
+            yield location, read_text(location)  # size-limited like every other input
+        except RiskguardError as exc:
+            yield location, exc
         return
     try:
         yield location, load_file(location).data
