@@ -26,7 +26,7 @@ Accounts
   utilization 10–22 %, 22–33 %, 33–65 %; preferred leverage; stop discipline), a wallet of
   2,000–250,000 USDT and a preference for isolated or cross margin. It holds about
   ``positions`` positions (one-way mode: one per symbol), opening new ones into free
-  slots (mean refill 6 h) and closing them at random (mean hold 2 days), at the stop, at
+  slots (mean refill 1 h) and closing them at random (mean hold 2 days), at the stop, at
   the take-profit, or by liquidation. Leverage is 2–50×, capped by the tier's maximum.
   Isolated positions get ``isolatedMargin = notional / leverage`` at entry. Stops are
   mostly set 0.8–2.5 daily ATRs away and before the liquidation price; some positions have
@@ -324,7 +324,7 @@ _STYLES = (
     ("aggressive", 0.25, (0.33, 0.65), (10, 15, 20, 20, 25, 25, 30, 40, 50), 0.15, 0.06, 0.05),
 )
 _MEAN_HOLD_S = 2 * 86_400.0
-_MEAN_REFILL_S = 6 * 3_600.0
+_MEAN_REFILL_S = 3_600.0
 
 
 class _Pos:
