@@ -555,15 +555,29 @@ class Guard:
 
 
 class _DecisionRecord:
-    """Deferred ``decision.to_dict(metrics=False)``: built by the writer thread."""
+    """Deferred ``decision.to_dict(metrics=False)``: built by the writer thread.
+
+    The snapshot digest (SHA-256 of its canonical JSON) is most of the cost of a record;
+    a bot checks several orders against one account update, so the digest of the last
+    ``Snapshot`` object is reused while the same (immutable) object comes back.
+    """
 
     __slots__ = ("decision",)
+    _last: tuple[Any, str] | None = None  # (snapshot object, digest); writer thread only
 
     def __init__(self, decision: Decision) -> None:
         self.decision = decision
 
     def __call__(self) -> dict:
-        return self.decision.to_dict(metrics=False)
+        d = self.decision
+        if d._snapshot_digest is None:
+            owner = getattr(d._snapshot_dict, "__self__", None)
+            last = _DecisionRecord._last
+            if owner is not None and last is not None and last[0] is owner:
+                d._snapshot_digest = last[1]
+            elif owner is not None:
+                _DecisionRecord._last = (owner, d.snapshot_digest)
+        return d.to_dict(metrics=False)
 
 
 def _inputs(snapshot: Any, order: Any) -> tuple[Snapshot, Order | None]:

@@ -517,3 +517,16 @@ def test_decision_ids_are_sortable_ulids():
     assert all(len(i) == 26 and set(i) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for i in ids)
     assert ids == sorted(ids) and ids[0].startswith("0000000000")
     assert ids[-1].startswith("7ZZZZZZZZZ")
+
+
+def test_a_snapshot_checked_with_several_orders_is_hashed_once_and_right():
+    sink = MemoryLog()
+    g = Guard.from_file(DEFAULT, audit_log=sink)
+    snap = build_snapshot(snapshot_doc())
+    other = build_snapshot(snapshot_doc(walletBalance=9000.0))
+    for s in (snap, snap, other, snap):
+        g.check(s, SOL_BUY)
+    g.close()
+    got = [r["snapshot"]["digest"] for _, r in sink.records]
+    want = [riskguard.decision.digest(s.to_dict()) for s in (snap, snap, other, snap)]
+    assert got == want and got[0] != got[2]
