@@ -30,7 +30,7 @@ from typing import Any
 
 from .actions import Action
 from .context import EvalContext
-from .decision import Decision, Violation, new_decision_id
+from .decision import SEVERITY_RANK, Decision, Violation, new_decision_id
 from .metrics import apply_order, compute_metrics, order_reduces
 from .policy import CompiledPolicy
 from .snapshot import Order, Snapshot
@@ -62,7 +62,13 @@ def _enrich(
     for plugin, fn in policy.registry.enrichers:
         try:
             extra = fn(snapshot=snapshot)
-        except Exception as exc:  # noqa: BLE001 - a plugin fault must fail closed, not crash
+            if extra and not (
+                isinstance(extra, dict) and all(isinstance(f, dict) for f in extra.values())
+            ):
+                raise TypeError(
+                    f"returned {type(extra).__name__}, expected {{symbol: {{field: value}}}}"
+                )
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin fault must fail closed, not crash
             errors.append({"plugin": plugin, "error": f"{type(exc).__name__}: {exc}"})
             vs.append(
                 _engine_violation(
@@ -130,11 +136,30 @@ def _missing_marks(snapshot: Snapshot) -> list[Violation]:
     return out
 
 
+def _drop_garbage(ctx: EvalContext, n0: int, a0: int) -> None:
+    """Remove what a rule added that is not a Violation with a known severity (or an Action),
+    and raise so the caller records RULE_ERROR: an unknown severity is not blocking, so a
+    plugin's ``severity="fatal"`` would otherwise allow by accident."""
+    vs, acts = ctx.violations, ctx.actions
+    bad = [v for v in vs[n0:] if not isinstance(v, Violation) or v.severity not in SEVERITY_RANK]
+    bad += [a for a in acts[a0:] if not isinstance(a, Action)]
+    if bad:
+        vs[n0:] = [v for v in vs[n0:] if not any(v is b for b in bad)]
+        acts[a0:] = [a for a in acts[a0:] if isinstance(a, Action)]
+        x = bad[0]
+        what = f"severity {x.severity!r}" if isinstance(x, Violation) else type(x).__name__
+        raise TypeError(f"rule added {what} where a Violation/Action with a known severity belongs")
+
+
 def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict]) -> None:
     for rule in policy.rules:
+        n0, a0 = len(ctx.violations), len(ctx.actions)
         try:
             rule.evaluate(ctx)
-        except Exception as exc:  # noqa: BLE001 - fail closed, record, keep evaluating the rest
+            if len(ctx.violations) > n0 or len(ctx.actions) > a0:
+                _drop_garbage(ctx, n0, a0)
+        # SystemExit too: a rule calling sys.exit(0) must not end `riskguard check` with 0.
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - fail closed, record, keep evaluating the rest
             errors.append({"rule": rule.id, "error": f"{type(exc).__name__}: {exc}"})
             ctx.violations.append(
                 Violation(
@@ -178,10 +203,12 @@ def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None,
             continue
         try:
             m = fn(ctx)
-        except Exception:  # noqa: BLE001 - a rule that cannot size gives no bound; evaluate() fails closed
+        except (Exception, SystemExit):  # noqa: BLE001 - a rule that cannot size gives no bound; evaluate() fails closed
             m = 0.0
         if m is None:
             continue
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or m != m:
+            m = 0.0  # garbage (text, NaN) from a plugin: the order cannot be sized
         bounded.add(rule.id)
         m = max(0.0, m)
         if best is None or m < best:
