@@ -46,6 +46,7 @@ ENGINE_CODES: dict[str, str] = {
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
+    "METRICS_ERROR": "the margin model (a plugin) raised computing metrics; the decision fails closed",
 }
 
 
@@ -294,7 +295,21 @@ def evaluate(
 
     pre: list[Violation] = []
     market_data = _enrich(policy, snapshot, errors, pre)
-    ctx = _evaluate_once(policy, snapshot, order, model, market_data, now_ms, state, trace, errors)
+    try:
+        ctx = _evaluate_once(
+            policy, snapshot, order, model, market_data, now_ms, state, trace, errors
+        )
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - margin-model plugin fault: fail closed
+        errors.append({"engine": "metrics", "error": f"{type(exc).__name__}: {exc}"})
+        v = _engine_violation(
+            "METRICS_ERROR",
+            f"metrics failed in the {model.name!r} margin model: {type(exc).__name__}: {exc}",
+            model=model.name,
+        )
+        return _finish(
+            policy, snapshot, order, [*pre, v], [], None, errors, notes, now_ms, t0, ref,
+            0.0 if order is not None else None, "deny",
+        )  # fmt: skip
     violations = pre + ctx.violations
     actions = ctx.actions
     reduces = order is not None and order_reduces(snapshot, order)
