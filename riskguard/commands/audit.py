@@ -55,10 +55,11 @@ def add_parser(sub, name):
     p = sub.add_parser(
         name,
         help="evaluate a policy over snapshot files, directories or JSON Lines",
-        description="Audit account snapshots: evaluate the policy on every snapshot (files, "
-        "directories, globs, JSON Lines, gzip), in parallel, and report breaches by rule, "
-        "severity, account and symbol with each account's breach timeline. Each snapshot is "
-        "judged at its own timestamp, so a re-run gives the same decisions.",
+        description="Audit account snapshots: evaluate the policy on every snapshot (files,\n"
+        "directories, globs, JSON Lines, gzip), in parallel, and report breaches by rule,\n"
+        "severity, account and symbol, with each account's breach timeline. Each snapshot\n"
+        "is judged at its own timestamp, so a re-run gives the same decisions. Memory stays\n"
+        "flat however long the input; a bad record is reported (file:line) and skipped.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
@@ -112,8 +113,8 @@ def add_parser(sub, name):
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="Dask scheduler address (tcp://host:8786); default: start a local cluster "
-        "of --workers processes",
+        help="Dask scheduler address (tcp://host:8786); records are read here and sent with "
+        "the tasks. Default: start a local cluster of --workers processes",
     )
     p.add_argument(
         "--chunk-size",
