@@ -208,7 +208,7 @@ def parse_text(text: str, file: str | None = None) -> Located:
             [
                 Problem(
                     f"duplicate key {dup.key!r} (first on line {dup.first}); "
-                    "YAML would silently keep only the last one",
+                    "a reader would silently keep only the last one",
                     json_path((*dup.path, dup.key)),
                     "duplicate_key",
                     file,
@@ -268,9 +268,16 @@ def read_text(path: str | Path) -> str:
 
 
 def parse_json_fast(text: str, file: str | None = None) -> Any:
-    """json.loads with NaN/Infinity refused and errors located; the hot path for JSON input."""
+    """json.loads with NaN/Infinity and duplicate keys refused, errors located; the hot path
+    for JSON input."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
+    except _Dup:
+        # json.loads keeps the last of two equal keys silently; the YAML reader says where.
+        parse_text(text, file)
+        raise RiskguardError(
+            [Problem("duplicate key in a JSON object", "$", "duplicate_key", file)]
+        ) from None
     except json.JSONDecodeError as exc:
         raise RiskguardError(
             [Problem(f"not valid JSON: {exc.msg}", "$", "syntax", file, exc.lineno, exc.colno)]
@@ -289,6 +296,17 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
 
 class _NonFinite(ValueError):
     pass
+
+
+class _Dup(ValueError):
+    pass
+
+
+def _no_dup(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise _Dup
+    return d
 
 
 def _refuse_constant(name: str) -> Any:
