@@ -252,8 +252,10 @@ class MarginModel:
         q, s = pos.size, pos.sign
         amt = tier.maintenanceAmount if self.mmDeduction else 0.0
         den = wb - t1 + u1 + amt + s * q / pos.entryPrice
-        if den <= 0:
+        if den == 0:
             return None
+        # A short's numerator is negative: its LP is positive when den < 0 too (the usual
+        # case, margin below the notional in coin); callers drop p <= 0 ("--").
         return q * (tier.maintenanceMarginRate + self.closeFeeRate + s) / den
 
     # ----------------------------------------------------------------- capabilities
