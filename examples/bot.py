@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # `plugins` lives in the repository
 
-from plugins.ccxt_guard import CcxtExecutor, GuardedExchange, OrderRejected  # noqa: E402
-from riskguard import Guard  # noqa: E402
+from riskguard.contrib.ccxt_guard import CcxtExecutor, GuardedExchange, OrderRejected
+
+from riskguard import Guard
 
 log = logging.getLogger("bot")
 

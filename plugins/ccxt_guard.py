@@ -3,7 +3,7 @@
 A ccxt bot wraps its exchange in three lines and every order is checked first::
 
     from riskguard import Guard
-    from plugins.ccxt_guard import GuardedExchange
+    from riskguard.contrib.ccxt_guard import GuardedExchange
     exchange = GuardedExchange(ccxt.binanceusdm(config), Guard.from_file("policies/default.yaml"))
 
     exchange.create_order("BTC/USDT:USDT", "limit", "buy", 0.01, 60000)  # OrderRejected if denied

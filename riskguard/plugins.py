@@ -147,7 +147,15 @@ def build_registry(
             pm.register(obj, name=ep.name)
             reg.plugins.append((ep.name, f"entry point {ep.value}"))
             _trace(f"loaded entry point {ep.name} = {ep.value}")
+    loaded_files = {
+        str(Path(m.__file__).resolve())
+        for _n, m in pm.list_name_plugin()
+        if isinstance(m, ModuleType) and getattr(m, "__file__", None)
+    }
     for f in plugin_files:
+        if str(Path(f).resolve()) in loaded_files:
+            _trace(f"skipped file {f}: already loaded as an installed plugin")
+            continue
         mod = _load_file(f)
         pm.register(mod, name=str(f))
         reg.plugins.append((str(f), "file"))

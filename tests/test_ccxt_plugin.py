@@ -17,7 +17,7 @@ from .conftest import FIXTURES, POLICIES, ROOT
 
 ccxt = pytest.importorskip("ccxt")
 
-from plugins.ccxt_guard import (  # noqa: E402
+from riskguard.contrib.ccxt_guard import (  # noqa: E402
     AsyncGuardedExchange,
     CcxtExecutor,
     GuardedExchange,
