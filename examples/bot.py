@@ -22,11 +22,11 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from riskguard.contrib.ccxt_guard import CcxtExecutor, GuardedExchange, OrderRejected
 
 from riskguard import Guard
+
+ROOT = Path(__file__).resolve().parent.parent
 
 log = logging.getLogger("bot")
 
