@@ -50,6 +50,14 @@ ENGINE_CODES: dict[str, str] = {
 }
 
 
+#: Engine findings about the account's state, not faults: like rules' state findings they
+#: never block an order that only reduces exposure (an insolvent account must be able to
+#: reduce).
+_STATE_CODES = frozenset(
+    {"ACCOUNT_EQUITY_NOT_POSITIVE", "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE", "INPUT_TIERS_MISSING"}
+)
+
+
 def _engine_violation(
     code: str, message: str, symbol: str | None = None, **context: Any
 ) -> Violation:
@@ -186,7 +194,14 @@ def _blocking(
     if reduces:
         # Never trap a trader in a position: state findings don't block an order that
         # only reduces exposure; only checks of the order itself (scope "order") do.
-        return [v for v in violations if v.blocking and (v.scope == "order" or v.rule == ENGINE)]
+        # The engine's own state findings (equity, tiers, a reported LP) are state too;
+        # its faults (unpriceable order, plugin errors) still block.
+        return [
+            v
+            for v in violations
+            if v.blocking
+            and (v.scope == "order" or (v.rule == ENGINE and v.code not in _STATE_CODES))
+        ]
     return [
         v
         for v in violations
