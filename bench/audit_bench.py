@@ -44,8 +44,10 @@ from riskguard.cli import main
 t = time.perf_counter()
 code = main(sys.argv[1:])
 wall = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-print("BENCH " + json.dumps({"code": code, "main_s": wall, "rss_kib": rss}), file=sys.stderr)
+ru = resource.getrusage(resource.RUSAGE_SELF)
+cpu = ru.ru_utime + ru.ru_stime
+print("BENCH " + json.dumps({"code": code, "main_s": wall, "rss_kib": ru.ru_maxrss,
+                             "cpu_s": cpu}), file=sys.stderr)
 """
 
 
@@ -89,41 +91,42 @@ def dataset(data_dir: Path, n: int, positions: int, seed: int) -> Path:
     return path
 
 
-def parse_time(path: Path, repeat: int = 3) -> float:
-    """Best of ``repeat``: read the file line by line and json.loads each line."""
-    best = float("inf")
+def parse_time(path: Path, repeat: int = 3) -> tuple[float, float]:
+    """Best of ``repeat`` (wall s, CPU s): read the file line by line and json.loads each line."""
+    best = (float("inf"), float("inf"))
     loads = json.loads
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 loads(line)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, (time.perf_counter() - t, time.process_time() - c))
     return best
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """RSS of ``pid`` and all its descendants (Linux /proc), in KiB; 0 when unavailable."""
-    total = 0
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_KIB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) // 1024
+
+
+def _tree(pid: int) -> dict[int, tuple[int, float]]:
+    """{pid: (RSS KiB, CPU s)} for ``pid`` and its descendants (Linux /proc; {} elsewhere)."""
+    out: dict[int, tuple[int, float]] = {}
     stack = [pid]
-    seen = set()
     while stack:
         p = stack.pop()
-        if p in seen:
+        if p in out:
             continue
-        seen.add(p)
         try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            # after "pid (comm)": state=0 … utime=11 stime=12 … rss=21 (pages)
+            out[p] = (int(fields[21]) * _PAGE_KIB, (int(fields[11]) + int(fields[12])) / _TICK)
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as fh:
                     stack.extend(int(c) for c in fh.read().split())
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
-    return total
+    return out
 
 
 def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> dict:
@@ -133,6 +136,8 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
         cmd += ["--out", str(out)]
     cmd += ["--workers", str(workers), "--json", *extra]
     peak_tree = 0
+    cpu_last: dict[int, float] = {}  # last CPU time seen of every process of the tree
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     done = threading.Event()
@@ -140,7 +145,10 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     def sample() -> None:
         nonlocal peak_tree
         while not done.wait(0.05):
-            peak_tree = max(peak_tree, _tree_rss_kib(proc.pid))
+            tree = _tree(proc.pid)
+            peak_tree = max(peak_tree, sum(r for r, _c in tree.values()))
+            for p, (_r, c) in tree.items():
+                cpu_last[p] = c
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -152,14 +160,17 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     if bench is None or proc.returncode not in (0, 1):
         raise SystemExit(f"audit failed ({proc.returncode}):\n{stderr[-3000:]}")
     summary = json.loads(stdout)
+    main_cpu = bench["cpu_s"]
+    others = sum(c for p, c in cpu_last.items() if p != proc.pid)
     return {
         "wall_s": wall,
         "audit_s": summary["run"]["elapsedS"],
         "snapshots": summary["snapshots"],
         "engine": summary["run"]["engine"],
+        "cpu_all_s": main_cpu + others,
         "rss_main_mib": bench["rss_kib"] / 1024,
         "rss_tree_mib": peak_tree / 1024 if peak_tree else None,
-        "out_mb": out.stat().st_size / 1e6 if out is not None else None,
+        "load": load,
     }
 
 
@@ -206,16 +217,20 @@ def main() -> None:
     )
     print()
     print(
-        "| snapshots | run | time (s) | snapshots/s | × parse | peak RSS audit (MiB) "
-        "| peak RSS all processes (MiB) |"
+        "| snapshots | run | wall (s) | snapshots/s | × parse (wall) | CPU, all processes (s) "
+        "| CPU ÷ workers ÷ parse CPU | peak RSS audit (MiB) | peak RSS all processes (MiB) "
+        "| load avg |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     last = None
     for n in sizes:
         path = dataset(args.data_dir, n, args.positions, args.seed)
-        tp = parse_time(path, repeat=max(3, args.repeat))
+        tp, cp = parse_time(path, repeat=max(3, args.repeat))
         mb = path.stat().st_size / 1e6
-        print(f"| {n:,} | read + `json.loads` ({mb:.0f} MB) | {tp:.2f} | {n / tp:,.0f} | 1.0 | | |")
+        print(
+            f"| {n:,} | read + `json.loads` ({mb:.0f} MB) | {tp:.2f} | {n / tp:,.0f} | 1.0 "
+            f"| {cp:.2f} | 1.0 | | | |"
+        )
         runs = [(w, True) for w in workers] + [(max(workers), False)]
         for w, write in runs:
             out = args.data_dir / f"decisions-{n}-w{w}.jsonl" if write else None
@@ -226,11 +241,14 @@ def main() -> None:
             )
             assert r["snapshots"] == n, r
             tree = f"{r['rss_tree_mib']:.0f}" if r["rss_tree_mib"] else "n/a"
+            cpu = r["cpu_all_s"]
+            par = w if r["engine"].startswith("process") else 1
             what = "--out decisions.jsonl" if write else "summary only, no --out"
             print(
-                f"| {n:,} | audit, {w} worker{'s' if w > 1 else ''}, {what} ({r['engine']}; "
-                f"wall {r['wall_s']:.1f} s) | {r['audit_s']:.2f} | {n / r['audit_s']:,.0f} "
-                f"| {r['audit_s'] / tp:.1f} | {r['rss_main_mib']:.0f} | {tree} |",
+                f"| {n:,} | audit, {w} worker{'s' if w > 1 else ''}, {what} ({r['engine']}) "
+                f"| {r['audit_s']:.2f} | {n / r['audit_s']:,.0f} | {r['audit_s'] / tp:.1f} "
+                f"| {cpu:.1f} | {cpu / par / cp:.1f} | {r['rss_main_mib']:.0f} | {tree} "
+                f"| {r['load']:.1f} |",
                 flush=True,
             )
             if out is not None:
