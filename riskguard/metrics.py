@@ -326,6 +326,8 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                 lp = liquidation_price(
                     p, tiers, mark, cross_wallet, cross_mm - mmi, cross_upnl - upnl[i]
                 )
+        if lp is not None and lp - lp != 0:
+            lp = None  # inf/NaN from overflow (sizes near 1e308): no price a rule can use
         sign = 1 if p.side == "long" else -1
         dist = sign * (mark - lp) / mark * 100.0 if lp is not None else None
         total_im += im
