@@ -452,6 +452,8 @@ def load_policy(
             for sub, msg in rtype.check(params):
                 path = ("spec", "rules", i, "params", *[p for p in sub.split(".") if p])
                 problems.append(doc.located.problem(path, msg, "params"))
+        if schema_failed:
+            continue  # errors are raised below; match/onViolation may be malformed
         line, _ = doc.located.mark(("spec", "rules", i))
         specs.append(
             RuleSpec(
