@@ -234,7 +234,7 @@ def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None,
 
 def _floor_amount(x: float) -> float:
     """Round an amount down to 8 significant digits so the resized order is never above the bound."""
-    if x <= 0 or not math.isfinite(x):
+    if x < 1e-300 or not math.isfinite(x):  # below 1e-300 the scale overflows a float
         return 0.0
     scale = 10 ** (7 - math.floor(math.log10(x)))
     return math.floor(x * scale) / scale
