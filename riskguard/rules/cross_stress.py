@@ -132,6 +132,12 @@ def _check(params: dict) -> list[tuple[str, str]]:
     return []
 
 
+def _amount(x: float) -> float:
+    """A bound the engine can floor: amounts below 1e-12 contracts are 0 (subnormal floats
+    would overflow its rounding)."""
+    return x if x >= 1e-12 else 0.0
+
+
 class CrossStress(BaseRule):
     __slots__ = ("atr_mult", "shock")
     default_actions = ("resize_order", "alert")
@@ -262,7 +268,7 @@ class CrossStress(BaseRule):
                 hi = mid
             if hi - lo <= 1e-7 * order.amount:
                 break
-        return lo
+        return _amount(lo)
 
 
 def _describe(shocks: list[float]) -> str:

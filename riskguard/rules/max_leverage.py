@@ -78,6 +78,12 @@ def _position_leverage(model, pos, pm, order_lev: float | None) -> tuple[float |
     return best, basis
 
 
+def _amount(x: float) -> float:
+    """A bound the engine can floor: amounts below 1e-12 contracts are 0 (subnormal floats
+    would overflow its rounding)."""
+    return x if x >= 1e-12 else 0.0
+
+
 class MaxLeverage(BaseRule):
     __slots__ = ("account_max", "max", "tier_max")
     default_actions = ("resize_order", "alert")
@@ -247,7 +253,7 @@ class MaxLeverage(BaseRule):
         if price is None or mark is None:
             return 0.0
         if lev > self.max * (1 + _TOL):
-            return start  # no amount makes this leverage acceptable
+            return _amount(start)  # no amount makes this leverage acceptable
         bound = math.inf
         if self.tier_max:
             tiers = before.leverageTiers.get(order.symbol, ())
@@ -280,7 +286,7 @@ class MaxLeverage(BaseRule):
             den = cs * mark - self.account_max * s * cs * (mark - price)
             if den > 0:
                 bound = min(bound, max(0.0, (self.account_max * e0 - n0) / den))
-        return None if math.isinf(bound) else start + bound
+        return None if math.isinf(bound) else _amount(start + bound)
 
 
 def _check(params: dict) -> list[tuple[str, str]]:

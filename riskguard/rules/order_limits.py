@@ -91,6 +91,12 @@ def _check(params: dict) -> list[tuple[str, str]]:
     return []
 
 
+def _amount(x: float) -> float:
+    """A bound the engine can floor: amounts below 1e-12 contracts are 0 (subnormal floats
+    would overflow its rounding)."""
+    return x if x >= 1e-12 else 0.0
+
+
 class OrderLimits(BaseRule):
     __slots__ = (
         "band",
@@ -282,7 +288,7 @@ class OrderLimits(BaseRule):
             if unit is not None and unit > 0:
                 b = self.max_notional / unit
                 bound = b if bound is None else min(bound, b)
-        return bound
+        return None if bound is None else _amount(bound)
 
 
 RULE_TYPE = RuleType(

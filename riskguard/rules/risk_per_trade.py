@@ -84,6 +84,12 @@ def _stop_for_budget(pos: Position, ref: float, budget: float) -> float | None:
     return p if p > 0 else None
 
 
+def _amount(x: float) -> float:
+    """A bound the engine can floor: amounts below 1e-12 contracts are 0 (subnormal floats
+    would overflow its rounding)."""
+    return x if x >= 1e-12 else 0.0
+
+
 class RiskPerTrade(BaseRule):
     __slots__ = ("from_mark", "max")
     default_actions = ("resize_order", "set_stop_loss", "reduce_position", "alert")
@@ -256,12 +262,13 @@ class RiskPerTrade(BaseRule):
         if mark is None:
             return 0.0
         if inverse:
-            return self._bisect(ctx, budget, start)
+            b = self._bisect(ctx, budget, start)
+            return None if b is None else _amount(b)
         iso = mode == "isolated"
         if stop is None:
             if not iso:
-                return start  # cross without a stop: no amount has a bounded risk
-            return start + max(0.0, (budget - iso0) / (cs * price / lev))
+                return _amount(start)  # cross without a stop: no amount has a bounded risk
+            return _amount(start + max(0.0, (budget - iso0) / (cs * price / lev)))
         if self.from_mark:
             l0, k = s * cs * c0 * (mark - stop), s * cs * (mark - stop)
         else:
@@ -270,7 +277,7 @@ class RiskPerTrade(BaseRule):
         bound = max(bound_l, (budget - iso0) / (cs * price / lev)) if iso else bound_l
         if math.isinf(bound):
             return None
-        return start + max(0.0, bound)
+        return _amount(start + max(0.0, bound))
 
     def _bisect(self, ctx: EvalContext, budget: float, start: float) -> float | None:
         """Numeric bound where the loss is not linear in the amount (inverse contracts)."""
