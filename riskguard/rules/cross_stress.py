@@ -15,7 +15,8 @@ pool would be liquidated: ``CROSS_STRESS_POOL_LIQUIDATED``.
 The **cross cushion** — the smallest uniform adverse shock (same percent for every cross
 position) that liquidates the pool — is solved by bisection (the pool's surplus falls
 monotonically as the shock grows) and reported in the violation's context and in the
-``explain`` notes; ``None`` when no shock up to 100 % (longs only) or 1000 % liquidates it.
+``explain`` notes (solved only then, so a passing check stays cheap); ``None`` when no
+shock up to 100 % (longs only) or 1000 % liquidates it.
 
 Pre-trade the projected account is tested; an order that lowers the surplus past zero is
 resized to the largest amount that survives (bisection; the engine re-checks it). A
@@ -190,8 +191,9 @@ class CrossStress(BaseRule):
         if math.isnan(equity):
             self.note(ctx, "a cross position has no maintenance tier: not stressed", passed=False)
             return  # the engine reports INPUT_TIERS_MISSING
-        cush = cushion(model, legs, wallet)
         survives = equity >= need
+        # the cushion is a bisection: solved only when it is reported (a violation or explain)
+        cush = cushion(model, legs, wallet) if not survives or ctx.trace is not None else None
         if ctx.trace is not None:
             shocked = ", ".join(
                 f"{p.symbol} {x:.3g}%" for (p, _m, _t), x in zip(legs, shocks, strict=True)
