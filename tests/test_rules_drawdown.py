@@ -217,3 +217,13 @@ def test_reset_time_forms():
 def test_bad_params_are_refused(params, message):
     with pytest.raises(PolicyError, match=message):
         load_policy(doc(**params))
+
+
+def test_one_halt_proposal_per_decision():
+    d = once(
+        {"maxDailyLoss": 0.03, "maxDrawdown": 0.05},
+        snap(8000, dayStartEquity=10000, equityPeak=10000),
+        BUY_SOL,
+    )
+    assert len({v.code for v in d.violations}) == 3  # daily, peak (8000 vs 10000), lockout
+    assert [a.type for a in d.actions].count("halt_trading") == 1

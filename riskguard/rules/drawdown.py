@@ -147,6 +147,7 @@ class Drawdown(BaseRule):
 
     def evaluate(self, ctx: EvalContext) -> None:
         state = ctx.state if isinstance(ctx.state, dict) else {}
+        n_actions = len(ctx.actions)
         mem = state.get(self.key)
         if not isinstance(mem, _Memory):
             mem = _Memory()
@@ -189,9 +190,9 @@ class Drawdown(BaseRule):
                 ctx,
                 f"equity {equity:.2f}; day start {day_start if day_start is None else round(day_start, 2)}"
                 f" ({'snapshot' if given_start is not None else 'remembered'}), daily loss "
-                f"{'n/a' if daily is None else f'{daily:.2%}'} vs {self.max_daily}; peak "
+                f"{'n/a' if daily is None else f'{daily:.2%}'} vs max {_pct(self.max_daily)}; peak "
                 f"{peak if peak is None else round(peak, 2)}, drawdown "
-                f"{'n/a' if dd is None else f'{dd:.2%}'} vs {self.max_dd}",
+                f"{'n/a' if dd is None else f'{dd:.2%}'} vs max {_pct(self.max_dd)}",
                 passed=not (
                     (self.max_daily is not None and daily is not None and daily > self.max_daily)
                     or (self.max_dd is not None and dd is not None and dd > self.max_dd)
@@ -266,6 +267,7 @@ class Drawdown(BaseRule):
                     until=_when(mem.lockUntil),
                 )
 
+        _one_halt(ctx, self.id, n_actions)
         new = replace(
             mem,
             day=day,
@@ -274,6 +276,23 @@ class Drawdown(BaseRule):
         )
         if isinstance(ctx.state, dict):
             ctx.state[self.key] = new
+
+
+def _pct(x: float | None) -> str:
+    return "off" if x is None else f"{x:.2%}"
+
+
+def _one_halt(ctx: EvalContext, rule_id: str, start: int) -> None:
+    """Keep one ``halt_trading`` proposal: each blocking finding adds one (BaseRule.violate)."""
+    seen = False
+    kept = []
+    for a in ctx.actions[start:]:
+        if a.type == "halt_trading" and a.rule == rule_id:
+            if seen:
+                continue
+            seen = True
+        kept.append(a)
+    ctx.actions[start:] = kept
 
 
 def _when(ms: int | None) -> str:
