@@ -402,6 +402,17 @@ def _try_resize(
     return "deny", 0.0
 
 
+def _finite_params(a: Action) -> bool:
+    return all(v - v == 0 for v in a.params.values() if type(v) is float)
+
+
+def _drop_non_finite(a: Action) -> Action:
+    """An action whose figure overflowed (absurd sizes or prices): leave the figure out
+    rather than propose inf/NaN to a bot or break the decision's JSON."""
+    ok = {k: v for k, v in a.params.items() if type(v) is not float or v - v == 0}
+    return replace(a, params=ok)
+
+
 def _finish(
     policy,
     snapshot,
@@ -430,6 +441,7 @@ def _finish(
                 {"reasons": [v.reason() for v in blockers]},
             ),
         ]
+    actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
     would = outcome
     if policy.mode == "monitor":
         outcome = "allow"
