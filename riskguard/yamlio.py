@@ -141,8 +141,12 @@ def _tag_problem(tag: str) -> str:
 def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
-        raise yaml.YAMLError(
-            f"document expands to more than {MAX_NODES} values once aliases are followed"
+        raise _BadValue(
+            f"document expands to more than {MAX_NODES} values once aliases are followed: "
+            "refusing a possible alias or merge-key bomb",
+            path,
+            node,
+            "limits",
         )
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
@@ -184,8 +188,10 @@ class _DuplicateKey(Exception):
 class _BadValue(Exception):
     """A value outside JSON's data model, with where it is."""
 
-    def __init__(self, message: str, path: PathKey, node: yaml.Node) -> None:
-        self.message, self.path = message, path
+    def __init__(
+        self, message: str, path: PathKey, node: yaml.Node, code: str = "not_json"
+    ) -> None:
+        self.message, self.path, self.code = message, path, code
         self.line, self.column = node.start_mark.line + 1, node.start_mark.column + 1
 
 
@@ -219,7 +225,7 @@ def parse_text(text: str, file: str | None = None) -> Located:
         ) from None
     except _BadValue as bad:
         raise RiskguardError(
-            [Problem(bad.message, json_path(bad.path), "not_json", file, bad.line, bad.column)]
+            [Problem(bad.message, json_path(bad.path), bad.code, file, bad.line, bad.column)]
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
