@@ -201,7 +201,7 @@ def _lp_linear_mark(
             return None
         lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
         if lp <= 0:
-            return None
+            break  # another tier may still have a positive root: the model walks them
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
             return lp
@@ -209,7 +209,7 @@ def _lp_linear_mark(
             break
         seen.add(id(tier))
         tier = nxt
-    # inconsistent tiers: the model scans every tier (rare; same answer, slower)
+    # inconsistent tiers or no positive root here: the model walks the tiers (rare; slower)
     return model.liquidation_price(p, tiers, mark, wb, t1, u1)
 
 

@@ -181,12 +181,14 @@ class MarginModel:
         # from the recurrence), so there is one self-consistent tier; iterate. The
         # iteration cycles only where maintenance margin jumps at a tier boundary
         # (whole-position tiers without a deduction, or hand-made amounts that break
-        # continuity); then walk the tiers instead.
+        # continuity); then walk the tiers instead. A tier without a positive root does
+        # not mean no liquidation: another tier's smaller amount can still give one (a
+        # long near 1× whose wallet is below its entry value must liquidate above 0).
         seen = set()
         for _ in range(len(tiers) + 1):
             p = solve(pos, tier, wallet, t1, u1)
             if p is None or p <= 0:
-                return None
+                break
             nxt = self.tier_for(pos, tiers, p)
             if nxt is tier:
                 return p
@@ -197,13 +199,21 @@ class MarginModel:
         return self._first_hit(pos, tiers, mark, wallet, t1, u1, solve)
 
     def _first_hit(self, pos, tiers, mark, wb, t1, u1, solve) -> float | None:
-        """The first price, moving from the mark the adverse way, where the margin
-        balance meets the requirement: a root inside its own tier, or the boundary where
-        the requirement jumps past the balance (a tier with a higher whole-position rate)."""
+        """The liquidation price when maintenance margin jumps at tier boundaries.
+
+        From a safe mark, walk the tiers the adverse way to the first price where the
+        margin balance meets the requirement: a root inside its own tier, or the boundary
+        where the requirement jumps past the balance. From a mark already at or past
+        liquidation, walk the favourable way to where the position becomes safe again
+        (as the continuous formula's root then lies on the favourable side of the mark).
+        """
         start = self.tier_for(pos, tiers, mark)
         i = next(k for k, t in enumerate(tiers) if t is start)
         # adverse = price falling for a long; linear notional falls with it, inverse rises
         step = -1 if (pos.sign > 0) != pos.inverse else 1
+        safe = self._surplus(pos, start, mark, wb, t1, u1) > 0
+        if not safe:
+            step = -step
         while True:
             t = tiers[i]
             p = solve(pos, t, wb, t1, u1)
@@ -216,14 +226,17 @@ class MarginModel:
             if x <= 0:
                 return None
             b = pos.size / x if pos.inverse else x / pos.size
-            nt = tiers[j]
-            amt = nt.maintenanceAmount if self.mmDeduction else 0.0
-            rate = nt.maintenanceMarginRate
-            mm = pos.size * rate / b - amt if pos.inverse else pos.size * b * rate - amt
-            need = max(mm, 0.0) + self.closeFeeRate * self.notional(pos, b)
-            if wb - t1 + u1 + self.unrealized_pnl(pos, b) <= need:
+            if (self._surplus(pos, tiers[j], b, wb, t1, u1) > 0) != safe:
                 return b
             i = j
+
+    def _surplus(self, pos, tier, price, wb, t1, u1) -> float:
+        """Margin balance minus maintenance margin and closing fee at ``price`` in ``tier``."""
+        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
+        rate = tier.maintenanceMarginRate
+        mm = pos.size * rate / price - amt if pos.inverse else pos.size * price * rate - amt
+        need = max(mm, 0.0) + self.closeFeeRate * self.notional(pos, price)
+        return wb - t1 + u1 + self.unrealized_pnl(pos, price) - need
 
     def _linear_mark(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
