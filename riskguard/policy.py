@@ -519,7 +519,8 @@ def load_policy(
                         "marginMode": s.match.marginMode,
                         "side": s.match.side,
                     },
-                    "onViolation": list(s.onViolation) if s.onViolation is not None else None,
+                    # a rule without onViolation uses its type's default actions
+                    **({"onViolation": list(s.onViolation)} if s.onViolation is not None else {}),
                 }
                 for s in specs
             ],

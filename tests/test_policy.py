@@ -232,3 +232,20 @@ def test_schema_command_prints_each_schema():
     for name in ("policy", "snapshot", "order", "decision"):
         r = run_cli("schema", name)
         assert r.returncode == 0 and json.loads(r.stdout)["$schema"].endswith("2020-12/schema")
+
+
+def test_merged_document_reloads_to_the_same_policy(tmp_path):
+    """Workers (process pool, Dask) rebuild the policy from its merged document: it must load."""
+    f = write(
+        tmp_path,
+        "p.yaml",
+        """
+      rules:
+        - {id: a, type: margin_utilization}
+        - {id: b, type: stop_before_liquidation, onViolation: [alert]}
+    """,
+    )
+    p = load_policy(f)
+    again = load_policy(p.document)
+    assert again.digest == p.digest
+    assert [s.onViolation for s in again.specs] == [None, ("alert",)]
