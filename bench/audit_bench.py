@@ -137,6 +137,7 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     cmd += ["--workers", str(workers), "--json", *extra]
     peak_tree = 0
     cpu_last: dict[int, float] = {}  # last CPU time seen of every process of the tree
+    rss_max: dict[int, int] = {}  # peak RSS seen of every process of the tree
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -147,8 +148,9 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
         while not done.wait(0.05):
             tree = _tree(proc.pid)
             peak_tree = max(peak_tree, sum(r for r, _c in tree.values()))
-            for p, (_r, c) in tree.items():
+            for p, (r, c) in tree.items():
                 cpu_last[p] = c
+                rss_max[p] = max(r, rss_max.get(p, 0))
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -157,7 +159,7 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     done.set()
     th.join()
     bench = next((json.loads(x[6:]) for x in stderr.splitlines() if x.startswith("BENCH ")), None)
-    if bench is None or proc.returncode not in (0, 1):
+    if bench is None or bench["code"] not in (0, 1):
         raise SystemExit(f"audit failed ({proc.returncode}):\n{stderr[-3000:]}")
     summary = json.loads(stdout)
     main_cpu = bench["cpu_s"]
@@ -170,6 +172,7 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
         "cpu_all_s": main_cpu + others,
         "rss_main_mib": bench["rss_kib"] / 1024,
         "rss_tree_mib": peak_tree / 1024 if peak_tree else None,
+        "rss_worker_mib": max((r for p, r in rss_max.items() if p != proc.pid), default=0) / 1024,
         "load": load,
     }
 
@@ -218,10 +221,10 @@ def main() -> None:
     print()
     print(
         "| snapshots | run | wall (s) | snapshots/s | × parse (wall) | CPU, all processes (s) "
-        "| CPU ÷ workers ÷ parse CPU | peak RSS audit (MiB) | peak RSS all processes (MiB) "
-        "| load avg |"
+        "| CPU ÷ workers ÷ parse CPU | peak RSS audit (MiB) | peak RSS one worker (MiB) "
+        "| peak RSS all processes (MiB) | load avg |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     last = None
     for n in sizes:
         path = dataset(args.data_dir, n, args.positions, args.seed)
@@ -229,7 +232,7 @@ def main() -> None:
         mb = path.stat().st_size / 1e6
         print(
             f"| {n:,} | read + `json.loads` ({mb:.0f} MB) | {tp:.2f} | {n / tp:,.0f} | 1.0 "
-            f"| {cp:.2f} | 1.0 | | | |"
+            f"| {cp:.2f} | 1.0 | | | | |"
         )
         runs = [(w, True) for w in workers] + [(max(workers), False)]
         for w, write in runs:
@@ -241,13 +244,14 @@ def main() -> None:
             )
             assert r["snapshots"] == n, r
             tree = f"{r['rss_tree_mib']:.0f}" if r["rss_tree_mib"] else "n/a"
+            worker = f"{r['rss_worker_mib']:.0f}" if r["engine"].startswith("process(") else "—"
             cpu = r["cpu_all_s"]
             par = w if r["engine"].startswith("process") else 1
             what = "--out decisions.jsonl" if write else "summary only, no --out"
             print(
                 f"| {n:,} | audit, {w} worker{'s' if w > 1 else ''}, {what} ({r['engine']}) "
                 f"| {r['audit_s']:.2f} | {n / r['audit_s']:,.0f} | {r['audit_s'] / tp:.1f} "
-                f"| {cpu:.1f} | {cpu / par / cp:.1f} | {r['rss_main_mib']:.0f} | {tree} "
+                f"| {cpu:.1f} | {cpu / par / cp:.1f} | {r['rss_main_mib']:.0f} | {worker} | {tree} "
                 f"| {r['load']:.1f} |",
                 flush=True,
             )
