@@ -149,3 +149,17 @@ def test_summary_is_the_same_without_a_decisions_file(tmp_path):
     _r, without = audit_json(str(inp), "-w", "2")
     assert summary_part(without) == summary_part(with_out)
     assert without["snapshots"] == 120
+
+
+def test_every_shipped_policy_reloads_identically_in_a_worker():
+    """Workers rebuild the policy from its compiled document and check the digest."""
+    from riskguard.auditrun import AuditConfig
+    from riskguard.policy import load_policy
+
+    from .conftest import POLICIES
+
+    paths = sorted(p for p in POLICIES.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+    assert paths
+    for path in paths:
+        policy = load_policy(path)
+        assert AuditConfig.for_policy(policy).load().digest == policy.digest, path.name
