@@ -30,6 +30,7 @@ from typing import Any
 
 from .actions import Action
 from .context import EvalContext
+from .decision import BLOCKING as BLOCKING_SEVERITIES
 from .decision import SEVERITY_RANK, Decision, Violation, new_decision_id
 from .metrics import apply_order, compute_metrics, order_reduces
 from .policy import CompiledPolicy
@@ -215,7 +216,8 @@ def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None,
     bounded: set[str] = set()
     for rule in policy.rules:
         fn = getattr(rule, "max_amount", None)
-        if fn is None:
+        # A rule that can only warn does not bound what an order may be.
+        if fn is None or rule.severity not in BLOCKING_SEVERITIES:
             continue
         try:
             m = fn(ctx)
@@ -413,6 +415,44 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
+def _merge_stops(actions: list, snapshot: Snapshot) -> list:
+    """One ``set_stop_loss`` per position: the most protective of those the rules propose.
+
+    Several rules may each want a stop (before liquidation, within the risk budget); a bot
+    can place only one, and the one nearest the mark on the protective side satisfies
+    every rule that asked for a looser one. The merged action names all of them.
+    """
+    stops: dict[str, list[Action]] = {}
+    for a in actions:
+        if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
+            stops.setdefault(a.symbol, []).append(a)
+    if not any(len(v) > 1 for v in stops.values()):
+        return actions
+    side = {p.symbol: p.side for p in snapshot.positions}
+    keep: dict[str, Action] = {}
+    for sym, group in stops.items():
+        if len(group) == 1:
+            keep[sym] = group[0]
+            continue
+        long = side.get(sym, "long") == "long"
+        best = (
+            max(group, key=lambda a: a.params["price"])
+            if long
+            else min(group, key=lambda a: a.params["price"])
+        )
+        rules = sorted({a.rule for a in group})
+        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules})
+    out, done = [], set()
+    for a in actions:
+        if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
+            if a.symbol not in done:
+                out.append(keep[a.symbol])
+                done.add(a.symbol)
+            continue
+        out.append(a)
+    return out
+
+
 def _finish(
     policy,
     snapshot,
@@ -442,6 +482,7 @@ def _finish(
             ),
         ]
     actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    actions = _merge_stops(actions, snapshot)
     would = outcome
     if policy.mode == "monitor":
         outcome = "allow"

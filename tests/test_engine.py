@@ -346,3 +346,24 @@ def test_unrelated_position_hygiene_does_not_block_an_order():
     assert d.decision == "allow"
     assert "STOP_LOSS_MISSING" in codes(d)  # still reported, with its action
     assert any(a.type == "set_stop_loss" and a.symbol == "ETH/USDT:USDT" for a in d.actions)
+
+
+def test_a_warning_rule_does_not_bound_the_order_amount():
+    warn_only = {**MU, "severity": "warning"}
+    order = {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 200, "leverage": 5}
+    d = check(policy(warn_only), snapshot_doc(), order)
+    assert d.decision == "allow" and d.maxAllowedAmount is None
+    assert codes(d) == {"MARGIN_UTILIZATION_EXCEEDS_MAX"} and d.violations[0].severity == "warning"
+
+
+def test_stops_proposed_by_several_rules_merge_into_the_most_protective():
+    doc = snapshot_doc(walletBalance=1000)
+    doc["positions"][0]["stopLossPrice"] = None  # BTC long, liquidation ≈ 46,231
+    rpt = {"id": "rpt", "type": "risk_per_trade", "params": {"max": 0.01}}
+    d = check(policy(SL, rpt), doc)
+    stops = [a for a in d.actions if a.type == "set_stop_loss" and a.symbol == "BTC/USDT:USDT"]
+    assert len(stops) == 1
+    # 1 % of equity (1100) over 0.05 BTC allows a 220 move from the 60,000 entry: 59,780 is
+    # above the liquidation-buffer stop, so it satisfies both rules
+    assert stops[0].params["price"] == pytest.approx(60000 - 0.01 * 1100 / 0.05, rel=1e-6)
+    assert stops[0].params["rules"] == ["rpt", "sl"]
