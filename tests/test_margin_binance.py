@@ -341,3 +341,33 @@ def test_default_mmr_without_tiers_is_flagged_approximate():
     m = compute_metrics(snap, binance())
     assert m.positions[0].liquidationPrice == pytest.approx(90 / 0.995, rel=1e-9)
     assert m.positions[0].approximate and m.approximate
+
+
+def test_a_tier_without_a_positive_root_does_not_hide_the_liquidation():
+    # Long 10 BTC @ 60,000 = 600,000 (tier 3, cum 950) with 599,500 margin. The tier-3 formula
+    # gives (599,500 + 950 − 600,000)/(10·0.0065 − 10) < 0, yet the wallet is 500 short of the
+    # entry value, so the position liquidates above 0. Tier 1 (cum 0):
+    # (599,500 − 600,000)/(10·0.004 − 10) = 500/9.96 = 50.2008…, notional 502: tier 1 indeed.
+    t = {"BTC/USDT:USDT": fixture_rows("binance_btcusdt_2024-10-24.json")[1]}
+    snap = account(599_500, [pos_doc("BTC/USDT:USDT", "long", 10, 60_000, margin=599_500)], t)
+    assert lp_of(snap) == pytest.approx(500 / 9.96, rel=1e-9)
+
+
+def test_coinm_short_whose_wallet_is_below_its_entry_value_liquidates():
+    # 100,000 contracts × 100 USD = 10,000,000 USD short @ 1,000 (10,000 BTC, tier 10), wallet
+    # 9,800 BTC: at any high price the loss approaches 10,000 BTC > wallet. Tier 10's formula has
+    # no positive root; at the LP the notional is ~215 BTC, tier 7 (MMR 12.5 %, amount 11.605):
+    # LP = Q·(MMR − 1)/(WB + cum − Q/EP) = 10,000,000·(−0.875)/(9,800 + 11.605 − 10,000) = 46,445.0…
+    tiers = fixture_rows("binance_btcusd_coinm_ccxt.json")
+    snap = account(
+        9_800,
+        [
+            pos_doc(
+                "BTC/USD:BTC", "short", 100_000, 1_000, margin=9_800, contractSize=100, inverse=True
+            )
+        ],
+        {tiers[0]: tiers[1]},
+    )
+    lp = lp_of(snap)
+    assert lp == pytest.approx(10_000_000 * 0.875 / (10_000 - 9_800 - 11.605), rel=1e-9)
+    assert 200 <= 10_000_000 / lp < 400  # tier 7

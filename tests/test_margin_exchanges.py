@@ -281,6 +281,25 @@ def test_gate_short_liquidates_at_the_boundary_where_the_rate_jumps():
     assert metrics(snap).positions[0].liquidationPrice == pytest.approx(100_000, rel=1e-12)
 
 
+def test_gate_short_sitting_on_the_boundary_is_liquidated_there():
+    # Short 1 @ 100,000 (notional = the tier-2 floor), margin 3,000: at the mark tier 2 asks
+    # 5,000 + 50 > 3,000 (liquidatable), a cent lower tier 1 asks 1,000 + 50 < 3,000 (safe):
+    # the liquidation price is the boundary, i.e. the mark itself (distance 0).
+    tiers = [
+        {"minNotional": 0, "maxNotional": 100_000, "maintenanceMarginRate": 0.01},
+        {"minNotional": 100_000, "maxNotional": 1_000_000, "maintenanceMarginRate": 0.05},
+    ]
+    snap = account(
+        "gate",
+        3_000,
+        [pos_doc("BTC/USDT:USDT", "short", 1, 100_000, margin=3_000)],
+        {"BTC/USDT:USDT": tiers},
+    )
+    p = metrics(snap).positions[0]
+    assert p.liquidationPrice == pytest.approx(100_000, rel=1e-12)
+    assert p.liquidationDistancePct == pytest.approx(0, abs=1e-9)
+
+
 def test_okx_gate_parameters_and_default_fee_override():
     okx, gate = model("okx"), model("gate")
     assert (okx.mmBasis, okx.tierUnit, okx.mmDeduction) == ("mark", "contracts", False)
