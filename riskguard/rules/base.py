@@ -192,3 +192,21 @@ class BaseRule:
                     "values": values,
                 }
             )
+
+
+def judged_liquidation_price(pm: Any, source: str) -> float | None:
+    """The liquidation price a rule judges against: ``model`` (riskguard's exchange model),
+    ``exchange`` (the snapshot's reported figure, falling back to the model's), or
+    ``conservative`` (whichever is nearer the mark). A reported price of 0 or below is
+    implausible (the engine flags it) and never used.
+    """
+    model_lp = pm.liquidationPrice
+    ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
+    if source == "model":
+        return model_lp
+    if source == "exchange":
+        return ex if ex is not None else model_lp
+    cands = [x for x in (model_lp, ex) if x is not None]
+    if not cands:
+        return None
+    return max(cands) if pm.side == "long" else min(cands)

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from ..context import EvalContext
 from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType
+from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",
@@ -86,16 +86,7 @@ class MinLiquidationDistance(BaseRule):
         self.source = p["liquidationSource"]
 
     def _lp(self, pm) -> float | None:
-        model_lp = pm.liquidationPrice
-        ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
-        if self.source == "model":
-            return model_lp
-        if self.source == "exchange":
-            return ex if ex is not None else model_lp
-        cands = [x for x in (model_lp, ex) if x is not None]
-        if not cands:
-            return None
-        return max(cands) if pm.side == "long" else min(cands)
+        return judged_liquidation_price(pm, self.source)
 
     def evaluate(self, ctx: EvalContext) -> None:
         trace = ctx.trace is not None

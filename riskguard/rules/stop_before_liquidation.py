@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..context import EvalContext
 from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType
+from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",
@@ -72,16 +72,7 @@ class StopBeforeLiquidation(BaseRule):
         self.all = spec.match.everything  # hot path: skip per-position glob matching
 
     def _lp(self, pm) -> float | None:
-        model_lp = pm.liquidationPrice
-        ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
-        if self.source == "model":
-            return model_lp
-        if self.source == "exchange":
-            return ex if ex is not None else model_lp
-        cands = [x for x in (model_lp, ex) if x is not None]
-        if not cands:
-            return None
-        return max(cands) if pm.side == "long" else min(cands)
+        return judged_liquidation_price(pm, self.source)
 
     def safe_stop(self, side: str, entry: float, lp: float) -> float:
         buf = max(self.bf * abs(entry - lp), self.bp / 100.0 * lp)
