@@ -15,6 +15,7 @@ becoming ``datetime`` objects that no schema or hash accepts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -201,7 +202,25 @@ def parse_text(text: str, file: str | None = None) -> Located:
         raise RiskguardError(
             [Problem(f"input is larger than {MAX_BYTES} bytes", code="too_large", file=file)]
         )
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # checks every character is printable
+    except yaml.reader.ReaderError as exc:
+        pos = exc.position
+        line = text.count("\n", 0, pos) + 1
+        col = pos - text.rfind("\n", 0, pos)
+        raise RiskguardError(
+            [
+                Problem(
+                    f"not valid YAML/JSON: control character #x{exc.character:04x} "
+                    "(only printable text is read)",
+                    "$",
+                    "syntax",
+                    file,
+                    line,
+                    col,
+                )
+            ]
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -280,7 +299,8 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
     except _Dup:
         # json.loads keeps the last of two equal keys silently; the YAML reader says where.
-        parse_text(text, file)
+        with contextlib.suppress(RiskguardError):  # YAML may not read it: no location then
+            parse_text(text, file)
         raise RiskguardError(
             [Problem("duplicate key in a JSON object", "$", "duplicate_key", file)]
         ) from None
