@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, SnapshotError
+from .errors import Problem, RiskguardError, SnapshotError
 from .yamlio import Located, json_path, load_file, parse_json_fast, read_text
 
 SIDES = ("long", "short")
@@ -705,7 +705,10 @@ def load_snapshot(src: str | Path | dict | Snapshot) -> Snapshot:
             # Re-parse as YAML only now, to point the error at a line and column.
             from .yamlio import parse_text
 
-            loc = parse_text(read_text(src), str(src))
+            try:
+                loc = parse_text(read_text(src), str(src))
+            except RiskguardError:  # valid JSON YAML cannot read (e.g. a raw \x7f)
+                raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
             raise SnapshotError(_relocate(exc.problems, loc)) from None
         raise
 
@@ -722,14 +725,20 @@ def load_order(src: str | Path | dict | Order) -> Order:
         if loc is None:
             from .yamlio import parse_text
 
-            loc = parse_text(read_text(src), str(src))
+            try:
+                loc = parse_text(read_text(src), str(src))
+            except RiskguardError:  # valid JSON YAML cannot read (e.g. a raw \x7f)
+                raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
             raise SnapshotError(_relocate(exc.problems, loc)) from None
         raise
 
 
-def _relocate(problems: list[Problem], loc: Located) -> list[Problem]:
+def _relocate(problems: list[Problem], loc: Located | None, file: str = "") -> list[Problem]:
     out = []
     for p in problems:
+        if loc is None:
+            out.append(Problem(p.message, p.path, p.code, file))
+            continue
         key = _path_tuple(p.path)
         line, col = loc.mark(key)
         out.append(Problem(p.message, p.path, p.code, loc.file, line, col))
