@@ -15,7 +15,6 @@ becoming ``datetime`` objects that no schema or hash accepts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from dataclasses import dataclass
@@ -299,8 +298,12 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
     except _Dup:
         # json.loads keeps the last of two equal keys silently; the YAML reader says where.
-        with contextlib.suppress(RiskguardError):  # YAML may not read it: no location then
+        try:
             parse_text(text, file)
+        except RiskguardError as located:
+            if located.problems[0].code == "duplicate_key":
+                raise located from None
+            # else YAML cannot read this JSON (e.g. a raw \x7f): no location then
         raise RiskguardError(
             [Problem("duplicate key in a JSON object", "$", "duplicate_key", file)]
         ) from None
