@@ -318,11 +318,22 @@ def test_executor_places_the_missing_stop_on_bybit():
     ex = FakeExchange("bybit")
     run = CcxtExecutor(ex).execute(d)
     assert run.decision is d  # the decision is kept as made
-    [stop] = [r for r in run.results if r.action.type == "set_stop_loss"]
+    # one stop per position: ETH's missing stop (stop-before-liquidation) merged with the
+    # risk budget's tighter one; BTC's stop tightened to the 1 % risk budget (a warning rule)
+    stops = {r.action.symbol: r for r in run.results if r.action.type == "set_stop_loss"}
+    assert set(stops) == {"ETH/USDT:USDT", "BTC/USDT:USDT"}
+    stop = stops["ETH/USDT:USDT"]
     assert stop.status == "applied"
+    assert stop.action.params["rules"] == ["risk-per-trade", "stop-before-liquidation"]
+    lp = Guard.from_file(DEFAULT).metrics(doc).positions[1].liquidationPrice
+    assert lp < stop.action.params["price"] < 3000.0  # more protective than the liquidation stop
     (_, sym, kind, side, amount, _, params) = ex.sent[0]
     assert (sym, kind, side, amount) == ("ETH/USDT:USDT", "market", "sell", 2.0)
     assert params["reduceOnly"] and params["stopLossPrice"] == stop.action.params["price"]
+    (_, sym, kind, side, amount, _, params) = ex.sent[1]
+    assert (sym, kind, side, amount) == ("BTC/USDT:USDT", "market", "sell", 0.1)
+    assert params["stopLossPrice"] == stops["BTC/USDT:USDT"].action.params["price"]
+    assert len(ex.sent) == 2
     assert {r.status for r in run.results if r.action.type == "alert"} == {"skipped"}
     assert CcxtExecutor(ex, apply=()).execute(d).results[0].status == "skipped"
     assert CcxtExecutor(ex, dry_run=True).execute(d).results[1].status == "dry-run"
@@ -336,11 +347,28 @@ def volatile_binance_doc() -> dict:
 
 def test_infeasible_switch_is_skipped_with_the_exchange_reason():
     d = Guard.from_file(DEFAULT).check(volatile_binance_doc())
-    [sw] = [a for a in d.actions if a.type == "switch_margin_mode"]
-    assert sw.params["feasible"] is False and sw.params["exchangeCode"] == "-4048"
+    # BTC (cross, ATR spike) should go isolated; the ETH isolated winner (calm market) may
+    # join cross (promote-to-cross, advisory). Binance refuses both while positions are open.
+    switches = {a.symbol: a for a in d.actions if a.type == "switch_margin_mode"}
+    assert {s: a.params["to"] for s, a in switches.items()} == {
+        "BTC/USDT:USDT": "isolated",
+        "ETH/USDT:USDT": "cross",
+    }
+    assert switches["BTC/USDT:USDT"].rule == "isolate-on-volatility"
+    assert switches["ETH/USDT:USDT"].rule == "promote-to-cross"
     ex = FakeExchange("binance")
-    r = next(r for r in CcxtExecutor(ex).execute(d).results if r.action is sw)
-    assert r.status == "skipped" and "-4048" in r.detail and ex.sent == []
+    results = CcxtExecutor(ex).execute(d).results
+    for sw in switches.values():
+        assert sw.params["feasible"] is False and sw.params["exchangeCode"] == "-4048"
+        r = next(r for r in results if r.action is sw)
+        assert r.status == "skipped" and "-4048" in r.detail
+    # nothing switched; the only order sent is BTC's stop tightened to the risk budget
+    [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
+    assert stop.symbol == "BTC/USDT:USDT" and stop.rule == "risk-per-trade"
+    assert ex.sent == [
+        ("create_order", "BTC/USDT:USDT", "market", "sell", 0.05, None,
+         {"stopLossPrice": stop.params["price"], "reduceOnly": True}),
+    ]  # fmt: skip
 
 
 class _Response:
@@ -368,7 +396,8 @@ def real_binance(body: dict):
         "precision": {"amount": 0.001, "price": 0.1}, "limits": {"amount": {"min": 0.001}, "price": {}, "cost": {}, "leverage": {}},
         "info": {},
     }  # fmt: skip
-    ex.set_markets([market])
+    eth = {**market, "id": "ETHUSDT", "symbol": "ETH/USDT:USDT", "base": "ETH", "baseId": "ETH"}
+    ex.set_markets([market, eth])
     requests_made = []
 
     def request(method, url, **kw):
@@ -383,13 +412,18 @@ def test_binance_refusal_is_reported_not_raised_and_the_decision_kept():
     d = Guard.from_file(DEFAULT).check(volatile_binance_doc())
     ex, made = real_binance(fixture("binance")["errors"]["set_margin_mode_with_position"])
     run = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True).execute(d)
-    [r] = [r for r in run.results if r.action.type == "switch_margin_mode"]
-    assert made == [("POST", "https://fapi.binance.com/fapi/v1/marginType")]
-    assert r.status == "refused" and r.exchangeCode == "-4048"
-    assert r.error in ("OperationRejected", "ExchangeError", "MarginModeAlreadySet", "BadRequest")
-    assert "Margin type cannot be changed" in r.detail
+    # two switches (BTC to isolated, ETH promoted to cross), each attempted and refused
+    rs = [r for r in run.results if r.action.type == "switch_margin_mode"]
+    assert [r.action.symbol for r in rs] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
+    assert made == [("POST", "https://fapi.binance.com/fapi/v1/marginType")] * 2
+    for r in rs:
+        assert r.status == "refused" and r.exchangeCode == "-4048"
+        assert r.error in (
+            "OperationRejected", "ExchangeError", "MarginModeAlreadySet", "BadRequest",
+        )  # fmt: skip
+        assert "Margin type cannot be changed" in r.detail
     assert run.decision is d and run.to_dict()["decision"]["decisionId"] == d.decisionId
-    assert run.refused == (r,)
+    assert run.refused == tuple(rs)
 
 
 def test_a_guarded_real_exchange_sends_nothing_when_denied():
