@@ -309,7 +309,16 @@ def _collect(
         if not isinstance(ref, str):
             continue
         target = (base_dir / ref) if not Path(ref).is_absolute() else Path(ref)
-        if not target.exists():
+        try:
+            found = target.exists()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+            problems.append(
+                doc.located.problem(
+                    ("spec", "extends", i), f"not a usable file name: {exc}", "not_found"
+                )
+            )
+            continue
+        if not found:
             problems.append(
                 doc.located.problem(
                     ("spec", "extends", i), f"extended policy not found: {target}", "not_found"
