@@ -4,9 +4,16 @@
   (freqtrade's open trades + wallet): an entry the policy denies — or would only allow
   smaller (``resize``; freqtrade cannot shrink an order at this point) — is refused, and
   the reasons are logged.
-- ``custom_stoploss`` keeps every stop before liquidation: when the policy's
-  ``stop_before_liquidation`` rule proposes a safe stop (``set_stop_loss``) tighter than
-  the trade's current one, the stop moves there (never looser: freqtrade only tightens).
+- ``custom_stoploss`` keeps every stop before liquidation: when a rule the policy
+  *enforces* (severity error/critical, e.g. ``stop_before_liquidation``) proposes a stop
+  (``set_stop_loss``) tighter than the trade's current one, the stop moves there (never
+  looser: freqtrade only tightens). Several rules' proposals for one position arrive merged
+  into the most protective (``params["rules"]`` names them), so once the stop must move it
+  moves far enough for the risk budget too. A stop proposed *only* by a warning-level rule
+  — the default policy's ``risk-per-trade``, which reports trades risking more than 1 % of
+  equity — is logged (debug) and not applied: your strategy's ``stoploss`` is your sizing
+  decision, and a warning is advice, as the engine treats it when sizing orders. Set
+  ``riskguard_follow_warnings = True`` to tighten to those stops as well.
 
 Use it: copy this file to ``user_data/strategies/``, ``pip install riskguard`` into the
 freqtrade environment, set ``"trading_mode": "futures"`` and run
@@ -44,11 +51,24 @@ def stop_ratio(stop_rate: float, current_rate: float, is_short: bool, leverage: 
     return max(sl, 0.0) * leverage
 
 
+def enforced(decision: Any, action: Any) -> bool:
+    """Whether a blocking violation (error/critical) of the position backs ``action``.
+
+    A merged stop names every rule that proposed it in ``params["rules"]``.
+    """
+    rules = set(action.params.get("rules") or (action.rule,))
+    return any(
+        v.blocking and v.rule in rules and v.symbol == action.symbol for v in decision.violations
+    )
+
+
 class RiskguardMixin:
     """The guard side of the strategy; expects freqtrade's ``config``, ``wallets``, ``dp``."""
 
     riskguard_policy: str = os.environ.get("RISKGUARD_POLICY", "policies/default.yaml")
     riskguard_leverage: float = 5.0
+    #: also tighten to stops that only warning-level rules propose (see the module docstring)
+    riskguard_follow_warnings: bool = False
     _guard: Guard | None = None
 
     # -------------------------------------------------------------- the guard
@@ -207,9 +227,13 @@ class RiskguardMixin:
                 safe = float(a.params["price"])
                 current = float(trade.stop_loss) if trade.stop_loss else None
                 tighter = current is None or (safe < current if trade.is_short else safe > current)
-                if tighter:
-                    lev = float(trade.leverage or 1.0)
-                    return -stop_ratio(safe, current_rate, trade.is_short, lev)
+                if not tighter:
+                    continue
+                if not self.riskguard_follow_warnings and not enforced(decision, a):
+                    log.debug("riskguard: %s stop %.8g only advised: %s", pair, safe, a.rule)
+                    continue
+                lev = float(trade.leverage or 1.0)
+                return -stop_ratio(safe, current_rate, trade.is_short, lev)
         return None
 
 

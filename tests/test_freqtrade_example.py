@@ -103,6 +103,9 @@ def test_stop_moves_to_the_safe_side_of_liquidation():
         a for a in s.guard.check(s.riskguard_snapshot()).actions if a.type == "set_stop_loss"
     )
     assert new_stop == pytest.approx(safe.params["price"], rel=1e-12)
+    # the missing stop (stop-before-liquidation) merged with the 1 % risk budget's tighter one
+    assert safe.params["rules"] == ["risk-per-trade", "stop-before-liquidation"]
+    assert new_stop == pytest.approx(59000.0, rel=1e-9)  # 1 % of 10,000 over 0.1 BTC
     lp = s.guard.metrics(s.riskguard_snapshot()).positions[0].liquidationPrice
     assert lp < new_stop < 60000.0
 
@@ -110,7 +113,22 @@ def test_stop_moves_to_the_safe_side_of_liquidation():
 def test_a_stop_already_before_liquidation_is_left_alone():
     s = Stub([trade(stop_loss=57000.0)])
     t = s.trades[0]
+    # risk-per-trade warns (300 at the stop is 3 % of equity) and proposes 59,000, but a
+    # warning does not move the strategy's own stop
+    d = s.guard.check(s.riskguard_snapshot())
+    [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
+    assert stop.rule == "risk-per-trade" and stop.params["price"] == pytest.approx(59000.0)
+    assert {v.severity for v in d.violations if v.rule == "risk-per-trade"} == {"warning"}
     assert s.custom_stoploss(t.pair, t, NOW, 60000.0, 0.0, False) is None
+
+
+def test_warning_stops_are_followed_when_asked():
+    s = Stub([trade(stop_loss=57000.0)])
+    s.riskguard_follow_warnings = True
+    t = s.trades[0]
+    ratio = s.custom_stoploss(t.pair, t, NOW, 60000.0, 0.0, False)
+    assert ratio is not None
+    assert 60000.0 * (1 - abs(ratio) / t.leverage) == pytest.approx(59000.0, rel=1e-9)
 
 
 def test_short_stops_are_tightened_downwards():
