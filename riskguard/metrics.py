@@ -234,6 +234,10 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     iso_total = 0.0
     cross_mm = 0.0
     cross_upnl = 0.0
+    # Where the exchange counts the fee to close in the trigger (OKX, Gate, BingX), the
+    # other cross positions' fees weigh on the pool like their maintenance margin does.
+    fee_rate = model.closeFeeRate
+    fees = [0.0] * n
     fast = _fast_pnl(model)
     solver = _fast_solver(model)
     start_tier: list[Any] = [None] * n
@@ -272,7 +276,10 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         else:
             cross_upnl += u
             if mm[i] is not None:
-                cross_mm += m
+                if fee_rate:
+                    size = p.contracts * p.contractSize
+                    fees[i] = fee_rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
+                cross_mm += m + fees[i]
 
     wallet = snapshot.walletBalance
     cross_wallet = wallet - iso_total
@@ -317,14 +324,14 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                         st,
                         mark,
                         cross_wallet,
-                        cross_mm - mmi,
+                        cross_mm - mmi - fees[i],
                         cross_upnl - upnl[i],
                     )
             elif isolated:
                 lp = liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
             else:
                 lp = liquidation_price(
-                    p, tiers, mark, cross_wallet, cross_mm - mmi, cross_upnl - upnl[i]
+                    p, tiers, mark, cross_wallet, cross_mm - mmi - fees[i], cross_upnl - upnl[i]
                 )
         if lp is not None and lp - lp != 0:
             lp = None  # inf/NaN from overflow (sizes near 1e308): no price a rule can use
@@ -354,7 +361,7 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                 p.liquidationPrice,
                 p.stopLossPrice,
                 name,
-                approx or src != "tiers",
+                approx or src != "tiers" or (p.inverse and not model.inverseSupported),
                 src,
                 leverage is None,
             )
