@@ -429,8 +429,13 @@ def _merge_stops(actions: list, snapshot: Snapshot) -> list:
     if not any(len(v) > 1 for v in stops.values()):
         return actions
     side = {p.symbol: p.side for p in snapshot.positions}
+    # Hedge mode (a long and a short on one symbol): a stop names only the symbol, so the
+    # proposals cannot be told apart by position; merging would drop one side's stop.
+    hedged = {p.symbol for p in snapshot.positions if side[p.symbol] != p.side}
     keep: dict[str, Action] = {}
     for sym, group in stops.items():
+        if sym in hedged:
+            continue
         if len(group) == 1:
             keep[sym] = group[0]
             continue

@@ -530,3 +530,41 @@ def test_a_snapshot_checked_with_several_orders_is_hashed_once_and_right():
     got = [r["snapshot"]["digest"] for _, r in sink.records]
     want = [riskguard.decision.digest(s.to_dict()) for s in (snap, snap, other, snap)]
     assert got == want and got[0] != got[2]
+
+
+# ----------------------------------------------------------------- merged stops
+
+
+def _stops(doc: dict) -> list[Action]:
+    return [a for a in Guard.from_file(DEFAULT).check(doc).actions if a.type == "set_stop_loss"]
+
+
+def _two_sided(sides: tuple[str, ...]) -> dict:
+    return {
+        "schemaVersion": 1, "account": "h", "exchange": "binance", "settle": "USDT",
+        "timestamp": "2026-11-24T12:00:00Z", "walletBalance": 10000,
+        "positions": [
+            {"symbol": "BTC/USDT:USDT", "side": s, "contracts": 0.05, "entryPrice": 60000,
+             "markPrice": 61000, "leverage": 10, "marginMode": "isolated", "isolatedMargin": 300}
+            for s in sides
+        ],
+    }  # fmt: skip
+
+
+def test_stops_from_several_rules_merge_into_the_most_protective_one():
+    """No stop: stop-before-liquidation and risk-per-trade both propose; one stop remains."""
+    [stop] = _stops(_two_sided(("long",)))
+    assert stop.params["rules"] == ["risk-per-trade", "stop-before-liquidation"]
+    # 1 % of equity 10,050 is 100.50: over 0.05 BTC, 2,010 below the entry
+    assert stop.params["price"] == pytest.approx(57990.0)
+
+
+def test_hedged_positions_keep_a_stop_each():
+    """A long and a short on one symbol (hedge mode): a stop names only the symbol, so the
+    engine cannot merge them without dropping one side's stop; each proposal is kept."""
+    stops = _stops(_two_sided(("long", "short")))
+    prices = sorted(a.params["price"] for a in stops)
+    assert len(stops) == 4 and all("rules" not in a.params for a in stops)
+    assert prices[0] < 61000.0 < prices[-1]  # the long's stops below the mark, the short's above
+    # equity 10,000 (the PnLs cancel): each side's risk budget stop is 2,000 from the entry
+    assert prices[1] == pytest.approx(58000.0) and prices[2] == pytest.approx(62000.0)
