@@ -480,7 +480,14 @@ def test_readme_main_command_on_the_bundled_examples(tmp_path):
     assert summary["snapshots"] == 244 and summary["badRecords"] == 0
     assert summary["worstUtilization"]["account"] == "swing"
     assert summary["worstUtilization"]["value"] == pytest.approx(0.4971, abs=1e-4)
-    assert summary["accounts"]["main"]["violations"] == 0
+    main = summary["accounts"]["main"]  # binance-two-cross: allowed, only warned
+    assert main["decisions"] == {"allow": 1}
+    # risk-per-trade (a warning in the default policy): the stops risk 7.25 % and 2.90 %
+    assert main["violations"] == 2
+    assert {(e["rule"], e["severity"], e["symbol"]) for e in main["episodes"]} == {
+        ("risk-per-trade", "warning", "BTC/USDT:USDT"),
+        ("risk-per-trade", "warning", "ETH/USDT:USDT"),
+    }
     assert summary["byCode"]["STOP_LOSS_MISSING"] >= 1
     assert {"VOLATILITY_ATR_ABOVE_THRESHOLD", "VOLATILITY_EVENT_WINDOW"} <= set(summary["byCode"])
     assert_self_contained(out.read_text())
