@@ -164,3 +164,13 @@ def test_a_rule_that_can_never_fire_is_refused():
 
     with pytest.raises(PolicyError, match="never fire"):
         policy(minPct=0)
+
+
+def test_no_atr_warning_for_a_position_that_cannot_be_liquidated():
+    # 1 contract at 100 in cross behind a 1,000 wallet: no positive liquidation price
+    d = check(policy(minPct=5, atrMultiple=3), snap(pos(marginMode="cross", isolatedMargin=None)))
+    assert d.metrics.positions[0].liquidationPrice is None
+    assert not d.violations
+    # the same without ATR but liquidatable (isolated 5×) still warns that ATR is missing
+    d = check(policy(minPct=5, atrMultiple=3), snap(pos()))
+    assert "LIQUIDATION_DISTANCE_ATR_MISSING" in {v.code for v in d.violations}

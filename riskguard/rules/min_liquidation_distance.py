@@ -98,7 +98,8 @@ class MinLiquidationDistance(BaseRule):
             atr = None
             if self.atr_mult is not None:
                 atr = ctx.market(sym, "atrPct")
-                if atr is None:
+                # Without a liquidation price there is no distance to judge: no ATR needed.
+                if atr is None and self._lp(pm) is not None:
                     self.violate(
                         ctx,
                         "LIQUIDATION_DISTANCE_ATR_MISSING",
@@ -107,7 +108,7 @@ class MinLiquidationDistance(BaseRule):
                         symbol=sym,
                         severity="warning",
                     )
-                else:
+                elif atr is not None:
                     need = max(need, self.atr_mult * atr)
             lp = self._lp(pm)
             mark = pm.markPrice
