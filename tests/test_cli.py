@@ -132,3 +132,16 @@ def test_audit_over_a_directory(tmp_path):
     assert "c.json" in r.stderr
     strict = run_cli("audit", "-p", DEFAULT, str(d), "--strict")
     assert strict.returncode == 2
+
+
+def test_validate_accepts_policy_test_files_and_checks_them(tmp_path):
+    r = run_cli("validate", "--strict", *sorted(str(p) for p in POLICIES.glob("*.yaml")))
+    assert r.returncode == 0, r.stderr
+    assert "default.tests.yaml: ok" in r.stdout
+    bad = tmp_path / "x.tests.yaml"
+    bad.write_text(
+        f"apiVersion: riskguard/v1\nkind: PolicyTest\npolicy: {POLICIES / 'default.yaml'}\ncases:\n"
+        "  - name: c\n    snapshot: {walletBalance: 1}\n    expect: {decison: allow}\n"
+    )
+    r = run_cli("validate", str(bad))
+    assert r.returncode == 1 and f"{bad}:7:" in r.stderr

@@ -15,7 +15,7 @@ def add_parser(sub, name):
         name,
         help="validate policy files (all errors, with line and column)",
         description="Parse and validate policies against the composed policy schema and the rule "
-        "types' own cross-field checks. Reports every error with file:line:column and JSON path, "
+        "types' own cross-field checks (policy test files, *.tests.yaml, against their format). Reports every error with file:line:column and JSON path, "
         "and suggests the nearest rule type or parameter on a typo. Exit 0 valid, 1 invalid, 2 usage.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: riskguard validate policies/*.yaml --format json",
@@ -29,9 +29,18 @@ def add_parser(sub, name):
 
 def run(args) -> int:
     all_errors, all_warnings = [], []
+    from pathlib import Path
+
+    from ..policytest import is_test_file, load_test_file
+
     for path in args.policies:
         try:
-            errors, warnings = validate_policy(path, plugins=tuple(args.plugin))
+            if is_test_file(Path(path)):
+                # policy test files (`riskguard test`) sit beside policies: check their format too
+                load_test_file(path, plugins=tuple(args.plugin))
+                errors, warnings = [], []
+            else:
+                errors, warnings = validate_policy(path, plugins=tuple(args.plugin))
         except RiskguardError as exc:
             errors, warnings = exc.problems, []
         all_errors += errors
