@@ -37,6 +37,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "default.yaml"
 
+# ``--policy core``: the three core rules of the first default policy, fixed here so the
+# benchmark stays comparable while policies/default.yaml grows.
+CORE_POLICY = """\
+apiVersion: riskguard/v1
+kind: Policy
+metadata: {name: bench-core, version: "1.0.0"}
+spec:
+  mode: enforce
+  rules:
+    - id: margin-utilization
+      type: margin_utilization
+      params: {max: 0.35, warnAt: 0.30, includeOpenOrders: true}
+      severity: error
+      onViolation: [resize_order, alert]
+    - id: stop-before-liquidation
+      type: stop_before_liquidation
+      params: {required: true, bufferFraction: 0.10, bufferPct: 0.5,
+               liquidationSource: conservative}
+      severity: error
+      onViolation: [set_stop_loss, alert]
+    - id: isolate-on-volatility
+      type: isolate_on_volatility
+      params: {atrPctAbove: 5.0, atrPeriod: 14}
+      severity: error
+      onViolation: [switch_margin_mode, alert]
+"""
+
 # Runs the CLI in-process so getrusage(RUSAGE_SELF) is the audit process itself.
 CHILD = r"""
 import json, resource, sys, time
@@ -197,6 +224,7 @@ def profile(path: Path, n: int = 2000) -> str:
 
 
 def main() -> None:
+    global POLICY
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000", help="snapshot counts (comma-separated)")
     ap.add_argument("--positions", type=int, default=10)
@@ -208,7 +236,18 @@ def main() -> None:
     ap.add_argument("--metrics", default="compact", choices=("compact", "full"))
     ap.add_argument("--profile", action="store_true", help="also profile the in-process path")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (best kept)")
+    ap.add_argument(
+        "--policy",
+        default=str(POLICY),
+        help="policy file, or 'core' for the three core rules (default: policies/default.yaml)",
+    )
     args = ap.parse_args()
+    if args.policy == "core":
+        POLICY = args.data_dir / "bench-core.yaml"
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        POLICY.write_text(CORE_POLICY)
+    else:
+        POLICY = Path(args.policy).resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     sizes = [int(x) for x in args.sizes.split(",")]
     workers = [int(x) for x in args.workers.split(",")]
