@@ -1,7 +1,7 @@
 """Action types and their JSON form.
 
 Actions are *proposals*: the engine never acts. A bot applies them itself, or an
-executor plugin (``plugins/ccxt_guard.py``) applies them when asked to.
+executor plugin (``riskguard/contrib/ccxt_guard.py``) applies them when asked to.
 """
 
 from __future__ import annotations

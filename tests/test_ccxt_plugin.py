@@ -28,7 +28,7 @@ from riskguard.contrib.ccxt_guard import (  # noqa: E402
 )
 
 DEFAULT = POLICIES / "default.yaml"
-PLUGIN = str(ROOT / "plugins" / "ccxt_guard.py")
+PLUGIN = str(ROOT / "riskguard" / "contrib" / "ccxt_guard.py")
 NOW = 1795521600000  # 2026-11-24T12:00:00Z
 
 
