@@ -513,11 +513,13 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
             existing = p
             break
     if price is None:
-        m = snapshot.markets.get(order.symbol)
-        if m is not None and m.markPrice is not None:
-            price = m.markPrice
-        elif existing is not None:
+        # The position's own mark first, as Snapshot.mark_price and the rules read it: a
+        # fill at markets[symbol] while the position stays marked elsewhere is phantom PnL.
+        if existing is not None:
             price = snapshot.mark_price(existing)
+        else:
+            m = snapshot.markets.get(order.symbol)
+            price = m.markPrice if m is not None else None
     if price is None:
         raise ValueError(
             f"no price for {order.symbol}: the order has none and the snapshot has no mark"
