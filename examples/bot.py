@@ -22,9 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from riskguard.contrib.ccxt_guard import CcxtExecutor, GuardedExchange, OrderRejected
-
 from riskguard import Guard
+from riskguard.contrib.ccxt_guard import CcxtExecutor, GuardedExchange, OrderRejected
 
 ROOT = Path(__file__).resolve().parent.parent
 
