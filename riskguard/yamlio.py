@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
     tag = node.tag
     if tag not in _JSON_SCALARS:
         return _tag_problem(tag)
+    if not node.value.isascii() and _surrogate(node.value):
+        return _SURROGATE
     if tag == _T + "int" and len(node.value) > MAX_INT_DIGITS:
         return f"integer with more than {MAX_INT_DIGITS} digits"
     if tag == _T + "float":
@@ -128,6 +131,17 @@ def _scalar_problem(node: yaml.ScalarNode) -> str | None:
         except ValueError:
             pass  # sexagesimal (1:30.5): finite by construction
     return None
+
+
+_SURROGATE = "a lone UTF-16 surrogate escape (\\ud800-\\udfff) is not a character"
+
+
+def _surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _tag_problem(tag: str) -> str:
@@ -165,6 +179,8 @@ def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) 
                     key_node,
                 )
             key = key_node.value
+            if not key.isascii() and _surrogate(key):
+                raise _BadValue(_SURROGATE, path, key_node)
             if key in seen:
                 raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1, path)
             seen[key] = key_node.start_mark.line + 1
@@ -295,7 +311,16 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
     """json.loads with NaN/Infinity and duplicate keys refused, errors located; the hot path
     for JSON input."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
+        if ("\\ud" in text or "\\uD" in text) and _surrogate(json.dumps(data, ensure_ascii=False)):
+            m = _LONE.search(text)
+            pos = m.start() if m else 0
+            line = text.count("\n", 0, pos) + 1
+            col = pos - text.rfind("\n", 0, pos)
+            raise RiskguardError(
+                [Problem(f"not valid JSON text: {_SURROGATE}", "$", "syntax", file, line, col)]
+            )
+        return data
     except _Dup:
         # json.loads keeps the last of two equal keys silently; the YAML reader says where.
         try:
@@ -321,6 +346,12 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
         ) from None
     except RecursionError:
         raise RiskguardError([Problem("document nested too deeply", "$", "limits", file)]) from None
+
+
+_LONE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 class _NonFinite(ValueError):
