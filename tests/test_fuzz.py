@@ -66,6 +66,7 @@ REGRESSIONS = [
     pytest.param(b'\x00{"walletBalance": 1' + b"0" * 5000 + b"}", id="json-int-5000-digits"),
     pytest.param(b'\x00{"walletBalance": 1' + b"0" * 400 + b"}", id="json-int-beyond-float"),
     pytest.param(b'\x00{"walletBalance": 1, "timestamp": 1e300}', id="timestamp-year-huge"),
+    pytest.param(b'\x00{"walletBalance": 1, "account": "\\ud800"}', id="lone-surrogate"),
     pytest.param(b"\x01walletBalance: 1\nfoo: .nan\n1: x\n", id="yaml-nan-and-int-key"),
     pytest.param(
         b'\x03{"apiVersion": "riskguard/v1", "kind": "Policy", "metadata": {"name": "x"}, '

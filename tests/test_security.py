@@ -198,6 +198,16 @@ def test_unquoted_yaml_dates_stay_text(tmp_path):
     assert s.timestamp == 1795521600000
 
 
+def test_lone_surrogate_escapes(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text('{"walletBalance": 1,\n "account": "x\\ud800"}')
+    err = cli_error(run_cli("check", "-p", DEFAULT, "-s", str(p)))
+    assert "s.json:2:15: not valid JSON text: a lone UTF-16 surrogate" in err  # at the escape
+    with pytest.raises(RiskguardError, match="lone UTF-16 surrogate") as ei:
+        parse_text('walletBalance: 1\naccount: "\\udc00"\n', "s.yaml")
+    assert ei.value.problems[0].path == "$.account"
+
+
 def test_huge_json_integers():
     with pytest.raises(SnapshotError, match="beyond the float range"):
         build_snapshot(parse_json_fast('{"walletBalance": 1' + "0" * 400 + "}"))
