@@ -165,10 +165,24 @@ def test_bad_records_are_located_counted_and_the_run_goes_on(tmp_path):
 # --------------------------------------------------------------------------- exit codes
 
 
+def _calm_doc() -> dict:
+    """snapshot_doc() with stops inside the 1 % risk budget, ATR data and a modest winner:
+    no finding at all under the default policy, not even a warning or an advisory."""
+    doc = snapshot_doc(
+        markets={
+            "BTC/USDT:USDT": {"markPrice": 61000, "atrPct": 1.5},
+            "ETH/USDT:USDT": {"markPrice": 2990, "atrPct": 2.0},
+        }
+    )
+    doc["positions"][0]["stopLossPrice"] = 58500
+    doc["positions"][1].update(markPrice=2990, stopLossPrice=3080)
+    return doc
+
+
 @pytest.mark.parametrize(
     ("wallets", "fail_on", "code"),
     [
-        ((10000.0,), "info", 0),  # nothing at all
+        ((None,), "info", 0),  # nothing at all: a calm account with tight stops and ATR data
         ((1900.0,), "warning", 1),  # a utilization warning
         ((1900.0,), "error", 0),
         ((1500.0,), "error", 1),  # a utilization breach
@@ -176,7 +190,8 @@ def test_bad_records_are_located_counted_and_the_run_goes_on(tmp_path):
     ],
 )
 def test_fail_on(tmp_path, wallets, fail_on, code):
-    jl = write_jsonl(tmp_path / "a.jsonl", [snapshot_doc(walletBalance=w) for w in wallets])
+    docs = [_calm_doc() if w is None else snapshot_doc(walletBalance=w) for w in wallets]
+    jl = write_jsonl(tmp_path / "a.jsonl", docs)
     r, js = audit_json(str(jl), "--fail-on", fail_on)
     assert r.returncode == code, (js["worstSeverity"], r.stderr)
     assert js["failed"] is bool(code)
