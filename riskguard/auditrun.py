@@ -1,11 +1,12 @@
 """Batch evaluation of many snapshots (``riskguard audit``): stream in, decide, stream out.
 
 Sources are resolved through the registered snapshot sources (file, directory, JSON
-Lines, …). Records are grouped into chunks of raw text; a chunk is parsed, built and
-evaluated in one place (this process, a pool worker or a Dask worker) and comes back as
-compact JSON lines plus a :class:`~riskguard.summary.Summary` of the chunk, so every
-engine runs the very same code (:func:`run_chunk`) and results are identical whichever
-engine ran them.
+Lines, …). The input is cut into units of work: a :class:`LineRange` of a plain JSON
+Lines file (the process that evaluates it reads those bytes itself), or a list of raw
+records read here (gzip, stdin, documents). A unit is parsed, built and evaluated in one
+place (this process, a pool worker or a Dask worker) and comes back as compact JSON
+lines plus a :class:`~riskguard.summary.Summary` of the chunk, so every engine runs the
+very same code (:func:`run_chunk`) and results are identical whichever engine ran them.
 
 Guarantees the command relies on:
 
@@ -135,7 +136,7 @@ class AuditTotals:
     bad_examples: list[BadRecord] = field(default_factory=list)
     worst: int = -1
     written: int = 0
-    chars_read: int = 0  # text of the records consumed so far (progress against input size)
+    chars_read: int = 0  # input consumed so far: characters of records, bytes of ranges
     engine: str = "sequential"
     interrupted: bool = False
 
@@ -249,12 +250,7 @@ def iter_chunks(
         chunk = list(islice(it, size))
         if not chunk:
             return
-        for i, (ref, item) in enumerate(chunk):
-            if isinstance(item, RiskguardError):
-                chunk[i] = (ref, bad_record(ref, item))
-            elif isinstance(item, Exception):
-                chunk[i] = (ref, BadRecord(ref, f"{type(item).__name__}: {item}"))
-        yield chunk
+        yield _clean(chunk)
 
 
 @dataclass(frozen=True, slots=True)
