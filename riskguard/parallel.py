@@ -1,7 +1,8 @@
 """Engines that run :func:`riskguard.auditrun.run_chunk` somewhere else: a local process
 pool, or a Dask cluster.
 
-Both take an iterator of chunks (lists of raw records) and call ``consume`` with each
+Both take an iterator of units of work (lists of raw records, or line ranges of a JSON
+Lines file that the worker reads itself) and call ``consume`` with each
 chunk's :class:`~riskguard.auditrun.ChunkResult` **in input order**. At most a small
 window of chunks is in flight, so memory stays flat however long the input; results
 arriving out of order wait in that window. Workers load the policy once (a pool
