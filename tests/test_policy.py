@@ -249,3 +249,26 @@ def test_merged_document_reloads_to_the_same_policy(tmp_path):
     again = load_policy(p.document)
     assert again.digest == p.digest
     assert [s.onViolation for s in again.specs] == [None, ("alert",)]
+
+
+@pytest.mark.parametrize(
+    ("rtype", "mode"),
+    [
+        ("isolate_on_volatility", "isolated"),
+        ("cross_stress", "isolated"),
+        ("promote_to_cross", "cross"),
+    ],
+)
+def test_match_on_a_margin_mode_the_rule_never_judges_warns(tmp_path, rtype, mode):
+    f = write(
+        tmp_path,
+        "p.yaml",
+        f"""
+      rules:
+        - {{id: r, type: {rtype}, match: {{marginMode: {mode}}}}}
+    """,
+    )
+    p = load_policy(f)
+    assert any("r" in w.message and mode in w.message for w in p.warnings), [
+        w.message for w in p.warnings
+    ]

@@ -291,6 +291,7 @@ RULE_TYPE = RuleType(
   type: cross_stress
   params: {shockPct: 15, atrMultiple: 4}""",
     limitKeys=("shockPct", "atrMultiple"),
+    marginModes=("cross",),  # shocks the cross pool
 )
 
 

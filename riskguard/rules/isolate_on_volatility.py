@@ -252,6 +252,7 @@ RULE_TYPE = RuleType(
       - {name: FOMC, at: "2026-12-16T19:00:00Z", beforeMinutes: 60, afterMinutes: 120}
   severity: warning""",
     limitKeys=("atrPctAbove",),
+    marginModes=("cross",),  # only cross positions are moved to isolated
 )
 
 

@@ -219,6 +219,7 @@ RULE_TYPE = RuleType(
   type: promote_to_cross
   params: {profitMultiple: 3, atrPctAbove: 5}""",
     limitKeys=("profitMultiple",),
+    marginModes=("isolated",),  # only isolated winners can be promoted
 )
 
 
