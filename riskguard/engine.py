@@ -48,6 +48,8 @@ ENGINE_CODES: dict[str, str] = {
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
     "METRICS_ERROR": "the margin model (a plugin) raised computing metrics; the decision fails closed",
+    "CROSS_POOL_BELOW_MAINTENANCE": "the cross pool's equity is at or below its total maintenance margin: "
+    "it is being liquidated now, whatever single liquidation prices say",
 }
 
 
@@ -55,8 +57,17 @@ ENGINE_CODES: dict[str, str] = {
 #: never block an order that only reduces exposure (an insolvent account must be able to
 #: reduce).
 _STATE_CODES = frozenset(
-    {"ACCOUNT_EQUITY_NOT_POSITIVE", "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE", "INPUT_TIERS_MISSING"}
+    {
+        "ACCOUNT_EQUITY_NOT_POSITIVE",
+        "CROSS_POOL_BELOW_MAINTENANCE",
+        "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE",
+        "INPUT_TIERS_MISSING",
+    }
 )
+
+
+#: Engine state findings an order can cause by its size alone (so a smaller order may pass).
+_RESIZABLE_STATE = frozenset({"CROSS_POOL_BELOW_MAINTENANCE"})
 
 
 def _engine_violation(
@@ -121,6 +132,27 @@ def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None
                     model=pm.marginModel,
                 )
             )
+    # A pool already past liquidation can have no positive liquidation price left for some
+    # position (the solver finds none), which must not read as "safe": judge the pool itself.
+    cross_mm = cross_upnl = 0.0
+    has_cross = False
+    for pm in metrics.positions:
+        if pm.marginMode == "cross" and pm.maintenanceMargin is not None:
+            has_cross = True
+            cross_mm += pm.maintenanceMargin
+            cross_upnl += pm.unrealizedPnl
+    cross_equity = metrics.crossWalletBalance + cross_upnl
+    if has_cross and cross_mm > 0 and metrics.equity > 0 and cross_equity <= cross_mm:
+        vs.append(
+            _engine_violation(
+                "CROSS_POOL_BELOW_MAINTENANCE",
+                f"cross pool equity {cross_equity:.2f} {metrics.settle} is at or below its maintenance "
+                f"margin {cross_mm:.2f}: the pool is being liquidated",
+                None,
+                crossEquity=cross_equity,
+                maintenanceMargin=cross_mm,
+            )
+        )
     if metrics.equity <= 0 and (snapshot.positions or metrics.walletBalance < 0):
         vs.append(
             _engine_violation(
@@ -338,7 +370,14 @@ def evaluate(
         max_allowed, bounded = _max_amount(policy, ctx)
         if blocking and not errors and not pre:
             resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
-            if resizers and all(v.rule in resizers for v in blocking) and max_allowed is not None:
+            # A pool pushed past maintenance by the order itself is fixed by a smaller order
+            # too: the bisection in _try_resize re-judges it at every candidate amount.
+            if (
+                resizers
+                and all(v.rule in resizers or v.code in _RESIZABLE_STATE for v in blocking)
+                and any(v.rule in resizers for v in blocking)
+                and max_allowed is not None
+            ):
                 amount = _floor_amount(min(max_allowed, order.amount))
                 outcome, amount = _try_resize(
                     policy, snapshot, order, model, market_data, now_ms, state, amount
@@ -349,7 +388,7 @@ def evaluate(
                         *actions,
                         Action(
                             "resize_order",
-                            next(iter(sorted({v.rule for v in blocking}))),
+                            next(iter(sorted({v.rule for v in blocking if v.rule in resizers}))),
                             order.symbol,
                             {"amount": amount, "requested": order.amount},
                         ),

@@ -367,3 +367,17 @@ def test_stops_proposed_by_several_rules_merge_into_the_most_protective():
     # above the liquidation-buffer stop, so it satisfies both rules
     assert stops[0].params["price"] == pytest.approx(60000 - 0.01 * 1100 / 0.05, rel=1e-6)
     assert stops[0].params["rules"] == ["rpt", "sl"]
+
+
+def test_a_cross_pool_past_maintenance_is_flagged_even_without_liquidation_prices():
+    # cross wallet 320 − 300 isolated = 20, BTC cross uPnL −50: pool equity −30 < MM; the isolated
+    # ETH winner keeps total equity positive, so only the pool check can see it
+    doc = snapshot_doc(walletBalance=320)
+    doc["positions"][0].update(contracts=0.05, entryPrice=62000, markPrice=61000)  # cross uPnL −50
+    doc["positions"][1]["markPrice"] = 2900  # isolated ETH short wins 100
+    d = check(policy(MU), doc)
+    assert "CROSS_POOL_BELOW_MAINTENANCE" in codes(d) and d.decision == "deny"
+    v = next(v for v in d.violations if v.code == "CROSS_POOL_BELOW_MAINTENANCE")
+    assert v.context["crossEquity"] <= v.context["maintenanceMargin"]
+    healthy = check(policy(MU), snapshot_doc())
+    assert "CROSS_POOL_BELOW_MAINTENANCE" not in codes(healthy)
