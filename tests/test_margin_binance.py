@@ -19,6 +19,8 @@ from riskguard.metrics import compute_metrics
 from riskguard.plugins import get_registry
 from riskguard.snapshot import build_snapshot
 
+from .margin_helpers import account, pos_doc
+
 TIERS = Path(__file__).parent / "fixtures" / "tiers"
 
 
@@ -38,32 +40,6 @@ def load_tiers(name: str, *, strip_amounts: bool = False):
     symbol, rows = fixture_rows(name, strip_amounts=strip_amounts)
     snap = build_snapshot({"walletBalance": 0, "leverageTiers": {symbol: rows}})
     return snap.leverageTiers[symbol]
-
-
-def pos_doc(symbol, side, contracts, entry, mark=None, *, mode="isolated", margin=None, **kw):
-    d = {
-        "symbol": symbol,
-        "side": side,
-        "contracts": contracts,
-        "entryPrice": entry,
-        "markPrice": entry if mark is None else mark,
-        "marginMode": mode,
-        **kw,
-    }
-    if margin is not None:
-        d["isolatedMargin"] = margin
-    return d
-
-
-def account(wallet, positions, tiers=None, exchange="binance"):
-    return build_snapshot(
-        {
-            "exchange": exchange,
-            "walletBalance": wallet,
-            "positions": positions,
-            "leverageTiers": tiers or {},
-        }
-    )
 
 
 def lp_of(snap, i=0):

@@ -19,7 +19,9 @@ import pytest
 
 from riskguard.metrics import compute_metrics
 from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot
+
+from .margin_helpers import account as _account
+from .margin_helpers import pos_doc
 
 TIERS = Path(__file__).parent / "fixtures" / "tiers"
 
@@ -33,30 +35,8 @@ def fixture_rows(name: str) -> tuple[str, list[dict]]:
     return d["symbol"], d["tiers"]
 
 
-def pos_doc(symbol, side, contracts, entry, mark=None, *, mode="isolated", margin=None, **kw):
-    d = {
-        "symbol": symbol,
-        "side": side,
-        "contracts": contracts,
-        "entryPrice": entry,
-        "markPrice": entry if mark is None else mark,
-        "marginMode": mode,
-        **kw,
-    }
-    if margin is not None:
-        d["isolatedMargin"] = margin
-    return d
-
-
 def account(exchange, wallet, positions, tiers=None):
-    return build_snapshot(
-        {
-            "exchange": exchange,
-            "walletBalance": wallet,
-            "positions": positions,
-            "leverageTiers": tiers or {},
-        }
-    )
+    return _account(wallet, positions, tiers, exchange)
 
 
 def one_tier(mmr):
