@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -12,14 +11,12 @@ from referencing import Registry, Resource
 
 
 def _schema_dir() -> Path:
-    try:
-        d = resources.files("riskguard.schemas")
-        p = Path(str(d))
-        if (p / "snapshot.schema.json").is_file():
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "schemas"
+    """``riskguard/schemas/`` in an installed wheel, else ``schemas/`` of the source tree."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "schemas", here.parent / "schemas"):
+        if (d / "snapshot.schema.json").is_file():
+            return d
+    raise FileNotFoundError(f"riskguard's JSON Schemas are missing (looked in {here / 'schemas'})")
 
 
 @cache

@@ -1,0 +1,75 @@
+"""The wheel holds what an installed riskguard needs, and works away from the source tree.
+
+Two bugs of this kind were found only from a fresh clone: the schemas and the ccxt plugin
+live outside ``riskguard/`` in the repository, so a test must look at the built wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if r.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {r.stderr[-500:]}")
+    (whl,) = out.glob("riskguard-*.whl")
+    return whl
+
+
+def test_wheel_contents(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for schema in ("snapshot", "order", "decision", "policy"):
+        assert f"riskguard/schemas/{schema}.schema.json" in names
+    assert "riskguard/contrib/ccxt_guard.py" in names
+    assert any(n.endswith("entry_points.txt") for n in names)
+
+
+def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_path):
+    target = tmp_path / "site"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    code = (
+        "import riskguard, riskguard.schemas_util as s; "
+        f"assert riskguard.__file__.startswith({str(target)!r}), riskguard.__file__; "
+        "print(s.load_schema('snapshot')['title'])"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "snapshot" in r.stdout
