@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import POLICIES, run_cli, snapshot_doc
+from .conftest import POLICIES, ROOT, run_cli, snapshot_doc
 
 DEFAULT = str(POLICIES / "default.yaml")
 
@@ -145,3 +145,29 @@ def test_validate_accepts_policy_test_files_and_checks_them(tmp_path):
     )
     r = run_cli("validate", str(bad))
     assert r.returncode == 1 and f"{bad}:7:" in r.stderr
+
+
+def test_check_time_budget_denies_a_hung_plugin_rule(tmp_path, write_json):
+    plugin = ROOT / "tests" / "fixtures" / "hostile" / "plugin-hangs.py"
+    pol = tmp_path / "p.yaml"
+    pol.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: h}\n"
+        "spec:\n  rules:\n    - {id: h, type: hangs}\n"
+    )
+    s = str(write_json("s.json", snapshot_doc()))
+    r = run_cli(
+        "check",
+        "--plugin",
+        str(plugin),
+        "-p",
+        str(pol),
+        "-s",
+        s,
+        "--time-budget-ms",
+        "200",
+        "--json",
+    )
+    assert r.returncode == 3, r.stderr  # fail closed: the evaluation did not finish
+    d = json.loads(r.stdout)
+    assert d["decision"] == "deny"
+    assert "ENGINE_TIME_BUDGET_EXCEEDED" in {v["code"] for v in d["violations"]}

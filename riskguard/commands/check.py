@@ -62,6 +62,12 @@ def add_parser(sub, name):
     p.add_argument(
         "--audit-log", metavar="FILE", help="append the decision to this hash-chained log"
     )
+    p.add_argument(
+        "--time-budget-ms",
+        type=float,
+        metavar="MS",
+        help="deny (ENGINE_TIME_BUDGET_EXCEEDED) if evaluation takes longer, e.g. a hung plugin rule",
+    )
     add_plugin_arg(p)
     return p
 
@@ -74,7 +80,13 @@ def run(args) -> int:
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
     snap = load_snapshot(args.snapshot)
     order = load_order(args.order) if args.order else None
-    decision = evaluate(policy, snap, order, ref=str(args.snapshot))
+    if args.time_budget_ms:
+        from ..guard import Guard
+
+        # the Guard evaluates on a daemon worker thread and stops waiting at the budget
+        decision = Guard(policy, time_budget_ms=args.time_budget_ms).check(snap, order)
+    else:
+        decision = evaluate(policy, snap, order, ref=str(args.snapshot))
     if args.audit_log:
         from ..audit import AuditLog
 
@@ -97,7 +109,12 @@ def _stream(args) -> int:
 
     if args.order:
         raise RiskguardError("--order does not go with --stream: send orders on stdin")
-    guard = Guard.from_file(args.policy, plugins=tuple(args.plugin), audit_log=args.audit_log)
+    guard = Guard.from_file(
+        args.policy,
+        plugins=tuple(args.plugin),
+        audit_log=args.audit_log,
+        time_budget_ms=args.time_budget_ms,
+    )
     with guard:
         stream = Stream(guard, metrics=args.metrics)
         if args.snapshot:
