@@ -29,7 +29,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TextIO
@@ -39,10 +39,9 @@ from .engine import evaluate
 from .errors import Problem, RiskguardError
 from .plugins import Registry
 from .policy import CompiledPolicy, load_policy
-from .snapshot import Snapshot, build_snapshot
 from .sources import DOC_SUFFIXES, JSONL_SUFFIXES
 from .summary import Summary
-from .yamlio import parse_json_fast
+from .tiermemo import build_snapshot_memo, read_snapshot, snapshot_digest
 
 #: Records per chunk: large enough that per-chunk IPC and summary merging are noise,
 #: small enough that a chunk is well under a second of work and a few MB in flight.
@@ -447,65 +446,6 @@ def compact_metrics(m: Any) -> dict:
     }
 
 
-#: Parsed leverage-tier tables by their raw content. An archive repeats the same few
-#: tables in every snapshot, and validating them is the largest part of building one.
-_TIER_CACHE: dict[tuple, tuple] = {}
-_TIER_CACHE_MAX = 4096
-
-
-def _tier_key(raw: Any) -> tuple | None:
-    """A hashable, exact key for a raw tier list; value *types* are part of it, since
-    ``1``, ``1.0`` and ``true`` compare equal but do not validate alike. None when the
-    table holds nested values (``info``): such tables are not cached."""
-    if type(raw) is not list:
-        return None
-    try:  # C-level iteration only: this runs for every table of every snapshot
-        key = (
-            tuple(map(tuple, map(_items, raw))),
-            tuple(map(type, _flat(map(_values, raw)))),
-        )
-        hash(key)
-    except TypeError:  # not a list of flat objects
-        return None
-    return key
-
-
-_items, _values, _flat = dict.items, dict.values, chain.from_iterable
-
-
-def build_snapshot_memo(data: Any) -> Snapshot:
-    """``build_snapshot(data)``, with each distinct tier table validated once per process.
-
-    When every table of the snapshot was seen before, the rest of the document is built
-    (and validated) as usual and the remembered tables are put in; otherwise the whole
-    document is built and its tables remembered. Same Snapshot, same errors.
-    """
-    raw = data.get("leverageTiers") if type(data) is dict else None
-    if type(raw) is not dict or not raw:
-        return build_snapshot(data)
-    cache = _TIER_CACHE
-    parsed = {}
-    for sym, table in raw.items():
-        key = _tier_key(table)
-        hit = cache.get(key) if key is not None else None
-        if hit is None:
-            break
-        parsed[sym] = hit
-    else:
-        rest = dict(data)
-        del rest["leverageTiers"]
-        return replace(build_snapshot(rest), leverageTiers=parsed, source=data)
-    snap = build_snapshot(data)
-    if len(cache) >= _TIER_CACHE_MAX:
-        cache.clear()
-    for sym, table in raw.items():
-        tiers = snap.leverageTiers.get(sym)
-        key = _tier_key(table) if tiers is not None else None
-        if key is not None:
-            cache[key] = tiers
-    return snap
-
-
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
@@ -535,16 +475,17 @@ def evaluate_record(
     try:
         if isinstance(item, Exception):
             raise item
-        data = parse_json_fast(item, ref) if isinstance(item, str) else item
-        snap = build_snapshot_memo(data)
+        if isinstance(item, str):
+            data, snap = read_snapshot(item, ref)
+        else:
+            data, snap = item, build_snapshot_memo(item)
     except RiskguardError as exc:
         return None, bad_record(ref, exc)
     ts = snap.timestamp
     if ts is None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
     d = evaluate(policy, snap, now_ms=ts, ref=ref)
-    if not digest:
-        d._snapshot_digest = ""
+    d._snapshot_digest = snapshot_digest(data) if digest else ""
     if metrics == "full":
         return d.to_dict(), None
     out = d.to_dict(metrics=False)

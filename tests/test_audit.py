@@ -352,10 +352,11 @@ def _generated(n_steps: int = 15) -> list[dict]:
 def test_audit_decides_exactly_like_the_engine():
     """The audit path (tier tables parsed once per process, compact metrics) changes
     nothing about the decision: same Snapshot, same violations, same actions."""
-    from riskguard.auditrun import build_snapshot_memo, evaluate_record
+    from riskguard.auditrun import evaluate_record
     from riskguard.engine import evaluate
     from riskguard.policy import load_policy
     from riskguard.snapshot import build_snapshot
+    from riskguard.tiermemo import build_snapshot_memo
 
     policy = load_policy(DEFAULT)
     docs = _generated()
@@ -377,9 +378,9 @@ def test_audit_decides_exactly_like_the_engine():
 def test_remembered_tier_tables_validate_like_new_ones(field, value):
     """A table equal to a remembered one under ``==`` but not in JSON types (1 vs true vs
     1.0) is validated on its own: same result as without the memo."""
-    from riskguard.auditrun import build_snapshot_memo
     from riskguard.errors import SnapshotError
     from riskguard.snapshot import build_snapshot
+    from riskguard.tiermemo import build_snapshot_memo
 
     tiers = [
         {
