@@ -351,6 +351,124 @@ def format_timestamp(ms: int | None) -> str | None:
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_INF = math.inf
+_BIG = 1e300  # ints beyond this take the full path (its float conversion may overflow)
+
+
+def _gt0(v: Any) -> float | None:
+    """A finite number > 0 of a JSON number type, as a float; None for anything else."""
+    t = type(v)
+    if t is float:
+        return v if 0.0 < v < _INF else None
+    if t is int and 0 < v < _BIG:
+        return float(v)
+    return None
+
+
+def _ge0(v: Any) -> float | None:
+    t = type(v)
+    if t is float:
+        return v if 0.0 <= v < _INF else None
+    if t is int and 0 <= v < _BIG:
+        return float(v)
+    return None
+
+
+def _any(v: Any) -> float | None:
+    t = type(v)
+    if t is float:
+        return v if -_INF < v < _INF else None
+    if t is int and -_BIG < v < _BIG:
+        return float(v)
+    return None
+
+
+def _position_fast(d: Any) -> Position | None:
+    """:func:`_position` for the common case, in one pass: every field present has its
+    plain JSON type and is in range. None for anything else; the full path then builds
+    the position or says what is wrong (a property test pins the two together)."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    symbol, side, mode = g("symbol"), g("side"), g("marginMode", "cross")
+    if type(symbol) is not str or (side != "long" and side != "short"):
+        return None
+    if mode != "cross" and mode != "isolated":
+        return None
+    contracts, entry = _gt0(g("contracts")), _gt0(g("entryPrice"))
+    if contracts is None or entry is None:
+        return None
+    cs, mark, lev, iso = g("contractSize"), g("markPrice"), g("leverage"), g("isolatedMargin")
+    sl, tp, lp = g("stopLossPrice"), g("takeProfitPrice"), g("liquidationPrice")
+    inverse = g("inverse")
+    if cs is not None and (cs := _gt0(cs)) is None:
+        return None
+    if mark is not None and (mark := _gt0(mark)) is None:
+        return None
+    if lev is not None and (lev := _gt0(lev)) is None:
+        return None
+    if iso is not None:
+        if (iso := _ge0(iso)) is None:
+            return None
+    elif mode == "isolated":
+        return None
+    if sl is not None and (sl := _gt0(sl)) is None:
+        return None
+    if tp is not None and (tp := _gt0(tp)) is None:
+        return None
+    if lp is not None and (lp := _any(lp)) is None:
+        return None
+    if inverse is None:
+        inverse = False
+    elif type(inverse) is not bool:
+        return None
+    if d.keys() <= _POSITION_KEYS:
+        extra = {}
+    else:
+        extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
+        if not _json_ok(extra):
+            return None
+    return Position(
+        symbol,
+        side,
+        contracts,
+        entry,
+        mark,
+        lev,
+        mode,
+        1.0 if cs is None else cs,
+        iso,
+        inverse,
+        sl,
+        tp,
+        lp,
+        extra,
+    )
+
+
+def _market_fast(d: Any) -> Market | None:
+    """:func:`_market` for a market without candles whose numbers are plain and in range."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    if g("candles") is not None:
+        return None
+    mark, atr, cs = g("markPrice"), g("atrPct"), g("contractSize")
+    if mark is not None and (mark := _gt0(mark)) is None:
+        return None
+    if atr is not None and (atr := _ge0(atr)) is None:
+        return None
+    if cs is not None and (cs := _gt0(cs)) is None:
+        return None
+    if d.keys() <= _MARKET_KEYS:
+        extra = {}
+    else:
+        extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
+        if not _json_ok(extra):
+            return None
+    return Market(mark, atr, (), cs, extra)
+
+
 def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
     if not isinstance(d, dict):
         ctx.add(path, f"expected a position object, got {type(d).__name__}", "type")
@@ -603,7 +721,7 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
                 if not isinstance(sym, str):
                     ctx.add(("markets",), f"symbol {sym!r} is not text", "type")
                     continue
-                mk = _market(ctx, m, ("markets", sym))
+                mk = _market_fast(m) or _market(ctx, m, ("markets", sym))
                 if mk is not None:
                     markets[sym] = mk
 
@@ -627,7 +745,7 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
         ctx.add(("positions",), "expected a list of positions", "type")
     else:
         for i, p in enumerate(raw_pos):
-            pos = _position(ctx, p, ("positions", i))
+            pos = _position_fast(p) or _position(ctx, p, ("positions", i))
             if pos is None:
                 continue
             if pos.markPrice is None and (

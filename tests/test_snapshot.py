@@ -227,3 +227,77 @@ def test_valid_numbers_always_build(wallet, contracts, price):
     s = build_snapshot(doc)
     assert s.positions[0].contracts == contracts
     assert validator("snapshot").is_valid(doc)
+
+
+# The builder reads the common case in one pass (``_position_fast``, ``_market_fast``) and
+# falls back to the full path, which collects every problem. The two must agree exactly.
+field_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([10**300, 10**309, -(10**301), 2**53 + 1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["1.5", "x", "long", "short", "cross", "isolated", "", [], {}, [1.0]]),
+)
+POSITION_FIELDS = [
+    "symbol",
+    "side",
+    "contracts",
+    "entryPrice",
+    "markPrice",
+    "leverage",
+    "marginMode",
+    "contractSize",
+    "isolatedMargin",
+    "inverse",
+    "stopLossPrice",
+    "takeProfitPrice",
+    "liquidationPrice",
+    "note",
+]
+
+
+def _both(fast, full, d):
+    from riskguard.snapshot import _Ctx
+
+    ctx = _Ctx(None)
+    want = full(ctx, d, ("x",))
+    got = fast(d)
+    if got is not None:
+        assert not ctx.problems
+        assert got == want
+        assert repr(got) == repr(want)  # 1 vs 1.0 and -0.0 vs 0.0 show here
+        assert got.extra == want.extra
+    return got
+
+
+@given(
+    which=st.integers(0, 1),
+    edits=st.dictionaries(st.sampled_from(POSITION_FIELDS), field_values, max_size=4),
+    drop=st.sets(st.sampled_from(POSITION_FIELDS), max_size=3),
+)
+def test_one_pass_position_builder_agrees_with_the_full_one(which, edits, drop):
+    from riskguard.snapshot import _position, _position_fast
+
+    d = dict(snapshot_doc()["positions"][which])
+    assert _both(_position_fast, _position, dict(d)) is not None  # the fast path is taken
+    d.update(edits)
+    for k in drop:
+        d.pop(k, None)
+    _both(_position_fast, _position, d)
+
+
+@given(
+    edits=st.dictionaries(
+        st.sampled_from(["markPrice", "atrPct", "contractSize", "candles", "regime"]),
+        field_values,
+        max_size=3,
+    )
+)
+def test_one_pass_market_builder_agrees_with_the_full_one(edits):
+    from riskguard.snapshot import _market, _market_fast
+
+    d = {"markPrice": 100.0, "atrPct": 2.5, "regime": "calm"}
+    assert _both(_market_fast, _market, dict(d)) is not None
+    d.update(edits)
+    _both(_market_fast, _market, d)
