@@ -167,7 +167,10 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     rss_max: dict[int, int] = {}  # peak RSS seen of every process of the tree
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As installed: byte-compiled modules (a sandbox's PYTHONDONTWRITEBYTECODE would make
+    # the audit and each pool worker compile riskguard from source on every start).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     done = threading.Event()
 
     def sample() -> None:
@@ -191,6 +194,8 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
     summary = json.loads(stdout)
     main_cpu = bench["cpu_s"]
     others = sum(c for p, c in cpu_last.items() if p != proc.pid)
+    if os.environ.get("BENCH_PER_PROCESS"):
+        print(f"# CPU main {main_cpu:.2f} s, others {sorted(round(c, 2) for p, c in cpu_last.items() if p != proc.pid)}", file=sys.stderr)
     return {
         "wall_s": wall,
         "audit_s": summary["run"]["elapsedS"],

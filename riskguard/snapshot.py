@@ -687,8 +687,14 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
     return Market(mark, atr, tuple(candles), cs, extra)
 
 
-def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
-    """Validate a snapshot document and build the model; raise SnapshotError listing every problem."""
+def build_snapshot(
+    d: Any, loc: Located | None = None, *, leverage_tiers: dict | None = None
+) -> Snapshot:
+    """Validate a snapshot document and build the model; raise SnapshotError listing every problem.
+
+    ``leverage_tiers``: the document's ``leverageTiers`` already built (by this function,
+    from the same value: see :mod:`riskguard.tiermemo`); the value in ``d`` is not read.
+    """
     ctx = _Ctx(loc)
     if not isinstance(d, dict):
         ctx.add((), f"expected a snapshot object, got {type(d).__name__}", "type")
@@ -725,8 +731,8 @@ def build_snapshot(d: Any, loc: Located | None = None) -> Snapshot:
                 if mk is not None:
                     markets[sym] = mk
 
-    tiers: dict = {}
-    raw_tiers = d.get("leverageTiers")
+    tiers: dict = {} if leverage_tiers is None else leverage_tiers
+    raw_tiers = d.get("leverageTiers") if leverage_tiers is None else None
     if raw_tiers is not None:
         if not isinstance(raw_tiers, dict):
             ctx.add(("leverageTiers",), "expected an object keyed by symbol", "type")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -116,11 +116,9 @@ def _spliced(text: str, j: int, k: int, ts: _TierSet, file: str | None):
         return None  # the plain path reports it, located in the original text
     if type(data) is not dict or data.get("leverageTiers") != 0:
         return None
-    rest = dict(data)
-    del rest["leverageTiers"]
-    snap = build_snapshot(rest)
+    snap = build_snapshot(data, leverage_tiers=ts.tiers)
     data["leverageTiers"] = ts.raw  # same place in the key order as in the text
-    return data, replace(snap, leverageTiers=ts.tiers, source=data)
+    return data, snap
 
 
 def _learn(memo: _Memo, text: str, j: int, data: dict, snap: Snapshot) -> None:
@@ -160,11 +158,18 @@ def snapshot_digest(data: Any) -> str:
     ts = _MEMO.by_id.get(id(raw)) if raw is not None else None
     if ts is None or ts.raw is not raw:
         return digest(data)
-    enc = _encode
-    body = ",".join(
-        [enc(k) + ":" + (ts.canon if v is raw else enc(v)) for k, v in sorted(data.items())]
-    )
-    return "sha256:" + hashlib.sha256(("{" + body + "}").encode()).hexdigest()
+    # The keys sorting before and after "leverageTiers", each half encoded in one call.
+    lo, hi = {}, {}
+    for k, v in data.items():
+        if v is not raw:
+            (lo if k < "leverageTiers" else hi)[k] = v
+    text = '"leverageTiers":' + ts.canon
+    if lo:
+        text = _encode(lo)[:-1] + "," + text
+    else:
+        text = "{" + text
+    text = text + "," + _encode(hi)[1:] if hi else text + "}"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- by content
@@ -211,9 +216,7 @@ def build_snapshot_memo(data: Any) -> Snapshot:
             if hit is None:
                 return _build_and_remember(data, raw, cache)
             parsed[sym] = hit
-    rest = dict(data)
-    del rest["leverageTiers"]
-    return replace(build_snapshot(rest), leverageTiers=parsed, source=data)
+    return build_snapshot(data, leverage_tiers=parsed)
 
 
 def _build_and_remember(data: dict, raw: dict, cache: dict[tuple, tuple]) -> Snapshot:

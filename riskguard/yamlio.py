@@ -311,7 +311,7 @@ def parse_json_fast(text: str, file: str | None = None) -> Any:
     """json.loads with NaN/Infinity and duplicate keys refused, errors located; the hot path
     for JSON input."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_dup)
+        data = _strict_decode(text)
         if ("\\ud" in text or "\\uD" in text) and _surrogate(json.dumps(data, ensure_ascii=False)):
             m = _LONE.search(text)
             pos = m.start() if m else 0
@@ -371,6 +371,10 @@ def _no_dup(pairs: list) -> dict:
 
 def _refuse_constant(name: str) -> Any:
     raise _NonFinite(name)
+
+
+# Built once: json.loads(text, **options) would build a decoder on every call.
+_strict_decode = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_no_dup).decode
 
 
 def load_file(path: str | Path) -> Located:
