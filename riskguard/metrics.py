@@ -201,6 +201,16 @@ def _lp_linear_mark(
             return None
         lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
         if lp <= 0:
+            if (
+                not seen
+                and s == 1
+                and tier is tiers[0]
+                and model._surplus(p, tier, mark, wb, t1, u1) > 0
+            ):
+                # A safe long in the lowest tier with no positive root: the model's walk
+                # (``_first_hit``) has no lower tier to try and returns None; the common
+                # case of a well-margined cross long, skipped here.
+                return None
             break  # another tier may still have a positive root: the model walks them
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
