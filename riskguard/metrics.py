@@ -16,10 +16,11 @@ Definitions (all in the settle currency; DESIGN.md "Metrics"):
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .margin.base import MarginModel
+from .slots import fast_frozen_init
 from .snapshot import Order, Position, Snapshot
 
 
@@ -82,28 +83,8 @@ class AccountMetrics:
         return None
 
 
-def _fast_frozen_init(cls: type) -> None:
-    """Give a frozen slots dataclass an ``__init__`` that fills its slots directly.
-
-    The generated one calls ``object.__setattr__`` per field (frozen classes must), which
-    made building one ``PositionMetrics`` cost more than computing its figures. Setting
-    the slot descriptors is the same operation without the generic attribute lookup;
-    the class stays frozen (its ``__setattr__`` still raises) and keeps its signature.
-    """
-    names = [f.name for f in fields(cls)]
-    if any(f.default is not MISSING or f.default_factory is not MISSING for f in fields(cls)):
-        return  # only for classes without defaults (the signature stays exact)
-    ns = {f"_set_{n}": cls.__dict__[n].__set__ for n in names}
-    body = "".join(f"    _set_{n}(self, {n})\n" for n in names)
-    exec(f"def __init__(self, {', '.join(names)}):\n{body}", ns)
-    init = ns["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    cls.__init__ = init  # type: ignore[misc]
-
-
-_fast_frozen_init(PositionMetrics)
-_fast_frozen_init(AccountMetrics)
+fast_frozen_init(PositionMetrics)
+fast_frozen_init(AccountMetrics)
 
 
 def order_initial_margin(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem, RiskguardError, SnapshotError
+from .slots import positional_constructor
 from .yamlio import Located, json_path, load_file, parse_json_fast, read_text
 
 SIDES = ("long", "short")
@@ -428,7 +429,7 @@ def _position_fast(d: Any) -> Position | None:
         extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
         if not _json_ok(extra):
             return None
-    return Position(
+    return _new_position(
         symbol,
         side,
         contracts,
@@ -466,7 +467,11 @@ def _market_fast(d: Any) -> Market | None:
         extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
         if not _json_ok(extra):
             return None
-    return Market(mark, atr, (), cs, extra)
+    return _new_market(mark, atr, (), cs, extra)
+
+
+_new_position = positional_constructor(Position)
+_new_market = positional_constructor(Market)
 
 
 def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
