@@ -346,10 +346,19 @@ def parse_timestamp(v: Any) -> int | None:
 
 
 def format_timestamp(ms: int | None) -> str | None:
+    global _last_formatted
     if ms is None:
         return None
+    last = _last_formatted  # a decision formats its own time and its snapshot's: often equal
+    if last[0] == ms:
+        return last[1]
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_formatted = (ms, text)
+    return text
+
+
+_last_formatted: tuple[int | None, str] = (None, "")
 
 
 _INF = math.inf
