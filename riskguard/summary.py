@@ -123,37 +123,49 @@ class Series:
         if c[2] < b[2] or (c[2] == b[2] and c[3] < b[3]):
             b[2], b[3] = c[2], c[3]
 
-    def _halve(self) -> None:
+    def _rebucket(self, k: int) -> None:
+        """Widen the buckets 2^k times in one pass: the same as halving k times, since
+        bucket i lands in i >> k and combining is associative."""
         out: dict[int, list] = {}
+        combine = self._combine
         for i, b in self.buckets.items():
-            j = i // 2
+            j = i >> k
             have = out.get(j)
             if have is None:
-                out[j] = list(b)
+                out[j] = b
             else:
-                self._combine(have, b)
+                combine(have, b)
         self.buckets = out
-        self.width *= 2
+        self.width <<= k
 
     def _coarsen(self) -> None:
-        while len(self.buckets) > self.cap:
-            self._halve()
+        n = len(self.buckets)
+        if n <= self.cap:
+            return
+        keys = self.buckets.keys()
+        k = 1
+        while len({i >> k for i in keys}) > self.cap:
+            k += 1
+        self._rebucket(k)
 
     def merge(self, other: Series) -> None:
-        other_buckets = other.buckets
-        if other.width < self.width:
-            other = other.copy()
-            while other.width < self.width:
-                other._halve()
-            other_buckets = other.buckets
-        while self.width < other.width:
-            self._halve()
-        for i, c in other_buckets.items():
-            b = self.buckets.get(i)
+        if self.width < other.width:
+            self._rebucket((other.width // self.width).bit_length() - 1)
+        # ``other`` (a chunk's series, fine-grained) widened to this width in one pass
+        k = (self.width // other.width).bit_length() - 1
+        buckets = self.buckets
+        get = buckets.get
+        for i, c in other.buckets.items():
+            j = i >> k
+            b = get(j)
             if b is None:
-                self.buckets[i] = list(c)
-            else:
-                self._combine(b, c)
+                buckets[j] = list(c)
+                continue
+            # _combine, inlined: a merge of a chunk's series runs once per point
+            if c[0] > b[0] or (c[0] == b[0] and c[1] < b[1]):
+                b[0], b[1] = c[0], c[1]
+            if c[2] < b[2] or (c[2] == b[2] and c[3] < b[3]):
+                b[2], b[3] = c[2], c[3]
         self._coarsen()
 
     def copy(self) -> Series:

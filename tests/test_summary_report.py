@@ -8,6 +8,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from riskguard import report
 from riskguard.errors import RiskguardError
@@ -491,3 +493,30 @@ def test_readme_main_command_on_the_bundled_examples(tmp_path):
     assert summary["byCode"]["STOP_LOSS_MISSING"] >= 1
     assert {"VOLATILITY_ATR_ABOVE_THRESHOLD", "VOLATILITY_EVENT_WINDOW"} <= set(summary["byCode"])
     assert_self_contained(out.read_text())
+
+
+@given(
+    values=st.lists(
+        st.tuples(st.integers(0, 10**7), st.sampled_from([0.1, 0.2, 0.5, 0.9])),
+        min_size=1,
+        max_size=120,
+    ),
+    cuts=st.lists(st.integers(0, 120), max_size=6),
+    cap=st.integers(2, 12),
+)
+def test_series_merged_from_pieces_equals_one_series_fed_everything(values, cuts, cap):
+    """Pieces of a time-ordered stream, each down-sampled on its own (so at widths that
+    differ from the running series'), merge into exactly the one-pass series."""
+    values = sorted(values)
+    one = Series(cap)
+    for t, v in values:
+        one.add(t * 1000, v)
+    bounds = sorted({0, len(values), *(c for c in cuts if c < len(values))})
+    merged = Series(cap)
+    for a, b in itertools.pairwise(bounds):
+        piece = Series(cap)
+        for t, v in values[a:b]:
+            piece.add(t * 1000, v)
+        merged.merge(piece)
+    assert merged.width == one.width
+    assert merged.buckets == one.buckets
