@@ -94,7 +94,7 @@ def test_chunk_summaries_merge_to_the_sequential_summary(cuts):
     for a, b in itertools.pairwise(bounds):
         res = run_chunk(policy, config, _RECORDS[a:b])
         merged.merge(res.summary)
-        lines += res.lines
+        lines += res.text.decode().splitlines()
         bad += res.bad
     assert merged.to_dict() == whole.to_dict()
     strip = [
@@ -103,7 +103,7 @@ def test_chunk_summaries_merge_to_the_sequential_summary(cuts):
     ]
     ref_strip = [
         {k: v for k, v in json.loads(x).items() if k not in ("decisionId", "durationUs")}
-        for x in ref.lines
+        for x in ref.text.decode().splitlines()
     ]
     assert strip == ref_strip and bad == ref.bad
 
