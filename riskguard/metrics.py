@@ -537,6 +537,8 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
         )
         return _replace(snapshot, positions=(*others, new), source=None)
     if existing.side == side:
+        if order.reduceOnly:
+            return snapshot  # exchanges reject a reduce-only order that would add (Binance -2022)
         total = existing.contracts + order.amount
         entry = (existing.entryPrice * existing.contracts + price * order.amount) / total
         iso = existing.isolatedMargin

@@ -381,3 +381,48 @@ def test_a_cross_pool_past_maintenance_is_flagged_even_without_liquidation_price
     assert v.context["crossEquity"] <= v.context["maintenanceMargin"]
     healthy = check(policy(MU), snapshot_doc())
     assert "CROSS_POOL_BELOW_MAINTENANCE" not in codes(healthy)
+
+
+def test_a_reduce_only_order_that_would_add_changes_nothing():
+    """An exchange rejects a reduce-only order on the position's own side (Binance -2022),
+    so it is judged as no change; found by the larger-order-never-allows property: a
+    bigger reduce-only buy on an inverse long used to pass where a smaller one failed."""
+    doc = {
+        "exchange": "binance",
+        "settle": "BTC",
+        "walletBalance": 3401.0,
+        "positions": [
+            {
+                "symbol": "BTC/USD:BTC",
+                "side": "long",
+                "contracts": 8264.0,
+                "entryPrice": 43.0,
+                "markPrice": 21.5,
+                "leverage": 1,
+                "inverse": True,
+                "stopLossPrice": 12.09375,
+            }
+        ],
+    }
+    pol = load_policy(
+        {
+            "apiVersion": "riskguard/v1",
+            "kind": "Policy",
+            "metadata": {"name": "t", "version": "1"},
+            "spec": {
+                "rules": [
+                    {
+                        "id": "stop",
+                        "type": "stop_before_liquidation",
+                        "params": {"bufferFraction": 0.28125},
+                    }
+                ]
+            },
+        }
+    )
+    alone = check(pol, doc)
+    for amount in (5306.0, 10612.0):
+        order = {"symbol": "BTC/USD:BTC", "side": "buy", "amount": amount, "reduceOnly": True}
+        d = check(pol, doc, order)
+        assert [v.code for v in d.violations] == [v.code for v in alone.violations]
+        assert d.metrics.positions[0].contracts == 8264.0
