@@ -16,17 +16,19 @@ A position that cannot be liquidated at any positive price passes.
 
 Actions: an isolated position gets ``add_isolated_margin`` with the amount that moves its
 liquidation price to the required distance; a cross position gets ``reduce_position``
-with the contracts to shed (both solved on the margin model by bisection). Pre-trade, an
+with the contracts to shed (both searched on the margin model: :mod:`._search`). Pre-trade, an
 order that would leave its position too close is denied (its size hardly moves an isolated
 position's liquidation price, so there is no resize).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from ..context import EvalContext
 from ..hookspecs import hookimpl
+from ._search import boundary
 from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
@@ -170,10 +172,6 @@ class MinLiquidationDistance(BaseRule):
 
     # ------------------------------------------------------------- actions
 
-    @staticmethod
-    def _target_ok(lp: float | None, mark: float, side: str, need: float) -> bool:
-        return lp is None or _distance(lp, mark, side) >= need
-
     def _propose(self, ctx: EvalContext, pos, pm, need: float) -> None:
         model = ctx.model
         tiers = ctx.snapshot.leverageTiers.get(pos.symbol, ())
@@ -182,28 +180,24 @@ class MinLiquidationDistance(BaseRule):
             if "add_isolated_margin" not in self.actions:
                 return
             wallet = pos.isolatedMargin or 0.0
+            side = pos.side
 
-            def ok_w(w: float) -> bool:
-                return self._target_ok(
-                    model.liquidation_price(pos, tiers, mark, w), mark, pos.side, need
-                )
+            def margin_w(w: float) -> float:  # distance beyond the requirement (≥ 0: ok)
+                lp = model.liquidation_price(pos, tiers, mark, wallet + w)
+                return math.inf if lp is None else _distance(lp, mark, side) - need
 
             hi = max(wallet, pm.notional, 1e-9)
             for _ in range(64):
-                if ok_w(wallet + hi):
+                f_hi = margin_w(hi)
+                if f_hi >= 0:
                     break
                 hi *= 2
             else:
                 return
-            lo = 0.0
-            for _ in range(64):
-                mid = (lo + hi) / 2
-                if ok_w(wallet + mid):
-                    hi = mid
-                else:
-                    lo = mid
-                if hi - lo <= 1e-9 * max(hi, 1.0):
-                    break
+            f0 = margin_w(0.0)  # ≥ 0 when only the exchange's figure was too near
+            hi = boundary(
+                margin_w, hi, 0.0, f_hi, f0 if f0 < 0 else None, abs_tol=1e-9, rel_tol=1e-9
+            )
             self.act(
                 ctx,
                 "add_isolated_margin",
@@ -224,31 +218,20 @@ class MinLiquidationDistance(BaseRule):
         others_u = sum(p.unrealizedPnl for p in cross) - pm.unrealizedPnl
         wallet = ctx.metrics.crossWalletBalance
 
-        def ok_c(c: float) -> bool:
+        def margin_c(c: float) -> float:  # distance beyond the requirement (≥ 0: ok)
             if c <= 0:
-                return True
+                return math.inf
             p2 = replace(pos, contracts=c)
-            return self._target_ok(
-                model.liquidation_price(p2, tiers, mark, wallet, others_mm, others_u),
-                mark,
-                pos.side,
-                need,
-            )
+            lp = model.liquidation_price(p2, tiers, mark, wallet, others_mm, others_u)
+            return math.inf if lp is None else _distance(lp, mark, pos.side) - need
 
-        lo, hi = 0.0, pos.contracts  # lo: ok, hi: not ok
-        for _ in range(64):
-            mid = (lo + hi) / 2
-            if ok_c(mid):
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo <= 1e-9 * pos.contracts:
-                break
+        n = pos.contracts
+        lo = boundary(margin_c, 0.0, n, math.inf, margin_c(n), abs_tol=1e-9 * n)
         self.act(
             ctx,
             "reduce_position",
             symbol=pos.symbol,
-            amount=pos.contracts - lo,
+            amount=n - lo,
             note=f"leaves the liquidation price {need:.3g}% from the mark (others held at mark)",
         )
 
