@@ -13,7 +13,7 @@ at the shocked notional by the exchange model, as the exchange would). Otherwise
 pool would be liquidated: ``CROSS_STRESS_POOL_LIQUIDATED``.
 
 The **cross cushion** — the smallest uniform adverse shock (same percent for every cross
-position) that liquidates the pool — is solved by bisection (the pool's surplus falls
+position) that liquidates the pool — is searched for (:mod:`._search`; the pool's surplus falls
 monotonically as the shock grows) and reported in the violation's context and in the
 ``explain`` notes (solved only then, so a passing check stays cheap); ``None`` when no
 shock up to 100 % (longs only) or 1000 % liquidates it.
@@ -31,6 +31,7 @@ from dataclasses import replace
 from ..context import EvalContext
 from ..hookspecs import hookimpl
 from ..metrics import apply_order, order_reduces
+from ._search import boundary
 from .base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -110,21 +111,18 @@ def cushion(model, legs, wallet: float) -> float | None:
         e, n = pool_after(model, legs, wallet, [u] * len(legs))
         return e - n
 
-    if not surplus(0.0) > 0:
+    def deficit(u: float) -> float:  # ≥ 0 where the pool is liquidated (a NaN counts)
+        s = surplus(u)
+        return -s if s == s else math.inf
+
+    d0 = deficit(0.0)
+    if d0 >= 0:
         return 0.0
     hi = _MAX_SHOCK if any(p.side == "short" for p, _m, _t in legs) else _MAX_SHOCK_LONG
-    if surplus(hi) > 0:
+    d_hi = deficit(hi)
+    if d_hi < 0:
         return None
-    lo = 0.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if surplus(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-9:
-            break
-    return hi
+    return boundary(deficit, hi, 0.0, d_hi, d0, abs_tol=1e-9)
 
 
 def _check(params: dict) -> list[tuple[str, str]]:
@@ -192,7 +190,7 @@ class CrossStress(BaseRule):
             self.note(ctx, "a cross position has no maintenance tier: not stressed", passed=False)
             return  # the engine reports INPUT_TIERS_MISSING
         survives = equity >= need
-        # the cushion is a bisection: solved only when it is reported (a violation or explain)
+        # the cushion is a search: solved only when it is reported (a violation or explain)
         cush = cushion(model, legs, wallet) if not survives or ctx.trace is not None else None
         if ctx.trace is not None:
             shocked = ", ".join(
