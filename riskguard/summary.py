@@ -431,17 +431,20 @@ class Summary:
             self.violations += n
             acct.violations += n
             _inc(self.by_account, name, n)
-            for v in viols:
+            by_rule, by_code, by_sev = self.by_rule, self.by_code, self.by_severity
+            rule_sev, by_sym = self.rule_severity, self.by_symbol
+            for v in viols:  # the counters inlined: a policy can flag many things a snapshot
                 rule = v.get("rule") or "?"
                 sev = v.get("severity") or "error"
                 code = v.get("code") or "?"
                 sym = v.get("symbol")
-                _inc(self.by_rule, rule)
-                _inc(self.by_code, code)
-                _inc(self.by_severity, sev)
-                _inc(self.rule_severity, (rule, sev))
+                by_rule[rule] = by_rule.get(rule, 0) + 1
+                by_code[code] = by_code.get(code, 0) + 1
+                by_sev[sev] = by_sev.get(sev, 0) + 1
+                rs = (rule, sev)
+                rule_sev[rs] = rule_sev.get(rs, 0) + 1
                 if sym is not None:
-                    _inc(self.by_symbol, sym)
+                    by_sym[sym] = by_sym.get(sym, 0) + 1
                 typ = v.get("type")
                 if typ and rule not in self.rule_types:
                     self.rule_types[rule] = typ

@@ -38,7 +38,7 @@ class Match:
         )
 
     def symbol(self, symbol: str) -> bool:
-        if any(fnmatch.fnmatchcase(symbol, p) for p in self.exclude):
+        if self.exclude and any(fnmatch.fnmatchcase(symbol, p) for p in self.exclude):
             return False
         return self.symbols == ("*",) or any(fnmatch.fnmatchcase(symbol, p) for p in self.symbols)
 
