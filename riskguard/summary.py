@@ -483,20 +483,26 @@ class Summary:
                         self.worst_util = k
                 if ts != _NO_TS:
                     acct.util.add(ts, u)
+            liq = acct.liq
             for p in m.get("positions") or ():
                 dist = p.get("liquidationDistancePct")
-                if not _is_num(dist):
+                if type(dist) is float:
+                    if dist != dist:
+                        continue
+                elif not _is_num(dist):
                     continue
                 sym = p.get("symbol") or "?"
-                k = _nearest_key(dist, ts, name, sym, p.get("side"), ref)
-                if acct.nearest is None or k < acct.nearest:
-                    acct.nearest = k
-                    if self.nearest is None or k < self.nearest:
-                        self.nearest = k
+                near = acct.nearest
+                if near is None or dist <= near[0]:  # else its key cannot be smaller
+                    k = _nearest_key(dist, ts, name, sym, p.get("side"), ref)
+                    if near is None or k < near:
+                        acct.nearest = k
+                        if self.nearest is None or k < self.nearest:
+                            self.nearest = k
                 if ts != _NO_TS:
-                    s = acct.liq.get(sym)
+                    s = liq.get(sym)
                     if s is None:
-                        s = acct.liq[sym] = Series(self.position_points)
+                        s = liq[sym] = Series(self.position_points)
                     s.add(ts, dist)
 
     def _observe(self, acct: _Account, ts: int, ref: str | None, keys: dict) -> None:
