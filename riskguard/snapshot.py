@@ -393,6 +393,15 @@ def _any(v: Any) -> float | None:
     return None
 
 
+def _plain_extra(d: dict, known: frozenset) -> dict | None:
+    """The fields of ``d`` not in ``known`` ({} when none), or None when they are not
+    plain JSON data (the full path then says why)."""
+    if d.keys() <= known:
+        return {}
+    extra = {k: v for k, v in d.items() if k not in known}
+    return extra if _json_ok(extra) else None
+
+
 def _position_fast(d: Any) -> Position | None:
     """:func:`_position` for the common case, in one pass: every field present has its
     plain JSON type and is in range. None for anything else; the full path then builds
@@ -432,12 +441,9 @@ def _position_fast(d: Any) -> Position | None:
         inverse = False
     elif type(inverse) is not bool:
         return None
-    if d.keys() <= _POSITION_KEYS:
-        extra = {}
-    else:
-        extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
-        if not _json_ok(extra):
-            return None
+    extra = _plain_extra(d, _POSITION_KEYS)
+    if extra is None:
+        return None
     return _new_position(
         symbol,
         side,
@@ -470,12 +476,9 @@ def _market_fast(d: Any) -> Market | None:
         return None
     if cs is not None and (cs := _gt0(cs)) is None:
         return None
-    if d.keys() <= _MARKET_KEYS:
-        extra = {}
-    else:
-        extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
-        if not _json_ok(extra):
-            return None
+    extra = _plain_extra(d, _MARKET_KEYS)
+    if extra is None:
+        return None
     return _new_market(mark, atr, (), cs, extra)
 
 
