@@ -625,8 +625,11 @@ def run_audit(
             if on_bad is not None:
                 on_bad(b)
         # The running summary is long-lived and only grows: keep the cyclic collector
-        # from walking it again every few thousand allocations (it was most of this
-        # process's time on large audits). Frozen objects are still freed by refcount.
+        # from walking it again every few thousand allocations (it was a third of this
+        # process's time on large audits). What is frozen is never collected as a cycle,
+        # so the garbage of this chunk is collected first; that collection walks only
+        # what was made since the last freeze.
+        gc.collect()
         gc.freeze()
         if on_progress is not None:
             on_progress(totals)
