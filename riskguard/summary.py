@@ -26,7 +26,7 @@ input order; an account whose snapshots arrive out of timestamp order is flagged
 Decision fields read: ``decision``, ``wouldDecide`` (monitor mode), ``timestamp``,
 ``snapshot.account``/``.timestamp``/``.ref``, ``violations[].rule/type/code/severity/
 symbol/observed/limit``, ``metrics.marginUtilization``, ``metrics.settle`` (when present)
-and ``metrics.positions[].symbol/side/marginMode/liquidationDistancePct``.
+and ``metrics.positions[].symbol/side/liquidationDistancePct``.
 """
 
 from __future__ import annotations
