@@ -59,10 +59,7 @@ class Violation:
             "observed": _json_num(self.observed),
             "limit": _json_num(self.limit),
             "message": self.message,
-            "context": {
-                k: None if isinstance(v, float) and v - v != 0 else v  # _json_num, inlined
-                for k, v in self.context.items()
-            },
+            "context": {k: _json_num(v) for k, v in self.context.items()},
             "scope": self.scope,
         }
 

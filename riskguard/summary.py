@@ -154,18 +154,14 @@ class Series:
         # ``other`` (a chunk's series, fine-grained) widened to this width in one pass
         k = (self.width // other.width).bit_length() - 1
         buckets = self.buckets
-        get = buckets.get
+        combine = self._combine
         for i, c in other.buckets.items():
             j = i >> k
-            b = get(j)
+            b = buckets.get(j)
             if b is None:
                 buckets[j] = list(c)
-                continue
-            # _combine, inlined: a merge of a chunk's series runs once per point
-            if c[0] > b[0] or (c[0] == b[0] and c[1] < b[1]):
-                b[0], b[1] = c[0], c[1]
-            if c[2] < b[2] or (c[2] == b[2] and c[3] < b[3]):
-                b[2], b[3] = c[2], c[3]
+            else:
+                combine(b, c)
         self._coarsen()
 
     def copy(self) -> Series:
@@ -431,20 +427,17 @@ class Summary:
             self.violations += n
             acct.violations += n
             _inc(self.by_account, name, n)
-            by_rule, by_code, by_sev = self.by_rule, self.by_code, self.by_severity
-            rule_sev, by_sym = self.rule_severity, self.by_symbol
-            for v in viols:  # the counters inlined: a policy can flag many things a snapshot
+            for v in viols:
                 rule = v.get("rule") or "?"
                 sev = v.get("severity") or "error"
                 code = v.get("code") or "?"
                 sym = v.get("symbol")
-                by_rule[rule] = by_rule.get(rule, 0) + 1
-                by_code[code] = by_code.get(code, 0) + 1
-                by_sev[sev] = by_sev.get(sev, 0) + 1
-                rs = (rule, sev)
-                rule_sev[rs] = rule_sev.get(rs, 0) + 1
+                _inc(self.by_rule, rule)
+                _inc(self.by_code, code)
+                _inc(self.by_severity, sev)
+                _inc(self.rule_severity, (rule, sev))
                 if sym is not None:
-                    by_sym[sym] = by_sym.get(sym, 0) + 1
+                    _inc(self.by_symbol, sym)
                 typ = v.get("type")
                 if typ and rule not in self.rule_types:
                     self.rule_types[rule] = typ
@@ -486,10 +479,7 @@ class Summary:
             liq = acct.liq
             for p in m.get("positions") or ():
                 dist = p.get("liquidationDistancePct")
-                if type(dist) is float:
-                    if dist != dist:
-                        continue
-                elif not _is_num(dist):
+                if not _is_num(dist):
                     continue
                 sym = p.get("symbol") or "?"
                 near = acct.nearest

@@ -107,8 +107,15 @@ def _value_start(text: str) -> int:
     return m.end() if m is not None else 0
 
 
+def _sole_key(text: str, j: int, k: int) -> bool:
+    """Whether the value at ``text[j:k]`` can only be the top-level ``"leverageTiers"``:
+    the token occurs once and no escape sequence occurs outside the value (an escaped
+    spelling of the key, or of a quote, could otherwise hide another)."""
+    return text.count(_TOKEN) == 1 and text.find("\\", 0, j) == -1 and text.find("\\", k) == -1
+
+
 def _spliced(text: str, j: int, k: int, ts: _TierSet, file: str | None):
-    if text.count(_TOKEN) != 1 or text.find("\\", 0, j) != -1 or text.find("\\", k) != -1:
+    if not _sole_key(text, j, k):
         return None
     try:
         data = parse_json_fast(text[:j] + "0" + text[k:], file)
@@ -125,14 +132,12 @@ def _learn(memo: _Memo, text: str, j: int, data: dict, snap: Snapshot) -> None:
     raw = data.get("leverageTiers") if type(data) is dict else None
     if type(raw) is not dict or not raw or text[j : j + 1] != "{":
         return
-    if text.count(_TOKEN) != 1:
-        return
     try:
         _, k = _raw_decode(text, j)
     except ValueError:
         return
-    if text.find("\\", 0, j) != -1 or text.find("\\", k) != -1:
-        return  # the token might not be the top-level key (see the module docstring)
+    if not _sole_key(text, j, k):
+        return
     if len(snap.leverageTiers) != len(raw):
         return
     if len(memo.by_id) >= _MAX_SETS:
