@@ -82,6 +82,9 @@ HMAC_PREFIX = "hmac-sha256:"
 RESERVED = frozenset({"seq", "ts", "event", "prev", "hash"})
 _HASH_RE = re.compile(r"(?:sha256|hmac-sha256):[0-9a-f]{64}\Z")
 _HASH_KEY = b',"hash":"'
+_RECORD_END_RE = re.compile(rb',"hash":"(?:sha256|hmac-sha256):[0-9a-f]{64}"\}')
+#: A torn last line longer than this is not a torn record (a record is one decision).
+MAX_TORN_BYTES = 16 * 1024 * 1024
 
 
 class AuditLogError(RiskguardError):
@@ -257,6 +260,7 @@ class AuditLog:
         self._hash = _hasher(self._key)
         self._prefix = HMAC_PREFIX if self._key else SHA_PREFIX
         self._fsync = bool(fsync)
+        self._dir_synced = False
         self._lock = threading.Lock()
         self._forked = False
         self._fd = -1
@@ -290,6 +294,15 @@ class AuditLog:
         elif not RESERVED.isdisjoint(record):
             bad = ", ".join(sorted(RESERVED.intersection(record)))
             raise ValueError(f"audit record must not set the reserved field(s): {bad}")
+        return self._locked(event, record)
+
+    def sync(self) -> None:
+        """Read the file's end now (repairing a torn last line) instead of at the first
+        ``append``: raises ``AuditLogError`` at once when the file cannot be continued
+        (not a riskguard log, a damaged tail, another key). Idempotent."""
+        self._locked(None, None)
+
+    def _locked(self, event: str | None, record: Mapping[str, Any] | None) -> Any:
         if self._forked:
             self._reopen_after_fork()
         with self._lock:
@@ -304,12 +317,33 @@ class AuditLog:
             try:
                 if os.fstat(fd).st_size != self._size:
                     self._sync_tail(fd)
-                return self._emit(event, record)
+                if event is None:
+                    return None
+                return self._emit(event, record)  # type: ignore[arg-type]
             except OSError as exc:  # reading the tail; writes raise AuditLogError themselves
                 raise self._err("cannot read the end of the file", exc) from exc
             finally:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def sync_to_disk(self) -> None:
+        """``fdatasync`` the file: every record appended so far is on disk when it returns
+        (the Guard's ``fsync`` durability calls it once per batch: group commit)."""
+        with self._lock:
+            fd = self._fd
+            if fd < 0:
+                raise AuditLogError("audit log is closed", file=self.path)
+            try:
+                (os.fdatasync if hasattr(os, "fdatasync") else os.fsync)(fd)
+                if not self._dir_synced:  # the file's directory entry, once
+                    dfd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+                    try:
+                        os.fsync(dfd)
+                    finally:
+                        os.close(dfd)
+                    self._dir_synced = True
+            except OSError as exc:
+                raise self._err("fsync failed", exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -411,7 +445,10 @@ class AuditLog:
                 )
             seq, head = rec["seq"], h
         if torn:
-            dropped = os.pread(fd, torn, complete)
+            dropped = self._torn_fragment(fd, complete, torn, seq, head)
+            if dropped is None:  # a complete record that lost only its newline: restored
+                self._size = size + 1
+                return
             try:
                 os.ftruncate(fd, complete)
             except OSError as exc:
@@ -438,6 +475,69 @@ class AuditLog:
                     "foundSeq": seq,
                 },
             )
+
+    def _torn_fragment(
+        self, fd: int, complete: int, torn: int, seq: int, head: str
+    ) -> bytes | None:
+        """Judge the bytes after the last newline before anything is cut (under the flock).
+
+        Only a torn, unparsable fragment of one record, in a file recognised as a log, is
+        returned for cutting. A complete record that chains on and lost only its newline
+        gets the newline back (returns None; nothing dropped, nothing re-signed).
+        Anything else -- a file that is not a riskguard log, a fragment longer than any
+        record, complete records whose newlines were removed -- raises ``AuditLogError``."""
+        where = f"the last {torn} bytes (from byte {complete}) have no final newline"
+        if torn > MAX_TORN_BYTES:
+            raise AuditLogError(
+                f"refusing to repair the audit log: {where} and are longer than any record "
+                f"({MAX_TORN_BYTES} bytes); this is not a torn write. Is {self.path} a "
+                "riskguard audit log? Nothing was changed",
+                file=self.path,
+            )
+        frag = os.pread(fd, torn, complete)
+        if not frag.startswith(b'{"'):
+            raise AuditLogError(
+                f"refusing to repair the audit log: {where} and do not start a record; "
+                f"{self.path} does not look like a riskguard audit log. Nothing was changed",
+                file=self.path,
+            )
+        try:
+            json.loads(frag)
+            parses = True
+        except ValueError:
+            parses = False
+        if parses:
+            try:
+                rec, body, h = _parse_record(frag + b"\n")
+            except _Bad:
+                rec = None
+            if (
+                rec is not None
+                and rec["seq"] == seq + 1
+                and rec["prev"] == head
+                and h.startswith(self._prefix)
+                and self._hash(body) == h
+            ):
+                try:
+                    os.write(fd, b"\n")  # O_APPEND: lands at the end
+                except OSError as exc:
+                    raise self._err("cannot restore the last record's newline", exc) from exc
+                self._seq, self._head = rec["seq"], h
+                return None
+            raise AuditLogError(
+                f"refusing to repair the audit log: {where} but are complete JSON, not a torn "
+                f"write (a file that is not a riskguard log, or a record that does not chain "
+                f"on). Nothing was changed; run 'riskguard verify-log {self.path}'",
+                file=self.path,
+            )
+        if _RECORD_END_RE.search(frag):
+            raise AuditLogError(
+                f"refusing to repair the audit log: {where} and hold complete record(s) whose "
+                f"newlines were removed; cutting them would drop records. Nothing was changed; "
+                f"run 'riskguard verify-log {self.path}'",
+                file=self.path,
+            )
+        return frag
 
     def _emit(self, event: str, record: Mapping[str, Any]) -> dict:
         self._logger.write(event, record)  # processors render; _Sink writes

@@ -48,10 +48,16 @@ ENGINE_CODES: dict[str, str] = {
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
     "METRICS_ERROR": "the margin model (a plugin) raised computing metrics; the decision fails closed",
+    "ENGINE_BOUND_BELOW_ORDER": "the decision would allow an order above the amount the rules "
+    "bound it at (maxAllowedAmount); an internal inconsistency, so the decision fails closed",
     "CROSS_POOL_BELOW_MAINTENANCE": "the cross pool's equity is at or below its total maintenance margin: "
     "it is being liquidated now, whatever single liquidation prices say",
 }
 
+
+#: What plugin code may raise that must fail closed rather than end the process:
+#: ``sys.exit()`` (SystemExit) and a KeyboardInterrupt raised *by the plugin* included.
+_PLUGIN_FAULTS = (Exception, SystemExit, KeyboardInterrupt)
 
 #: Engine findings about the account's state, not faults: like rules' state findings they
 #: never block an order that only reduces exposure (an insolvent account must be able to
@@ -89,7 +95,7 @@ def _enrich(
                 raise TypeError(
                     f"returned {type(extra).__name__}, expected {{symbol: {{field: value}}}}"
                 )
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin fault must fail closed, not crash
+        except _PLUGIN_FAULTS as exc:  # a plugin fault must fail closed, not crash
             errors.append({"plugin": plugin, "error": f"{type(exc).__name__}: {exc}"})
             vs.append(
                 _engine_violation(
@@ -201,7 +207,7 @@ def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict]) -> 
             if len(ctx.violations) > n0 or len(ctx.actions) > a0:
                 _drop_garbage(ctx, n0, a0)
         # SystemExit too: a rule calling sys.exit(0) must not end `riskguard check` with 0.
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - fail closed, record, keep evaluating the rest
+        except _PLUGIN_FAULTS as exc:  # fail closed, record, keep evaluating the rest
             errors.append({"rule": rule.id, "error": f"{type(exc).__name__}: {exc}"})
             ctx.violations.append(
                 Violation(
@@ -242,8 +248,14 @@ def _blocking(
     ]
 
 
-def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None, set[str]]:
-    """The smallest bound any rule puts on the order's amount, and which rules bound it."""
+def _max_amount(
+    policy: CompiledPolicy, ctx: EvalContext, faults: list | None = None
+) -> tuple[float | None, set[str]]:
+    """The smallest bound any rule puts on the order's amount, and which rules bound it.
+
+    A sizing hook that raises (``sys.exit`` included) or returns garbage (text, a bool,
+    NaN) bounds the order at 0 and, with ``faults``, is recorded there as
+    ``(rule, message)`` so the caller fails closed with ``RULE_ERROR``."""
     best: float | None = None
     bounded: set[str] = set()
     for rule in policy.rules:
@@ -253,11 +265,16 @@ def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None,
             continue
         try:
             m = fn(ctx)
-        except (Exception, SystemExit):  # noqa: BLE001 - a rule that cannot size gives no bound; evaluate() fails closed
+        except _PLUGIN_FAULTS as exc:  # a rule that cannot size bounds at 0 and fails closed
+            if faults is not None:
+                faults.append((rule, f"max_amount raised {type(exc).__name__}: {exc}"))
             m = 0.0
         if m is None:
             continue
         if isinstance(m, bool) or not isinstance(m, (int, float)) or m != m:
+            if faults is not None:
+                what = f"{type(m).__name__} {str(m)[:40]!r}"
+                faults.append((rule, f"max_amount returned {what}, expected a number or None"))
             m = 0.0  # garbage (text, NaN) from a plugin: the order cannot be sized
         bounded.add(rule.id)
         m = max(0.0, m)
@@ -348,7 +365,7 @@ def evaluate(
         ctx = _evaluate_once(
             policy, snapshot, order, model, market_data, now_ms, state, trace, errors
         )
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - margin-model plugin fault: fail closed
+    except _PLUGIN_FAULTS as exc:  # margin-model plugin fault: fail closed
         errors.append({"engine": "metrics", "error": f"{type(exc).__name__}: {exc}"})
         v = _engine_violation(
             "METRICS_ERROR",
@@ -367,7 +384,17 @@ def evaluate(
     max_allowed = None
     outcome = "deny" if blocking else "allow"
     if order is not None:
-        max_allowed, bounded = _max_amount(policy, ctx)
+        faults: list = []
+        max_allowed, bounded = _max_amount(policy, ctx, faults)
+        for rule, msg in faults:  # a sizing hook that fails fails the decision closed
+            errors.append({"rule": rule.id, "error": msg})
+            v = Violation(
+                rule.id, rule.type, "RULE_ERROR", "critical", f"rule {rule.id} failed: {msg}",
+                order.symbol, None, None, {"error": "max_amount"}, "order",
+            )  # fmt: skip
+            violations.append(v)
+            blocking.append(v)
+            outcome = "deny"
         if blocking and not errors and not pre:
             resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
             # A pool pushed past maintenance by the order itself is fixed by a smaller order
@@ -443,14 +470,39 @@ def _try_resize(
     return "deny", 0.0
 
 
+def _finite(x: Any) -> bool:
+    """No NaN/±inf anywhere in ``x`` (floats in dicts, lists and tuples, at any depth)."""
+    t = type(x)
+    if t is float:
+        return x - x == 0
+    if t is dict:
+        return all(_finite(v) for v in x.values())
+    if t is list or t is tuple:
+        return all(_finite(v) for v in x)
+    return True
+
+
+def _clean(x: Any) -> Any:
+    """``x`` with every non-finite float (at any depth) replaced by None."""
+    t = type(x)
+    if t is float:
+        return x if x - x == 0 else None
+    if t is dict:
+        return {k: _clean(v) for k, v in x.items()}
+    if t is list or t is tuple:
+        return t(_clean(v) for v in x)
+    return x
+
+
 def _finite_params(a: Action) -> bool:
-    return all(v - v == 0 for v in a.params.values() if type(v) is float)
+    return _finite(a.params)
 
 
 def _drop_non_finite(a: Action) -> Action:
     """An action whose figure overflowed (absurd sizes or prices): leave the figure out
-    rather than propose inf/NaN to a bot or break the decision's JSON."""
-    ok = {k: v for k, v in a.params.items() if type(v) is not float or v - v == 0}
+    rather than propose inf/NaN to a bot or break the decision's JSON (nested figures,
+    such as a list of effects, become null)."""
+    ok = {k: _clean(v) for k, v in a.params.items() if type(v) is not float or v - v == 0}
     return replace(a, params=ok)
 
 
@@ -525,7 +577,33 @@ def _finish(
                 {"reasons": [v.reason() for v in blockers]},
             ),
         ]
+    if (
+        outcome == "allow"
+        and order is not None
+        and max_allowed is not None
+        and not max_allowed >= order.amount * (1 - 1e-9)
+    ):
+        # Invariant: never allow an order above the bound the rules themselves put on it.
+        v = _engine_violation(
+            "ENGINE_BOUND_BELOW_ORDER",
+            f"the rules bound {order.symbol} at {max_allowed:g} but the order is for "
+            f"{order.amount:g}; failing closed",
+            order.symbol,
+            maxAllowedAmount=max_allowed,
+            amount=order.amount,
+        )
+        v = replace(v, scope="order")
+        violations = [*violations, v]
+        errors = [*errors, {"engine": "ENGINE_BOUND_BELOW_ORDER", "error": v.message}]
+        outcome = "deny"
+        actions = [
+            *actions,
+            Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),
+        ]
     actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    violations = [
+        v if _finite(v.context) else replace(v, context=_clean(v.context)) for v in violations
+    ]
     actions = _merge_stops(actions, snapshot)
     would = outcome
     if policy.mode == "monitor":

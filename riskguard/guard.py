@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import contextlib
 import logging
 import queue
@@ -61,8 +62,10 @@ TRADING_STATES = ("active", "reducing", "halted")
 GUARD_CODES: dict[str, str] = {
     "ENGINE_TIME_BUDGET_EXCEEDED": "the evaluation did not finish within `time_budget_ms`; "
     "the decision fails closed without waiting for it",
-    "AUDIT_LOG_UNAVAILABLE": "an earlier audit-log write failed; decisions are denied until "
-    "the guard is rebuilt with a working log",
+    "AUDIT_LOG_UNAVAILABLE": "an audit-log write failed (this decision's record, in a durable "
+    "mode, or an earlier one); decisions are denied until the guard is rebuilt with a working log",
+    "AUDIT_LOG_BACKLOG": 'the audit queue is full and `backpressure="deny"`: the decision is '
+    "denied rather than returned unlogged (the count is logged once the queue drains)",
 }
 
 
@@ -79,52 +82,166 @@ class AuditWriteError(RiskguardError):
 # --------------------------------------------------------------------------- audit writer
 
 
+DURABILITY = ("async", "flush", "fsync")
+BACKPRESSURE = ("block", "deny")
+
+
+def _is_render_error(exc: BaseException) -> bool:
+    """A record that cannot be rendered (a value JSON cannot hold), not a log outage."""
+    return isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, RiskguardError)
+
+
+def _fault_record(event: str, payload: Any, exc: BaseException) -> dict:
+    """What is logged in place of a record that cannot be rendered."""
+    out: dict = {
+        "failedEvent": event,
+        "error": f"{type(exc).__name__}: {exc}"[:500],
+        "reason": "the record could not be rendered as canonical JSON; this fault record "
+        "stands in its place",
+    }
+    d = getattr(payload, "decision", None)
+    if d is not None:
+        out["decisionId"] = d.decisionId
+        out["decision"] = d.decision
+        out["account"] = d.account
+    return out
+
+
 class _AuditWriter:
-    """One daemon thread appending queued records, so callers never wait on disk.
+    """One daemon thread appending queued records (group commit).
 
     Items are ``(event, payload)`` where payload is a dict or a zero-argument callable
-    producing one (a decision's ``to_dict`` runs here, not on the hot path).
+    producing one (a decision's ``to_dict`` runs here, not on the hot path). The queue
+    holds at most ``queue_max`` records; past that ``put`` blocks (``backpressure=
+    "block"``) or refuses (``"deny"``: the caller denies). The thread takes everything
+    queued at once, appends it, then (``fsync``) makes it durable with one ``fdatasync``
+    for the whole batch, then wakes the callers waiting for those records: a durable
+    mode costs one disk round trip per batch, not per record.
     """
 
-    _STOP = object()
-
-    def __init__(self, sink: AuditLogLike) -> None:
+    def __init__(
+        self,
+        sink: AuditLogLike,
+        *,
+        durability: str = "async",
+        queue_max: int = 1024,
+        backpressure: str = "block",
+    ) -> None:
         self.sink = sink
         self.error: BaseException | None = None
-        self._q: queue.Queue = queue.Queue()
+        self.durability = durability
+        self.queue_max = queue_max
+        self.backpressure = backpressure
+        self._cv = threading.Condition(threading.Lock())
+        self._items: collections.deque = collections.deque()
+        self._submitted = 0  # tickets handed out
+        self._done = 0  # every ticket <= this has been handled
+        self._failed_from: int | None = None  # first ticket whose record did not reach the log
+        self._shed = 0  # decisions denied for a full queue, not yet logged as such
+        self._stop = False
+        self._closed = False
+        self._sync = getattr(sink, "sync_to_disk", None) if durability == "fsync" else None
         self._thread = threading.Thread(target=self._run, name="riskguard-audit", daemon=True)
         self._thread.start()
-        self._closed = False
 
-    def put(self, event: str, payload: Any) -> None:
-        self._q.put((event, payload))
+    def put(self, event: str, payload: Any, *, wait: bool = False) -> int:
+        """Queue a record. Returns its ticket (> 0), or 0 when the queue is full and
+        backpressure is ``deny`` (nothing queued). ``wait``: return once it is handled."""
+        cv = self._cv
+        with cv:
+            while len(self._items) >= self.queue_max and not self._stop:
+                if self.backpressure == "deny":
+                    self._shed += 1
+                    return 0
+                cv.wait()
+            self._submitted += 1
+            ticket = self._submitted
+            self._items.append((ticket, event, payload))
+            cv.notify_all()
+        if wait:
+            self.wait(ticket)
+        return ticket
+
+    def wait(self, ticket: int) -> bool:
+        """Block until ``ticket``'s record is handled; True when it reached the log."""
+        cv = self._cv
+        with cv:
+            while self._done < ticket and self._thread.is_alive():
+                cv.wait(1.0)
+            ok = self._done >= ticket
+            return ok and (self._failed_from is None or ticket < self._failed_from)
 
     def _run(self) -> None:
-        q = self._q
+        cv = self._cv
         while True:
-            item = q.get()
-            try:
-                if item is self._STOP:
+            with cv:
+                while not self._items and not self._stop:
+                    cv.wait()
+                if not self._items and self._stop:
                     return
-                event, payload = item
+                batch = list(self._items)
+                self._items.clear()
+                shed, self._shed = self._shed, 0
+                cv.notify_all()  # room in the queue
+            failed: int | None = None
+            if shed and self.error is None:
+                self._append(
+                    "backpressure",
+                    {
+                        "deniedUnlogged": shed,
+                        "reason": "the audit queue was full (backpressure 'deny'): these "
+                        "decisions were denied and are not logged one by one",
+                    },
+                )
+            for ticket, event, payload in batch:
                 if self.error is None:
-                    record = payload() if callable(payload) else payload
-                    self.sink.append(event, record)
-            except BaseException as exc:  # noqa: BLE001 - recorded; later checks fail closed
-                if self.error is None:
-                    self.error = exc
-                    log.error("audit log write failed; denying further decisions: %s", exc)
-            finally:
-                q.task_done()
+                    self._append(event, payload)
+                if self.error is not None and failed is None:
+                    failed = ticket
+            if self._sync is not None and self.error is None and failed is None:
+                try:
+                    self._sync()
+                except BaseException as exc:  # noqa: BLE001 - the batch is not durable
+                    self._fail(exc)
+                    failed = batch[0][0]
+            with cv:
+                if failed is not None and self._failed_from is None:
+                    self._failed_from = failed
+                self._done = batch[-1][0]
+                cv.notify_all()
+
+    def _append(self, event: str, payload: Any) -> None:
+        try:
+            record = payload() if callable(payload) else payload
+            self.sink.append(event, record)
+        except BaseException as exc:  # noqa: BLE001 - recorded; later checks fail closed
+            if not _is_render_error(exc):
+                self._fail(exc)
+                return
+            # One odd record must not take the log down: log the fault in its place.
+            log.error("audit record %s could not be rendered; logging a fault: %s", event, exc)
+            try:
+                self.sink.append("record_fault", _fault_record(event, payload, exc))
+            except BaseException as exc2:  # noqa: BLE001
+                self._fail(exc2)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            log.error("audit log write failed; denying further decisions: %s", exc)
 
     def flush(self) -> None:
-        self._q.join()
+        with self._cv:
+            ticket = self._submitted
+        self.wait(ticket)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._q.put(self._STOP)
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
         self._thread.join()
         self.sink.close()
 
@@ -139,19 +256,34 @@ def _flush_at_exit(ref: weakref.ref) -> None:
 class _SyncWriter:
     """Same interface, appending inline (``audit_async=False``: one-shot CLI use, tests)."""
 
+    durability = "flush"
+
     def __init__(self, sink: AuditLogLike) -> None:
         self.sink = sink
         self.error: BaseException | None = None
         self._closed = False
+        self._lock = threading.Lock()
 
-    def put(self, event: str, payload: Any) -> None:
-        if self.error is not None:
-            return
-        try:
-            self.sink.append(event, payload() if callable(payload) else payload)
-        except Exception as exc:  # noqa: BLE001 - recorded; later checks fail closed
-            self.error = exc
-            log.error("audit log write failed; denying further decisions: %s", exc)
+    def put(self, event: str, payload: Any, *, wait: bool = False) -> int:
+        with self._lock:
+            if self.error is not None:
+                return -1
+            try:
+                self.sink.append(event, payload() if callable(payload) else payload)
+            except Exception as exc:  # noqa: BLE001 - recorded; later checks fail closed
+                if _is_render_error(exc):
+                    try:
+                        self.sink.append("record_fault", _fault_record(event, payload, exc))
+                        return 1
+                    except Exception as exc2:  # noqa: BLE001
+                        exc = exc2
+                self.error = exc
+                log.error("audit log write failed; denying further decisions: %s", exc)
+                return -1
+            return 1
+
+    def wait(self, ticket: int) -> bool:
+        return ticket > 0
 
     def flush(self) -> None:
         pass
@@ -256,6 +388,9 @@ class Guard:
         audit_key: bytes | None = None,
         audit_fsync: bool = False,
         audit_async: bool = True,
+        durability: str = "async",
+        audit_queue_max: int = 1024,
+        backpressure: str = "block",
         clock: Callable[[], float] = time.time,
         plugins: tuple[str, ...] | list[str] = (),
         time_budget_ms: float | None = None,
@@ -275,16 +410,47 @@ class Guard:
         self.time_budget_ms = time_budget_ms
         self._budget_s = None if time_budget_ms is None else time_budget_ms / 1000.0
         self._runner = _BudgetRunner(max_stuck_workers) if time_budget_ms is not None else None
+        if durability not in DURABILITY:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}"
+            )
+        if backpressure not in BACKPRESSURE:
+            raise ValueError(
+                f"backpressure must be one of {', '.join(BACKPRESSURE)}, got {backpressure!r}"
+            )
+        if (
+            isinstance(audit_queue_max, bool)
+            or not isinstance(audit_queue_max, int)
+            or audit_queue_max < 1
+        ):
+            raise ValueError(f"audit_queue_max must be an integer >= 1, got {audit_queue_max!r}")
+        if audit_fsync and durability == "async":
+            durability = "fsync"  # the older flag: every record on disk before check returns
+        self.durability = durability
+        self._durable = durability != "async"
         self._writer: _AuditWriter | _SyncWriter | None = None
         if audit_log is not None:
             if isinstance(audit_log, (str, Path)):
                 from .audit import AuditLog
 
-                sink: AuditLogLike = AuditLog(audit_log, key=audit_key, fsync=audit_fsync)
+                # fsync mode syncs once per batch (group commit), not once per record
+                sink: AuditLogLike = AuditLog(
+                    audit_log, key=audit_key, fsync=durability == "fsync" and not audit_async
+                )
+                try:
+                    sink.sync()  # a file that is not a log is refused now, not at the first check
+                except BaseException:
+                    sink.close()
+                    raise
             else:
                 sink = audit_log
             if audit_async:
-                w = _AuditWriter(sink)
+                w = _AuditWriter(
+                    sink,
+                    durability=durability,
+                    queue_max=audit_queue_max,
+                    backpressure=backpressure,
+                )
                 atexit.register(_flush_at_exit, weakref.ref(w))
                 self._writer = w
             else:
@@ -374,11 +540,21 @@ class Guard:
         *,
         ref: str | None = None,
     ) -> Decision:
-        """Decide on ``snapshot`` (and ``order``); the decision is queued for the audit log.
+        """Decide on ``snapshot`` (and ``order``); the decision goes to the audit log.
 
-        Bad input (a dict that is not a valid snapshot or order) raises
+        With ``durability="flush"`` or ``"fsync"`` it returns only once the decision's
+        record is written (flushed to the OS, or on disk); a decision whose record could
+        not be written is returned as a deny (``AUDIT_LOG_UNAVAILABLE``). Bad input (a
+        dict that is not a valid snapshot or order) raises
         :class:`riskguard.SnapshotError`; faults while evaluating deny.
         """
+        w = self._writer
+        if w is not None and w.error is not None:
+            snap, o = _inputs(snapshot, order)
+            return self._audit_down(self._policy, snap, o, self.now_ms(), None, ref)
+        return self._record(self._decide(snapshot, order, ref), snapshot)
+
+    def _decide(self, snapshot: Any, order: Any, ref: str | None) -> Decision:
         snap, o = _inputs(snapshot, order)
         policy = self._policy
         now = self.now_ms()
@@ -390,7 +566,7 @@ class Guard:
                 decision = evaluate(policy, snap, o, now_ms=now, state=self.state, ref=ref)
         else:
             decision = self._bounded(policy, snap, o, now, ref)
-        return self._record(decision, snapshot)
+        return decision
 
     async def acheck(
         self,
@@ -399,13 +575,17 @@ class Guard:
         *,
         ref: str | None = None,
     ) -> Decision:
-        """``check`` for asyncio: runs inline (microseconds), never waits on the audit log.
+        """``check`` for asyncio: runs inline (microseconds). In ``async`` durability it
+        never waits on the audit log; in a durable mode the wait for its record runs on a
+        thread (``asyncio.to_thread``), so the event loop is never blocked on the disk.
 
         With a time budget the evaluation is awaited on its worker thread, so even a hung
         plugin rule does not block the event loop.
         """
         if self._budget_s is None:
-            return self.check(snapshot, order, ref=ref)
+            if not self._durable:
+                return self.check(snapshot, order, ref=ref)
+            return await self._arecord(self._decide(snapshot, order, ref), snapshot)
         snap, o = _inputs(snapshot, order)
         policy = self._policy
         now = self.now_ms()
@@ -421,7 +601,7 @@ class Guard:
         except (asyncio.TimeoutError, _Busy):
             self._runner.abandon(fut)  # type: ignore[union-attr]
             decision = self._over_budget(policy, snap, o, now, t0, ref)
-        return self._record(decision, snapshot)
+        return await self._arecord(decision, snapshot)
 
     def max_order_amount(self, snapshot: dict | Snapshot, order: dict | Order) -> float | None:
         """The largest amount of ``order`` every rule allows (None: no rule bounds it)."""
@@ -458,12 +638,50 @@ class Guard:
         if isinstance(raw, dict):
             # The caller owns the dict and may reuse it once check returns: hash it now.
             decision._snapshot_digest = digest(raw)
-        w.put("decision", _DecisionRecord(decision))
-        return decision
+        ticket = w.put("decision", _DecisionRecord(decision))
+        if ticket > 0 and (not self._durable or w.wait(ticket)):
+            return decision
+        return self._not_logged(decision, ticket)
+
+    async def _arecord(self, decision: Decision, raw: Any) -> Decision:
+        """``_record`` for asyncio: a durable mode's wait for the disk runs off the loop."""
+        w = self._writer
+        if w is None or not self._durable or isinstance(w, _SyncWriter):
+            return self._record(decision, raw)
+        if isinstance(raw, dict):
+            decision._snapshot_digest = digest(raw)
+        ticket = w.put("decision", _DecisionRecord(decision))
+        if ticket > 0 and await asyncio.to_thread(w.wait, ticket):
+            return decision
+        return self._not_logged(decision, ticket)
+
+    def _not_logged(self, decision: Decision, ticket: int) -> Decision:
+        """The decision's record is not in the log: what the caller gets instead."""
+        policy = self._policy
+        snap = _SnapView(decision)
+        if ticket == 0:  # the queue is full and backpressure is "deny"
+            return _fault(
+                policy,
+                snap,
+                decision.order,
+                decision.timestamp,
+                time.perf_counter_ns(),
+                decision.snapshotRef,
+                "AUDIT_LOG_BACKLOG",
+                f"the audit queue is full ({self._writer.queue_max} records, backpressure "  # type: ignore[union-attr]
+                "'deny'); failing closed",
+                {"queueMax": self._writer.queue_max},  # type: ignore[union-attr]
+            )
+        return self._audit_down(
+            policy, snap, decision.order, decision.timestamp, None, decision.snapshotRef
+        )
 
     def _audit(self, event: str, record: dict) -> None:
-        if self._writer is not None:
-            self._writer.put(event, record)
+        w = self._writer
+        if w is not None:
+            ticket = w.put(event, record)
+            if self._durable and ticket > 0:
+                w.wait(ticket)
 
     def _job(self, policy, snap, o, now, ref) -> Callable[[], Decision]:
         budget = self._budget_s
@@ -552,6 +770,17 @@ class Guard:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _SnapView:
+    """What ``_fault`` reads of a snapshot, taken from a decision already made."""
+
+    __slots__ = ("account", "timestamp", "to_dict")
+
+    def __init__(self, d: Decision) -> None:
+        self.account = d.account
+        self.timestamp = d.snapshotTimestamp
+        self.to_dict = d._snapshot_dict
 
 
 class _DecisionRecord:

@@ -49,6 +49,27 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _DupKey(ValueError):
+    pass
+
+
+def _no_dup(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set = set()
+        for k, _v in pairs:
+            if k in seen:
+                raise _DupKey(k)
+            seen.add(k)
+    return d
+
+
+_decode = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_dup).decode
+
+#: The longest line the stream reads (characters), as files are bounded (yamlio.MAX_BYTES).
+MAX_LINE = 16 * 1024 * 1024
+
+
 class Stream:
     """The stream state: a guard and the last snapshot of each account."""
 
@@ -65,7 +86,13 @@ class Stream:
         ident: Any = None
         try:
             try:
-                msg = json.loads(line, parse_constant=_no_constants)
+                msg = _decode(line)
+            except _DupKey as exc:
+                raise _LineError(
+                    "invalid_json",
+                    f"duplicate key {str(exc.args[0])[:80]!r} in a JSON object (refused, as in "
+                    "files: 'last one wins' would hide the first)",
+                ) from None
             except ValueError as exc:  # JSONDecodeError, NaN/Infinity
                 raise _LineError("invalid_json", f"not JSON: {exc}") from None
             if not isinstance(msg, dict):
@@ -158,11 +185,33 @@ def _problems(exc: RiskguardError, prefix: str) -> list[dict]:
     return out
 
 
-def run_stream(stream: Stream, stdin: IO[str], stdout: IO[str]) -> int:
-    """Serve ``stdin`` until EOF; one flushed line out per line in."""
+def _skip_rest_of_line(stdin: IO[str], max_line: int) -> None:
+    """Read and drop the rest of an over-long line, a bounded chunk at a time."""
+    while True:
+        chunk = stdin.readline(max_line)
+        if not chunk or chunk.endswith("\n"):
+            return
+
+
+def run_stream(stream: Stream, stdin: IO[str], stdout: IO[str], *, max_line: int = MAX_LINE) -> int:
+    """Serve ``stdin`` until EOF; one flushed line out per line in. A line longer than
+    ``max_line`` characters is answered with a ``line_too_long`` error without being
+    held in memory (it is read and dropped in bounded chunks)."""
     lineno = 0
-    for line in iter(stdin.readline, ""):
+    for line in iter(lambda: stdin.readline(max_line + 1), ""):
         lineno += 1
+        if len(line) > max_line and not line.endswith("\n"):
+            _skip_rest_of_line(stdin, max_line)
+            out: dict = {
+                "error": {
+                    "code": "line_too_long",
+                    "message": f"line longer than {max_line} characters; not read",
+                },
+                "line": lineno,
+            }
+            stdout.write(_dumps(out) + "\n")
+            stdout.flush()
+            continue
         if not line.strip():
             continue
         out = stream.handle(line, lineno)

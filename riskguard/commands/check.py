@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 
 from ..engine import evaluate
@@ -19,6 +21,8 @@ EPILOG = """exit codes:
   3  internal error (the decision is deny)
 
   --stream: 0 at end of input (bad lines get error lines, not an exit), 2 bad policy
+            or an --audit-log file that is not a riskguard log, 143 on SIGTERM (the audit
+            log drained first)
 
 examples:
   riskguard check --policy policies/default.yaml --snapshot examples/snapshots/binance-two-cross.json
@@ -61,6 +65,15 @@ def add_parser(sub, name):
     )
     p.add_argument(
         "--audit-log", metavar="FILE", help="append the decision to this hash-chained log"
+    )
+    p.add_argument(
+        "--durability",
+        choices=("async", "flush", "fsync"),
+        default="flush",
+        help="--stream --audit-log: when an answer is written. flush (default): only once its "
+        "record is written to the log file (survives kill -9); fsync: only once it is on disk "
+        "(survives power loss; batched); async: at once, the record follows (up to the queue "
+        "of 1024 can be lost on kill -9). SIGTERM drains the queue in every mode",
     )
     p.add_argument(
         "--time-budget-ms",
@@ -114,9 +127,39 @@ def _stream(args) -> int:
         plugins=tuple(args.plugin),
         audit_log=args.audit_log,
         time_budget_ms=args.time_budget_ms,
+        durability=args.durability,
     )
-    with guard:
+    with guard, _TermDrains():
         stream = Stream(guard, metrics=args.metrics)
         if args.snapshot:
             stream.preload(load_snapshot(args.snapshot))
-        return run_stream(stream, sys.stdin, sys.stdout)
+        try:
+            return run_stream(stream, sys.stdin, sys.stdout)
+        except _Terminated:
+            # leaving the with-block drains the audit queue and closes the log
+            print("riskguard: SIGTERM: audit log drained, stopping", file=sys.stderr)
+            return 128 + signal.SIGTERM
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``with guard`` drains the audit log."""
+
+
+class _TermDrains:
+    """SIGTERM stops the stream through the normal exit path (the guard's close drains
+    its audit queue) instead of ending the process where it stands."""
+
+    def __enter__(self) -> _TermDrains:
+        self._old = None
+        # not the main thread (embedded use): leave signals alone
+        with contextlib.suppress(ValueError):
+            self._old = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
