@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import RiskguardError
+from .errors import PluginFault, RiskguardError
 
 # (command, module) in the order ``--help`` lists them.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args._run(args) or 0)
+    except PluginFault as exc:  # plugin code failed: nothing was decided, so nothing allowed
+        for p in exc.problems:
+            print(f"error: PLUGIN_ERROR: {p}", file=sys.stderr)
+        return EXIT_INTERNAL
     except RiskguardError as exc:
         print_problems(exc)
         return EXIT_USAGE

@@ -65,6 +65,12 @@ class PluginError(RiskguardError):
     """A plugin could not be loaded or registered something invalid."""
 
 
+class PluginFault(PluginError):
+    """Plugin code raised while it was imported, registered or compiled (``sys.exit`` and
+    ``KeyboardInterrupt`` included): a fault, not bad input. The CLI exits 3 with
+    ``PLUGIN_ERROR``; nothing is decided, so nothing is allowed."""
+
+
 @dataclass(slots=True)
 class ProblemList:
     """Collects problems so validation reports everything at once, not the first only."""

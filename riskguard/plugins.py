@@ -27,7 +27,10 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, Problem
+from .errors import PluginError, PluginFault, Problem
+
+#: What plugin code may raise that must not end the process (``sys.exit()`` included).
+_PLUGIN_FAULTS = (Exception, SystemExit, KeyboardInterrupt)
 
 ENTRY_POINT_GROUP = "riskguard"
 
@@ -108,15 +111,18 @@ def _load_file(path: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except _PLUGIN_FAULTS as exc:
         sys.modules.pop(name, None)
-        raise PluginError(
+        # A missing dependency or a syntax error is the user's to fix (exit 2); anything
+        # else the plugin's code raised -- sys.exit() included -- is a fault (exit 3).
+        cls = PluginError if isinstance(exc, (ImportError, SyntaxError)) else PluginFault
+        raise cls(
             [
                 Problem(
                     f"plugin failed to import: {type(exc).__name__}: {exc}", "$", "plugin", str(p)
                 )
             ]
-        ) from exc
+        ) from None
     return module
 
 
@@ -140,8 +146,8 @@ def build_registry(
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:
-                raise PluginError(
+            except _PLUGIN_FAULTS as exc:
+                raise PluginFault(
                     f"entry point {ep.name} ({ep.value}) failed to load: {exc}"
                 ) from exc
             pm.register(obj, name=ep.name)
@@ -198,8 +204,8 @@ def build_registry(
                 impl.function(register=register)
             except PluginError:
                 raise
-            except Exception as exc:
-                raise PluginError(
+            except _PLUGIN_FAULTS as exc:
+                raise PluginFault(
                     f"plugin {plugin_name} failed in {hook_name}: {type(exc).__name__}: {exc}"
                 ) from exc
     reg.enrichers = tuple(

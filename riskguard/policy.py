@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 
 from .actions import ACTION_TYPES
 from .decision import SEVERITIES, digest
-from .errors import PolicyError, Problem, RiskguardError
+from .errors import PluginFault, PolicyError, Problem, RiskguardError
 from .plugins import Registry, get_registry
 from .rules.base import Match, RuleSpec
 from .yamlio import Located, json_path, parse_text, read_text
@@ -549,6 +549,18 @@ def load_policy(
                     s.line,
                 )
             )
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - plugin code: a fault
+            raise PluginFault(
+                [
+                    Problem(
+                        f"rule {s.id!r}: its type's compile raised {type(exc).__name__}: {exc}",
+                        "$.spec.rules",
+                        "plugin",
+                        s.file,
+                        s.line,
+                    )
+                ]
+            ) from None
     if problems:
         raise PolicyError(problems)
     meta = top.data.get("metadata", {})
