@@ -5,11 +5,17 @@
 (:mod:`riskguard.audit`) runs it before hashing, so a secret never reaches the file
 and the hash covers the redacted form.
 
-A key is secret when, lower-cased with ``_``, ``-`` and spaces removed, it is one of
-``apikey``, ``secret``, ``password``, ``passphrase``, ``token``, ``privatekey``,
-``twofa`` (ccxt's credential names, ``apiKey``/``api_key``/``API-KEY`` alike), or ends
-with one of ``apikey``, ``secret``, ``secretkey``, ``password``, ``passphrase``,
-``token``, ``privatekey`` (``apiSecret``, ``accessToken``, ``walletPrivateKey``…).
+A key is secret by pattern, not by a list of names. Lower-cased with ``_``, ``-``, ``.``
+and spaces removed, it is secret when it
+
+- *contains* a secret word: ``secret``, ``apikey``, ``password``/``passwd``/``pwd``,
+  ``passphrase``, ``privatekey``/``privkey``, ``mnemonic``, ``seedphrase``,
+  ``credential``, ``authorization``, ``cookie``, ``jwt``, ``bearer``, ``sessionid``,
+  ``signingkey``, ``clientkey`` (``secrets``, ``apiKeys``, ``Authorization``,
+  ``credentials``, ``walletPrivKey``, ``x-api-key``, ``Set-Cookie``…), or
+- is or ends with ``token``, ``twofa``, ``otp``, ``totp``, ``secretkey``
+  (``token``, ``accessToken``, ``refresh_token``; ``tokens`` — a count — is not).
+
 ``uid``, ``login`` and ``walletAddress`` are identifiers, not secrets, and stay.
 Keys are matched at any depth, inside dicts nested in lists and tuples too. A ``None``
 value is kept (it says there is no secret, and reveals nothing).
@@ -22,14 +28,19 @@ so changing the result never changes the input.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["REDACTED", "is_secret_key", "redact", "redact_processor"]
 
 REDACTED = "**REDACTED**"
 
-_EXACT = frozenset({"apikey", "secret", "password", "passphrase", "token", "privatekey", "twofa"})
-_SUFFIXES = ("apikey", "secret", "secretkey", "password", "passphrase", "token", "privatekey")
+_WORDS = re.compile(
+    "secret|apikey|passw(?:or)?d|pwd|passphrase|priv(?:ate)?key|mnemonic|seedphrase"
+    "|credential|authorization|cookie|jwt|bearer|sessionid|signingkey|clientkey"
+)
+_SUFFIXES = ("token", "twofa", "otp", "secretkey")
+_STRIP = str.maketrans("", "", "_-. ")
 
 # Keys already judged. Logged records use a small fixed vocabulary, so these stay small;
 # bounded anyway, in case a caller logs dicts keyed by arbitrary data.
@@ -46,8 +57,8 @@ def is_secret_key(key: Any) -> bool:
     if key in _SECRET:
         return True
     if isinstance(key, str):
-        k = key.lower().replace("_", "").replace("-", "").replace(" ", "")
-        v = k in _EXACT or k.endswith(_SUFFIXES)
+        k = key.lower().translate(_STRIP)
+        v = _WORDS.search(k) is not None or k.endswith(_SUFFIXES)
     else:
         v = False
     if len(_SAFE) + len(_SECRET) < _CACHE_MAX:

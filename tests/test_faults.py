@@ -432,3 +432,55 @@ def test_the_stream_cli_refuses_a_line_over_16_mib():
     assert r.returncode == 0, r.stderr[-500:]
     outs = [json.loads(x) for x in r.stdout.splitlines()]
     assert outs[0]["error"]["code"] == "line_too_long" and outs[1]["id"] == 7
+
+
+# =========================================================== 7. redaction by pattern
+
+PATTERN_SECRETS = {
+    "secrets": "LEAK-01",
+    "apiKeys": "LEAK-02",
+    "Authorization": "LEAK-03",
+    "credentials": "LEAK-04",
+    "pwd": "LEAK-05",
+    "passwd": "LEAK-06",
+    "mnemonic": "LEAK-07",
+    "seedPhrase": "LEAK-08",
+    "privKey": "LEAK-09",
+    "jwt": "LEAK-10",
+    "cookie": "LEAK-11",
+}
+
+
+def test_secrets_are_redacted_by_pattern_everywhere(tmp_path, write_json):
+    doc = snapshot_doc(**PATTERN_SECRETS)
+    doc["positions"][0]["info"] = {"privKey": "LEAK-12", "positionAmt": "0.05"}
+    snap = write_json("snap.json", doc)
+    order = write_json("order.json", {**SOL_BUY, "params": {"Authorization": "LEAK-13"},
+                                      "cookie": "LEAK-14"})  # fmt: skip
+    log = tmp_path / "audit.jsonl"
+    outs = []
+    for args in (
+        (
+            "check",
+            "-p",
+            DEFAULT,
+            "-s",
+            str(snap),
+            "-o",
+            str(order),
+            "--json",
+            "--audit-log",
+            str(log),
+        ),
+        ("explain", "-p", DEFAULT, "-s", str(snap), "-o", str(order), "--json"),
+    ):
+        r = run_cli(*args)
+        assert r.returncode in (0, 1), r.stderr[-500:]
+        outs.append(r.stdout + r.stderr)
+    line = json.dumps({"id": 1, "snapshot": doc, "order": json.loads(order.read_text())})
+    r = run_cli("check", "--stream", "-p", DEFAULT, "--audit-log", str(log), input=line + "\n")
+    outs += [r.stdout + r.stderr, log.read_text()]
+    for text in outs:
+        leaked = [s for s in text.split('"') if s.startswith("LEAK-")]
+        assert not leaked, leaked
+    assert verify_log(log).ok

@@ -34,6 +34,22 @@ from riskguard.redact import REDACTED, is_secret_key, redact, redact_processor
         "refresh_token",
         "walletPrivateKey",
         "exchangePassword",
+        # by pattern, not by list (issue 19)
+        "secrets",
+        "apiKeys",
+        "Authorization",
+        "credentials",
+        "pwd",
+        "passwd",
+        "mnemonic",
+        "seedPhrase",
+        "privKey",
+        "jwt",
+        "cookie",
+        "Set-Cookie",
+        "x-api-key",
+        "db.password",
+        "totp",
     ],
 )
 def test_secret_keys(key):
@@ -67,7 +83,7 @@ def test_nested_dicts_lists_and_tuples():
         "secret": REDACTED,
         "uid": "u1",
     }
-    assert out["accounts"][0]["credentials"] == {"API_KEY": REDACTED, "Password": REDACTED}
+    assert out["accounts"][0]["credentials"] == REDACTED  # a secret name hides the whole value
     assert isinstance(out["accounts"][1], tuple)
     assert out["accounts"][1][0] == {"token": REDACTED, "n": 1}
     assert out["passphrase"] is None  # None reveals nothing and is kept
