@@ -29,6 +29,7 @@ from .actions import ACTION_TYPES
 from .decision import SEVERITIES, digest
 from .errors import PluginFault, PolicyError, Problem, RiskguardError
 from .plugins import Registry, get_registry
+from .redact import EXCERPT_CHARS, excerpt
 from .rules.base import Match, RuleSpec
 from .yamlio import Located, json_path, parse_text, read_text
 
@@ -199,7 +200,7 @@ def _schema_problems(
                 problems.append(
                     doc.located.problem(
                         key,
-                        f"unknown {where} {k!r}{_suggest(k, allowed)} Allowed: {', '.join(allowed)}",
+                        f"unknown {where} {excerpt(k)}{_suggest(k, allowed)} Allowed: {', '.join(allowed)}",
                         "unknown_field",
                     )
                 )
@@ -214,6 +215,15 @@ def _schema_problems(
             )
         elif err.validator == "const" and path == ("apiVersion",):
             msg = f"expected apiVersion {API_VERSION!r}, got {err.instance!r}"
+        # Never echo what was read: a key file given as a policy would be printed whole
+        # (and, through Guard.reload, written into the hash chain for good).
+        inst = err.instance
+        if not path and not isinstance(inst, dict):
+            msg = f"expected a policy mapping, got {type(inst).__name__} ({excerpt(inst)})"
+        elif isinstance(inst, (str, dict, list)):
+            shown = repr(inst)
+            if shown in msg and len(shown) > EXCERPT_CHARS + 2:
+                msg = msg.replace(shown, excerpt(inst))
         key = path
         if (key, msg) in seen:
             continue
@@ -268,6 +278,11 @@ def _not_json(v: Any, path: tuple = ()) -> tuple[tuple, str] | None:
     return (path, type(v).__name__)
 
 
+#: Bounds on ``extends``: how deep a chain may go, and how many files it may reach.
+MAX_EXTENDS_DEPTH = 32
+MAX_EXTENDS_FILES = 256
+
+
 def _collect(
     source: str | Path | dict,
     registry: Registry,
@@ -275,12 +290,31 @@ def _collect(
     stack: tuple[str, ...],
     docs: list[tuple[PolicyDoc, str]],
 ) -> None:
-    """Parse a policy and, depth first, the policies it extends (cycle-checked)."""
+    """Parse a policy and, depth first, the policies it extends (cycle-checked).
+
+    Each file is loaded once: a file reached again through another path (a diamond:
+    A extends B and C, both extend D) is already in ``docs`` and keeps its first place.
+    At most ``MAX_EXTENDS_DEPTH`` files deep and ``MAX_EXTENDS_FILES`` files in all."""
     key = str(Path(source).resolve()) if not isinstance(source, dict) else "<dict>"
     if key in stack:
         chain = " -> ".join(Path(s).name for s in (*stack, key))
         problems.append(
             Problem(f"extends cycle: {chain}", "$.spec.extends", "extends_cycle", str(source))
+        )
+        return
+    if any(k == key for _d, k in docs):
+        return  # already loaded through another path
+    if len(stack) >= MAX_EXTENDS_DEPTH or len(docs) + len(stack) >= MAX_EXTENDS_FILES:
+        if any(p.code == "extends_limit" for p in problems):
+            return  # said once
+        deep = len(stack) >= MAX_EXTENDS_DEPTH
+        what = (
+            f"extends chain deeper than {MAX_EXTENDS_DEPTH} files"
+            if deep
+            else f"extends reaches more than {MAX_EXTENDS_FILES} files"
+        )
+        problems.append(
+            Problem(f"{what} (at {Path(key).name})", "$.spec.extends", "extends_limit", stack[-1])
         )
         return
     doc = _parse(source)

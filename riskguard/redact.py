@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["REDACTED", "is_secret_key", "redact", "redact_processor"]
+__all__ = ["REDACTED", "excerpt", "is_secret_key", "redact", "redact_processor"]
 
 REDACTED = "**REDACTED**"
 
@@ -119,3 +119,25 @@ def redact_processor(logger: Any, method: str, event_dict: dict) -> dict:
     if _has_secret(event_dict):
         return _copy_redacted(event_dict)
     return event_dict
+
+
+#: The longest text an error message quotes whole.
+EXCERPT_CHARS = 16
+
+
+def excerpt(value: Any) -> str:
+    """A short, redacted stand-in for a value an error message would otherwise quote.
+
+    Short scalars (a typo such as ``'enforcee'``) are quoted as they are; longer text --
+    which may be a whole key file read by mistake -- is described by its length only, and
+    containers by their size: never printed."""
+    if isinstance(value, str):
+        if len(value) <= EXCERPT_CHARS and "\n" not in value:
+            return repr(value)
+        return f"text of {len(value)} characters"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item(s)"
+    text = repr(value)
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,10 +281,36 @@ def parse_text(text: str, file: str | None = None) -> Located:
 
 
 def read_text(path: str | Path) -> str:
+    """A policy or snapshot file's text: a regular file (a FIFO, device or socket is
+    refused without waiting on it), at most ``MAX_BYTES``, UTF-8."""
     p = Path(path)
     try:
-        size = p.stat().st_size
+        # O_NONBLOCK: opening a FIFO with no writer must not hang; it is refused below.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise RiskguardError(
+                [
+                    Problem(
+                        "not a regular file (a FIFO, device or socket): policies, snapshots "
+                        "and extended policies are read from regular files",
+                        "$",
+                        "not_regular",
+                        str(p),
+                    )
+                ]
+            )
+        size = st.st_size
         if size > MAX_BYTES:
+            os.close(fd)
             raise RiskguardError(
                 [
                     Problem(
@@ -290,7 +318,7 @@ def read_text(path: str | Path) -> str:
                     )
                 ]
             )
-        with p.open("r", encoding="utf-8") as fh:
+        with open(fd, encoding="utf-8") as fh:
             text = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise RiskguardError([Problem("no such file", "$", "not_found", str(p))]) from None

@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from riskguard import Guard
 from riskguard.audit import AuditLog, AuditLogError, verify_log
 from riskguard.engine import evaluate
+from riskguard.errors import RiskguardError
 from riskguard.plugins import build_registry
 from riskguard.policy import load_policy
 from riskguard.snapshot import build_order, build_snapshot
@@ -484,3 +486,101 @@ def test_secrets_are_redacted_by_pattern_everywhere(tmp_path, write_json):
         leaked = [s for s in text.split('"') if s.startswith("LEAK-")]
         assert not leaked, leaked
     assert verify_log(log).ok
+
+
+# =========================================================== 6. a policy error never prints the file
+
+KEY_FILE = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n"
+    "-----END PRIVATE KEY-----\n"
+)
+KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB"
+
+
+def _policy_extending(tmp_path: Path, target: str) -> Path:
+    p = tmp_path / "extends.yaml"
+    p.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: x, version: '1'}\n"
+        f"spec: {{extends: [{target}], rules: []}}\n"
+    )
+    return p
+
+
+def test_a_key_file_read_as_a_policy_is_never_echoed(tmp_path, write_json):
+    key = tmp_path / "id.pem"
+    key.write_text(KEY_FILE)
+    creds = tmp_path / "creds.txt"
+    creds.write_text("AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY\n")
+    snap = write_json("snap.json", snapshot_doc())
+    for pol in (key, creds, _policy_extending(tmp_path, key.name)):
+        r = run_cli("check", "-p", str(pol), "-s", str(snap))
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "expected a policy mapping" in r.stderr
+        for secret in (KEY_BODY[:20], "AKIAIOSFODNN7", "wJalrXUtnFEMI"):
+            assert secret not in r.stderr + r.stdout
+    log = tmp_path / "audit.jsonl"
+    g = Guard.from_file(DEFAULT, audit_log=log, durability="flush")
+    with g, pytest.raises(RiskguardError):
+        g.reload(key)
+    text = log.read_text()
+    assert "policy_reload_failed" in text and KEY_BODY[:20] not in text
+    assert verify_log(log).ok
+
+
+# =========================================================== 8. extends: diamonds, depth, odd files
+
+
+def test_an_extends_diamond_loads_each_file_once(tmp_path):
+    depth = 12  # 2**12 loads before the fix; 2 * 12 + 1 files after
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: base, version: '1'}\n"
+        "spec: {rules: [{id: mu, type: margin_utilization, params: {max: 0.5}}]}\n"
+    )
+    below = ["base.yaml", "base.yaml"]
+    for level in range(depth, 0, -1):
+        names = [f"a{level}.yaml", f"b{level}.yaml"]
+        for n in names:
+            (tmp_path / n).write_text(
+                f"apiVersion: riskguard/v1\nkind: Policy\nmetadata: {{name: {n[:-5]}, version: '1'}}\n"
+                f"spec: {{extends: [{below[0]}, {below[1]}], rules: []}}\n"
+            )
+        below = names
+    top = tmp_path / "top.yaml"
+    top.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: top, version: '1'}\n"
+        f"spec: {{extends: [{below[0]}, {below[1]}], rules: []}}\n"
+    )
+    policy = load_policy(top)
+    assert len(policy.files) == 2 * depth + 2 == len(set(policy.files))
+    assert [r.id for r in policy.rules] == ["mu"]
+
+
+def test_an_extends_chain_past_the_bound_is_named_as_such(tmp_path):
+    n = 40
+    for i in range(n):
+        ext = f"extends: [p{i + 1}.yaml], " if i + 1 < n else ""
+        (tmp_path / f"p{i}.yaml").write_text(
+            f"apiVersion: riskguard/v1\nkind: Policy\nmetadata: {{name: p{i}, version: '1'}}\n"
+            f"spec: {{{ext}rules: []}}\n"
+        )
+    with pytest.raises(RiskguardError, match="extends chain deeper than 32 files"):
+        load_policy(tmp_path / "p0.yaml")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_not_waited_on(tmp_path, write_json):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    snap = write_json("snap.json", snapshot_doc())
+    for args in (
+        ("check", "-p", str(fifo), "-s", str(snap)),
+        ("check", "-p", DEFAULT, "-s", str(fifo)),
+        ("check", "-p", str(_policy_extending(tmp_path, fifo.name)), "-s", str(snap)),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "riskguard", *args],
+            capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 2 and "not a regular file" in r.stderr, (args, r.stderr)

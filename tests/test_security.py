@@ -130,7 +130,7 @@ def test_file_over_the_size_limit(tmp_path, suffix):
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_endless_input_check():
     err = cli_error(run_cli("check", "-p", DEFAULT, "-s", "/dev/zero"))
-    assert "/dev/zero: file exceeds" in err
+    assert "/dev/zero: not a regular file" in err  # a device is refused before it is read
 
 
 def _limited() -> None:  # child process: at most 2 GiB of address space
