@@ -569,6 +569,17 @@ class DecisionWriter:
             self._fh = None
 
 
+class WorkerFailure(RiskguardError):
+    """An audit worker process died (killed, out of memory) or stalled past the bound.
+
+    ``kind`` is ``"died"`` or ``"stalled"``; the decisions consumed before it are kept.
+    The ``audit`` command exits 4 with this message."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
     """How to run an audit (what the CLI flags say)."""
@@ -581,6 +592,8 @@ class AuditOptions:
     metrics: str = "compact"
     plugins: tuple[str, ...] = ()
     clock_ms: int | None = None
+    #: process engine: seconds with no chunk finished before the run is "stalled" (None: no bound)
+    stall_s: float | None = 300.0
 
 
 def run_audit(
@@ -657,7 +670,12 @@ def run_audit(
 
                 totals.engine = f"process({options.workers})"
                 done = pool_map(
-                    config, chain(head, chunks), consume, workers=options.workers, stop=stop
+                    config,
+                    chain(head, chunks),
+                    consume,
+                    workers=options.workers,
+                    stop=stop,
+                    stall_s=options.stall_s,
                 )
             else:
                 totals.engine = "sequential"

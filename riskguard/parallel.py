@@ -27,9 +27,15 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .auditrun import AuditConfig, ChunkResult, run_chunk
+from .auditrun import AuditConfig, ChunkResult, WorkerFailure, run_chunk
+
+#: Seconds without any chunk finishing before a run is declared stalled (a worker stopped
+#: with SIGSTOP, swapped out, hung in a plugin). A chunk takes well under a second.
+DEFAULT_STALL_S = 300.0
 
 Consume = Callable[[ChunkResult], None]
 Stop = Callable[[], bool]
@@ -82,10 +88,31 @@ def _dask_chunk(config: AuditConfig, chunk: list) -> ChunkResult:
 # --------------------------------------------------------------------------- ordering
 
 
-def _drain(pending: deque, consume: Consume, *, block_until: int) -> None:
-    """Consume finished heads in order; block on the head while more than ``block_until`` wait."""
+def _drain(
+    pending: deque, consume: Consume, *, block_until: int, stall_s: float | None = None
+) -> None:
+    """Consume finished heads in order; block on the head while more than ``block_until`` wait.
+
+    With ``stall_s``: raise ``WorkerFailure("stalled")`` when no chunk in the window
+    finished during that many seconds of waiting on the head."""
     while pending and (len(pending) > block_until or pending[0].done()):
-        consume(pending.popleft().result())
+        head = pending[0]
+        if stall_s is None:
+            res = head.result()
+        else:
+            finished = sum(f.done() for f in pending)
+            try:
+                res = head.result(timeout=stall_s)
+            except FutureTimeout:
+                if sum(f.done() for f in pending) > finished:
+                    continue  # other chunks finished meanwhile: a slow head, not a stall
+                raise WorkerFailure(
+                    f"no audit worker finished a chunk in {stall_s:g} s (a worker stopped, "
+                    "hung or swapped out); stopping. The decisions already made are kept",
+                    "stalled",
+                ) from None
+        pending.popleft()
+        consume(res)
 
 
 def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> None:
@@ -159,31 +186,52 @@ def pool_map(
     workers: int,
     window: int | None = None,
     stop: Stop = _never,
+    stall_s: float | None = DEFAULT_STALL_S,
 ) -> bool:
     """Evaluate ``chunks`` on a pool of ``workers`` processes; ``consume`` results in order.
 
-    Returns False when ``stop()`` ended the run early."""
+    Returns False when ``stop()`` ended the run early. Raises ``WorkerFailure`` when a
+    worker process dies (``"died"``: killed, out of memory) or no chunk finishes within
+    ``stall_s`` seconds (``"stalled"``); what was consumed before is kept."""
     window = window or 2 * workers
     pending: deque[Future] = deque()
-    with ProcessPoolExecutor(
+    ex = ProcessPoolExecutor(
         workers,
         mp_context=_mp_context(),
         initializer=_init_pool_worker,
         initargs=(config,),
-    ) as ex:
-        try:
-            for chunk in chunks:
-                pending.append(ex.submit(_pool_chunk, chunk))
-                _drain(pending, consume, block_until=window - 1)
-                if stop():
-                    _finish_early(pending, consume, wait_running=True)
-                    return False
-            _drain(pending, consume, block_until=0)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-        return True
+    )
+    failed = False
+    try:
+        for chunk in chunks:
+            pending.append(ex.submit(_pool_chunk, chunk))
+            _drain(pending, consume, block_until=window - 1, stall_s=stall_s)
+            if stop():
+                _finish_early(pending, consume, wait_running=True)
+                return False
+        _drain(pending, consume, block_until=0, stall_s=stall_s)
+    except BrokenProcessPool:
+        failed = True
+        raise WorkerFailure(
+            "an audit worker process died (killed, or out of memory); stopping. The "
+            "decisions already made are kept",
+            "died",
+        ) from None
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        for f in pending:
+            f.cancel()
+        if failed:
+            # A stopped or dying worker would make shutdown wait forever: end them.
+            for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+        else:
+            ex.shutdown(wait=True)
+    return True
 
 
 def dask_map(

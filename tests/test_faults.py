@@ -9,6 +9,7 @@ child process under a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -584,3 +585,65 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path, write_json):
             capture_output=True, text=True, cwd=ROOT, timeout=60,
         )  # fmt: skip
         assert r.returncode == 2 and "not a regular file" in r.stderr, (args, r.stderr)
+
+
+# =========================================================== 10. audit workers killed or stopped
+
+
+def _grandchildren(pid: int) -> list[int]:
+    """Processes two levels below ``pid``: the pool workers (children of the forkserver)."""
+    parents: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(d))
+    return [g for c in parents.get(pid, []) for g in parents.get(c, [])]
+
+
+def _audit_with_a_fault(tmp_path: Path, sig: int, *extra: str) -> tuple[int, str, list[int]]:
+    big = tmp_path / "big.jsonl"
+    line = json.dumps(snapshot_doc()) + "\n"
+    big.write_text(line * 60_000)
+    out = tmp_path / "out.jsonl"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "riskguard", "audit", "-p", DEFAULT, str(big), "-w", "2",
+         "--chunk-size", "500", "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    workers: list[int] = []
+    try:
+        for _ in range(600):  # up to 60 s for the pool to start working
+            workers = _grandchildren(p.pid)
+            if len(workers) >= 2 and out.exists() and out.stat().st_size > 0:
+                break
+            if p.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert p.poll() is None and workers, "the audit finished before the fault"
+        os.kill(workers[-1], sig)
+        _o, err = p.communicate(timeout=90)
+        return p.returncode, err, workers
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        for w in workers:  # a stopped worker must not outlive the test
+            with contextlib.suppress(OSError):
+                os.kill(w, signal.SIGKILL)
+
+
+def test_a_killed_audit_worker_is_exit_4_with_a_message(tmp_path):
+    code, err, _w = _audit_with_a_fault(tmp_path, signal.SIGKILL)
+    assert code == 4, err[-1000:]
+    assert "worker process died" in err and "bug in riskguard" not in err
+
+
+def test_a_stopped_audit_worker_is_reported_past_the_stall_bound(tmp_path):
+    code, err, _w = _audit_with_a_fault(tmp_path, signal.SIGSTOP, "--stall-timeout", "3")
+    assert code == 4, err[-1000:]
+    assert "no audit worker finished a chunk in 3 s" in err

@@ -15,6 +15,7 @@ from ..auditrun import (
     AuditOptions,
     AuditTotals,
     BadRecord,
+    WorkerFailure,
     expand_inputs,
     input_size,
     run_audit,
@@ -29,6 +30,9 @@ EPILOG = """exit codes:
   0  no violation at or above --fail-on
   1  some violation at or above --fail-on
   2  bad input or usage (with --strict: also any bad record)
+  4  a worker process died (killed, out of memory) or no worker finished a chunk
+     within --stall-timeout seconds (a stopped or hung worker): the run stops, says which,
+     and the decisions already made are in --out
   130, 143  interrupted (Ctrl-C, SIGTERM): the decisions already made are in --out
 
 examples:
@@ -39,6 +43,7 @@ examples:
 """
 
 REPORT_SUFFIXES = (".html", ".htm", ".md")
+EXIT_WORKER = 4
 
 
 def _positive_int(text: str) -> int:
@@ -102,6 +107,14 @@ def add_parser(sub, name):
         default=None,
         metavar="N",
         help="worker processes (default: all cores; 1 = evaluate in this process)",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="process engine: stop with exit 4 when no worker finishes a chunk for S seconds "
+        "(a stopped or hung worker; default 300, 0 = wait forever)",
     )
     p.add_argument(
         "--engine",
@@ -254,6 +267,7 @@ def run(args) -> int:
 
     workers = args.workers or default_workers()
     options = AuditOptions(
+        stall_s=args.stall_timeout or None,
         out=args.out,
         workers=workers,
         engine=args.engine,
@@ -275,9 +289,14 @@ def run(args) -> int:
                 print(line, file=sys.stderr)
 
         with stop.installed():
-            totals = run_audit(
-                policy, args.inputs, options, on_bad=on_bad, on_progress=update, stop=stop
-            )
+            try:
+                totals = run_audit(
+                    policy, args.inputs, options, on_bad=on_bad, on_progress=update, stop=stop
+                )
+            except WorkerFailure as exc:
+                where = f" in {args.out}" if args.out else ""
+                print(f"error: {exc} (decisions made before it are{where} kept)", file=sys.stderr)
+                return EXIT_WORKER
     elapsed = time.perf_counter() - t0
 
     if totals.bad_count > len(totals.bad_examples):
