@@ -647,3 +647,18 @@ def test_a_stopped_audit_worker_is_reported_past_the_stall_bound(tmp_path):
     code, err, _w = _audit_with_a_fault(tmp_path, signal.SIGSTOP, "--stall-timeout", "3")
     assert code == 4, err[-1000:]
     assert "no audit worker finished a chunk in 3 s" in err
+
+
+# =========================================================== the bench's smoke run
+
+
+def test_durability_bench_quick_runs_and_durable_modes_lose_nothing():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "durability_bench.py"), "--quick"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| durability | kill -9s |" in r.stdout
+    result = json.loads(r.stdout.split("RESULT ", 1)[1])
+    assert result["flush"]["lost"] == 0 and result["fsync"]["lost"] == 0
+    assert all(m["verifies"] and m["returned"] > 0 for m in result.values())
