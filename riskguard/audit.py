@@ -34,7 +34,10 @@ first append (``flock`` does not separate a shared open file).
 
 Crash safety: a torn last line (no newline: a crash or a full disk mid-write) is cut off
 by the next append, which then writes a ``repair`` record saying how many bytes were
-dropped; complete records are never removed. A failed write (``ENOSPC``, ``EIO``…) is
+dropped; complete records are never removed. Only a torn, unparsable fragment of one
+record is cut; a complete record missing only its newline gets it back; anything else
+after the last newline (a file that is not a log, records whose newlines were removed)
+is refused with ``AuditLogError`` and the file left as it was. A failed write (``ENOSPC``, ``EIO``…) is
 undone (the file is truncated back to where it was) and ``append`` raises
 ``AuditLogError``: a record is in the log if and only if ``append`` returned.
 """
