@@ -32,7 +32,7 @@ from .actions import Action
 from .context import EvalContext
 from .decision import BLOCKING as BLOCKING_SEVERITIES
 from .decision import SEVERITY_RANK, Decision, Violation, new_decision_id
-from .metrics import apply_order, compute_metrics, order_reduces
+from .metrics import apply_order, at_fill, compute_metrics, order_reduces
 from .policy import CompiledPolicy
 from .snapshot import Order, Snapshot
 
@@ -361,9 +361,12 @@ def evaluate(
 
     pre: list[Violation] = []
     market_data = _enrich(policy, snapshot, errors, pre)
+    # A resting limit order is judged as the account will be when it fills (metrics.at_fill);
+    # everything else sees the snapshot itself.
+    judged = snapshot if order is None else at_fill(snapshot, order)
     try:
         ctx = _evaluate_once(
-            policy, snapshot, order, model, market_data, now_ms, state, trace, errors
+            policy, judged, order, model, market_data, now_ms, state, trace, errors
         )
     except _PLUGIN_FAULTS as exc:  # margin-model plugin fault: fail closed
         errors.append({"engine": "metrics", "error": f"{type(exc).__name__}: {exc}"})
@@ -378,7 +381,7 @@ def evaluate(
         )  # fmt: skip
     violations = pre + ctx.violations
     actions = ctx.actions
-    reduces = order is not None and order_reduces(snapshot, order)
+    reduces = order is not None and order_reduces(judged, order)
     blocking = _blocking(violations, order, reduces)
 
     max_allowed = None
@@ -407,7 +410,7 @@ def evaluate(
             ):
                 amount = _floor_amount(min(max_allowed, order.amount))
                 outcome, amount = _try_resize(
-                    policy, snapshot, order, model, market_data, now_ms, state, amount
+                    policy, judged, order, model, market_data, now_ms, state, amount
                 )
                 if outcome == "resize":
                     max_allowed = amount

@@ -605,3 +605,43 @@ def position_of(snapshot: Snapshot, symbol: str) -> Position | None:
         if p.symbol == symbol:
             return p
     return None
+
+
+def at_fill(snapshot: Snapshot, order: Order) -> Snapshot:
+    """The snapshot as the market will be when a *resting* limit order fills.
+
+    A limit buy below the mark (a sell above it) rests on the book: it fills only once
+    the market has come to its price, so it is judged at that moment — the order's symbol
+    marked at the order's price (its own position, and ``markets``, re-marked there).
+    Projecting the fill at the order's price with the mark unchanged instead books the
+    gap as unrealized profit (a buy at 30,000 under a 61,000 mark "earns" 31,000 a
+    contract) and lets the order grow without bound. While it rests the exchange reserves
+    the same initial margin (notional at the order's price / leverage; Binance adds the
+    "open loss" only for orders on the other side of the mark, which fill now). A market
+    order, or a limit that crosses the mark (it fills now, at the mark or better, its
+    open loss booked as unrealized loss), is returned unchanged: ``snapshot`` itself.
+    Sources: Binance, "How to Calculate Cost Required to Open a Position in Perpetual
+    Futures Contracts" (open loss); Bybit, "Order Cost" (the same).
+    """
+    price = order.price
+    if price is None or order.type == "market":
+        return snapshot
+    sym = order.symbol
+    mark = None
+    for p in snapshot.positions:
+        if p.symbol == sym:
+            mark = snapshot.mark_price(p)
+            break
+    if mark is None:
+        m = snapshot.markets.get(sym)
+        mark = m.markPrice if m is not None else None
+    if mark is None or (price >= mark if order.side == "buy" else price <= mark):
+        return snapshot  # no mark to rest against, or it crosses: fills now
+    positions = tuple(
+        _replace(p, markPrice=price) if p.symbol == sym else p for p in snapshot.positions
+    )
+    markets = dict(snapshot.markets)
+    m = markets.get(sym)
+    if m is not None:
+        markets[sym] = _replace(m, markPrice=price)
+    return _replace(snapshot, positions=positions, markets=markets, source=None)

@@ -662,3 +662,45 @@ def test_durability_bench_quick_runs_and_durable_modes_lose_nothing():
     result = json.loads(r.stdout.split("RESULT ", 1)[1])
     assert result["flush"]["lost"] == 0 and result["fsync"]["lost"] == 0
     assert all(m["verifies"] and m["returned"] > 0 for m in result.values())
+
+
+# =========================================================== 5. limit orders away from the mark
+
+
+@pytest.mark.parametrize(
+    ("symbol", "side", "amount", "price", "mark"),
+    [  # both rest on the book: a buy below the mark, a sell above it
+        ("BTC/USDT:USDT", "buy", 3.0, 30_000.0, 61_000.0),  # adds to the account's long
+        ("SOL/USDT:USDT", "sell", 1_500.0, 300.0, 150.0),  # a new short
+    ],
+)
+def test_a_resting_limit_order_is_judged_as_it_will_fill(symbol, side, amount, price, mark):
+    policy = load_policy(DEFAULT)
+    snap = build_snapshot(snapshot_doc())
+    market = {"symbol": symbol, "side": side, "amount": amount}
+    if side == "sell":
+        market["stopLossPrice"] = price * 1.1  # the default policy wants a stop on a new short
+    limit = {**market, "type": "limit", "price": price}
+    d = evaluate(policy, snap, build_order(limit), now_ms=NOW)
+    # ~180,000 USDT of notional on a 10,000 USDT account is never allowed as it is
+    assert d.decision != "allow"
+    bound = d.maxAllowedAmount
+    market_bound = evaluate(policy, snap, build_order(market), now_ms=NOW).maxAllowedAmount
+    # margined at its own price: about mark/price times the market order's bound, not 10,000x
+    assert 0 < bound < 3 * market_bound * mark / price
+    # maxAllowedAmount and check agree: the bound passes (up to its last float digits, as
+    # for market orders: a resize to the bound floored), a little more does not
+    at = evaluate(policy, snap, build_order({**limit, "amount": bound}), now_ms=NOW)
+    over = evaluate(policy, snap, build_order({**limit, "amount": bound * 1.02}), now_ms=NOW)
+    assert at.decision in ("allow", "resize") and at.maxAllowedAmount >= bound * (1 - 1e-6)
+    assert over.decision != "allow" and over.maxAllowedAmount <= bound * (1 + 1e-6)
+
+
+def test_a_limit_order_that_crosses_the_mark_books_its_open_loss():
+    policy = load_policy(DEFAULT)
+    snap = build_snapshot(snapshot_doc())
+    order = {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 1.0, "type": "limit",
+             "price": 300.0}  # fmt: skip  # above the 150 mark: fills now; 150 of open loss
+    d = evaluate(policy, snap, build_order(order), now_ms=NOW)
+    filled = evaluate(policy, snap, build_order({**order, "price": 150.0}), now_ms=NOW)
+    assert d.metrics.equity == pytest.approx(filled.metrics.equity - 150.0)
