@@ -121,6 +121,7 @@ def print_decision(d: Any, *, title: str | None = None) -> None:
     if d.order is not None:
         o = d.order
         line = f"order {o.side} {o.amount:g} {o.symbol}"
+        line += f" · send {d.approved_amount:g}"
         if d.maxAllowedAmount is not None:
             line += f" · largest allowed amount {d.maxAllowedAmount:g}"
         c.print(line)
