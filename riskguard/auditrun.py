@@ -577,6 +577,7 @@ class AuditOptions:
     workers: int = 1
     engine: str = "process"  # process | dask
     scheduler: str | None = None  # dask scheduler address; None: a LocalCluster
+    connect_timeout: float = 5.0  # seconds to reach ``scheduler`` before a usage error
     chunk_size: int = DEFAULT_CHUNK_SIZE
     metrics: str = "compact"
     plugins: tuple[str, ...] = ()
@@ -644,6 +645,7 @@ def run_audit(
                 chunks,
                 consume,
                 scheduler=options.scheduler,
+                connect_timeout=options.connect_timeout,
                 workers=options.workers,
                 stop=stop,
             )

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import EXAMPLES, POLICIES, ROOT
+from .conftest import EXAMPLES, POLICIES, ROOT, run_cli
 
 DEFAULT = str(POLICIES / "default.yaml")
 SNAPSHOTS = str(EXAMPLES / "snapshots")
@@ -40,3 +40,24 @@ def test_a_broken_pipe_in_policy_tests_is_not_success():
     rc, err = _closed_stdout("test", str(POLICIES / "default.yaml"))
     assert rc == 141, err
     assert "Traceback" not in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:{port}", "no-port-here"])
+def test_a_wrong_dask_scheduler_is_a_usage_error_said_at_once(address):
+    pytest.importorskip("distributed")
+    addr = address.format(port=_free_port())
+    r = run_cli(
+        "audit", "-p", DEFAULT, SNAPSHOTS, "--engine", "dask", "--scheduler", addr,
+        "--connect-timeout", "1",
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert f"--scheduler {addr}: cannot reach a Dask scheduler" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

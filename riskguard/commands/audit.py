@@ -51,6 +51,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return x
+
+
 def add_parser(sub, name):
     p = sub.add_parser(
         name,
@@ -115,6 +125,13 @@ def add_parser(sub, name):
         metavar="ADDRESS",
         help="Dask scheduler address (tcp://host:8786); records are read here and sent with "
         "the tasks. Default: start a local cluster of --workers processes",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to try --scheduler before giving up with exit 2 (default: 5)",
     )
     p.add_argument(
         "--chunk-size",
@@ -258,6 +275,7 @@ def run(args) -> int:
         workers=workers,
         engine=args.engine,
         scheduler=args.scheduler,
+        connect_timeout=args.connect_timeout,
         chunk_size=args.chunk_size,
         metrics=args.metrics,
         plugins=tuple(args.plugin),
