@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 from ..auditrun import (
+    DECISION_FORMS,
     DEFAULT_CHUNK_SIZE,
     METRICS_MODES,
     AuditOptions,
     AuditTotals,
     BadRecord,
+    check_out_free,
     expand_inputs,
     input_size,
     run_audit,
@@ -34,6 +36,7 @@ EPILOG = """exit codes:
 examples:
   riskguard audit --policy policies/default.yaml examples/snapshots
   riskguard audit -p policies/default.yaml 'archive/2026-11-*.jsonl.gz' --out decisions.jsonl
+  riskguard audit -p policies/default.yaml big.jsonl --out archive.jsonl.gz --decision-form compact
   riskguard audit -p policies/default.yaml archive/ --report report.html --json
   riskguard audit -p policies/default.yaml big.jsonl --engine dask --scheduler tcp://10.0.0.5:8786
 """
@@ -83,7 +86,21 @@ def add_parser(sub, name):
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="append one decision per snapshot to this JSON Lines file, in input order",
+        help="write one decision per snapshot to this JSON Lines file, in input order "
+        "(FILE.gz: gzip-compressed). An existing file is refused unless --append or --force",
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--append", action="store_true", help="add to an existing --out file (a .gz gets a member)"
+    )
+    again.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--decision-form",
+        choices=DECISION_FORMS,
+        default="full",
+        help="--out decisions: full (default) or compact, the archive form (no metrics, "
+        "violation messages, alert actions or explanatory text; the codes, context and "
+        'numbers stay; marked "form": "compact"; about half the size)',
     )
     p.add_argument(
         "--metrics",
@@ -267,6 +284,10 @@ def run(args) -> int:
     locations = expand_inputs(args.inputs)  # exit 2 on a missing input, before any work
     if args.out:
         _check_out_is_not_an_input(Path(args.out), locations)
+        if not (args.append or args.force):
+            check_out_free(args.out)
+    elif args.append or args.force or args.decision_form != "full":
+        raise RiskguardError("--append, --force and --decision-form go with --out FILE")
     from ..parallel import default_workers
 
     workers = args.workers or default_workers()
@@ -279,6 +300,8 @@ def run(args) -> int:
         chunk_size=args.chunk_size,
         metrics=args.metrics,
         plugins=tuple(args.plugin),
+        out_mode="append" if args.append else "overwrite" if args.force else "new",
+        decision_form=args.decision_form,
     )
     show_progress = sys.stderr.isatty() and not args.no_progress
     stop = _StopSignals()
