@@ -38,6 +38,8 @@ examples:
   riskguard audit -p policies/default.yaml 'archive/2026-11-*.jsonl.gz' --out decisions.jsonl
   riskguard audit -p policies/default.yaml big.jsonl --out archive.jsonl.gz --decision-form compact
   riskguard audit -p policies/default.yaml archive/ --report report.html --json
+  riskguard audit -p policies/default.yaml archive/ --format junit > audit.xml
+  riskguard audit -p policies/default.yaml archive/ --format sarif > audit.sarif
   riskguard audit -p policies/default.yaml big.jsonl --engine dask --scheduler tcp://10.0.0.5:8786
 """
 
@@ -109,7 +111,17 @@ def add_parser(sub, name):
         help="metrics in each --out decision: compact (utilization, equity, liquidation "
         "distance per position; default) or full (every figure of `riskguard metrics`, slower)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "junit", "sarif"),
+        default=None,
+        help="output on stdout: text summary (default), json summary, junit (JUnit XML: one "
+        "test case per policy rule, failed by breaches at or above --fail-on) or sarif "
+        "(SARIF 2.1.0: one result per breach episode, at the snapshot's file:line)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (= --format json)"
+    )
     p.add_argument(
         "--report",
         metavar="FILE",
@@ -278,6 +290,9 @@ def run(args) -> int:
         raise RiskguardError(
             f"--report {args.report}: no such directory", file=str(Path(args.report).parent)
         )
+    if args.json and args.format not in (None, "json"):
+        raise RiskguardError(f"--json and --format {args.format} ask for two outputs: pick one")
+    fmt = "json" if args.json else (args.format or "text")
     if args.scheduler and args.engine != "dask":
         raise RiskguardError("--scheduler needs --engine dask")
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
@@ -337,7 +352,16 @@ def run(args) -> int:
         from ..report import write_report
 
         write_report(totals.summary, Path(args.report), policy_limit=_policy_limit(policy))
-    if args.json:
+    code = 2 if args.strict and totals.bad_count else 1 if failed else 0
+    if fmt == "junit":
+        from ..faces.ciformats import audit_junit
+
+        sys.stdout.write(audit_junit(totals.summary, policy, fail_on=args.fail_on))
+    elif fmt == "sarif":
+        from ..faces.ciformats import audit_sarif
+
+        print_json(audit_sarif(totals.summary, policy, fail_on=args.fail_on, exit_code=code))
+    elif fmt == "json":
         print_json(
             {
                 **totals.summary.to_dict(),
@@ -370,6 +394,4 @@ def run(args) -> int:
             print(f"decisions: {args.out}")
         if args.report:
             print(f"report: {args.report}")
-    if args.strict and totals.bad_count:
-        return 2
-    return 1 if failed else 0
+    return code
