@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskguard import report
+from riskguard.batch import report
+from riskguard.batch.summary import Series, Summary, render_text
 from riskguard.errors import RiskguardError
-from riskguard.summary import Series, Summary, render_text
 
 from .conftest import EXAMPLES, POLICIES, run_cli
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskguard import Guard, Order, Snapshot, hookimpl
-from riskguard.snapshot import build_snapshot
+from riskguard.model.snapshot import build_snapshot
 
 #: ccxt exchange id -> riskguard margin model name.
 EXCHANGE_MODELS = {
@@ -900,7 +900,7 @@ def _open(location: str) -> Iterator[tuple[str, Any]]:
 
 @hookimpl
 def riskguard_snapshot_sources(register):
-    from riskguard.sources import SnapshotSource
+    from riskguard.engine.sources import SnapshotSource
 
     register(
         SnapshotSource(
@@ -914,7 +914,7 @@ def riskguard_snapshot_sources(register):
 
 @hookimpl
 def riskguard_action_sinks(register):
-    from riskguard.sinks import ActionSink
+    from riskguard.engine.sinks import ActionSink
 
     def _open_sink(options: dict) -> Callable[[Any], Any]:
         ex = options.get("exchange")
