@@ -315,6 +315,16 @@ def _settle_from_symbols(by_symbol: dict) -> str | None:
     return settles.pop() if len(settles) == 1 else None
 
 
+ACCOUNT_HEAD = [
+    "Account",
+    "Snapshots",
+    "In breach",
+    "Violations",
+    "Episodes",
+    "Ongoing",
+    "Worst utilization",
+    "Nearest liquidation",
+]
 EPISODE_HEAD = [
     "Rule",
     "Symbol",
@@ -383,16 +393,7 @@ def render_markdown(summary: Summary, *, policy_limit: float | None = None) -> s
             "## Breaches by account",
             "",
             *_md_table(
-                [
-                    "Account",
-                    "Snapshots",
-                    "In breach",
-                    "Violations",
-                    "Episodes",
-                    "Ongoing",
-                    "Worst utilization",
-                    "Nearest liquidation",
-                ],
+                ACCOUNT_HEAD,
                 data.account_rows(),
                 {1, 2, 3, 4, 5, 6, 7},
             ),
@@ -677,16 +678,7 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
         body += [
             "<h2>Breaches by account</h2>",
             html_table(
-                [
-                    "Account",
-                    "Snapshots",
-                    "In breach",
-                    "Violations",
-                    "Episodes",
-                    "Ongoing",
-                    "Worst utilization",
-                    "Nearest liquidation",
-                ],
+                ACCOUNT_HEAD,
                 data.account_rows(),
                 {1, 2, 3, 4, 5, 6, 7},
             ),
