@@ -103,7 +103,7 @@ def test_out_gz_is_gzip_and_a_rerun_does_not_append_silently(tmp_path):
 
 
 def test_compact_decisions_keep_the_facts_in_half_the_bytes(tmp_path):
-    from riskguard.schemas_util import validator
+    from riskguard.model.schemas import validator
 
     full, compact = tmp_path / "full.jsonl", tmp_path / "compact.jsonl"
     assert _audit_out(full).returncode in (0, 1)

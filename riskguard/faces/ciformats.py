@@ -39,7 +39,7 @@ _REF = re.compile(r"^(?P<path>.+):(?P<line>[1-9][0-9]*)$")
 
 
 def _version() -> str:
-    from .. import __version__
+    from riskguard import __version__
 
     return __version__
 
@@ -292,7 +292,7 @@ def policytest_sarif(suite: Any, *, exit_code: int) -> dict:
 
 
 def _episodes(summary: Any) -> list[tuple[str, dict]]:
-    out = []
+    out: list[tuple[str, dict]] = []
     for account in sorted(summary.accounts):
         eps, _dropped = summary.episodes(account)
         out.extend((account, e.to_dict()) for e in eps)
@@ -402,7 +402,7 @@ def audit_junit(summary: Any, policy: Any, *, fail_on: str) -> str:
 
 def audit_sarif(summary: Any, policy: Any, *, fail_on: str, exit_code: int) -> dict:
     """SARIF 2.1.0 of an audit: one result per breach episode."""
-    rules = []
+    rules: list[dict] = []
     index: dict[str, int] = {}
     for spec in policy.specs:
         index[spec.id] = len(rules)
