@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from riskguard import Guard  # noqa: E402
-from riskguard.audit import AuditLog, verify_log  # noqa: E402
+from riskguard.decisionlog.log import AuditLog, verify_log  # noqa: E402
 
 POLICY = str(ROOT / "policies" / "default.yaml")
 ORDER = {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 0.01}

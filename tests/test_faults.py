@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 
 from riskguard import Guard
-from riskguard.audit import AuditLog, AuditLogError, verify_log
-from riskguard.engine import evaluate
+from riskguard.decisionlog.log import AuditLog, AuditLogError, verify_log
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.plugins import build_registry
+from riskguard.engine.policy import load_policy
 from riskguard.errors import RiskguardError
-from riskguard.plugins import build_registry
-from riskguard.policy import load_policy
-from riskguard.snapshot import build_order, build_snapshot
-from riskguard.stream import Stream, run_stream
+from riskguard.faces.stream import Stream, run_stream
+from riskguard.model.snapshot import build_order, build_snapshot
 
 from .conftest import FIXTURES, POLICIES, ROOT, run_cli, snapshot_doc
 
