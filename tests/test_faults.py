@@ -704,3 +704,16 @@ def test_a_limit_order_that_crosses_the_mark_books_its_open_loss():
     d = evaluate(policy, snap, build_order(order), now_ms=NOW)
     filled = evaluate(policy, snap, build_order({**order, "price": 150.0}), now_ms=NOW)
     assert d.metrics.equity == pytest.approx(filled.metrics.equity - 150.0)
+
+
+def test_check_audit_log_records_a_fault_for_a_record_it_cannot_render(tmp_path, write_json):
+    snap = write_json("snap.json", snapshot_doc())
+    order = write_json("order.json", SOL_BUY)
+    pol = write_json("odd.json", _faulty_policy("unrenderable"))
+    log = tmp_path / "audit.jsonl"
+    r = run_cli("check", "-p", str(pol), "-s", str(snap), "-o", str(order),
+                "--audit-log", str(log), "--plugin", str(FAULTS / "plugin-faults.py"))  # fmt: skip
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr[-1000:]
+    recs = _records(log)
+    assert [x["event"] for x in recs] == ["record_fault"] and recs[0]["decisionId"]
+    assert verify_log(log).ok

@@ -447,6 +447,7 @@ class AuditLog:
                     file=self.path,
                 )
             seq, head = rec["seq"], h
+        dropped: bytes | None = None
         if torn:
             dropped = self._torn_fragment(fd, complete, torn, seq, head)
             if dropped is None:  # a complete record that lost only its newline: restored
@@ -457,7 +458,7 @@ class AuditLog:
             except OSError as exc:
                 raise self._err("cannot cut off a torn last line", exc) from exc
         self._size, self._seq, self._head = complete, seq, head
-        if torn:
+        if torn and dropped is not None:
             self._emit(
                 "repair",
                 {

@@ -258,7 +258,7 @@ def _blocking(
 
 
 def _max_amount(
-    policy: CompiledPolicy, ctx: EvalContext, faults: list | None = None
+    policy: CompiledPolicy, ctx: EvalContext, faults: list[tuple[Any, str]] | None = None
 ) -> tuple[float | None, set[str]]:
     """The smallest bound any rule puts on the order's amount, and which rules bound it.
 
@@ -406,7 +406,7 @@ def evaluate(
     max_allowed = None
     outcome = "deny" if blocking else "allow"
     if order is not None:
-        faults: list = []
+        faults: list[tuple[Any, str]] = []
         max_allowed, bounded = _max_amount(policy, ctx, faults)
         for rule, msg in faults:  # a sizing hook that fails fails the decision closed
             errors.append({"rule": rule.id, "error": msg})
@@ -507,7 +507,7 @@ def _finite(x: Any) -> bool:
     """No NaN/±inf anywhere in ``x`` (floats in dicts, lists and tuples, at any depth)."""
     t = type(x)
     if t is float:
-        return x - x == 0
+        return bool(x - x == 0)
     if t is dict:
         return all(_finite(v) for v in x.values())
     if t is list or t is tuple:

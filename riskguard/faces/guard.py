@@ -435,14 +435,15 @@ class Guard:
                 from riskguard.decisionlog.log import AuditLog
 
                 # fsync mode syncs once per batch (group commit), not once per record
-                sink: AuditLogLike = AuditLog(
+                opened = AuditLog(
                     audit_log, key=audit_key, fsync=durability == "fsync" and not audit_async
                 )
                 try:
-                    sink.sync()  # a file that is not a log is refused now, not at the first check
+                    opened.sync()  # a file that is not a log is refused now, not at the first check
                 except BaseException:
-                    sink.close()
+                    opened.close()
                     raise
+                sink: AuditLogLike = opened
             else:
                 sink = audit_log
             if audit_async:
@@ -491,7 +492,7 @@ class Guard:
             log.warning("policy reload failed; keeping %s %s: %s", old.name, old.version, exc)
             self._audit(
                 "policy_reload_failed",
-                {"kept": old.ref, "source": _source_name(src), "error": str(exc)},
+                {"kept": old.ref, "source": _source_name(src), "error": str(exc)[:1000]},
             )
             raise
         with self._lock:

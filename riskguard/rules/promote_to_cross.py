@@ -23,6 +23,7 @@ to cross carrying:
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -75,6 +76,12 @@ CODES = {
     "maintenance margin and no volatility trigger is active: it may join the cross pool (advice)",
 }
 
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    """A liquidation price made from extreme inputs (denormal prices: 1/mark overflows)
+    can be NaN or infinite; it is reported as none where it is made."""
+    return x if x is None or math.isfinite(x) else None
 
 class PromoteToCross(BaseRule):
     __slots__ = ("atr_above", "events", "k", "rv_above", "sev")
@@ -164,7 +171,7 @@ class PromoteToCross(BaseRule):
                 {
                     "symbol": p.symbol,
                     "liquidationPriceBefore": m.liquidationPrice,
-                    "liquidationPriceAfter": after,
+                    "liquidationPriceAfter": _finite_or_none(after),
                 }
             )
         promoted = replace(pos, marginMode="cross", isolatedMargin=None)
@@ -196,7 +203,7 @@ class PromoteToCross(BaseRule):
             "feasible": feas.feasible,
             "reason": feas.reason,
             "liquidationPriceBefore": pm.liquidationPrice,
-            "liquidationPriceAfter": lp_after,
+            "liquidationPriceAfter": _finite_or_none(lp_after),
             "crossWalletAfter": wallet_after,
             "effect": effect,
         }

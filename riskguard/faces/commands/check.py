@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import signal
 import sys
+import types
 
 from riskguard.engine.evaluate import evaluate
 from riskguard.engine.policy import load_policy
@@ -102,9 +103,17 @@ def run(args) -> int:
         decision = evaluate(policy, snap, order, ref=str(args.snapshot))
     if args.audit_log:
         from riskguard.decisionlog.log import AuditLog
+        from riskguard.faces.guard import _fault_record, _is_render_error
 
         with AuditLog(args.audit_log) as log:
-            log.append("decision", decision.to_dict(metrics=False))
+            try:
+                log.append("decision", decision.to_dict(metrics=False))
+            except (ValueError, TypeError) as exc:
+                if not _is_render_error(exc):
+                    raise
+                # one odd record is recorded as a fault, never dropped in silence
+                holder = types.SimpleNamespace(decision=decision)
+                log.append("record_fault", _fault_record("decision", holder, exc))
     if args.json:
         print_json(decision.to_dict())
     else:
