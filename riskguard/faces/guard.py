@@ -15,10 +15,17 @@ Why it is shaped this way:
 - **Thread-safe.** Evaluations run one at a time under a lock because stateful rules
   (rates, drawdown peaks, the kill switch) read-modify-write ``guard.state``; an
   evaluation is microseconds, so the lock costs nothing measurable.
-- **The audit log is off the hot path.** Decisions go to a queue drained by one writer
-  thread, so neither ``check`` nor an asyncio loop ever waits on disk. ``flush()`` waits
-  for the queue; ``close()`` drains it and closes the file. If the writer fails (disk
-  full), every later check is denied: a guard that promises an audit trail fails closed.
+- **The audit log has an explicit durability contract.** Records go to a bounded queue
+  (``audit_queue_max``) drained by one writer thread with group commit. ``durability=
+  "async"``: ``check`` never waits on disk (a kill -9 can lose the queue);
+  ``"flush"``: ``check`` returns once its record is written to the file (survives kill
+  -9); ``"fsync"``: once it is on disk (one ``fdatasync`` per batch). Past the bound,
+  ``backpressure="block"`` waits and ``"deny"`` denies (``AUDIT_LOG_BACKLOG``). A write
+  error denies the decision whose record failed (durable modes) or the next one
+  (``async``), and every later one: a guard that promises an audit trail fails closed.
+  A record that cannot be rendered is logged as a ``record_fault``, not an outage.
+  ``flush()`` waits for the queue; ``close()`` drains it and closes the file. See
+  docs/audit-log.md for each mode's loss window.
 - **Time budget (opt-in).** With ``time_budget_ms`` the evaluation runs on a worker thread
   and the caller waits at most that long; past it the decision is **deny** with code
   ``ENGINE_TIME_BUDGET_EXCEEDED`` (a hung plugin rule must not hang the bot). Python
@@ -738,6 +745,7 @@ class Guard:
 
     def _audit_down(self, policy, snap, o, now, t0, ref) -> Decision:
         err = self._writer.error if self._writer is not None else None
+        why = f"{type(err).__name__}: {err}" if err is not None else "the guard was closed"
         return _fault(
             policy,
             snap,
@@ -746,8 +754,8 @@ class Guard:
             t0 or time.perf_counter_ns(),
             ref,
             "AUDIT_LOG_UNAVAILABLE",
-            f"the audit log cannot be written ({type(err).__name__}: {err}); failing closed",
-            {"error": type(err).__name__},
+            f"the audit log cannot be written ({why}); failing closed",
+            {"error": type(err).__name__ if err is not None else "closed"},
         )
 
     # -------------------------------------------------------------- lifecycle
