@@ -77,11 +77,11 @@ CODES = {
 }
 
 
-
 def _finite_or_none(x: float | None) -> float | None:
     """A liquidation price made from extreme inputs (denormal prices: 1/mark overflows)
     can be NaN or infinite; it is reported as none where it is made."""
     return x if x is None or math.isfinite(x) else None
+
 
 class PromoteToCross(BaseRule):
     __slots__ = ("atr_above", "events", "k", "rv_above", "sev")
