@@ -240,6 +240,32 @@ class _Busy(Exception):
 # --------------------------------------------------------------------------- the guard
 
 
+
+def _preset_dir() -> Path:
+    """``riskguard/presets/`` in an installed wheel, else ``policies/`` of the source tree."""
+    pkg = Path(__file__).resolve().parent
+    while pkg.name != "riskguard" and pkg.parent != pkg:  # this module may sit in a subpackage
+        pkg = pkg.parent
+    for d in (pkg / "presets", pkg.parent / "policies"):
+        if (d / "default.yaml").is_file():
+            return d
+    raise FileNotFoundError(f"riskguard's preset policies are missing (looked in {pkg / 'presets'})")
+
+
+def preset_names() -> list[str]:
+    """The policies shipped with riskguard (``default``, ``conservative``, ...)."""
+    return sorted(
+        p.stem for p in _preset_dir().glob("*.yaml") if not p.name.endswith(".tests.yaml")
+    )
+
+
+def preset_path(name: str) -> Path:
+    """The file of the shipped policy ``name``; a ValueError lists the known ones."""
+    path = _preset_dir() / f"{name}.yaml"
+    if name.endswith(".tests") or "/" in name or "\\" in name or not path.is_file():
+        raise ValueError(f"no preset policy {name!r}; known: {', '.join(preset_names())}")
+    return path
+
 class Guard:
     """A compiled policy plus state, an audit trail and a kill switch; safe to share.
 
@@ -296,6 +322,15 @@ class Guard:
     def from_file(cls, path: str | Path, **kw: Any) -> Guard:
         plugins = tuple(kw.get("plugins", ()))
         return cls(load_policy(path, plugins=plugins), source=path, **kw)
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **kw: Any) -> Guard:
+        """A guard on one of the policies shipped with riskguard (``preset_names()``).
+
+        The presets are package data, so this works from an installed wheel in any working
+        directory; ``preset_path(name)`` gives the file to copy and adapt.
+        """
+        return cls.from_file(preset_path(name), **kw)
 
     @classmethod
     def from_dict(cls, doc: dict, **kw: Any) -> Guard:
