@@ -67,6 +67,18 @@ EXCHANGE_MODELS = {
 
 STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
 
+#: Open-order queries that list the conditional (trigger/stop) orders an exchange keeps apart
+#: from its plain open orders, as ``fetch_open_orders`` params, per ccxt exchange id. Binance
+#: USDⓈ-M serves STOP/STOP_MARKET orders from its algo-order endpoint
+#: (``GET /fapi/v1/openAlgoOrders``, ccxt ``{"trigger": True}``); OKX from
+#: ``GET /api/v5/trade/orders-algo-pending`` by ``ordType`` (a stop-loss is ``conditional`` or
+#: part of an ``oco``). Bybit's ``/v5/order/realtime`` lists conditional orders with the rest.
+CONDITIONAL_ORDER_PARAMS: dict[str, tuple[dict, ...]] = {
+    "binance": ({"trigger": True},),
+    "binanceusdm": ({"trigger": True},),
+    "okx": ({"ordType": "conditional"}, {"ordType": "oco"}),
+}
+
 
 def _ccxt() -> Any:
     try:
@@ -188,12 +200,27 @@ def tiers_from_ccxt(tiers: Iterable[dict]) -> list[dict]:
 
 
 def _is_stop(o: dict) -> bool:
+    """A resting order that closes or reduces the position when a price is touched.
+
+    ccxt parses some exchanges' conditional orders as ``type: market`` with a
+    ``triggerPrice`` (Binance's algo ``STOP_MARKET``): the trigger and the reduce-only /
+    close-position flag make it a stop; a take-profit (``takeProfitPrice`` or a
+    ``TAKE_PROFIT*`` raw type) is not one. Which side of the mark it rests on is checked
+    where stops are matched to positions.
+    """
     if _f(o.get("stopLossPrice")) is not None:
         return True
-    kind = str(o.get("type") or "").lower()
     info = o.get("info") or {}
+    raw = " ".join(
+        str(x).lower()
+        for x in (o.get("type"), info.get("orderType"), info.get("type"), info.get("origType"))
+        if x
+    )
+    if _f(o.get("takeProfitPrice")) is not None or "take_profit" in raw:
+        return False
     closes = bool(o.get("reduceOnly") or str(info.get("closePosition")).lower() == "true")
-    return kind in STOP_TYPES and closes
+    kind = str(o.get("type") or "").lower()
+    return closes and (kind in STOP_TYPES or "stop" in raw or _stop_price(o) is not None)
 
 
 def _stop_price(o: dict) -> float | None:
@@ -368,6 +395,14 @@ class SnapshotBuilder:
 
     Balance, positions and open orders are fetched on every call (they change with every
     fill); leverage tiers and candles are cached for ``tiers_ttl``/``ohlcv_ttl`` seconds.
+
+    Open orders: where the exchange refuses or penalises a query without a symbol (ccxt's
+    ``options["fetchOpenOrders"]["warnWithoutSymbol"]``, on by default for Binance), they
+    are fetched per symbol — the positions' and ``fetch(symbols)``'s — so orders on other
+    symbols are not seen; ``order_symbols`` adds symbols to ask for, and
+    ``open_orders_by_symbol`` forces either way. Conditional orders (stops) that the
+    exchange lists apart (:data:`CONDITIONAL_ORDER_PARAMS`) are fetched too, unless
+    ``conditional_orders=False``.
     """
 
     def __init__(
@@ -383,8 +418,14 @@ class SnapshotBuilder:
         tiers_ttl: float = 3600.0,
         ohlcv_ttl: float = 60.0,
         clock: Callable[[], float] = time.time,
+        open_orders_by_symbol: bool | None = None,
+        order_symbols: Iterable[str] = (),
+        conditional_orders: bool = True,
     ) -> None:
         self.exchange = exchange
+        self.open_orders_by_symbol = open_orders_by_symbol
+        self.order_symbols = tuple(order_symbols)
+        self.conditional_orders = conditional_orders
         self.settle = settle
         self.account = account
         self.timeframe = timeframe
@@ -417,13 +458,49 @@ class SnapshotBuilder:
         now = self.clock()
         return [s for s in symbols if s not in cache or now - cache[s][0] > ttl]
 
+    def _by_symbol(self) -> bool:
+        """Whether open orders must be asked for symbol by symbol (ccxt's own test)."""
+        if self.open_orders_by_symbol is not None:
+            return self.open_orders_by_symbol
+        opts = getattr(self.exchange, "options", None) or {}
+        legacy = opts.get("warnOnFetchOpenOrdersWithoutSymbol")
+        per = opts.get("fetchOpenOrders")
+        warn = per.get("warnWithoutSymbol") if isinstance(per, dict) else None
+        return legacy is True or (legacy is None and warn is True)
+
+    def order_queries(self, symbols: Iterable[str]) -> list[tuple[str | None, dict]]:
+        """The ``fetch_open_orders(symbol, params=...)`` calls one snapshot makes."""
+        if not (self.open_orders and self._has("fetchOpenOrders")):
+            return []
+        targets: list[str | None] = (
+            list(dict.fromkeys([*symbols, *self.order_symbols])) if self._by_symbol() else [None]
+        )
+        ex_id = getattr(self.exchange, "id", "")
+        extra = CONDITIONAL_ORDER_PARAMS.get(ex_id, ()) if self.conditional_orders else ()
+        return [(s, dict(p)) for s in targets for p in ({}, *extra)]
+
+    @staticmethod
+    def _merge_orders(batches: Iterable[list]) -> list:
+        seen: set = set()
+        out = []
+        for batch in batches:
+            for o in batch or ():
+                key = (o.get("id"), o.get("symbol"))
+                if o.get("id") is not None and key in seen:
+                    continue
+                seen.add(key)
+                out.append(o)
+        return out
+
     def fetch(self, symbols: Iterable[str] = ()) -> Snapshot:
         """A snapshot of the account, with market data for its positions and ``symbols``."""
         ex = self.exchange
         balance = ex.fetch_balance()
         positions = [p for p in ex.fetch_positions() if _f(p.get("contracts"))]
-        orders = ex.fetch_open_orders() if self.open_orders and self._has("fetchOpenOrders") else []
         wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        orders = self._merge_orders(
+            ex.fetch_open_orders(s, None, None, params) for s, params in self.order_queries(wanted)
+        )
         missing = self._stale(self._tiers, wanted, self.tiers_ttl)
         if missing and self._has("fetchLeverageTiers"):
             got = ex.fetch_leverage_tiers(missing)
@@ -443,15 +520,14 @@ class SnapshotBuilder:
     async def afetch(self, symbols: Iterable[str] = ()) -> Snapshot:
         """``fetch`` for ``ccxt.async_support`` exchanges (the calls run concurrently)."""
         ex = self.exchange
-        balance, positions, orders = await asyncio.gather(
-            ex.fetch_balance(),
-            ex.fetch_positions(),
-            ex.fetch_open_orders()
-            if self.open_orders and self._has("fetchOpenOrders")
-            else _none(),
-        )
+        balance, positions = await asyncio.gather(ex.fetch_balance(), ex.fetch_positions())
         positions = [p for p in positions if _f(p.get("contracts"))]
         wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        orders = self._merge_orders(
+            await asyncio.gather(
+                *(ex.fetch_open_orders(s, None, None, q) for s, q in self.order_queries(wanted))
+            )
+        )
         missing = self._stale(self._tiers, wanted, self.tiers_ttl)
         if missing and self._has("fetchLeverageTiers"):
             got = await ex.fetch_leverage_tiers(missing)
@@ -486,10 +562,6 @@ class SnapshotBuilder:
             timestamp=int(self.clock() * 1000),
         )
         return build_snapshot(doc)
-
-
-async def _none() -> list:
-    return []
 
 
 def _snake(name: str) -> str:
