@@ -83,6 +83,8 @@ def _params(url: str, body: Any) -> dict:
             parsed = dict(parse_qsl(body, keep_blank_values=True))
         if isinstance(parsed, dict):
             out.update(parsed)
+        elif isinstance(parsed, list):  # a batch (OKX batch-orders): the orders as sent
+            out["batch"] = parsed
     out.pop("signature", None)
     out.pop("timestamp", None)
     return out

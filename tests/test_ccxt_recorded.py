@@ -4,6 +4,8 @@ signs and parses every request as it would live."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from riskguard import Guard
@@ -107,3 +109,121 @@ def test_binanceusdm_executor_places_the_stop_as_an_algo_order_and_reports_refus
     refused = switch._one(d, Action("switch_margin_mode", "test", BTC, {"to": "isolated"}))
     assert refused.status == "refused" and refused.exchangeCode == "-4048"
     assert http.requested("POST", "/fapi/v1/marginType", symbol="BTCUSDT", marginType="ISOLATED")
+
+
+# ----------------------------------------------------------------- Bybit v5, OKX
+
+
+def test_bybit_snapshot_reads_the_untriggered_stop_and_the_wallet_without_upnl():
+    ex, http = recorded_exchange("bybit_v5")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    # Bybit answers a symbol-less query for the settle coin: one call, conditional orders in it
+    [q] = http.requested("GET", "/v5/order/realtime", settleCoin="USDT", category="linear")
+    assert "symbol" not in q.params
+    [p] = snap.positions
+    assert (p.symbol, p.side, p.contracts, p.marginMode) == (
+        "XRP/USDT:USDT",
+        "long",
+        100.0,
+        "cross",
+    )
+    assert p.stopLossPrice == 0.33  # the Untriggered StopLoss order's trigger
+    assert snap.walletBalance == 100.0  # walletBalance, not equity (98.17 with uPnL)
+    assert snap.leverageTiers["XRP/USDT:USDT"][1].maintenanceAmount == 1000.0  # mmDeduction
+    assert "STOP_LOSS_MISSING" not in codes(Guard.from_preset("default").check(snap))
+
+
+def test_okx_snapshot_fetches_conditional_stops_and_reads_cash_not_equity():
+    ex, http = recorded_exchange("okx")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert http.requested("GET", "/api/v5/trade/orders-algo-pending", ordType="conditional")
+    [p] = snap.positions
+    assert (p.contracts, p.contractSize, p.entryPrice, p.markPrice) == (2.0, 0.01, 60000.0, 61000.0)
+    assert p.stopLossPrice == 58000.0  # the conditional algo order's slTriggerPx
+    # ccxt's total is OKX's eq = cash 1,000 + uPnL 20: the wallet must not count uPnL twice
+    assert ex.fetch_balance()["USDT"]["total"] == 1020.0
+    assert snap.walletBalance == 1000.0
+    m = Guard.from_preset("default").metrics(snap)
+    assert m.equity == pytest.approx(1020.0)  # 1,000 + 0.02 BTC × (61,000 − 60,000)
+    http.add("GET", "/api/v5/trade/orders-algo-pending", {"code": "0", "msg": "", "data": []})
+    bare = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert "STOP_LOSS_MISSING" in codes(Guard.from_preset("default").check(bare))
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol", "amount", "price", "stop", "endpoint"),
+    [
+        ("bybit_v5", "XRP/USDT:USDT", 10, 0.34, 0.335, "/v5/order/create"),
+        ("okx", BTC, 1, 61000, 60900, None),
+    ],
+)
+def test_guarded_entries_reach_the_exchange_only_when_allowed(
+    name, symbol, amount, price, stop, endpoint
+):
+    ex, http = recorded_exchange(name)
+    guarded = GuardedExchange(
+        ex, Guard.from_preset("default"), builder=SnapshotBuilder(ex, ohlcv=False)
+    )
+    before = [c for c in http.calls if c.method == "POST"]
+    with pytest.raises(OrderRejected, match="MARGIN_UTILIZATION"):  # 1,000× the size: refused
+        guarded.create_order(symbol, "limit", "buy", amount * 1000, price, {"stopLoss": stop})
+    assert [c for c in http.calls if c.method == "POST"] == before  # nothing sent
+    placed = guarded.create_order(symbol, "limit", "buy", amount, price, {"stopLoss": stop})
+    assert placed["id"]
+    [sent] = [c for c in http.calls if c.method == "POST"]
+    if endpoint is not None:
+        assert sent.path == endpoint
+    assert str(stop) in json.dumps(sent.params)  # the stop went with the entry
+
+
+@pytest.mark.parametrize(
+    ("name", "no_stops", "endpoint", "trigger_key"),
+    [
+        ("bybit_v5", ("GET", "/v5/order/realtime", {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": []}}), "/v5/order/create", "triggerPrice"),
+        ("okx", ("GET", "/api/v5/trade/orders-algo-pending", {"code": "0", "msg": "", "data": []}), "/api/v5/trade/order-algo", "slTriggerPx"),
+    ],
+)  # fmt: skip
+def test_executor_places_the_missing_stop_reduce_only(name, no_stops, endpoint, trigger_key):
+    ex, http = recorded_exchange(name)
+    http.add(*no_stops)
+    d = Guard.from_preset("default").check(SnapshotBuilder(ex, ohlcv=False).fetch())
+    [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
+    pm = d.metrics.position(stop.symbol)
+    [res] = [r for r in CcxtExecutor(ex).execute(d).results if r.action is stop]
+    assert res.status == "applied"
+    [sent] = http.requested("POST", endpoint)
+    assert sent.params["reduceOnly"] in (True, "true")
+    # on the exchange's tick grid, rounded toward the mark (never a tick nearer liquidation)
+    tick = ex.market(stop.symbol)["precision"]["price"]
+    sent_px = float(sent.params[trigger_key])
+    assert stop.params["price"] <= sent_px < stop.params["price"] + tick
+    qty = sent.params.get("qty", sent.params.get("sz"))
+    assert float(qty) == pm.contracts  # the whole position, in the exchange's contracts
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol", "attached"),
+    [("binanceusdm", BTC, False), ("bybit_v5", "XRP/USDT:USDT", True), ("okx", BTC, True)],
+)
+def test_an_attached_stop_counts_only_where_ccxt_places_it(name, symbol, attached):
+    """ccxt attaches params.stopLoss to an entry on Bybit and OKX
+    (has.createOrderWithTakeProfitAndStopLoss) but not on Binance: there the guard judges
+    the entry without it, as the exchange will hold it."""
+    ex, _ = recorded_exchange(name)
+    guarded = GuardedExchange(ex, Guard.from_preset("default"))
+    order = guarded._order(symbol, "limit", "buy", 1, 100, {"stopLoss": 90})
+    assert order.stopLossPrice == (90.0 if attached else None)
+    # a bare number is sent in ccxt's unified form: ccxt's OKX drops a number silently
+    sent = guarded._outgoing({"stopLoss": 90})
+    assert sent["stopLoss"] == ({"triggerPrice": 90} if attached else 90)
+
+
+def test_okx_entry_carries_its_stop_as_an_attached_algo_order():
+    ex, http = recorded_exchange("okx")
+    guarded = GuardedExchange(
+        ex, Guard.from_preset("default"), builder=SnapshotBuilder(ex, ohlcv=False)
+    )
+    guarded.create_order(BTC, "limit", "buy", 1, 61000, {"stopLoss": 60900})
+    [sent] = http.requested("POST", "/api/v5/trade/batch-orders")
+    [o] = sent.params["batch"]
+    assert [a["slTriggerPx"] for a in o["attachAlgoOrds"]] == ["60900"]

@@ -23,12 +23,17 @@ Pieces, each usable alone:
 - :class:`GuardedExchange` — a ccxt exchange whose order-placing methods ask the guard
   first. A denied order raises :class:`OrderRejected` carrying the decision and never
   reaches the exchange; a ``resize`` is sent at the allowed amount only with
-  ``resize=True``. Every other method passes through; order-placing methods the wrapper
+  ``resize=True``. A ``params.stopLoss`` counts as the entry's stop only where ccxt
+  attaches it to the order (``has["createOrderWithTakeProfitAndStopLoss"]``: Bybit, OKX —
+  not Binance, where the entry is judged without it); a bare number is sent as ccxt's
+  ``{"triggerPrice": x}``, the only form ccxt's OKX reads. Every other method passes
+  through; order-placing methods the wrapper
   does not know (``create_*``/``edit_*``) raise :class:`UnguardedMethod` instead of
   slipping past the guard. (ccxt's raw endpoint methods, ``fapiPrivatePostOrder`` and
   friends, are not guarded: don't call them.)
 - :class:`CcxtExecutor` — applies a decision's actions through ccxt (``set_margin_mode``,
-  ``add_margin``, stop-loss orders, reductions) **only when asked**, and reports each
+  ``add_margin``, stop-loss orders — on the price grid, rounded toward the mark —,
+  reductions) **only when asked**, and reports each
   exchange refusal (Binance ``-4048``: no margin-mode switch with an open position) as a
   result next to the untouched decision instead of raising.
 - Plugin hooks: a ``ccxt`` snapshot source (``ccxt:binanceusdm`` — keys from
@@ -124,8 +129,9 @@ def _f(x: Any) -> float | None:
 def wallet_balance(exchange_id: str, balance: dict, settle: str) -> tuple[float, str]:
     """Wallet balance *excluding* unrealized PnL, and where it was read from.
 
-    ccxt's unified ``total`` is Binance's ``marginBalance`` (wallet + uPnL) for futures, so
-    the raw fields are preferred where we know them.
+    ccxt's unified ``total`` is Binance's ``marginBalance`` (wallet + uPnL) for futures and
+    OKX's ``eq`` (cash + uPnL), so the raw fields are preferred where we know them:
+    Binance ``walletBalance``, Bybit ``walletBalance``, OKX ``cashBal``.
     """
     info = balance.get("info") or {}
     model = EXCHANGE_MODELS.get(exchange_id, exchange_id)
@@ -140,6 +146,12 @@ def wallet_balance(exchange_id: str, balance: dict, settle: str) -> tuple[float,
             for c in acct.get("coin") or ():
                 if c.get("coin") == settle and _f(c.get("walletBalance")) is not None:
                     return _f(c["walletBalance"]), "info.result.list[].coin[].walletBalance"  # type: ignore[return-value]
+    if model == "okx" and isinstance(info, dict):
+        # ccxt's total is OKX's eq (cash + uPnL); cashBal is the cash balance without it
+        for acct in info.get("data") or ():
+            for d in acct.get("details") or ():
+                if d.get("ccy") == settle and _f(d.get("cashBal")) is not None:
+                    return _f(d["cashBal"]), "info.data[].details[].cashBal"  # type: ignore[return-value]
     total = _f((balance.get(settle) or {}).get("total"))
     if total is None:
         total = _f((balance.get("total") or {}).get(settle))
@@ -612,7 +624,28 @@ class _GuardedBase:
         """The wrapped, unguarded exchange (for reads; its order methods bypass the guard)."""
         return self._exchange
 
+    def _attached_stops(self) -> bool | None:
+        """Whether ccxt places a ``params.stopLoss`` with the order on this exchange
+        (``has["createOrderWithTakeProfitAndStopLoss"]``); None for a non-ccxt object."""
+        has = getattr(self._exchange, "has", None)
+        if not isinstance(has, dict) or "createOrderWithTakeProfitAndStopLoss" not in has:
+            return None
+        return has["createOrderWithTakeProfitAndStopLoss"] is True
+
+    def _outgoing(self, params: dict | None) -> dict:
+        """The params as sent: a bare-number ``stopLoss`` in ccxt's unified form
+        ``{"triggerPrice": x}`` — ccxt's OKX reads only the dict and drops a number silently."""
+        out = dict(params or {})
+        sl = out.get("stopLoss")
+        if sl is not None and not isinstance(sl, dict) and self._attached_stops():
+            out["stopLoss"] = {"triggerPrice": sl}
+        return out
+
     def _order(self, symbol, type, side, amount, price, params) -> Order:
+        if params and params.get("stopLoss") is not None and self._attached_stops() is False:
+            # ccxt cannot attach a stop to an order here (Binance): judge the order as the
+            # exchange will hold it — without one — rather than on a stop that never exists
+            params = {k: v for k, v in params.items() if k != "stopLoss"}
         return order_from_ccxt(
             symbol,
             type,
@@ -708,7 +741,7 @@ class GuardedExchange(_GuardedBase):
         order = self._order(symbol, type, side, amount, price, params)
         decision = self.guard.check(self._snap([symbol]), order)
         send = self._allowed_amount(decision, order)
-        return self._exchange.create_order(symbol, type, side, send, price, params or {})
+        return self._exchange.create_order(symbol, type, side, send, price, self._outgoing(params))
 
     def create_orders(self, orders: list[dict], params: dict | None = None) -> Any:
         """All or nothing: every order is checked (against one snapshot) before any is sent."""
@@ -720,7 +753,7 @@ class GuardedExchange(_GuardedBase):
                 o["symbol"], o["type"], o["side"], o["amount"], o.get("price"), o.get("params")
             )
             send = self._allowed_amount(self.guard.check(snap, order), order)
-            out.append({**o, "amount": send})
+            out.append({**o, "amount": send, "params": self._outgoing(o.get("params"))})
         return self._exchange.create_orders(out, params or {})
 
     def edit_order(self, id, symbol, type, side, amount=None, price=None, params=None) -> Any:
@@ -729,7 +762,9 @@ class GuardedExchange(_GuardedBase):
             order = self._order(symbol, type, side, amount, price, params)
             decision = self.guard.check(self._snap([symbol]), order)
             amount = self._allowed_amount(decision, order)
-        return self._exchange.edit_order(id, symbol, type, side, amount, price, params or {})
+        return self._exchange.edit_order(
+            id, symbol, type, side, amount, price, self._outgoing(params)
+        )
 
     def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
         return self.create_order(symbol, "limit", side, amount, price, params)
@@ -771,7 +806,9 @@ class AsyncGuardedExchange(_GuardedBase):
         order = self._order(symbol, type, side, amount, price, params)
         decision = await self.guard.acheck(await self._snap([symbol]), order)
         send = self._allowed_amount(decision, order)
-        return await self._exchange.create_order(symbol, type, side, send, price, params or {})
+        return await self._exchange.create_order(
+            symbol, type, side, send, price, self._outgoing(params)
+        )
 
     async def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
         return await self.create_order(symbol, "limit", side, amount, price, params)
@@ -898,7 +935,8 @@ class CcxtExecutor:
                 return ExecutionResult(a, "skipped", "no position for the symbol in the decision")
             close_side = "sell" if pm.side == "long" else "buy"
             if a.type == "set_stop_loss":
-                amount, params = pm.contracts, {"stopLossPrice": p["price"], "reduceOnly": True}
+                price = self._protective_price(a.symbol, p["price"], pm.side == "long")
+                amount, params = pm.contracts, {"stopLossPrice": price, "reduceOnly": True}
             elif a.type == "reduce_position":
                 amount, params = min(p["amount"], pm.contracts), {"reduceOnly": True}
             else:
@@ -913,6 +951,24 @@ class CcxtExecutor:
         except Exception as exc:  # noqa: BLE001 - reported next to the decision, never lost
             return self._refusal(a, exc)
         return ExecutionResult(a, "applied", "sent", response=resp)
+
+    def _protective_price(self, symbol: str, price: float, long: bool) -> float:
+        """The stop on the exchange's price grid, rounded toward the mark, never past the
+        proposed price (ccxt rounds to the nearest tick, which can put a long's stop a tick
+        nearer liquidation than the policy allows)."""
+        ex = self.exchange
+        try:
+            tick = float(ex.market(symbol)["precision"]["price"])
+            on_grid = float(ex.price_to_precision(symbol, price))
+        except Exception:  # noqa: BLE001 - no market data: let ccxt do as it does
+            return price
+        if not (tick > 0 and math.isfinite(on_grid)):
+            return price
+        if long and on_grid < price:
+            on_grid = float(ex.price_to_precision(symbol, on_grid + tick))
+        elif not long and on_grid > price:
+            on_grid = float(ex.price_to_precision(symbol, on_grid - tick))
+        return on_grid
 
     def _refusal(self, a: Any, exc: Exception) -> ExecutionResult:
         text = str(exc)
