@@ -240,7 +240,6 @@ class _Busy(Exception):
 # --------------------------------------------------------------------------- the guard
 
 
-
 def _preset_dir() -> Path:
     """``riskguard/presets/`` in an installed wheel, else ``policies/`` of the source tree."""
     pkg = Path(__file__).resolve().parent
@@ -249,7 +248,9 @@ def _preset_dir() -> Path:
     for d in (pkg / "presets", pkg.parent / "policies"):
         if (d / "default.yaml").is_file():
             return d
-    raise FileNotFoundError(f"riskguard's preset policies are missing (looked in {pkg / 'presets'})")
+    raise FileNotFoundError(
+        f"riskguard's preset policies are missing (looked in {pkg / 'presets'})"
+    )
 
 
 def preset_names() -> list[str]:
@@ -265,6 +266,7 @@ def preset_path(name: str) -> Path:
     if name.endswith(".tests") or "/" in name or "\\" in name or not path.is_file():
         raise ValueError(f"no preset policy {name!r}; known: {', '.join(preset_names())}")
     return path
+
 
 class Guard:
     """A compiled policy plus state, an audit trail and a kill switch; safe to share.
