@@ -72,8 +72,11 @@ def stop_ratio(stop_rate: float, current_rate: float, is_short: bool, leverage: 
 def enforced(decision: Any, action: Any) -> bool:
     """Whether a blocking violation (error/critical) of the position backs ``action``.
 
-    A merged stop names every rule that proposed it in ``params["rules"]``.
+    A merged stop names every rule that proposed it in ``params["rules"]``; an action that
+    carries its proposer's severity answers directly.
     """
+    if getattr(action, "severity", None) is not None:
+        return action.blocking
     rules = set(action.params.get("rules") or (action.rule,))
     return any(
         v.blocking and v.rule in rules and v.symbol == action.symbol for v in decision.violations

@@ -454,6 +454,32 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
+def _with_severity(actions: list, violations: list, policy: Any) -> list:
+    """Give each action the severity of what proposed it (``riskguard.actions``)."""
+    if not actions or all(a.severity is not None for a in actions):
+        return actions
+    rank = SEVERITY_RANK
+    worst: dict[tuple[str, str | None], str] = {}
+    for v in violations:
+        for key in ((v.rule, v.symbol), (v.rule, "*")):
+            cur = worst.get(key)
+            if v.severity in rank and (cur is None or rank[v.severity] > rank[cur]):
+                worst[key] = v.severity
+    configured = {r.id: r.severity for r in policy.rules}
+    out = []
+    for a in actions:
+        if a.severity is None:
+            sev = (
+                worst.get((a.rule, a.symbol))
+                or worst.get((a.rule, "*"))
+                or configured.get(a.rule)
+                or ("critical" if a.rule == ENGINE else None)
+            )
+            a = replace(a, severity=sev)
+        out.append(a)
+    return out
+
+
 def _merge_stops(actions: list, snapshot: Snapshot) -> list:
     """One ``set_stop_loss`` per position: the most protective of those the rules propose.
 
@@ -485,7 +511,9 @@ def _merge_stops(actions: list, snapshot: Snapshot) -> list:
             else min(group, key=lambda a: a.params["price"])
         )
         rules = sorted({a.rule for a in group})
-        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules})
+        sevs = [a.severity for a in group if a.severity in SEVERITY_RANK]
+        sev = max(sevs, key=SEVERITY_RANK.__getitem__) if sevs else None
+        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules}, sev)
     out, done = [], set()
     for a in actions:
         if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
@@ -526,6 +554,7 @@ def _finish(
             ),
         ]
     actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    actions = _with_severity(actions, violations, policy)
     actions = _merge_stops(actions, snapshot)
     would = outcome
     if policy.mode == "monitor":

@@ -633,7 +633,9 @@ def _fault(policy, snap, order, now, t0, ref, code, message, context) -> Decisio
     v = Violation(ENGINE, "engine", code, "critical", message, None, None, None, context, "order")
     actions: tuple[Action, ...] = ()
     if order is not None:
-        actions = (Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),)
+        actions = (
+            Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}, "critical"),
+        )
     monitor = policy.mode == "monitor"
     return Decision(
         decision="allow" if monitor else "deny",

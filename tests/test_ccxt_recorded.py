@@ -106,7 +106,9 @@ def test_binanceusdm_executor_places_the_stop_as_an_algo_order_and_reports_refus
     switch = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True)
     from riskguard.actions import Action
 
-    refused = switch._one(d, Action("switch_margin_mode", "test", BTC, {"to": "isolated"}))
+    refused = switch._one(
+        d, Action("switch_margin_mode", "test", BTC, {"to": "isolated"}, severity="error")
+    )
     assert refused.status == "refused" and refused.exchangeCode == "-4048"
     assert http.requested("POST", "/fapi/v1/marginType", symbol="BTCUSDT", marginType="ISOLATED")
 

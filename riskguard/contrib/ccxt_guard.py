@@ -875,7 +875,10 @@ _CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
 
 
 class CcxtExecutor:
-    """Apply a decision's actions through ccxt — only the types in ``apply``.
+    """Apply a decision's actions through ccxt — only the types in ``apply``, and only those
+    proposed at ``min_severity`` or above (default ``error``: what the policy enforces; a
+    stop only a warning-level rule proposes is advice and is skipped — pass
+    ``min_severity="warning"`` to apply those too).
 
     ``reduce_position`` and ``close_position`` send market orders, so they are applied
     only when listed explicitly. An action the exchange model already marks infeasible
@@ -891,9 +894,18 @@ class CcxtExecutor:
         apply: Iterable[str] = DEFAULT_APPLY,
         attempt_infeasible: bool = False,
         dry_run: bool = False,
+        min_severity: str = "error",
     ) -> None:
+        from riskguard.decision import SEVERITY_RANK
+
+        if min_severity not in SEVERITY_RANK:
+            raise ValueError(
+                f"min_severity must be one of {', '.join(SEVERITY_RANK)}, not {min_severity!r}"
+            )
         self.exchange = exchange.exchange if isinstance(exchange, _GuardedBase) else exchange
         self.apply = frozenset(apply)
+        self.min_severity = min_severity
+        self._rank = SEVERITY_RANK
         self.attempt_infeasible = attempt_infeasible
         self.dry_run = dry_run
 
@@ -912,6 +924,14 @@ class CcxtExecutor:
     def _one(self, decision: Any, a: Any) -> ExecutionResult:
         if a.type not in self.apply:
             return ExecutionResult(a, "skipped", "not in the executor's apply list")
+        sev = getattr(a, "severity", None)
+        if self._rank.get(sev, -1) < self._rank[self.min_severity]:
+            return ExecutionResult(
+                a,
+                "skipped",
+                f"proposed at severity {sev or 'unknown'} (by {a.rule}); the executor applies "
+                f"{self.min_severity} and above (min_severity)",
+            )
         p = a.params
         ex = self.exchange
         if a.type == "switch_margin_mode":
@@ -1053,12 +1073,13 @@ def riskguard_action_sinks(register):
             apply=options.get("apply", DEFAULT_APPLY),
             attempt_infeasible=bool(options.get("attemptInfeasible", False)),
             dry_run=bool(options.get("dryRun", False)),
+            min_severity=str(options.get("minSeverity", "error")),
         )
 
     register(
         ActionSink(
             "ccxt",
-            "apply actions through a ccxt exchange (options: exchange, apply, dryRun)",
+            "apply actions through a ccxt exchange (options: exchange, apply, dryRun, minSeverity)",
             _open_sink,
         )
     )

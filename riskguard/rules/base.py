@@ -152,6 +152,7 @@ class BaseRule:
                     self.id,
                     symbol,
                     {"code": code, "severity": v.severity, "message": message},
+                    v.severity,
                 )
             )
         if "halt_trading" in self.actions and v.blocking:
@@ -161,6 +162,7 @@ class BaseRule:
                     self.id,
                     None,
                     {"state": self.params.get("haltState", "reducing")},
+                    v.severity,
                 )
             )
         return v
