@@ -32,6 +32,7 @@ from .actions import Action
 from .context import EvalContext
 from .decision import BLOCKING as BLOCKING_SEVERITIES
 from .decision import SEVERITY_RANK, Decision, Violation, new_decision_id
+from .margin.base import account_fee_model
 from .metrics import apply_order, compute_metrics, order_reduces
 from .policy import CompiledPolicy
 from .snapshot import Order, Snapshot
@@ -345,6 +346,8 @@ def evaluate(
     pre: list[Violation] = []
     market_data = _enrich(policy, snapshot, errors, pre)
     try:
+        if model.takerFeeInTrigger and "takerFeeRate" in snapshot.extra:
+            model = account_fee_model(model, snapshot)  # rules see the account's rate too
         ctx = _evaluate_once(
             policy, snapshot, order, model, market_data, now_ms, state, trace, errors
         )
