@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from riskguard import Guard, load_order, load_snapshot
-from riskguard.schemas_util import validator
+from riskguard.model.schemas import validator
 
 from .conftest import EXAMPLES
 

@@ -104,7 +104,7 @@ def test_binanceusdm_executor_places_the_stop_as_an_algo_order_and_reports_refus
     assert float(sent.params["triggerPrice"]) == pytest.approx(stop.params["price"], rel=1e-4)
     # Binance refuses a margin-mode switch with a position open: reported, not raised
     switch = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True)
-    from riskguard.actions import Action
+    from riskguard.engine.actions import Action
 
     refused = switch._one(
         d, Action("switch_margin_mode", "test", BTC, {"to": "isolated"}, severity="error")

@@ -55,8 +55,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskguard import Guard, Order, Snapshot, hookimpl
-from riskguard.snapshot import build_snapshot
+from riskguard.faces.guard import Guard
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import Order, Snapshot, build_snapshot
 
 #: ccxt exchange id -> riskguard margin model name.
 EXCHANGE_MODELS = {
@@ -896,7 +897,7 @@ class CcxtExecutor:
         dry_run: bool = False,
         min_severity: str = "error",
     ) -> None:
-        from riskguard.decision import SEVERITY_RANK
+        from riskguard.engine.decision import SEVERITY_RANK
 
         if min_severity not in SEVERITY_RANK:
             raise ValueError(
@@ -925,7 +926,7 @@ class CcxtExecutor:
         if a.type not in self.apply:
             return ExecutionResult(a, "skipped", "not in the executor's apply list")
         sev = getattr(a, "severity", None)
-        if self._rank.get(sev, -1) < self._rank[self.min_severity]:
+        if self._rank.get(str(sev), -1) < self._rank[self.min_severity]:
             return ExecutionResult(
                 a,
                 "skipped",
@@ -1038,7 +1039,7 @@ def _open(location: str) -> Iterator[tuple[str, Any]]:
         snap = SnapshotBuilder(ex, settle=q.get("settle", "USDT"), account=q.get("account")).fetch()
         yield location, snap.to_dict()
     except Exception as exc:  # noqa: BLE001 - a source yields its failure as a bad record
-        from riskguard import RiskguardError
+        from riskguard.errors import RiskguardError
 
         yield (
             location,
@@ -1048,7 +1049,7 @@ def _open(location: str) -> Iterator[tuple[str, Any]]:
 
 @hookimpl
 def riskguard_snapshot_sources(register):
-    from riskguard.sources import SnapshotSource
+    from riskguard.engine.sources import SnapshotSource
 
     register(
         SnapshotSource(
@@ -1062,7 +1063,7 @@ def riskguard_snapshot_sources(register):
 
 @hookimpl
 def riskguard_action_sinks(register):
-    from riskguard.sinks import ActionSink
+    from riskguard.engine.sinks import ActionSink
 
     def _open_sink(options: dict) -> Callable[[Any], Any]:
         ex = options.get("exchange")

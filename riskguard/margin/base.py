@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..snapshot import LeverageTier, Position
+from riskguard.model.snapshot import LeverageTier, Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +355,7 @@ def _fee_rate(value: object, where: str) -> float | None:
     """A taker rate from the snapshot, or SnapshotError naming its JSON path."""
     if value is None:
         return None
-    from ..errors import Problem, SnapshotError
+    from riskguard.errors import Problem, SnapshotError
 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         msg = f"a taker fee rate must be a number, not {value!r}"
