@@ -97,12 +97,10 @@ class RiskguardMixin:
     @property
     def guard(self) -> Guard:
         if self._guard is None:
-            audit = os.environ.get("RISKGUARD_AUDIT_LOG")
-            policy = self.riskguard_policy
-            if policy.startswith("preset:"):
-                self._guard = Guard.from_preset(policy[len("preset:") :], audit_log=audit)
-            else:
-                self._guard = Guard.from_file(policy, audit_log=audit)
+            # a file, or "preset:<name>" for a policy shipped inside the riskguard package
+            self._guard = Guard.from_file(
+                self.riskguard_policy, audit_log=os.environ.get("RISKGUARD_AUDIT_LOG")
+            )
         return self._guard
 
     def open_trades(self) -> list:

@@ -48,7 +48,7 @@ from typing import Any, Protocol
 from riskguard.engine.actions import Action
 from riskguard.engine.decision import Decision, Violation, digest, new_decision_id
 from riskguard.engine.evaluate import ENGINE, evaluate
-from riskguard.engine.policy import CompiledPolicy, load_policy
+from riskguard.engine.policy import CompiledPolicy, load_policy, preset_names, preset_path
 from riskguard.errors import RiskguardError
 from riskguard.margin.metrics import AccountMetrics, compute_metrics
 from riskguard.model.snapshot import Order, Snapshot, build_order, build_snapshot
@@ -240,34 +240,6 @@ class _Busy(Exception):
 # --------------------------------------------------------------------------- the guard
 
 
-def _preset_dir() -> Path:
-    """``riskguard/presets/`` in an installed wheel, else ``policies/`` of the source tree."""
-    pkg = Path(__file__).resolve().parent
-    while pkg.name != "riskguard" and pkg.parent != pkg:  # this module may sit in a subpackage
-        pkg = pkg.parent
-    for d in (pkg / "presets", pkg.parent / "policies"):
-        if (d / "default.yaml").is_file():
-            return d
-    raise FileNotFoundError(
-        f"riskguard's preset policies are missing (looked in {pkg / 'presets'})"
-    )
-
-
-def preset_names() -> list[str]:
-    """The policies shipped with riskguard (``default``, ``conservative``, ...)."""
-    return sorted(
-        p.stem for p in _preset_dir().glob("*.yaml") if not p.name.endswith(".tests.yaml")
-    )
-
-
-def preset_path(name: str) -> Path:
-    """The file of the shipped policy ``name``; a ValueError lists the known ones."""
-    path = _preset_dir() / f"{name}.yaml"
-    if name.endswith(".tests") or "/" in name or "\\" in name or not path.is_file():
-        raise ValueError(f"no preset policy {name!r}; known: {', '.join(preset_names())}")
-    return path
-
-
 class Guard:
     """A compiled policy plus state, an audit trail and a kill switch; safe to share.
 
@@ -324,6 +296,8 @@ class Guard:
     def from_file(cls, path: str | Path, **kw: Any) -> Guard:
         plugins = tuple(kw.get("plugins", ()))
         return cls(load_policy(path, plugins=plugins), source=path, **kw)
+
+    preset_names = staticmethod(preset_names)  # the shipped policies' names
 
     @classmethod
     def from_preset(cls, name: str = "default", **kw: Any) -> Guard:
