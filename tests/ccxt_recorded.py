@@ -36,6 +36,7 @@ shaped after the exchange's API documentation instead.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,14 @@ class Recorded:
         self.exchange = exchange
         self.routes = list(routes)
         self.calls: list[Call] = []
-        exchange.fetch = self  # the instance attribute shadows ccxt's transport method
+        if inspect.iscoroutinefunction(type(exchange).fetch):  # ccxt.async_support
+
+            async def fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None):
+                return self(url, method, headers, body)
+
+            exchange.fetch = fetch
+        else:
+            exchange.fetch = self  # the instance attribute shadows ccxt's transport method
 
     def add(self, method: str, path: str, response: Any, status: int = 200, **params: Any) -> None:
         """Answer ``method path`` (with these params) — first match wins, newest first."""
@@ -137,9 +145,15 @@ def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def recorded_exchange(name: str, **config: Any) -> tuple[Any, Recorded]:
-    """ccxt's class for fixture ``name``, markets set, HTTP answered by the fixture."""
+def recorded_exchange(
+    name: str, *, asynchronous: bool = False, **config: Any
+) -> tuple[Any, Recorded]:
+    """ccxt's class for fixture ``name`` (from ``ccxt.async_support`` with
+    ``asynchronous=True``), markets set, HTTP answered by the fixture."""
     import ccxt
+
+    if asynchronous:
+        import ccxt.async_support as ccxt  # the same names, async classes
 
     fx = load_fixture(name)
     cls = getattr(ccxt, fx["exchange"])

@@ -229,3 +229,24 @@ def test_okx_entry_carries_its_stop_as_an_attached_algo_order():
     [sent] = http.requested("POST", "/api/v5/trade/batch-orders")
     [o] = sent.params["batch"]
     assert [a["slTriggerPx"] for a in o["attachAlgoOrds"]] == ["60900"]
+
+
+def test_async_builder_and_guard_on_ccxt_async_support():
+    import asyncio
+
+    from riskguard.contrib.ccxt_guard import AsyncGuardedExchange
+
+    async def main():
+        ex, http = recorded_exchange("binanceusdm", asynchronous=True)
+        try:
+            snap = await SnapshotBuilder(ex, clock=lambda: T).afetch()
+            assert snap.positions[0].stopLossPrice == 65500.0
+            assert http.requested("GET", "/fapi/v1/openAlgoOrders", symbol="BTCUSDT")
+            guarded = AsyncGuardedExchange(ex, Guard.from_preset("default"))
+            with pytest.raises(OrderRejected):
+                await guarded.create_order(BTC, "limit", "buy", 1.0, 60000)
+            assert not http.requested("POST", "/fapi/v1/order")
+        finally:
+            await ex.close()
+
+    asyncio.run(main())
