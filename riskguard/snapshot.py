@@ -87,6 +87,9 @@ class Order:
     marginMode: str | None = None
     clientOrderId: str | None = None
     extra: dict = field(default_factory=dict)
+    # Hedge mode: the leg the order opens or closes (Binance positionSide LONG|SHORT, Bybit
+    # positionIdx 1|2, OKX posSide). None: one-way, or let riskguard infer (see margin.hedge).
+    positionSide: str | None = None
 
     @property
     def sign(self) -> int:
@@ -116,6 +119,10 @@ class Snapshot:
     schemaVersion: int = 1
     extra: dict = field(default_factory=dict)
     source: dict | None = field(default=None, compare=False, repr=False)  # the input dict
+    # "hedge": a long and a short leg per symbol may coexist (riskguard.margin.hedge).
+    positionMode: str = "oneway"
+    # Multi-collateral accounts (Binance Multi-Assets, Bybit UTA): riskguard.margin.collateral.
+    balances: tuple = ()  # tuple[Balance, ...]
 
     def mark_price(self, pos: Position) -> float | None:
         if pos.markPrice is not None:
@@ -310,6 +317,8 @@ _SNAPSHOT_KEYS = frozenset(
         "openOrders",
         "leverageTiers",
         "markets",
+        "positionMode",
+        "balances",
     }
 )
 
@@ -554,6 +563,9 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
     coid = d.get("clientOrderId")
     if coid is not None and not isinstance(coid, str):
         ctx.add((*path, "clientOrderId"), "expected a string", "type")
+    pside = d.get("positionSide")
+    if pside is not None:
+        pside = _position_side(ctx, pside, (*path, "positionSide"))
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
@@ -573,12 +585,21 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
         marginMode=mode,
         clientOrderId=coid,
         extra=extra,
+        positionSide=pside,
     )
 
 
 _TIER_NUMBERS = frozenset(
     {"minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage", "maintenanceAmount"}
 )
+
+
+def _position_side(ctx: _Ctx, v: Any, path: tuple) -> str | None:
+    """An order's hedge-mode leg: long | short (ccxt/Binance spell LONG, SHORT; BOTH is one-way)."""
+    if v in ("long", "short", "both", "LONG", "SHORT", "BOTH"):
+        return None if v in ("both", "BOTH") else v.lower()
+    ctx.add(path, f"expected long, short or both (or LONG, SHORT, BOTH), got {v!r}", "enum")
+    return None
 
 
 def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier, ...] | None:
@@ -793,6 +814,11 @@ def build_snapshot(
                 if order is not None:
                     orders.append(order)
 
+    mode, balances = "oneway", ()
+    if "positionMode" in d or "balances" in d:
+        from .balances import read_account_forms
+
+        mode, balances = read_account_forms(ctx, d, positions)
     extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
     if extra and not _json_ok(extra):
         _check_json(ctx, extra, root)
@@ -811,6 +837,8 @@ def build_snapshot(
         schemaVersion=1,
         extra=extra,
         source=d,
+        positionMode=mode,
+        balances=balances,
     )
 
 
@@ -944,6 +972,7 @@ def order_to_dict(o: Order) -> dict:
             "leverage": o.leverage,
             "marginMode": o.marginMode,
             "clientOrderId": o.clientOrderId,
+            "positionSide": o.positionSide,
         }
     )
     d.update(o.extra)
@@ -961,6 +990,12 @@ def snapshot_to_dict(s: Snapshot) -> dict:
     }
     if s.timestamp is not None:
         d["timestamp"] = format_timestamp(s.timestamp)
+    if s.positionMode != "oneway":
+        d["positionMode"] = s.positionMode
+    if s.balances:
+        from .balances import balance_to_dict
+
+        d["balances"] = [balance_to_dict(b) for b in s.balances]
     if s.openOrders:
         d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
     if s.leverageTiers:
