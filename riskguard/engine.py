@@ -44,6 +44,8 @@ ENGINE_CODES: dict[str, str] = {
     "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
     "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
     "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
+    "would open or add to; the exchange rejects it",
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
@@ -279,8 +281,9 @@ def _evaluate_once(policy, snapshot, order, model, market_data, now_ms, state, t
     if order is not None:
         try:
             projected = apply_order(snapshot, order)
-        except ValueError as exc:
-            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+        except ValueError as exc:  # no price; or an order the exchange would refuse
+            code = getattr(exc, "code", "INPUT_ORDER_UNPRICEABLE")
+            vs.append(_engine_violation(code, str(exc), order.symbol))
             projected = snapshot
         metrics = compute_metrics(projected, model)
         ctx = EvalContext(

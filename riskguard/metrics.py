@@ -213,6 +213,10 @@ def _mark(snapshot: Snapshot, p: Position) -> float | None:
 
 
 def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
+    if snapshot.balances or snapshot.positionMode != "oneway":
+        from .margin.accounts import account_metrics  # hedge mode, multi-collateral
+
+        return account_metrics(snapshot, model)
     # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
     # (same arithmetic, same order of operations as the model's methods).
     positions = snapshot.positions
@@ -490,13 +494,21 @@ def _replace(obj: Any, **changes: Any) -> Any:
     return cls(*[changes[n] if n in changes else getattr(obj, n) for n in names])
 
 
+replace_fields = _replace
+
+
 def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
     """The snapshot as it would be right after ``order`` fills at its price (or mark).
 
     Used for pre-trade checks: rules evaluate the projected account. Adds to, reduces,
     closes or flips the one-way position of the order's symbol; isolated margin grows by
-    the order's initial margin. The wallet is unchanged (fees are not modelled).
+    the order's initial margin. The wallet is unchanged (fees are not modelled). In hedge
+    mode the order acts on its own leg (``riskguard.margin.accounts.apply_hedged_order``).
     """
+    if snapshot.positionMode == "hedge":
+        from .margin.accounts import apply_hedged_order
+
+        return apply_hedged_order(snapshot, order, apply_order)
     price = order.price
     existing = None
     for p in snapshot.positions:
@@ -593,6 +605,10 @@ def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:
 
 def order_reduces(snapshot: Snapshot, order: Order) -> bool:
     """True when the order only reduces (or closes) an existing position."""
+    if snapshot.positionMode == "hedge":
+        from .margin.accounts import hedged_order_reduces
+
+        return hedged_order_reduces(snapshot, order)
     for p in snapshot.positions:
         if p.symbol == order.symbol:
             opposite = (p.side == "long") == (order.side == "sell")

@@ -1,0 +1,420 @@
+"""Accounts as they really are: hedge mode and multi-collateral margin.
+
+``riskguard.metrics.compute_metrics`` branches here only for a snapshot in hedge mode or
+with ``balances``; one-way single-currency accounts never reach this module.
+
+Hedge mode (dual-side positions)
+--------------------------------
+Binance, "How to Calculate Liquidation Price of USDⓈ-M Futures Contracts"
+(https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93): in cross
+margin "the long and short positions of the same symbol share one liquidation price"::
+
+    LP = (WB − TMM1 + UPNL1 + cumB + cumL + cumS
+          − Side1BOTH·Position1BOTH·EP1BOTH − Position1LONG·EP1LONG + Position1SHORT·EP1SHORT)
+       / (Position1BOTH·MMR_B + Position1LONG·MMR_L + Position1SHORT·MMR_S
+          − Side1BOTH·Position1BOTH − Position1LONG + Position1SHORT)
+
+It is the one condition "margin balance = maintenance margin" with both legs' PnL and
+maintenance margin moving with the symbol's mark; each leg takes the tier its own
+notional falls in, re-looked-up at the solution until stable, as for one-way. The same
+condition gives the joint price for the other mark-basis models (their closing fee adds
+``f·Q`` per leg), for inverse contracts (Binance COIN-M's BOTH/LONG/SHORT form:
+``LP = Σ Q_k·(MMR_k + f + s_k) / (WB − TMM1 + UPNL1 + Σ cum_k + Σ s_k·Q_k/EP_k)``) and for
+entry-basis models (Bybit: maintenance margin at entry, so the legs' PnL alone moves; equal
+legs then have no liquidation price). Isolated legs are independent positions: the
+one-way isolated formula applies to each.
+
+Multi-collateral accounts
+-------------------------
+Bybit, "Understanding Collateral Value Ratios in Unified Trading Account" and "Key Terms
+and Formulas in Unified Trading Account" (https://www.bybit.com/en/help-center/article/Glossary-Unified-Trading-Account):
+cross margin ``Margin Balance = Σ coin (wallet + perp uPnL) × USD index price ×
+collateral value ratio`` (ratio only on positive balances), ``Account IM Rate = Total
+Initial Margin / Margin Balance``, ``Account MM Rate = Total Maintenance Margin / Margin
+Balance``; liquidation when the account MM rate reaches 100 % ("Trading Rules:
+Liquidation Process (Unified Trading Account)"). Binance Multi-Assets mode values each
+asset at its index price times its collateral rate the same way.
+
+Per position, riskguard reports the mark at which the account MM rate would reach 100 %
+with every other position and price unchanged — except coins priced by that symbol: a BTC
+balance moves with BTC/USDT's mark (a BTC-collateralised short BTC is hedged; a long is
+doubly exposed). Where the margin balance is linear in that price (no collateral coin is
+the position's base, the settle coin counted at ratio 1) the shared closed-form solver
+runs with the collateral value as the wallet, so a single-currency account gives
+identical figures through this path; otherwise the condition is solved numerically
+(bracketed bisection to 1e-12 relative) and the figure is marked ``approximate`` only
+if the search failed to bracket a root it had reason to expect.
+
+Not modelled: haircut loss and order loss of open spot orders (Bybit), borrowing and
+interest on negative balances, portfolio margin, Binance's Multi-Assets "unimmr" for
+portfolio margin, auto-deleveraging and the insurance fund.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..balances import Balance
+from ..metrics import AccountMetrics, replace_fields
+from ..snapshot import Order, Snapshot
+from .base import MarginModel
+
+_REL = 1e-12
+
+
+class OrderRefused(ValueError):
+    """An order the exchange itself would reject (the engine reports ``code``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _base_coin(symbol: str) -> str:
+    return symbol.split("/", 1)[0]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def account_metrics(snapshot: Snapshot, model: MarginModel) -> Any:
+    """:class:`riskguard.metrics.AccountMetrics` for a hedge-mode or multi-collateral account."""
+    from ..metrics import compute_metrics
+
+    balances = snapshot.balances
+    settle = snapshot.settle
+    wallet = snapshot.walletBalance
+    if balances:
+        wallet = sum(b.collateral_value() for b in balances)
+    view = replace_fields(
+        snapshot, positionMode="oneway", balances=(), walletBalance=wallet, source=None
+    )
+    base = compute_metrics(view, model)
+    positions = list(base.positions)
+    by_symbol: dict[str, list[int]] = {}
+    for i, p in enumerate(view.positions):
+        if p.marginMode == "cross":
+            by_symbol.setdefault(p.symbol, []).append(i)
+    upnl = base.unrealizedPnl
+    margin_balance = wallet + upnl
+    linear = True
+    if balances:
+        margin_balance = _margin_balance(balances, settle, upnl, {})
+        linear = _settle_linear(balances, settle, upnl) and not any(
+            b.amount and b.coin in {_base_coin(s) for s in by_symbol} for b in balances
+        )
+    for idx in by_symbol.values():
+        hedged = snapshot.positionMode == "hedge" and len(idx) > 1
+        if not hedged and linear:
+            continue  # compute_metrics' one-way figure is already the exact one
+        if linear:
+            lp = _joint_lp(model, view, base, idx)
+        else:
+            lp = _numeric_lp(model, view, base, idx, balances, settle)
+        for i in idx:
+            pm = positions[i]
+            s = 1 if pm.side == "long" else -1
+            dist = s * (pm.markPrice - lp) / pm.markPrice * 100.0 if lp is not None else None
+            positions[i] = replace_fields(pm, liquidationPrice=lp, liquidationDistancePct=dist)
+    equity = margin_balance
+    total_im, total_mm = base.initialMargin, base.maintenanceMargin
+    return ExtendedAccountMetrics(
+        base.account,
+        base.exchange,
+        base.settle,
+        wallet,
+        base.crossWalletBalance,
+        upnl,
+        equity,
+        total_im,
+        base.openOrderInitialMargin,
+        total_mm,
+        total_im / equity if equity > 0 else None,
+        (total_im + base.openOrderInitialMargin) / equity
+        if equity > 0 and base.marginUtilizationWithOrders is not None
+        else None,
+        total_mm / equity if equity > 0 else None,
+        base.effectiveLeverage if not balances else _ratio(sum_notional(base), equity),
+        base.marginModel,
+        base.approximate,
+        tuple(positions),
+        snapshot.positionMode,
+        wallet if balances else None,
+        margin_balance if balances else None,
+        total_im / margin_balance if balances and margin_balance > 0 else None,
+        total_mm / margin_balance if balances and margin_balance > 0 else None,
+        tuple(_balance_row(b) for b in balances),
+    )
+
+
+def sum_notional(m: Any) -> float:
+    return sum(p.notional for p in m.positions)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def _balance_row(b: Balance) -> dict:
+    return {
+        "coin": b.coin,
+        "amount": b.amount,
+        "price": b.price,
+        "value": b.amount * b.price,
+        "collateralValue": b.collateral_value(),
+    }
+
+
+def _margin_balance(balances, settle: str, upnl: float, prices: dict) -> float:
+    """Σ collateral value, the settle coin's amount including ``upnl`` (Bybit's coin equity)."""
+    total = 0.0
+    has_settle = False
+    for b in balances:
+        amt = b.amount
+        if b.coin == settle:
+            amt += upnl
+            has_settle = True
+        total += b.collateral_value(amt, prices.get(b.coin, b.price))
+    if not has_settle:
+        total += upnl  # PnL settles in the settle currency at price 1, ratio 1
+    return total
+
+
+def _settle_linear(balances, settle: str, upnl: float) -> bool:
+    """True when the settle coin counts at ratio 1 whatever its amount (uPnL adds 1:1)."""
+    for b in balances:
+        if b.coin == settle:
+            if b.collateralTiers:
+                return all(t.ratio == 1.0 for t in b.collateralTiers) and (
+                    b.collateralTiers[-1].maxAmount is None
+                )
+            return b.collateralRatio == 1.0 and b.price == 1.0
+    return True
+
+
+def _others(base: Any, idx: list[int]) -> tuple[float, float, float]:
+    """Cross wallet, Σ (MM + fee) and Σ uPnL of the cross positions not in ``idx``."""
+    t1 = u1 = 0.0
+    skip = set(idx)
+    for i, pm in enumerate(base.positions):
+        if i in skip or pm.marginMode != "cross" or pm.maintenanceMargin is None:
+            if i not in skip and pm.marginMode == "cross":
+                u1 += pm.unrealizedPnl
+            continue
+        t1 += pm.maintenanceMargin
+        u1 += pm.unrealizedPnl
+    return base.crossWalletBalance, t1, u1
+
+
+def _others_fees(model: MarginModel, base: Any, idx: list[int]) -> float:
+    if not model.closeFeeRate:
+        return 0.0
+    skip = set(idx)
+    return sum(
+        model.closeFeeRate * pm.notional
+        for i, pm in enumerate(base.positions)
+        if i not in skip and pm.marginMode == "cross" and pm.maintenanceMargin is not None
+    )
+
+
+def _joint_lp(model: MarginModel, view: Snapshot, base: Any, idx: list[int]) -> float | None:
+    """The one price at which the legs in ``idx`` (one symbol, cross) liquidate the pool."""
+    legs = [view.positions[i] for i in idx]
+    tiers = view.leverageTiers.get(legs[0].symbol, ())
+    if any(base.positions[i].maintenanceMargin is None for i in idx):
+        return None
+    wb, t1, u1 = _others(base, idx)
+    t1 += _others_fees(model, base, idx)
+    f = model.closeFeeRate
+    mark = base.positions[idx[0]].markPrice
+    inverse = legs[0].inverse
+    if model.mmBasis == "entry" and not inverse:
+        num = t1 - wb - u1
+        den = 0.0
+        for p in legs:
+            tier = model.tier_for(p, tiers, p.entryPrice)
+            amt = tier.maintenanceAmount if model.mmDeduction else 0.0
+            num += max(p.size * p.entryPrice * tier.maintenanceMarginRate - amt, 0.0)
+            num += p.sign * p.size * p.entryPrice
+            den += p.sign * p.size - f * p.size
+        if den == 0:
+            return None
+        lp = num / den
+        return lp if lp > 0 else None
+    price = mark
+    seen: set = set()
+    for _ in range(4 * len(tiers) + 4):
+        chosen = tuple(model.tier_for(p, tiers, price) for p in legs)
+        key = tuple(id(t) for t in chosen)
+        num = wb - t1 + u1
+        den = 0.0
+        for p, t in zip(legs, chosen, strict=True):
+            amt = t.maintenanceAmount if model.mmDeduction else 0.0
+            if inverse:
+                num += amt + p.sign * p.size / p.entryPrice
+                den += p.size * (t.maintenanceMarginRate + f + p.sign)
+            else:
+                num += amt - p.sign * p.size * p.entryPrice
+                den += p.size * (t.maintenanceMarginRate + f) - p.sign * p.size
+        if inverse:
+            if num == 0:
+                return None
+            lp = den / num
+        else:
+            if den == 0:
+                return None
+            lp = num / den
+        if not lp > 0 or lp - lp != 0:
+            return None
+        if tuple(id(model.tier_for(p, tiers, lp)) for p in legs) == key:
+            return lp
+        if key in seen:
+            break
+        seen.add(key)
+        price = lp
+    # tiers without a stable assignment (MM jumps at a boundary): solve the condition directly
+    return _numeric_lp(model, view, base, idx, (), view.settle)
+
+
+def _surplus(model, view, base, idx, balances, settle, price) -> float:
+    """Margin balance minus maintenance margin and closing fees with ``idx``'s symbol at ``price``."""
+    mark0 = base.positions[idx[0]].markPrice
+    coin = _base_coin(view.positions[idx[0]].symbol)
+    skip = set(idx)
+    upnl = 0.0
+    need = 0.0
+    for i, pm in enumerate(base.positions):
+        if i in skip:
+            continue
+        upnl += pm.unrealizedPnl
+        if pm.marginMode == "cross" and pm.maintenanceMargin is not None:
+            need += pm.maintenanceMargin + model.closeFeeRate * pm.notional
+    for i in idx:
+        p = view.positions[i]
+        tiers = view.leverageTiers.get(p.symbol, ())
+        upnl += model.unrealized_pnl(p, price)
+        mm, _ = model.maintenance_margin(p, tiers, price)
+        need += mm + model.closeFeeRate * model.notional(p, price)
+    iso = base.walletBalance - base.crossWalletBalance
+    if balances:
+        prices = {b.coin: b.price * price / mark0 for b in balances if b.coin == coin}
+        mb = _margin_balance(balances, settle, upnl, prices)
+    else:
+        mb = base.walletBalance + upnl
+    # isolated positions' margin and PnL are theirs, not the pool's
+    for pm in base.positions:
+        if pm.marginMode == "isolated":
+            mb -= pm.unrealizedPnl
+    return mb - iso - need
+
+
+def _numeric_lp(model, view, base, idx, balances, settle) -> float | None:
+    """Nearest price on the symbol's adverse side where the surplus reaches 0 (bisection)."""
+    mark = base.positions[idx[0]].markPrice
+
+    def f(x: float) -> float:
+        return _surplus(model, view, base, idx, balances, settle, x)
+
+    s0 = f(mark)
+    if s0 != s0:
+        return None
+    net = sum(view.positions[i].sign * view.positions[i].size for i in idx)
+    # adverse: down for a net long, up for a net short (and up for a flat pair: MM grows)
+    directions = (-1, 1) if net > 0 else (1, -1)
+    if s0 <= 0:
+        return mark  # already at or past liquidation
+    for d in directions:
+        lo, hi = mark, mark
+        step = 0.01
+        for _ in range(200):
+            nxt = mark * (1 + d * step) if d > 0 else mark / (1 + step)
+            if f(nxt) <= 0:
+                lo, hi = (hi, nxt)
+                a, b = (lo, hi) if lo < hi else (hi, lo)
+                fa = f(a)
+                for _ in range(200):
+                    m = 0.5 * (a + b)
+                    fm = f(m)
+                    if (fm > 0) == (fa > 0):
+                        a, fa = m, fm
+                    else:
+                        b = m
+                    if b - a <= _REL * b:
+                        break
+                return 0.5 * (a + b)
+            hi = nxt
+            step *= 1.5
+            if nxt > 1e15 or nxt < 1e-15:
+                break
+        # no root on the position's adverse side: the account's net exposure to this
+        # price is the other way (e.g. collateral coin > short); look there only for a flat pair
+        if net != 0:
+            break
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedAccountMetrics(AccountMetrics):
+    """AccountMetrics plus the hedge/multi-collateral figures (only for such accounts)."""
+
+    positionMode: str = "oneway"
+    collateralValue: float | None = None  # Σ amount × price × collateral ratio
+    marginBalance: float | None = None  # collateral value with uPnL in the settle coin
+    accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
+    accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
+    balances: tuple = ()
+
+    def to_dict(self) -> dict:
+        d = AccountMetrics.to_dict(self)
+        d["balances"] = [dict(b) for b in self.balances]
+        return d
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def order_leg(order: Order) -> str:
+    """The hedge-mode leg an order acts on: its positionSide, else inferred the way ccxt
+    does for Binance (a reduce-only order closes the leg opposite its side)."""
+    if order.positionSide is not None:
+        return order.positionSide
+    if order.reduceOnly:
+        return "short" if order.side == "buy" else "long"
+    return "long" if order.side == "buy" else "short"
+
+
+def order_opens(order: Order) -> bool:
+    return (order.side == "buy") == (order_leg(order) == "long")
+
+
+def check_hedge_order(order: Order) -> None:
+    if order.reduceOnly and order_opens(order):
+        leg = order_leg(order)
+        raise OrderRefused(
+            "ORDER_REDUCE_ONLY_WRONG_LEG",
+            f"{order.symbol}: a reduce-only {order.side} on the {leg} leg would open or add to "
+            f"it, not reduce it; the exchange rejects it (close the {leg} leg with a "
+            f"{'sell' if leg == 'long' else 'buy'})",
+        )
+
+
+def apply_hedged_order(snapshot: Snapshot, order: Order, apply_oneway: Any) -> Snapshot:
+    """The hedge-mode account right after ``order`` fills: it opens, adds to, reduces or
+    closes its own leg only (a closing order never flips into the other leg)."""
+    check_hedge_order(order)
+    leg = order_leg(order)
+    mine = tuple(p for p in snapshot.positions if p.symbol == order.symbol and p.side == leg)
+    rest = tuple(p for p in snapshot.positions if not (p.symbol == order.symbol and p.side == leg))
+    one = replace_fields(snapshot, positions=mine, positionMode="oneway")
+    closing = not order_opens(order)
+    o = replace_fields(order, reduceOnly=True) if closing and not order.reduceOnly else order
+    out = apply_oneway(one, o)
+    return replace_fields(out, positions=(*rest, *out.positions), positionMode="hedge")
+
+
+def hedged_order_reduces(snapshot: Snapshot, order: Order) -> bool:
+    if order_opens(order):
+        return False
+    leg = order_leg(order)
+    return any(p.symbol == order.symbol and p.side == leg for p in snapshot.positions)

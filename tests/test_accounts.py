@@ -1,0 +1,300 @@
+"""Hedge mode and multi-collateral accounts (riskguard.margin.accounts).
+
+Sources: Binance's USDⓈ-M liquidation FAQ (the BOTH/LONG/SHORT cross formula, cited in
+riskguard/margin/accounts.py); Bybit's UTA glossary (margin balance, account MM rate);
+Bitget's "Cross margin collateral ratios" page for progressive collateral tiers
+(1 BTC at 50,000 + 60,000 APT at 1 → 90,000 USD; 11,000,000 USDT → 10,875,000 USD).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from riskguard import Guard
+from riskguard.errors import SnapshotError
+from riskguard.snapshot import build_snapshot
+from tests.conftest import run_cli
+
+BTC = "BTC/USDT:USDT"
+# Binance BTCUSDT brackets, freqtrade snapshot 2024-10-24 (first three tiers)
+TIERS = {
+    BTC: [
+        {"minNotional": 0, "maxNotional": 50000, "maintenanceMarginRate": 0.004, "maintenanceAmount": 0},
+        {"minNotional": 50000, "maxNotional": 600000, "maintenanceMarginRate": 0.005, "maintenanceAmount": 50},
+        {"minNotional": 600000, "maxNotional": 3000000, "maintenanceMarginRate": 0.0065, "maintenanceAmount": 950},
+    ]
+}  # fmt: skip
+EMPTY = {
+    "apiVersion": "riskguard/v1",
+    "kind": "Policy",
+    "metadata": {"name": "t", "version": "1"},
+    "spec": {"rules": []},
+}
+
+
+@pytest.fixture(scope="module")
+def guard():
+    return Guard.from_dict(EMPTY)
+
+
+def leg(side, contracts, entry, mark=61000.0, **kw):
+    return {"symbol": BTC, "side": side, "contracts": contracts, "entryPrice": entry,
+            "markPrice": mark, "leverage": 10, **kw}  # fmt: skip
+
+
+def hedge_doc(legs, wallet=5000.0, exchange="binance", **kw):
+    return {"exchange": exchange, "walletBalance": wallet, "positionMode": "hedge",
+            "positions": legs, "leverageTiers": TIERS, **kw}  # fmt: skip
+
+
+def binance_hedge_lp(wb, tmm1, upnl1, legs_with_tier):
+    """Binance's cross formula with the LONG/SHORT terms, written out from the FAQ."""
+    num = wb - tmm1 + upnl1
+    den = 0.0
+    for side, q, ep, mmr, cum in legs_with_tier:
+        num += cum + (-q * ep if side == "long" else q * ep)
+        den += q * mmr + (-q if side == "long" else q)
+    return num / den
+
+
+# --------------------------------------------------------------------------- hedge mode
+
+
+def test_hedge_legs_share_binances_cross_liquidation_price(guard):
+    m = guard.metrics(hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)]))
+    lp = binance_hedge_lp(
+        5000, 0, 0, [("long", 1.0, 60000, 0.004, 0), ("short", 0.5, 62000, 0.004, 0)]
+    )
+    assert [p.liquidationPrice for p in m.positions] == [pytest.approx(lp, rel=1e-12)] * 2
+    assert lp * 1.0 < 50000  # both legs' notional at LP is in tier 1, as assumed
+    assert m.to_dict()["positionMode"] == "hedge"
+
+
+def test_hedge_legs_with_another_symbol_and_a_tier_change(guard):
+    eth = {"symbol": "ETH/USDT:USDT", "side": "long", "contracts": 10, "entryPrice": 3000,
+           "markPrice": 2900, "leverage": 10}  # fmt: skip
+    doc = hedge_doc([leg("long", 2.0, 60000), leg("short", 1.5, 61000), eth], wallet=10000)
+    m = guard.metrics(doc)
+    e = m.positions[2]
+    lp = binance_hedge_lp(
+        10000, e.maintenanceMargin, e.unrealizedPnl,
+        [("long", 2.0, 60000, 0.005, 50), ("short", 1.5, 61000, 0.005, 50)],
+    )  # fmt: skip
+    assert 1.5 * lp >= 50000 and 2.0 * lp < 600000  # both legs in tier 2 at LP (tier 1 at mark: no)
+    assert m.positions[0].liquidationPrice == pytest.approx(lp, rel=1e-12)
+    assert m.positions[1].liquidationPrice == m.positions[0].liquidationPrice
+
+
+def test_isolated_legs_keep_their_own_formula(guard):
+    legs = [leg("long", 1.0, 60000, marginMode="isolated", isolatedMargin=6000),
+            leg("short", 1.0, 60000, marginMode="isolated", isolatedMargin=6000)]  # fmt: skip
+    m = guard.metrics(hedge_doc(legs))
+    long_lp = (6000 + 50 - 60000) / (0.005 - 1)  # one-way isolated, tier 2 at LP
+    short_lp = (6000 + 60000) / (0.005 + 1) + 50 / (0.005 + 1)  # tier 2 at LP
+    assert m.positions[0].liquidationPrice == pytest.approx(long_lp, rel=1e-12)
+    assert m.positions[1].liquidationPrice == pytest.approx(short_lp, rel=1e-12)
+
+
+def test_one_way_snapshot_rejects_nothing_new_and_hedge_rejects_a_duplicate_leg():
+    with pytest.raises(SnapshotError) as e:
+        build_snapshot(hedge_doc([leg("long", 1, 60000), leg("long", 1, 60000)]))
+    assert "positions[1].side" in str(e.value)
+    with pytest.raises(SnapshotError) as e:
+        build_snapshot(hedge_doc([leg("long", 1, 60000)], positionMode="both"))
+    assert "positionMode" in str(e.value)
+
+
+@given(
+    q=st.floats(0.001, 50),
+    ep=st.floats(1000, 100000),
+    mark_f=st.floats(0.5, 1.5),
+    wallet_f=st.floats(0.01, 2.0),
+    exchange=st.sampled_from(["binance", "bybit", "bitget", "okx", "hyperliquid"]),
+)
+def test_equal_legs_liquidate_only_by_maintenance_and_fees(q, ep, mark_f, wallet_f, exchange):
+    """A long and a short of equal size and entry: their PnL cancels at every price, so the
+    only liquidating price is where maintenance margin and closing fees eat the wallet."""
+    mark = ep * mark_f
+    wallet = q * ep * wallet_f
+    tiers = {BTC: [{"minNotional": 0, "maintenanceMarginRate": 0.01}]}
+    doc = hedge_doc([leg("long", q, ep, mark), leg("short", q, ep, mark)], wallet, exchange,
+                    leverageTiers=tiers)  # fmt: skip
+    m = Guard.from_dict(EMPTY).metrics(doc)
+    lp = m.positions[0].liquidationPrice
+    assert m.positions[1].liquidationPrice == lp
+    from riskguard.margin import bitget, okx
+
+    fee = {"bitget": bitget.BITGET, "okx": okx.OKX}.get(exchange)
+    f = fee.closeFeeRate if fee else 0.0
+    if exchange == "bybit":  # MM valued at entry: nothing moves with price
+        assert lp is None
+        return
+    assert lp is not None
+    # at LP: wallet + 0 (the legs' PnL sum) = both legs' MM + both legs' fee, nothing else
+    need = 2 * q * lp * (0.01 + f)
+    assert wallet == pytest.approx(need, rel=1e-9)
+
+
+def test_reduce_only_on_the_wrong_leg_is_refused(guard):
+    doc = hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)])
+    d = guard.check(doc, {"symbol": BTC, "side": "buy", "amount": 0.1, "reduceOnly": True,
+                          "positionSide": "LONG"})  # fmt: skip
+    assert not d.allowed
+    assert "ORDER_REDUCE_ONLY_WRONG_LEG" in {v.code for v in d.violations}
+    ok = guard.check(doc, {"symbol": BTC, "side": "buy", "amount": 0.1, "reduceOnly": True,
+                           "positionSide": "short"})  # fmt: skip
+    assert ok.allowed, ok.violations
+
+
+def test_an_order_acts_on_its_own_leg_only():
+    from riskguard.metrics import apply_order, order_reduces
+    from riskguard.snapshot import build_order
+
+    s = build_snapshot(hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)]))
+    close_long = build_order({"symbol": BTC, "side": "sell", "amount": 3, "positionSide": "long"})
+    after = apply_order(s, close_long)
+    assert [(p.side, p.contracts) for p in after.positions] == [("short", 0.5)]  # no flip
+    assert order_reduces(s, close_long)
+    add_short = build_order({"symbol": BTC, "side": "sell", "amount": 0.5})
+    after = apply_order(s, add_short)
+    assert sorted((p.side, p.contracts) for p in after.positions) == [("long", 1.0), ("short", 1.0)]
+    assert not order_reduces(s, add_short) and after.positionMode == "hedge"
+
+
+def test_cli_check_and_metrics_accept_hedge_mode(tmp_path):
+    snap = tmp_path / "s.json"
+    snap.write_text(json.dumps(hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)])))
+    order = tmp_path / "o.json"
+    order.write_text(json.dumps({"symbol": BTC, "side": "buy", "amount": 0.1,
+                                 "reduceOnly": True, "positionSide": "LONG"}))  # fmt: skip
+    r = run_cli("metrics", str(snap), "--json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["positionMode"] == "hedge"
+    assert m["positions"][0]["liquidationPrice"] == m["positions"][1]["liquidationPrice"]
+    r = run_cli(
+        "check",
+        "--policy",
+        "policies/default.yaml",
+        "--snapshot",
+        str(snap),
+        "--order",
+        str(order),
+        "--json",
+    )
+    assert r.returncode == 1, r.stderr
+    assert "ORDER_REDUCE_ONLY_WRONG_LEG" in r.stdout
+
+
+# --------------------------------------------------------------------------- collateral
+
+
+def test_progressive_collateral_tiers_published_examples():
+    s = build_snapshot({"walletBalance": 0, "balances": [
+        {"coin": "BTC", "amount": 1, "price": 50000,
+         "collateralTiers": [{"minAmount": 0, "maxAmount": 100, "ratio": 1}]},
+        {"coin": "APT", "amount": 60000, "price": 1,
+         "collateralTiers": [{"minAmount": 0, "maxAmount": 50000, "ratio": 0.8},
+                             {"minAmount": 50000, "ratio": 0}]},
+        {"coin": "USDT", "amount": 11_000_000, "price": 1,
+         "collateralTiers": [{"minAmount": 0, "maxAmount": 5e6, "ratio": 1},
+                             {"minAmount": 5e6, "maxAmount": 1e7, "ratio": 0.98},
+                             {"minAmount": 1e7, "maxAmount": 2e7, "ratio": 0.975}]},
+    ]})  # fmt: skip
+    btc, apt, usdt = s.balances
+    assert btc.collateral_value() + apt.collateral_value() == pytest.approx(90000, abs=1e-9)
+    assert usdt.collateral_value() == pytest.approx(10_875_000, abs=1e-6)
+
+
+def multi_doc(exchange="binance", btc=0.2, side="long", usdt=2000.0, ratio=0.95):
+    return {
+        "exchange": exchange, "walletBalance": usdt, "settle": "USDT",
+        "balances": [{"coin": "USDT", "amount": usdt, "price": 1},
+                     {"coin": "BTC", "amount": btc, "price": 61000, "collateralRatio": ratio},
+                     {"coin": "ETH", "amount": 1.5, "price": 3000, "collateralRatio": 0.9}],
+        "positions": [leg(side, 0.5, 60000)],
+        "leverageTiers": TIERS,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("exchange", ["binance", "bybit"])
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_multi_asset_account_figures_and_liquidation(guard, exchange, side):
+    m = guard.metrics(multi_doc(exchange, side=side))
+    d = m.to_dict()
+    cv = 2000 + 0.2 * 61000 * 0.95 + 1.5 * 3000 * 0.9
+    s = 1 if side == "long" else -1
+    upnl = s * 0.5 * 1000
+    assert d["collateralValue"] == pytest.approx(cv)
+    assert d["marginBalance"] == pytest.approx(cv + upnl) and d["equity"] == d["marginBalance"]
+    pm = m.positions[0]
+    assert d["accountMaintenanceMarginRate"] == pytest.approx(pm.maintenanceMargin / (cv + upnl))
+    assert d["accountInitialMarginRate"] == pytest.approx(pm.initialMargin / (cv + upnl))
+    lp = pm.liquidationPrice
+    # at LP the BTC collateral is repriced with the mark; the account MM rate is 100 %
+    mb = 2000 + 0.2 * lp * 0.95 + 1.5 * 3000 * 0.9 + s * 0.5 * (lp - 60000)
+    basis = lp if exchange == "binance" else 60000  # Bybit values MM at entry
+    n = 0.5 * basis
+    mm = n * 0.004 if n < 50000 else n * 0.005 - 50  # the tier the notional falls in
+    assert mb == pytest.approx(mm, rel=1e-9)
+    assert (lp < 61000) if side == "long" else (lp > 61000)
+
+
+@given(
+    wallet=st.floats(100, 1e6),
+    q=st.floats(0.001, 20),
+    ep=st.floats(1000, 100000),
+    mark_f=st.floats(0.7, 1.3),
+    side=st.sampled_from(["long", "short"]),
+    mode=st.sampled_from(["cross", "isolated"]),
+    exchange=st.sampled_from(["binance", "bybit", "okx", "bitget", "hyperliquid"]),
+)
+def test_single_currency_through_balances_gives_identical_figures(
+    wallet, q, ep, mark_f, side, mode, exchange
+):
+    pos = leg(side, q, ep, ep * mark_f, marginMode=mode,
+              **({"isolatedMargin": q * ep / 10} if mode == "isolated" else {}))  # fmt: skip
+    eth = {"symbol": "ETH/USDT:USDT", "side": "short", "contracts": 2, "entryPrice": 3000,
+           "markPrice": 3100, "leverage": 5}  # fmt: skip
+    base = {"exchange": exchange, "walletBalance": wallet + q * ep / 10, "positions": [pos, eth],
+            "leverageTiers": {**TIERS, "ETH/USDT:USDT": TIERS[BTC]}}  # fmt: skip
+    multi = {**base, "balances": [{"coin": "USDT", "amount": base["walletBalance"], "price": 1}]}
+    g = Guard.from_dict(EMPTY)
+    a, b = g.metrics(base).to_dict(), g.metrics(multi).to_dict()
+    for k, v in a.items():
+        assert b[k] == v, k
+
+
+@given(
+    extra=st.floats(0.001, 5),
+    coin=st.sampled_from(["USDT", "BTC", "ETH"]),
+    side=st.sampled_from(["long", "short"]),
+    btc=st.floats(0, 1),
+    exchange=st.sampled_from(["binance", "bybit"]),
+)
+def test_more_collateral_never_moves_liquidation_closer(extra, coin, side, btc, exchange):
+    g = Guard.from_dict(EMPTY)
+    doc = multi_doc(exchange, btc=btc, side=side)
+    lp0 = g.metrics(doc).positions[0].liquidationPrice
+    for b in doc["balances"]:
+        if b["coin"] == coin:
+            b["amount"] += extra * (1000 if coin == "USDT" else 0.1)
+    lp1 = g.metrics(doc).positions[0].liquidationPrice
+    if lp0 is None:
+        assert lp1 is None
+    elif lp1 is not None:
+        assert (lp1 <= lp0 * (1 + 1e-9)) if side == "long" else (lp1 >= lp0 * (1 - 1e-9))
+
+
+def test_cli_metrics_and_audit_accept_balances(tmp_path):
+    snap = tmp_path / "s.json"
+    snap.write_text(json.dumps(multi_doc()))
+    r = run_cli("metrics", str(snap), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["balances"][1]["coin"] == "BTC"
+    r = run_cli("audit", "--policy", "policies/default.yaml", str(snap))
+    assert r.returncode in (0, 1), r.stderr
