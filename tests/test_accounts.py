@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from riskguard import Guard
 from riskguard.errors import SnapshotError
-from riskguard.snapshot import build_snapshot
+from riskguard.model.snapshot import build_snapshot
 from tests.conftest import run_cli
 
 BTC = "BTC/USDT:USDT"
@@ -151,8 +151,8 @@ def test_reduce_only_on_the_wrong_leg_is_refused(guard):
 
 
 def test_an_order_acts_on_its_own_leg_only():
-    from riskguard.metrics import apply_order, order_reduces
-    from riskguard.snapshot import build_order
+    from riskguard.margin.metrics import apply_order, order_reduces
+    from riskguard.model.snapshot import build_order
 
     s = build_snapshot(hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)]))
     close_long = build_order({"symbol": BTC, "side": "sell", "amount": 3, "positionSide": "long"})

@@ -52,13 +52,12 @@ portfolio margin, auto-deleveraging and the insurance fund.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from typing import Any
 
-from ..balances import Balance
-from ..metrics import AccountMetrics, replace_fields
-from ..snapshot import Order, Snapshot
-from .base import MarginModel
+from riskguard.margin.base import MarginModel
+from riskguard.model.balances import Balance
+from riskguard.model.snapshot import Order, Snapshot
 
 _REL = 1e-12
 
@@ -78,10 +77,14 @@ def _base_coin(symbol: str) -> str:
 # --------------------------------------------------------------------------- metrics
 
 
-def account_metrics(snapshot: Snapshot, model: MarginModel) -> Any:
-    """:class:`riskguard.metrics.AccountMetrics` for a hedge-mode or multi-collateral account."""
-    from ..metrics import compute_metrics
+def account_metrics(snapshot: Snapshot, model: MarginModel, compute: Any, extended: type) -> Any:
+    """The account figures of a hedge-mode or multi-collateral account.
 
+    ``compute`` is ``riskguard.margin.metrics.compute_metrics`` (run on the one-way,
+    single-wallet view of the account) and ``extended`` its ``ExtendedAccountMetrics``:
+    passed in so this module does not import the metrics module that calls it.
+    """
+    compute_metrics = compute
     balances = snapshot.balances
     settle = snapshot.settle
     wallet = snapshot.walletBalance
@@ -119,7 +122,7 @@ def account_metrics(snapshot: Snapshot, model: MarginModel) -> Any:
             positions[i] = replace_fields(pm, liquidationPrice=lp, liquidationDistancePct=dist)
     equity = margin_balance
     total_im, total_mm = base.initialMargin, base.maintenanceMargin
-    return ExtendedAccountMetrics(
+    return extended(
         base.account,
         base.exchange,
         base.settle,
@@ -354,23 +357,6 @@ def _numeric_lp(model, view, base, idx, balances, settle) -> float | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class ExtendedAccountMetrics(AccountMetrics):
-    """AccountMetrics plus the hedge/multi-collateral figures (only for such accounts)."""
-
-    positionMode: str = "oneway"
-    collateralValue: float | None = None  # Σ amount × price × collateral ratio
-    marginBalance: float | None = None  # collateral value with uPnL in the settle coin
-    accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
-    accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
-    balances: tuple = ()
-
-    def to_dict(self) -> dict:
-        d = AccountMetrics.to_dict(self)
-        d["balances"] = [dict(b) for b in self.balances]
-        return d
-
-
 # --------------------------------------------------------------------------- orders
 
 
@@ -406,7 +392,7 @@ def apply_hedged_order(snapshot: Snapshot, order: Order, apply_oneway: Any) -> S
     leg = order_leg(order)
     mine = tuple(p for p in snapshot.positions if p.symbol == order.symbol and p.side == leg)
     rest = tuple(p for p in snapshot.positions if not (p.symbol == order.symbol and p.side == leg))
-    one = replace_fields(snapshot, positions=mine, positionMode="oneway")
+    one = replace_fields(snapshot, positions=mine, positionMode="oneway", source=None)
     closing = not order_opens(order)
     o = replace_fields(order, reduceOnly=True) if closing and not order.reduceOnly else order
     out = apply_oneway(one, o)

@@ -45,8 +45,8 @@ refused with a position or open orders was not confirmed from a Bitget page → 
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 BITGET = MarginModel(
     name="bitget",

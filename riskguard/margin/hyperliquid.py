@@ -43,8 +43,8 @@ Whether a mode switch is refused with an open position is not stated in the docs
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 HYPERLIQUID = MarginModel(
     name="hyperliquid",

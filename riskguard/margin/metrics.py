@@ -87,6 +87,24 @@ fast_frozen_init(PositionMetrics)
 fast_frozen_init(AccountMetrics)
 
 
+@dataclass(frozen=True, slots=True)
+class ExtendedAccountMetrics(AccountMetrics):
+    """AccountMetrics plus the figures of a hedge-mode or multi-collateral account
+    (``riskguard.margin.accounts``); one-way single-currency accounts never carry them."""
+
+    positionMode: str = "oneway"
+    collateralValue: float | None = None  # Σ amount × price × collateral ratio
+    marginBalance: float | None = None  # collateral value with uPnL in the settle coin
+    accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
+    accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
+    balances: tuple = ()
+
+    def to_dict(self) -> dict:
+        d = AccountMetrics.to_dict(self)
+        d["balances"] = [dict(b) for b in self.balances]
+        return d
+
+
 def order_initial_margin(
     order: Order, snapshot: Snapshot, leverage_hint: float | None = None
 ) -> float:
@@ -214,9 +232,9 @@ def _mark(snapshot: Snapshot, p: Position) -> float | None:
 
 def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     if snapshot.balances or snapshot.positionMode != "oneway":
-        from .margin.accounts import account_metrics  # hedge mode, multi-collateral
+        from riskguard.margin.accounts import account_metrics  # hedge mode, multi-collateral
 
-        return account_metrics(snapshot, model)
+        return account_metrics(snapshot, model, compute_metrics, ExtendedAccountMetrics)
     # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
     # (same arithmetic, same order of operations as the model's methods).
     positions = snapshot.positions
@@ -494,9 +512,6 @@ def _replace(obj: Any, **changes: Any) -> Any:
     return cls(*[changes[n] if n in changes else getattr(obj, n) for n in names])
 
 
-replace_fields = _replace
-
-
 def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
     """The snapshot as it would be right after ``order`` fills at its price (or mark).
 
@@ -506,7 +521,7 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
     mode the order acts on its own leg (``riskguard.margin.accounts.apply_hedged_order``).
     """
     if snapshot.positionMode == "hedge":
-        from .margin.accounts import apply_hedged_order
+        from riskguard.margin.accounts import apply_hedged_order
 
         return apply_hedged_order(snapshot, order, apply_order)
     price = order.price
@@ -606,7 +621,7 @@ def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:
 def order_reduces(snapshot: Snapshot, order: Order) -> bool:
     """True when the order only reduces (or closes) an existing position."""
     if snapshot.positionMode == "hedge":
-        from .margin.accounts import hedged_order_reduces
+        from riskguard.margin.accounts import hedged_order_reduces
 
         return hedged_order_reduces(snapshot, order)
     for p in snapshot.positions:

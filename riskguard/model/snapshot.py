@@ -816,7 +816,7 @@ def build_snapshot(
 
     mode, balances = "oneway", ()
     if "positionMode" in d or "balances" in d:
-        from .balances import read_account_forms
+        from riskguard.model.balances import read_account_forms
 
         mode, balances = read_account_forms(ctx, d, positions)
     extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
@@ -993,7 +993,7 @@ def snapshot_to_dict(s: Snapshot) -> dict:
     if s.positionMode != "oneway":
         d["positionMode"] = s.positionMode
     if s.balances:
-        from .balances import balance_to_dict
+        from riskguard.model.balances import balance_to_dict
 
         d["balances"] = [balance_to_dict(b) for b in s.balances]
     if s.openOrders:
