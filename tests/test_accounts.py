@@ -298,3 +298,23 @@ def test_cli_metrics_and_audit_accept_balances(tmp_path):
     assert json.loads(r.stdout)["balances"][1]["coin"] == "BTC"
     r = run_cli("audit", "--policy", "policies/default.yaml", str(snap))
     assert r.returncode in (0, 1), r.stderr
+
+
+def test_sizing_an_order_that_opens_the_other_leg(guard):
+    """A sell opening the short leg does not close the long one: it adds its own margin."""
+    policy = {**EMPTY, "spec": {"rules": [{"id": "mu", "type": "margin_utilization",
+              "params": {"max": 0.35}, "onViolation": ["resize_order"]}]}}  # fmt: skip
+    g = Guard.from_dict(policy)
+    doc = hedge_doc([leg("long", 1.0, 60000)], wallet=20000)
+    order = {"symbol": BTC, "side": "sell", "amount": 1.0, "leverage": 10, "positionSide": "SHORT"}
+    d = g.check(doc, order)
+    assert d.decision == "resize"
+    im_long, equity = 61000 / 10, 20000 + 1000
+    expected = (0.35 * equity - im_long) / (61000 / 10)
+    assert d.maxAllowedAmount == pytest.approx(expected, rel=1e-6)
+    assert d.maxAllowedAmount <= expected
+    ok = g.check(doc, {**order, "amount": d.maxAllowedAmount})
+    assert ok.allowed
+    # the same order in one-way mode closes the long first: a different answer
+    one_way = g.check({**doc, "positionMode": "oneway"}, order)
+    assert one_way.allowed

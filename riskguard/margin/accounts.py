@@ -395,6 +395,13 @@ def apply_hedged_order(snapshot: Snapshot, order: Order, apply_oneway: Any) -> S
     one = replace_fields(snapshot, positions=mine, positionMode="oneway", source=None)
     closing = not order_opens(order)
     o = replace_fields(order, reduceOnly=True) if closing and not order.reduceOnly else order
+    if o.price is None and not mine:
+        # a new leg fills at the symbol's mark, which the other leg may be the only one to carry
+        m = snapshot.markets.get(order.symbol)
+        if m is None or m.markPrice is None:
+            other = next((p for p in snapshot.positions if p.symbol == order.symbol), None)
+            if other is not None:
+                o = replace_fields(o, price=snapshot.mark_price(other))
     out = apply_oneway(one, o)
     return replace_fields(out, positions=(*rest, *out.positions), positionMode="hedge")
 

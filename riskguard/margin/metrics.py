@@ -76,9 +76,10 @@ class AccountMetrics:
         d["positions"] = [p.to_dict() for p in self.positions]
         return d
 
-    def position(self, symbol: str) -> PositionMetrics | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMetrics | None:
+        """The position of ``symbol`` (in hedge mode: its ``side`` leg, when given)."""
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
@@ -456,9 +457,9 @@ class MarginFigures:
             )
         return self._pos
 
-    def position(self, symbol: str) -> PositionMargin | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMargin | None:
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
@@ -636,3 +637,18 @@ def position_of(snapshot: Snapshot, symbol: str) -> Position | None:
         if p.symbol == symbol:
             return p
     return None
+
+
+def order_position(snapshot: Snapshot, order: Order) -> Position | None:
+    """The position ``order`` acts on: its symbol's, or in hedge mode the leg it opens or
+    closes (``riskguard.margin.accounts.order_leg``), so pre-trade sizing never mistakes an
+    order opening one leg for one closing the other."""
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import order_leg
+
+        leg = order_leg(order)
+        for p in snapshot.positions:
+            if p.symbol == order.symbol and p.side == leg:
+                return p
+        return None
+    return position_of(snapshot, order.symbol)

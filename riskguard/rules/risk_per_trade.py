@@ -28,7 +28,13 @@ from dataclasses import replace
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import apply_order, contract_size_for, order_reduces, position_of
+from riskguard.margin.metrics import (
+    apply_order,
+    contract_size_for,
+    order_position,
+    order_reduces,
+    position_of,
+)
 from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
@@ -68,7 +74,7 @@ def _order_price(snapshot, order) -> float | None:
     m = snapshot.markets.get(order.symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
-    p = position_of(snapshot, order.symbol)
+    p = order_position(snapshot, order) or position_of(snapshot, order.symbol)
     return snapshot.mark_price(p) if p is not None else None
 
 
@@ -234,7 +240,7 @@ class RiskPerTrade(BaseRule):
             return 0.0
         side = "long" if order.side == "buy" else "short"
         s = 1.0 if side == "long" else -1.0
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         start = 0.0
         if existing is not None and existing.side != side:
             # the first `existing.contracts` close the position; the rest opens a new leg
@@ -287,7 +293,7 @@ class RiskPerTrade(BaseRule):
 
         def ok(a: float) -> bool:
             proj = apply_order(ctx.before, replace(order, amount=a))
-            pos = position_of(proj, order.symbol)
+            pos = order_position(proj, order)
             if pos is None:
                 return True
             mark = proj.mark_price(pos) or pos.entryPrice
