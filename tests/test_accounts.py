@@ -318,3 +318,44 @@ def test_sizing_an_order_that_opens_the_other_leg(guard):
     # the same order in one-way mode closes the long first: a different answer
     one_way = g.check({**doc, "positionMode": "oneway"}, order)
     assert one_way.allowed
+
+
+# --------------------------------------------------------------------------- cross_stress
+
+STRESS = {**EMPTY, "spec": {"rules": [{"id": "cs", "type": "cross_stress",
+          "params": {"shockPct": 20}}]}}  # fmt: skip
+
+
+def stress_codes(doc) -> set:
+    return {v.code for v in Guard.from_dict(STRESS).check(doc).violations}
+
+
+@pytest.mark.parametrize("exchange", ["binance", "bybit"])
+def test_cross_stress_shocks_collateral_with_its_symbol(exchange):
+    """Same book, same USDT: a BTC-collateralised short BTC is hedged by its collateral, a
+    long BTC is doubly exposed; a 20 % shock liquidates only the long."""
+
+    def doc(side):
+        return {"exchange": exchange, "walletBalance": 0, "settle": "USDT", "leverageTiers": TIERS,
+                "balances": [{"coin": "USDT", "amount": 6600, "price": 1},
+                             {"coin": "BTC", "amount": 0.1, "price": 60000, "collateralRatio": 0.95}],
+                "positions": [leg(side, 1.0, 60000, 60000)]}  # fmt: skip
+
+    assert "CROSS_STRESS_POOL_LIQUIDATED" in stress_codes(doc("long"))
+    assert "CROSS_STRESS_POOL_LIQUIDATED" not in stress_codes(doc("short"))
+    # long: 6,600 + 0.1·48,000·0.95 − 12,000 < MM; short: 6,600 + 0.1·72,000·0.95 − 12,000 > MM
+    # the same long with its BTC's value (5,700) in USDT survives: 6,600 + 5,700 − 12,000 > MM
+    usdt = doc("long")
+    usdt["balances"] = [{"coin": "USDT", "amount": 6600 + 5700, "price": 1}]
+    assert "CROSS_STRESS_POOL_LIQUIDATED" not in stress_codes(usdt)
+
+
+def test_cross_stress_moves_hedged_legs_together():
+    """One-way reading would shock the long down and the short up at once; the legs of one
+    symbol move together, so an equal pair loses nothing but maintenance growth."""
+    doc = hedge_doc([leg("long", 1.0, 60000, 60000), leg("short", 1.0, 60000, 60000)], wallet=1000)
+    assert "CROSS_STRESS_POOL_LIQUIDATED" not in stress_codes(doc)
+    # the pair liquidates only where maintenance margin (0.5 % of 2 × notional, tier 2) eats it
+    # up 20 % (where a flat pair's maintenance grows): 2·(72,000·0.005 − 50) = 620 > 600
+    thin = hedge_doc([leg("long", 1.0, 60000, 60000), leg("short", 1.0, 60000, 60000)], wallet=600)
+    assert "CROSS_STRESS_POOL_LIQUIDATED" in stress_codes(thin)

@@ -411,3 +411,77 @@ def hedged_order_reduces(snapshot: Snapshot, order: Order) -> bool:
         return False
     leg = order_leg(order)
     return any(p.symbol == order.symbol and p.side == leg for p in snapshot.positions)
+
+
+# --------------------------------------------------------------------------- stress
+
+
+def stress_directions(snapshot: Snapshot, legs: list) -> dict[str, int]:
+    """Per symbol, +1 when the adverse move is down, −1 when it is up.
+
+    One price per symbol: hedged legs move together, in the direction that hurts the
+    symbol's net exposure — its legs' net size plus, in a multi-collateral account, the
+    collateral held in its base coin (a BTC-collateralised short BTC is partly hedged; a
+    long is doubly exposed). A flat book is hurt where maintenance margin grows: up for
+    linear contracts, down for inverse ones.
+    """
+    net: dict[str, float] = {}
+    inverse: dict[str, bool] = {}
+    for pos, _mark, _tiers in legs:
+        net[pos.symbol] = net.get(pos.symbol, 0.0) + pos.sign * pos.size
+        inverse[pos.symbol] = pos.inverse
+    coins = {b.coin: b for b in snapshot.balances}
+    out = {}
+    for sym, n in net.items():
+        b = coins.get(_base_coin(sym))
+        if b is not None and b.amount > 0 and not inverse[sym]:
+            n += b.collateral_value() / b.price  # collateral counted in base units
+        out[sym] = (1 if n > 0 else -1) if n != 0 else (1 if inverse[sym] else -1)
+    return out
+
+
+def stress_pool(model: MarginModel, snapshot: Snapshot, legs: list, shocks: list) -> tuple:
+    """(cross pool margin balance, maintenance margin + closing fees) after ``shocks`` (percent
+    per leg), for hedge-mode and multi-collateral accounts (``cross_stress``).
+
+    Each symbol moves once, adversely to its net exposure (:func:`stress_directions`);
+    collateral coins move with the symbol of their coin, and the others fall by the largest
+    shock applied (collateral is long exposure). Isolated positions stay as they are.
+    """
+    dirs = stress_directions(snapshot, legs)
+    move: dict[str, float] = {}  # symbol -> shocked/mark ratio
+    upnl = need = 0.0
+    fee = model.closeFeeRate
+    for (pos, _mark, _tiers), x in zip(legs, shocks, strict=True):
+        r = max(1.0 - dirs[pos.symbol] * x / 100.0, 1e-9)
+        move[pos.symbol] = (
+            min(move.get(pos.symbol, r), r)
+            if dirs[pos.symbol] > 0
+            else max(move.get(pos.symbol, r), r)
+        )
+    for (pos, mark, tiers), _x in zip(legs, shocks, strict=True):
+        m2 = mark * move[pos.symbol]
+        upnl += model.unrealized_pnl(pos, m2)
+        mm, tier = model.maintenance_margin(pos, tiers, m2)
+        if tier is None:
+            return float("nan"), float("nan")
+        need += mm + (fee * model.notional(pos, m2) if fee else 0.0)
+    iso_margin = iso_upnl = 0.0
+    for p in snapshot.positions:
+        if p.marginMode == "isolated":
+            iso_margin += p.isolatedMargin or 0.0
+            mk = snapshot.mark_price(p)
+            if mk is not None:
+                iso_upnl += model.unrealized_pnl(p, mk)
+    if not snapshot.balances:
+        return snapshot.walletBalance - iso_margin + upnl, need
+    worst = max(shocks, default=0.0)
+    by_coin = {_base_coin(s): r for s, r in move.items()}
+    prices = {}
+    for b in snapshot.balances:
+        if b.coin == snapshot.settle:
+            continue
+        r = by_coin.get(b.coin, max(1.0 - worst / 100.0, 1e-9))
+        prices[b.coin] = b.price * r
+    mb = _margin_balance(snapshot.balances, snapshot.settle, upnl + iso_upnl, prices)
+    return mb - iso_margin - iso_upnl, need
