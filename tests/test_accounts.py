@@ -359,3 +359,26 @@ def test_cross_stress_moves_hedged_legs_together():
     # up 20 % (where a flat pair's maintenance grows): 2·(72,000·0.005 − 50) = 620 > 600
     thin = hedge_doc([leg("long", 1.0, 60000, 60000), leg("short", 1.0, 60000, 60000)], wallet=600)
     assert "CROSS_STRESS_POOL_LIQUIDATED" in stress_codes(thin)
+
+
+def test_binance_multi_assets_published_haircuts_and_liquidation(guard):
+    """Binance "What Is Multi-Assets Mode": BNB worth $1,000 counts $950 (5 % haircut), ADA
+    worth $1,000 counts $900 (10 %); USDT at 99.99 %. The account liquidates where its
+    margin balance — USDT plus PnL at 99.99 %, the coins at their haircut — meets MM."""
+    doc = {
+        "exchange": "binance", "walletBalance": 0, "settle": "USDT", "leverageTiers": TIERS,
+        "balances": [{"coin": "BNB", "amount": 2.5, "price": 400, "collateralRatio": 0.95},
+                     {"coin": "ADA", "amount": 2000, "price": 0.5, "collateralRatio": 0.9},
+                     {"coin": "USDT", "amount": 3000, "price": 1, "collateralRatio": 0.9999}],
+        "positions": [leg("long", 0.5, 60000)],
+    }  # fmt: skip
+    m = guard.metrics(doc)
+    d = m.to_dict()
+    assert [b["collateralValue"] for b in d["balances"][:2]] == [
+        pytest.approx(950),
+        pytest.approx(900),
+    ]
+    assert d["collateralValue"] == pytest.approx(950 + 900 + 3000 * 0.9999)
+    lp = m.positions[0].liquidationPrice
+    mb = 950 + 900 + (3000 + 0.5 * (lp - 60000)) * 0.9999
+    assert mb == pytest.approx(0.5 * lp * 0.004, rel=1e-9)
