@@ -364,7 +364,8 @@ def test_cross_stress_moves_hedged_legs_together():
 def test_binance_multi_assets_published_haircuts_and_liquidation(guard):
     """Binance "What Is Multi-Assets Mode": BNB worth $1,000 counts $950 (5 % haircut), ADA
     worth $1,000 counts $900 (10 %); USDT at 99.99 %. The account liquidates where its
-    margin balance — USDT plus PnL at 99.99 %, the coins at their haircut — meets MM."""
+    margin balance — the coins at their haircut, USDT plus PnL at 99.99 % while positive and
+    at 100 % once it is a liability — meets maintenance margin."""
     doc = {
         "exchange": "binance", "walletBalance": 0, "settle": "USDT", "leverageTiers": TIERS,
         "balances": [{"coin": "BNB", "amount": 2.5, "price": 400, "collateralRatio": 0.95},
@@ -380,5 +381,14 @@ def test_binance_multi_assets_published_haircuts_and_liquidation(guard):
     ]
     assert d["collateralValue"] == pytest.approx(950 + 900 + 3000 * 0.9999)
     lp = m.positions[0].liquidationPrice
-    mb = 950 + 900 + (3000 + 0.5 * (lp - 60000)) * 0.9999
+    usdt = 3000 + 0.5 * (lp - 60000)
+    assert usdt < 0  # the loss has turned the USDT balance into a liability by then
+    mb = 950 + 900 + usdt
     assert mb == pytest.approx(0.5 * lp * 0.004, rel=1e-9)
+    # a larger book whose USDT stays positive at LP: it counts at 99.99 % (tier 2 at LP)
+    doc["balances"][2]["amount"] = 60000
+    doc["positions"] = [leg("long", 8.0, 60000)]
+    lp = guard.metrics(doc).positions[0].liquidationPrice
+    usdt = 60000 + 8 * (lp - 60000)
+    assert usdt > 0 and 50000 <= 8 * lp < 600000
+    assert 950 + 900 + usdt * 0.9999 == pytest.approx(8 * lp * 0.005 - 50, rel=1e-9)
