@@ -392,3 +392,13 @@ def test_binance_multi_assets_published_haircuts_and_liquidation(guard):
     usdt = 60000 + 8 * (lp - 60000)
     assert usdt > 0 and 50000 <= 8 * lp < 600000
     assert 950 + 900 + usdt * 0.9999 == pytest.approx(8 * lp * 0.005 - 50, rel=1e-9)
+
+
+def test_hedge_mode_closing_orders_lock_no_margin(guard):
+    legs = [leg("long", 1.0, 60000), leg("short", 0.5, 62000)]
+    close = {"symbol": BTC, "side": "sell", "amount": 0.5, "price": 61000, "positionSide": "LONG"}
+    opening = {**close, "positionSide": "SHORT"}
+    m = guard.metrics(hedge_doc(legs, openOrders=[close]))
+    assert m.openOrderInitialMargin == 0.0
+    m = guard.metrics(hedge_doc(legs, openOrders=[opening]))
+    assert m.openOrderInitialMargin == pytest.approx(0.5 * 61000 / 10)  # the legs run 10×

@@ -42,8 +42,9 @@ doubly exposed). Where the margin balance is linear in that price (no collateral
 the position's base, the settle coin counted at ratio 1) the shared closed-form solver
 runs with the collateral value as the wallet, so a single-currency account gives
 identical figures through this path; otherwise the condition is solved numerically
-(bracketed bisection to 1e-12 relative) and the figure is marked ``approximate`` only
-if the search failed to bracket a root it had reason to expect.
+(bracketed bisection to 1e-12 relative) on the position's adverse side (both sides for a
+flat hedged pair); no root there → no liquidation price. A liability (negative coin
+equity, e.g. USDT after losses) counts at ratio 1.
 
 Not modelled: haircut loss and order loss of open spot orders (Bybit), borrowing and
 interest on negative balances, portfolio margin, Binance's Multi-Assets "unimmr" for
@@ -90,8 +91,16 @@ def account_metrics(snapshot: Snapshot, model: MarginModel, compute: Any, extend
     wallet = snapshot.walletBalance
     if balances:
         wallet = sum(b.collateral_value() for b in balances)
+    orders = snapshot.openOrders
+    if snapshot.positionMode == "hedge":  # closing orders lock no margin
+        orders = tuple(o for o in orders if order_opens(o))
     view = replace_fields(
-        snapshot, positionMode="oneway", balances=(), walletBalance=wallet, source=None
+        snapshot,
+        positionMode="oneway",
+        balances=(),
+        walletBalance=wallet,
+        openOrders=orders,
+        source=None,
     )
     base = compute_metrics(view, model)
     positions = list(base.positions)
@@ -201,12 +210,11 @@ def _others(base: Any, idx: list[int]) -> tuple[float, float, float]:
     t1 = u1 = 0.0
     skip = set(idx)
     for i, pm in enumerate(base.positions):
-        if i in skip or pm.marginMode != "cross" or pm.maintenanceMargin is None:
-            if i not in skip and pm.marginMode == "cross":
-                u1 += pm.unrealizedPnl
+        if i in skip or pm.marginMode != "cross":
             continue
-        t1 += pm.maintenanceMargin
         u1 += pm.unrealizedPnl
+        if pm.maintenanceMargin is not None:
+            t1 += pm.maintenanceMargin
     return base.crossWalletBalance, t1, u1
 
 
