@@ -9,6 +9,7 @@ Bitget's "Cross margin collateral ratios" page for progressive collateral tiers
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -402,3 +403,62 @@ def test_hedge_mode_closing_orders_lock_no_margin(guard):
     assert m.openOrderInitialMargin == 0.0
     m = guard.metrics(hedge_doc(legs, openOrders=[opening]))
     assert m.openOrderInitialMargin == pytest.approx(0.5 * 61000 / 10)  # the legs run 10×
+
+
+# --------------------------------------------------------------------------- input forms
+
+_anything = st.one_of(
+    st.none(), st.booleans(), st.text(max_size=5), st.integers(-5, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.integers(0, 3), max_size=2),
+)  # fmt: skip
+
+
+@given(
+    where=st.sampled_from(
+        ["positionMode", "balances", "coin", "amount", "price", "collateralRatio",
+         "collateralTiers", "tier.minAmount", "tier.maxAmount", "tier.ratio", "order.positionSide"]
+    ),
+    value=_anything,
+)  # fmt: skip
+def test_builder_rejects_whatever_the_schema_rejects_in_the_new_forms(where, value):
+    from riskguard.model.schemas import validator
+
+    doc = multi_doc()
+    doc["balances"][1] = {"coin": "BTC", "amount": 0.2, "price": 61000,
+                          "collateralTiers": [{"minAmount": 0, "maxAmount": 10, "ratio": 0.98},
+                                              {"minAmount": 10, "ratio": 0.95}]}  # fmt: skip
+    doc["openOrders"] = [{"symbol": BTC, "side": "buy", "amount": 0.1}]
+    if where in ("positionMode", "balances"):
+        doc[where] = value
+    elif where.startswith("tier."):
+        doc["balances"][1]["collateralTiers"][1][where[5:]] = value
+    elif where == "order.positionSide":
+        doc["openOrders"][0]["positionSide"] = value
+    elif where in ("collateralRatio", "collateralTiers"):
+        doc["balances"][0][where] = value
+    else:
+        doc["balances"][1][where] = value
+    schema_ok = validator("snapshot").is_valid(doc)
+    try:
+        build_snapshot(doc)
+        built = True
+    except SnapshotError as e:
+        built = False
+        assert all(p.path.startswith("$.") for p in e.problems)
+    if built:
+        assert schema_ok, (where, value)
+    if isinstance(value, float) and not math.isfinite(value):
+        assert not built
+
+
+def test_bad_balances_name_their_json_path():
+    doc = multi_doc()
+    doc["balances"][1]["price"] = 0
+    doc["balances"][2]["collateralTiers"] = [{"minAmount": 5, "ratio": 0.9}]
+    doc["balances"].append({"coin": "USDT", "amount": 1, "price": 1})
+    with pytest.raises(SnapshotError) as e:
+        build_snapshot(doc)
+    paths = {p.path for p in e.value.problems}
+    assert {"$.balances[1].price", "$.balances[2].collateralTiers[0].minAmount",
+            "$.balances[3].coin"} <= paths  # fmt: skip
