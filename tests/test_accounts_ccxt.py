@@ -16,6 +16,8 @@ ccxt = pytest.importorskip("ccxt")
 from riskguard import Guard  # noqa: E402
 from riskguard.contrib.ccxt_guard import snapshot_from_ccxt  # noqa: E402
 
+BTC = "BTC/USDT:USDT"
+
 
 class _Response:
     def __init__(self, body) -> None:
@@ -93,3 +95,36 @@ def test_ccxt_hedged_positions_build_a_hedge_mode_snapshot():
     # Binance's cross formula with the LONG and SHORT terms (tier 1 for both legs at LP)
     lp = (5000 - 1.0 * 60000 + 0.5 * 62000) / (1.0 * 0.004 + 0.5 * 0.004 - 1.0 + 0.5)
     assert [p.liquidationPrice for p in m.positions] == [pytest.approx(lp, rel=1e-12)] * 2
+
+
+def test_create_order_params_name_the_leg():
+    from riskguard.contrib.ccxt_guard import order_from_ccxt
+
+    def leg(**params):
+        return order_from_ccxt(BTC, "market", "sell", 0.1, None, params).positionSide
+
+    assert leg(positionSide="LONG") == "long"  # Binance: closes the long leg
+    assert leg(posSide="short") == "short"  # OKX long/short mode
+    assert leg(positionIdx=1) == "long" and leg(positionIdx=2) == "short"  # Bybit
+    assert leg(positionSide="BOTH") is None and leg() is None and leg(positionIdx=0) is None
+
+
+def test_a_guarded_order_on_the_wrong_leg_never_reaches_the_exchange():
+    from riskguard.contrib.ccxt_guard import GuardedExchange, OrderRejected
+    from riskguard.model.snapshot import build_snapshot
+
+    ex, made = hedged_binance()
+    balance = {"USDT": {"total": 5000.0}, "info": {}}
+    doc = snapshot_from_ccxt("binanceusdm", balance, ex.fetch_positions(), settle="USDT")
+    assert doc["positionMode"] == "hedge"
+    n = len(made)
+    guarded = GuardedExchange(
+        ex, Guard.from_file("policies/default.yaml"), snapshot=lambda symbols: build_snapshot(doc)
+    )
+    # a reduce-only buy naming the long leg would add to it: refused before any request
+    with pytest.raises(OrderRejected) as e:
+        guarded.create_order(
+            BTC, "market", "buy", 0.5, None, {"positionSide": "LONG", "reduceOnly": True}
+        )
+    assert "ORDER_REDUCE_ONLY_WRONG_LEG" in {v.code for v in e.value.decision.violations}
+    assert len(made) == n

@@ -367,7 +367,8 @@ def order_from_ccxt(
 
     ``params.stopLoss`` (the stop attached to an entry) becomes ``stopLossPrice``; an
     order that *is* a stop or take-profit (``params.stopLossPrice``/``takeProfitPrice``,
-    ccxt's conditional close) or ``reduceOnly``/``closePosition`` only reduces.
+    ccxt's conditional close) or ``reduceOnly``/``closePosition`` only reduces. In hedge
+    mode the leg comes from ``positionSide``/``posSide``/``positionIdx`` (:func:`_leg`).
     """
     params = params or {}
     sl = params.get("stopLoss")
@@ -389,7 +390,18 @@ def order_from_ccxt(
         leverage=_f(params.get("leverage")) or leverage,
         marginMode=params.get("marginMode") or margin_mode,
         clientOrderId=params.get("clientOrderId"),
+        positionSide=_leg(params),
     )
+
+
+def _leg(params: dict) -> str | None:
+    """The hedge-mode leg an order names: Binance ``positionSide`` LONG|SHORT, OKX ``posSide``
+    long|short, Bybit ``positionIdx`` 1|2. None: one-way, or ccxt's ``hedged`` flag alone
+    (riskguard then infers the leg as ccxt does: a reduce-only order closes the opposite one)."""
+    ps = params.get("positionSide") or params.get("posSide")
+    if isinstance(ps, str) and ps.lower() in ("long", "short"):
+        return ps.lower()
+    return {1: "long", 2: "short", "1": "long", "2": "short"}.get(params.get("positionIdx"))
 
 
 # --------------------------------------------------------------------------- fetching
