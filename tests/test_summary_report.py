@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskguard.batch import report, reportkit
-from riskguard.batch.summary import Series, Summary, render_text
+from riskguard.batch.summary import Summary, render_text
+from riskguard.batch.timeline import Series
 from riskguard.errors import RiskguardError
 
 from .conftest import EXAMPLES, POLICIES, run_cli

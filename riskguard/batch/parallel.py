@@ -25,7 +25,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
 Consume = Callable[[Any], None]
@@ -110,6 +110,33 @@ def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> No
     pending.clear()
 
 
+def _in_order(
+    submit: Callable[[Any], Any],
+    chunks: Iterable[Any],
+    consume: Consume,
+    window: int,
+    stop: Stop,
+    wait_running: bool,
+) -> bool:
+    """Submit chunks keeping at most ``window`` in flight; consume results in input order.
+
+    Returns False when ``stop()`` ended the run early (what already ran is still consumed)."""
+    pending: deque = deque()
+    try:
+        for chunk in chunks:
+            pending.append(submit(chunk))
+            _drain(pending, consume, block_until=window - 1)
+            if stop():
+                _finish_early(pending, consume, wait_running=wait_running)
+                return False
+        _drain(pending, consume, block_until=0)
+    except BaseException:
+        for f in pending:
+            f.cancel()
+        raise
+    return True
+
+
 def _mp_context(task: ChunkTask) -> multiprocessing.context.BaseContext:
     """forkserver where available (no fork of a threaded parent, shared imports), else spawn."""
     methods = multiprocessing.get_all_start_methods()
@@ -157,26 +184,15 @@ def pool_map(
 
     Returns False when ``stop()`` ended the run early."""
     window = window or 2 * workers
-    pending: deque[Future] = deque()
     with ProcessPoolExecutor(
         workers,
         mp_context=_mp_context(task),
         initializer=_init_pool_worker,
         initargs=(task,),
     ) as ex:
-        try:
-            for chunk in chunks:
-                pending.append(ex.submit(_pool_chunk, chunk))
-                _drain(pending, consume, block_until=window - 1)
-                if stop():
-                    _finish_early(pending, consume, wait_running=True)
-                    return False
-            _drain(pending, consume, block_until=0)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-        return True
+        return _in_order(
+            lambda chunk: ex.submit(_pool_chunk, chunk), chunks, consume, window, stop, True
+        )
 
 
 def dask_map(
@@ -229,22 +245,16 @@ def dask_map(
     except TypeError:  # older distributed: no n_workers argument
         n = len(client.scheduler_info().get("workers", {})) or (workers or 1)
     window = window or 2 * n
-    pending: deque = deque()
     try:
         shared = client.scatter(task, broadcast=True)
-        try:
-            for chunk in chunks:
-                pending.append(client.submit(_dask_chunk, shared, chunk, pure=False))
-                _drain(pending, consume, block_until=window - 1)
-                if stop():
-                    _finish_early(pending, consume, wait_running=False)
-                    return False
-            _drain(pending, consume, block_until=0)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-        return True
+        return _in_order(
+            lambda chunk: client.submit(_dask_chunk, shared, chunk, pure=False),
+            chunks,
+            consume,
+            window,
+            stop,
+            False,
+        )
     finally:
         if own_client:
             client.close()

@@ -36,7 +36,9 @@ from riskguard.batch.reportkit import (
     esc,
     html_table,
 )
-from riskguard.batch.summary import SEVERITIES, Summary
+from riskguard.batch.summary import Summary
+from riskguard.batch.textfmt import count, duration, pct, when
+from riskguard.engine.decision import SEVERITIES
 from riskguard.errors import RiskguardError
 
 __all__ = ["render_html", "render_markdown", "write_report"]
@@ -104,24 +106,10 @@ def write_report(summary: Summary, path: str | Path, *, policy_limit: float | No
 # --------------------------------------------------------------------------- formatting
 
 
-def _when(iso: str | None) -> str:
-    if not iso:
-        return "—"
-    return iso.replace("T", " ").replace(".000Z", "Z").replace("Z", "")
-
-
 def _when_ms(ms: int | None) -> str:
     if ms is None:
         return "—"
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _n(v: int | None) -> str:
-    return "—" if v is None else f"{v:,}"
-
-
-def _pct(v: float | None, digits: int = 1) -> str:
-    return "—" if v is None else f"{v * 100:.{digits}f} %"
 
 
 def _plural(n: int, word: str) -> str:
@@ -130,22 +118,6 @@ def _plural(n: int, word: str) -> str:
 
 def _share(part: int, whole: int) -> str:
     return "—" if not whole else f"{part / whole * 100:.1f} %"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h} h {m:02d} min"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h"
 
 
 def _num(v: Any) -> str:
@@ -165,7 +137,7 @@ def _observed(rule_type: str | None, v: Any, settle: str) -> str:
     if v is None:
         return "—"
     if rule_type == "margin_utilization" and isinstance(v, (int, float)):
-        return _pct(v)
+        return pct(v)
     if rule_type == "isolate_on_volatility" and isinstance(v, (int, float)):
         return f"{v:.2f} %"
     if rule_type == "stop_before_liquidation" and isinstance(v, (int, float)):
@@ -197,53 +169,53 @@ class _Data:
         d = self.d
         first, last = d["period"]["first"], d["period"]["last"]
         rows = [
-            ("Period covered (UTC)", f"{_when(first)} → {_when(last)}" if first else "—"),
-            ("Snapshots evaluated", _n(d["snapshots"])),
-            ("Accounts", _n(len(self.accounts))),
-            ("Bad records (not evaluated)", _n(d["badRecords"])),
+            ("Period covered (UTC)", f"{when(first)} → {when(last)}" if first else "—"),
+            ("Snapshots evaluated", count(d["snapshots"])),
+            ("Accounts", count(len(self.accounts))),
+            ("Bad records (not evaluated)", count(d["badRecords"])),
             (
                 "Decisions",
-                " · ".join(f"{k} {_n(v)}" for k, v in d["decisions"].items()) or "—",
+                " · ".join(f"{k} {count(v)}" for k, v in d["decisions"].items()) or "—",
             ),
         ]
         if d["wouldDecide"]:
             rows.append(
                 (
                     "Monitor mode: would have decided",
-                    " · ".join(f"{k} {_n(v)}" for k, v in d["wouldDecide"].items()),
+                    " · ".join(f"{k} {count(v)}" for k, v in d["wouldDecide"].items()),
                 )
             )
         rows += [
             (
                 "Snapshots with violations",
-                f"{_n(d['snapshotsWithViolations'])} ({_share(d['snapshotsWithViolations'], d['snapshots'])})",
+                f"{count(d['snapshotsWithViolations'])} ({_share(d['snapshotsWithViolations'], d['snapshots'])})",
             ),
-            ("Violations", _n(d["violations"])),
+            ("Violations", count(d["violations"])),
             (
                 "Breach episodes",
-                f"{_n(sum(len(a['episodes']) + a['episodesLeftOut'] for a in self.accounts.values()))}"
-                f" ({_n(sum(a['episodesOngoing'] for a in self.accounts.values()))} ongoing at the end)",
+                f"{count(sum(len(a['episodes']) + a['episodesLeftOut'] for a in self.accounts.values()))}"
+                f" ({count(sum(a['episodesOngoing'] for a in self.accounts.values()))} ongoing at the end)",
             ),
         ]
         wu = d["worstUtilization"]
         if wu:
-            lim = f" (policy limit {_pct(self.limit)})" if self.limit is not None else ""
+            lim = f" (policy limit {pct(self.limit)})" if self.limit is not None else ""
             rows.append(
                 (
                     "Worst margin utilization",
-                    f"{_pct(wu['value'])}{lim} — {wu['account']} at {_when(wu['timestamp'])}"
+                    f"{pct(wu['value'])}{lim} — {wu['account']} at {when(wu['timestamp'])}"
                     + (f" ({wu['ref']})" if wu["ref"] else ""),
                 )
             )
         elif self.limit is not None:
-            rows.append(("Margin-utilization limit", _pct(self.limit)))
+            rows.append(("Margin-utilization limit", pct(self.limit)))
         nl = d["nearestLiquidation"]
         if nl:
             rows.append(
                 (
                     "Nearest liquidation",
                     f"{nl['distancePct']:.2f} % from mark — {nl['account']} {nl['symbol']} "
-                    f"{nl['side'] or ''} at {_when(nl['timestamp'])}"
+                    f"{nl['side'] or ''} at {when(nl['timestamp'])}"
                     + (f" ({nl['ref']})" if nl["ref"] else ""),
                 )
             )
@@ -255,18 +227,18 @@ class _Data:
         rows = []
         for rule, r in self.d["rules"].items():
             rows.append(
-                [rule, r["type"] or "—", _n(r["violations"])]
-                + [_n(r["bySeverity"].get(s, 0)) for s in sevs]
+                [rule, r["type"] or "—", count(r["violations"])]
+                + [count(r["bySeverity"].get(s, 0)) for s in sevs]
             )
         return head, rows
 
     def severity_rows(self) -> list[list[str]]:
         total = self.d["violations"]
-        return [[s, _n(n), _share(n, total)] for s, n in self.d["bySeverity"].items()]
+        return [[s, count(n), _share(n, total)] for s, n in self.d["bySeverity"].items()]
 
     def code_rows(self) -> list[list[str]]:
         total = self.d["violations"]
-        return [[c, _n(n), _share(n, total)] for c, n in self.d["byCode"].items()]
+        return [[c, count(n), _share(n, total)] for c, n in self.d["byCode"].items()]
 
     def account_rows(self) -> list[list[str]]:
         rows = []
@@ -276,12 +248,12 @@ class _Data:
             rows.append(
                 [
                     name,
-                    _n(a["snapshots"]),
-                    f"{_n(a['snapshotsWithViolations'])} ({_share(a['snapshotsWithViolations'], a['snapshots'])})",
-                    _n(a["violations"]),
-                    _n(len(a["episodes"]) + a["episodesLeftOut"]),
-                    _n(a["episodesOngoing"]),
-                    _pct(wu["value"]) if wu else "—",
+                    count(a["snapshots"]),
+                    f"{count(a['snapshotsWithViolations'])} ({_share(a['snapshotsWithViolations'], a['snapshots'])})",
+                    count(a["violations"]),
+                    count(len(a["episodes"]) + a["episodesLeftOut"]),
+                    count(a["episodesOngoing"]),
+                    pct(wu["value"]) if wu else "—",
                     f"{nl['distancePct']:.2f} % ({nl['symbol']})" if nl else "—",
                 ]
             )
@@ -293,7 +265,7 @@ class _Data:
     def symbol_rows(self) -> list[list[str]]:
         total = self.d["violations"]
         return [
-            [s, _n(n), _share(n, total)]
+            [s, count(n), _share(n, total)]
             for s, n in list(self.d["bySymbol"].items())[:MAX_SYMBOL_ROWS]
         ]
 
@@ -306,10 +278,10 @@ class _Data:
                     e["symbol"] or "(account)",
                     e["severity"] or "—",
                     ", ".join(e["codes"]),
-                    _when(e["start"]),
-                    "ongoing" if e["ongoing"] else _when(e["end"]),
-                    _duration(e["durationS"]),
-                    _n(e["snapshots"]),
+                    when(e["start"]),
+                    "ongoing" if e["ongoing"] else when(e["end"]),
+                    duration(e["durationS"]),
+                    count(e["snapshots"]),
                     _observed_range(e, self.settle),
                     _observed(e["type"], e["limit"], self.settle),
                 ]
@@ -321,17 +293,17 @@ class _Data:
         notes = []
         if len(a["episodes"]) > MAX_EPISODE_ROWS:
             notes.append(
-                f"{_n(len(a['episodes']) - MAX_EPISODE_ROWS)} more episodes are not listed here "
+                f"{count(len(a['episodes']) - MAX_EPISODE_ROWS)} more episodes are not listed here "
                 "(they are in the summary JSON)."
             )
         if a["episodesLeftOut"]:
             notes.append(
-                f"{_n(a['episodesLeftOut'])} later finished episodes were counted but not kept "
+                f"{count(a['episodesLeftOut'])} later finished episodes were counted but not kept "
                 f"(the summary keeps the earliest {self.summary.max_episodes:,} per account)."
             )
         if a["outOfOrder"]:
             notes.append(
-                f"{_n(a['outOfOrder'])} snapshots of this account arrived out of timestamp order; "
+                f"{count(a['outOfOrder'])} snapshots of this account arrived out of timestamp order; "
                 "episodes follow the input order."
             )
         return notes
@@ -343,6 +315,16 @@ def _settle_from_symbols(by_symbol: dict) -> str | None:
     return settles.pop() if len(settles) == 1 else None
 
 
+ACCOUNT_HEAD = [
+    "Account",
+    "Snapshots",
+    "In breach",
+    "Violations",
+    "Episodes",
+    "Ongoing",
+    "Worst utilization",
+    "Nearest liquidation",
+]
 EPISODE_HEAD = [
     "Rule",
     "Symbol",
@@ -411,16 +393,7 @@ def render_markdown(summary: Summary, *, policy_limit: float | None = None) -> s
             "## Breaches by account",
             "",
             *_md_table(
-                [
-                    "Account",
-                    "Snapshots",
-                    "In breach",
-                    "Violations",
-                    "Episodes",
-                    "Ongoing",
-                    "Worst utilization",
-                    "Nearest liquidation",
-                ],
+                ACCOUNT_HEAD,
                 data.account_rows(),
                 {1, 2, 3, 4, 5, 6, 7},
             ),
@@ -444,9 +417,9 @@ def render_markdown(summary: Summary, *, policy_limit: float | None = None) -> s
             out += [
                 f"### {name}",
                 "",
-                f"{_n(a['snapshots'])} snapshots from {_when(a['first'])} to {_when(a['last'])}; "
-                f"{_n(len(a['episodes']) + a['episodesLeftOut'])} episodes, "
-                f"{_n(a['episodesOngoing'])} ongoing.",
+                f"{count(a['snapshots'])} snapshots from {when(a['first'])} to {when(a['last'])}; "
+                f"{count(len(a['episodes']) + a['episodesLeftOut'])} episodes, "
+                f"{count(a['episodesOngoing'])} ongoing.",
                 "",
                 *_md_table(EPISODE_HEAD, data.episode_rows(name), {7}),
                 "",
@@ -612,7 +585,7 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
     first, last = d["period"]["first"], d["period"]["last"]
     body: list[str] = [
         "<h1>riskguard audit report</h1>",
-        f'<p class="meta">Period {esc(_when(first))} → {esc(_when(last))} UTC · generated '
+        f'<p class="meta">Period {esc(when(first))} → {esc(when(last))} UTC · generated '
         f"{esc(data.generated)} · percentages are of equity unless stated · amounts in "
         f"{esc(data.unit)}</p>",
     ]
@@ -622,23 +595,23 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
     wu, nl = d["worstUtilization"], d["nearestLiquidation"]
     over = wu is not None and data.limit is not None and wu["value"] > data.limit
     cards = [
-        card("Snapshots", _n(d["snapshots"]), f"{_n(len(data.accounts))} accounts"),
+        card("Snapshots", count(d["snapshots"]), f"{count(len(data.accounts))} accounts"),
         card(
             "In breach",
             _share(d["snapshotsWithViolations"], d["snapshots"]),
-            f"{_n(d['snapshotsWithViolations'])} snapshots with violations",
+            f"{count(d['snapshotsWithViolations'])} snapshots with violations",
             "bad" if d["snapshotsWithViolations"] else "ok",
         ),
         card(
             "Denied",
-            _n(denied),
+            count(denied),
             _share(denied, d["snapshots"]) + " of decisions",
             "bad" if denied else "ok",
         ),
         card(
             "Worst utilization",
-            _pct(wu["value"]) if wu else "—",
-            (f"limit {_pct(data.limit)} · " if data.limit is not None else "")
+            pct(wu["value"]) if wu else "—",
+            (f"limit {pct(data.limit)} · " if data.limit is not None else "")
             + (wu["account"] if wu else ""),
             "bad" if over else "",
         ),
@@ -648,7 +621,9 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
             f"{nl['account']} {nl['symbol']}" if nl else "",
             "bad" if nl and nl["distancePct"] < 2 else "",
         ),
-        card("Bad records", _n(d["badRecords"]), "not evaluated", "bad" if d["badRecords"] else ""),
+        card(
+            "Bad records", count(d["badRecords"]), "not evaluated", "bad" if d["badRecords"] else ""
+        ),
     ]
     body.append('<div class="cards">' + "".join(cards) + "</div>")
 
@@ -670,7 +645,7 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
             '<p class="muted">Σ initial margin ÷ equity per account; each point is the highest '
             "value in its time bucket"
             + (
-                f"; the dashed line is the policy limit ({_pct(data.limit)})"
+                f"; the dashed line is the policy limit ({pct(data.limit)})"
                 if data.limit is not None
                 else ""
             )
@@ -703,16 +678,7 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
         body += [
             "<h2>Breaches by account</h2>",
             html_table(
-                [
-                    "Account",
-                    "Snapshots",
-                    "In breach",
-                    "Violations",
-                    "Episodes",
-                    "Ongoing",
-                    "Worst utilization",
-                    "Nearest liquidation",
-                ],
+                ACCOUNT_HEAD,
                 data.account_rows(),
                 {1, 2, 3, 4, 5, 6, 7},
             ),
@@ -786,9 +752,9 @@ def render_html(summary: Summary, *, policy_limit: float | None = None) -> str:
             opened = " open" if i < 3 else ""
             body.append(
                 f"<details{opened}><summary>{esc(name)} — "
-                f"{_n(len(a['episodes']) + a['episodesLeftOut'])} episodes, "
-                f"{_n(a['episodesOngoing'])} ongoing · {_n(a['snapshots'])} snapshots from "
-                f"{esc(_when(a['first']))} to {esc(_when(a['last']))}</summary>"
+                f"{count(len(a['episodes']) + a['episodesLeftOut'])} episodes, "
+                f"{count(a['episodesOngoing'])} ongoing · {count(a['snapshots'])} snapshots from "
+                f"{esc(when(a['first']))} to {esc(when(a['last']))}</summary>"
             )
             body.append(
                 html_table(

@@ -31,40 +31,15 @@ and ``metrics.positions[].symbol/side/liquidationDistancePct``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from riskguard.model.snapshot import format_timestamp
+from riskguard.batch.textfmt import count, duration, pct, when
+from riskguard.batch.timeline import NO_TS, Episode, Series, iso_ms, parse_ts
+from riskguard.engine.decision import SEVERITIES
 
-__all__ = ["Episode", "Series", "Summary", "render_text"]
+__all__ = ["Summary", "render_text"]
 
-SEVERITIES = ("info", "warning", "error", "critical")
 _SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
-_NO_TS = -1  # a decision without any timestamp
-_BASE_WIDTH_MS = 1000  # series buckets: 1 s · 2^k
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None or ms == _NO_TS:
-        return None
-    return format_timestamp(ms)
-
-
-def _parse_ts(text: Any) -> int:
-    if isinstance(text, bool) or text is None:
-        return _NO_TS
-    if isinstance(text, (int, float)):
-        return int(text)
-    try:
-        s = str(text)
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        dt = datetime.fromisoformat(s)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        return int(dt.timestamp() * 1000)
-    except (ValueError, OverflowError):
-        return _NO_TS
 
 
 def _inc(d: dict, k: Any, n: int = 1) -> None:
@@ -82,216 +57,6 @@ def _sorted_counts(d: dict) -> dict:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
-
-
-# --------------------------------------------------------------------------- series
-
-
-class Series:
-    """A time series down-sampled into time-aligned buckets of width 1 s · 2^k.
-
-    Each bucket keeps its maximum and minimum with their times (ties: the earlier time),
-    so a plot shows the worst value of each bucket. When there are more than ``cap``
-    buckets, the width doubles (pairs of buckets merge). Two series merge exactly: the
-    result is what one series fed both inputs would hold.
-    """
-
-    __slots__ = ("buckets", "cap", "width")
-
-    def __init__(self, cap: int) -> None:
-        self.cap = max(2, cap)
-        self.width = _BASE_WIDTH_MS
-        self.buckets: dict[int, list] = {}  # index -> [max, t_max, min, t_min]
-
-    def add(self, t: int, v: float) -> None:
-        i = t // self.width
-        b = self.buckets.get(i)
-        if b is None:
-            self.buckets[i] = [v, t, v, t]
-            if len(self.buckets) > self.cap:
-                self._coarsen()
-            return
-        if v > b[0] or (v == b[0] and t < b[1]):
-            b[0], b[1] = v, t
-        if v < b[2] or (v == b[2] and t < b[3]):
-            b[2], b[3] = v, t
-
-    @staticmethod
-    def _combine(b: list, c: list) -> None:
-        if c[0] > b[0] or (c[0] == b[0] and c[1] < b[1]):
-            b[0], b[1] = c[0], c[1]
-        if c[2] < b[2] or (c[2] == b[2] and c[3] < b[3]):
-            b[2], b[3] = c[2], c[3]
-
-    def _rebucket(self, k: int) -> None:
-        """Widen the buckets 2^k times in one pass: the same as halving k times, since
-        bucket i lands in i >> k and combining is associative."""
-        out: dict[int, list] = {}
-        combine = self._combine
-        for i, b in self.buckets.items():
-            j = i >> k
-            have = out.get(j)
-            if have is None:
-                out[j] = b
-            else:
-                combine(have, b)
-        self.buckets = out
-        self.width <<= k
-
-    def _coarsen(self) -> None:
-        n = len(self.buckets)
-        if n <= self.cap:
-            return
-        keys = self.buckets.keys()
-        k = 1
-        while len({i >> k for i in keys}) > self.cap:
-            k += 1
-        self._rebucket(k)
-
-    def merge(self, other: Series) -> None:
-        if self.width < other.width:
-            self._rebucket((other.width // self.width).bit_length() - 1)
-        # ``other`` (a chunk's series, fine-grained) widened to this width in one pass
-        k = (self.width // other.width).bit_length() - 1
-        buckets = self.buckets
-        combine = self._combine
-        for i, c in other.buckets.items():
-            j = i >> k
-            b = buckets.get(j)
-            if b is None:
-                buckets[j] = list(c)
-            else:
-                combine(b, c)
-        self._coarsen()
-
-    def copy(self) -> Series:
-        s = Series(self.cap)
-        s.width = self.width
-        s.buckets = {i: list(b) for i, b in self.buckets.items()}
-        return s
-
-    def points(self, which: str = "max") -> list[tuple[int, float]]:
-        """``(time ms, value)`` per bucket, in time order: the bucket's max or min."""
-        k = 0 if which == "max" else 2
-        return [(b[k + 1], b[k]) for _i, b in sorted(self.buckets.items())]
-
-    def to_dict(self) -> dict:
-        return {
-            "bucketSeconds": self.width / 1000,
-            "points": [
-                {"tMax": _iso(b[1]), "max": b[0], "tMin": _iso(b[3]), "min": b[2]}
-                for _i, b in sorted(self.buckets.items())
-            ],
-        }
-
-    def __len__(self) -> int:
-        return len(self.buckets)
-
-
-# --------------------------------------------------------------------------- episodes
-
-
-class Episode:
-    """One breach of one (rule, symbol) on one account: consecutive snapshots in breach."""
-
-    __slots__ = (
-        "at_first",
-        "codes",
-        "end",
-        "last",
-        "limit",
-        "n",
-        "obs_max",
-        "obs_min",
-        "rule",
-        "severity",
-        "start",
-        "start_ref",
-        "symbol",
-        "type",
-    )
-
-    def __init__(self, rule: str, symbol: str | None, start: int, ref: str | None) -> None:
-        self.rule = rule
-        self.symbol = symbol
-        self.type: str | None = None
-        self.start = start
-        self.last = start
-        self.end: int | None = None
-        self.n = 0
-        self.severity = -1
-        self.codes: set = set()
-        self.obs_min: float | None = None
-        self.obs_max: float | None = None
-        self.limit: Any = None
-        self.start_ref = ref
-        self.at_first = False  # began at the first snapshot of its summary (merge joins it)
-
-    def absorb(self, info: list) -> None:
-        """Fold one snapshot's violations of this key: [sev, codes, min, max, limit, type]."""
-        self.n += 1
-        if info[0] > self.severity:
-            self.severity = info[0]
-        self.codes |= info[1]
-        if info[2] is not None:
-            if self.obs_min is None or info[2] < self.obs_min:
-                self.obs_min = info[2]
-            if self.obs_max is None or info[3] > self.obs_max:
-                self.obs_max = info[3]
-        if info[4] is not None:
-            self.limit = info[4]
-        if self.type is None:
-            self.type = info[5]
-
-    def join(self, later: Episode) -> None:
-        """Continue this (open) episode with ``later``, which began right after it."""
-        self.n += later.n
-        self.last = later.last
-        self.end = later.end
-        if later.severity > self.severity:
-            self.severity = later.severity
-        self.codes |= later.codes
-        if later.obs_min is not None:
-            if self.obs_min is None or later.obs_min < self.obs_min:
-                self.obs_min = later.obs_min
-            if self.obs_max is None or later.obs_max > self.obs_max:  # type: ignore[operator]
-                self.obs_max = later.obs_max
-        if later.limit is not None:
-            self.limit = later.limit
-        if self.type is None:
-            self.type = later.type
-
-    def sort_key(self) -> tuple:
-        return (
-            self.start,
-            self.rule,
-            self.symbol or "",
-            self.end if self.end is not None else 2**62,
-            self.last,
-            self.n,
-        )
-
-    def to_dict(self) -> dict:
-        stop = self.end if self.end is not None else self.last
-        return {
-            "rule": self.rule,
-            "type": self.type,
-            "symbol": self.symbol,
-            "severity": SEVERITIES[self.severity] if self.severity >= 0 else None,
-            "codes": sorted(self.codes),
-            "start": _iso(self.start),
-            "end": _iso(self.end),
-            "lastSeen": _iso(self.last),
-            "ongoing": self.end is None,
-            "snapshots": self.n,
-            "durationS": (stop - self.start) / 1000
-            if self.start != _NO_TS and stop != _NO_TS
-            else None,
-            "observedMin": self.obs_min,
-            "observedMax": self.obs_max,
-            "limit": self.limit,
-            "startRef": self.start_ref,
-        }
 
 
 # --------------------------------------------------------------------------- accounts
@@ -330,8 +95,8 @@ class _Account:
 
     def __init__(self, series_points: int) -> None:
         self.n = 0
-        self.first_ts = _NO_TS  # arrival order
-        self.last_ts = _NO_TS
+        self.first_ts = NO_TS  # arrival order
+        self.last_ts = NO_TS
         self.min_ts: int | None = None
         self.max_ts: int | None = None
         self.out_of_order = 0
@@ -385,7 +150,7 @@ class Summary:
         self.bad_examples: list[dict] = []
         self.accounts: dict[str, _Account] = {}
         self._ts_text: Any = object()
-        self._ts_ms = _NO_TS
+        self._ts_ms = NO_TS
 
     # ------------------------------------------------------------------ input
 
@@ -410,7 +175,7 @@ class Summary:
         if text == self._ts_text:  # accounts interleaved at one instant share it
             ts = self._ts_ms
         else:
-            ts = _parse_ts(text)
+            ts = parse_ts(text)
             self._ts_text, self._ts_ms = text, ts
         acct = self.accounts.get(name)
         if acct is None:
@@ -474,7 +239,7 @@ class Summary:
                     acct.worst_util = k
                     if self.worst_util is None or k < self.worst_util:
                         self.worst_util = k
-                if ts != _NO_TS:
+                if ts != NO_TS:
                     acct.util.add(ts, u)
             liq = acct.liq
             for p in m.get("positions") or ():
@@ -489,7 +254,7 @@ class Summary:
                         acct.nearest = k
                         if self.nearest is None or k < self.nearest:
                             self.nearest = k
-                if ts != _NO_TS:
+                if ts != NO_TS:
                     s = liq.get(sym)
                     if s is None:
                         s = liq[sym] = Series(self.position_points)
@@ -503,7 +268,7 @@ class Summary:
             acct.out_of_order += 1
         acct.n += 1
         acct.last_ts = ts
-        if ts != _NO_TS:
+        if ts != NO_TS:
             if acct.min_ts is None or ts < acct.min_ts:
                 acct.min_ts = ts
             if acct.max_ts is None or ts > acct.max_ts:
@@ -511,9 +276,9 @@ class Summary:
         opened = acct.open
         if opened:
             for k in [k for k in opened if k not in keys]:
-                ep = opened.pop(k)
-                ep.end = ts
-                self._finish(acct, ep)
+                gone = opened.pop(k)
+                gone.end = ts
+                self._finish(acct, gone)
         for k, info in keys.items():
             ep = opened.get(k)
             if ep is None:
@@ -684,7 +449,7 @@ class Summary:
     def _util_dict(k: tuple | None) -> dict | None:
         if k is None:
             return None
-        return {"value": -k[0], "account": k[2], "timestamp": _iso(k[1]), "ref": k[3] or None}
+        return {"value": -k[0], "account": k[2], "timestamp": iso_ms(k[1]), "ref": k[3] or None}
 
     @staticmethod
     def _nearest_dict(k: tuple | None) -> dict | None:
@@ -695,7 +460,7 @@ class Summary:
             "account": k[2],
             "symbol": k[3],
             "side": k[4] or None,
-            "timestamp": _iso(k[1]),
+            "timestamp": iso_ms(k[1]),
             "ref": k[5] or None,
         }
 
@@ -708,8 +473,8 @@ class Summary:
             eps, dropped = self.episodes(name)
             d = {
                 "snapshots": a.n,
-                "first": _iso(a.min_ts),
-                "last": _iso(a.max_ts),
+                "first": iso_ms(a.min_ts),
+                "last": iso_ms(a.max_ts),
                 "decisions": _sorted_counts(a.decisions),
                 "snapshotsWithViolations": a.with_violations,
                 "violations": a.violations,
@@ -730,7 +495,7 @@ class Summary:
             "snapshots": self.snapshots,
             "badRecords": self.bad_records,
             "badRecordExamples": list(self.bad_examples),
-            "period": {"first": _iso(first), "last": _iso(last)},
+            "period": {"first": iso_ms(first), "last": iso_ms(last)},
             "settle": self.settle_currency,
             "decisions": _sorted_counts(self.decisions),
             "wouldDecide": _sorted_counts(self.would_decide),
@@ -755,34 +520,8 @@ class Summary:
 # --------------------------------------------------------------------------- text
 
 
-def _pct(v: float | None, digits: int = 1) -> str:
-    return "—" if v is None else f"{v * 100:.{digits}f} %"
-
-
-def _n(v: int) -> str:
-    return f"{v:,}"
-
-
 def _when(iso: str | None) -> str:
-    if not iso:
-        return "(no time)"
-    return iso.replace("T", " ").replace(".000Z", "Z").replace("Z", " UTC")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min" if not s else f"{m} min {s} s"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h} h {m:02d} min"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h"
+    return when(iso, missing="(no time)", zone=" UTC")
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> list[str]:
@@ -811,38 +550,38 @@ def render_text(summary: Summary, *, max_rows: int = 10) -> str:
     first, last = d["period"]["first"], d["period"]["last"]
     if first:
         lines.append(f"period: {_when(first)} → {_when(last)}")
-    outcomes = " · ".join(f"{k} {_n(v)}" for k, v in d["decisions"].items())
+    outcomes = " · ".join(f"{k} {count(v)}" for k, v in d["decisions"].items())
     lines.append(f"decisions: {outcomes or 'none'}")
     if d["wouldDecide"]:
         lines.append(
             "monitor mode, would have decided: "
-            + " · ".join(f"{k} {_n(v)}" for k, v in d["wouldDecide"].items())
+            + " · ".join(f"{k} {count(v)}" for k, v in d["wouldDecide"].items())
         )
     lines.append(
-        f"violations: {_n(d['violations'])} in {_n(d['snapshotsWithViolations'])} of "
-        f"{_n(d['snapshots'])} snapshots"
+        f"violations: {count(d['violations'])} in {count(d['snapshotsWithViolations'])} of "
+        f"{count(d['snapshots'])} snapshots"
         + (
-            " (" + " · ".join(f"{k} {_n(v)}" for k, v in d["bySeverity"].items()) + ")"
+            " (" + " · ".join(f"{k} {count(v)}" for k, v in d["bySeverity"].items()) + ")"
             if d["bySeverity"]
             else ""
         )
     )
     if d["badRecords"]:
-        lines.append(f"bad records: {_n(d['badRecords'])} (not evaluated)")
+        lines.append(f"bad records: {count(d['badRecords'])} (not evaluated)")
     if d["rules"]:
         lines.append("")
         lines.append("breaches by rule")
         rows = []
         for rule, r in list(d["rules"].items())[:max_rows]:
-            sev = ", ".join(f"{s} {_n(c)}" for s, c in r["bySeverity"].items())
-            rows.append([rule, r["type"] or "", _n(r["violations"]), sev])
+            sev = ", ".join(f"{s} {count(c)}" for s, c in r["bySeverity"].items())
+            rows.append([rule, r["type"] or "", count(r["violations"]), sev])
         lines += _table(["rule", "type", "violations", "severity"], rows, {2})
         if len(d["rules"]) > max_rows:
             lines.append(f"  … {len(d['rules']) - max_rows} more rules")
     if d["byCode"]:
         lines.append("")
         lines.append("reason codes")
-        rows = [[c, _n(n)] for c, n in list(d["byCode"].items())[:max_rows]]
+        rows = [[c, count(n)] for c, n in list(d["byCode"].items())[:max_rows]]
         lines += _table(["code", "violations"], rows, {1})
     settle = d["settle"] or "settle currency"
     wu, nl = d["worstUtilization"], d["nearestLiquidation"]
@@ -850,7 +589,7 @@ def render_text(summary: Summary, *, max_rows: int = 10) -> str:
         lines.append("")
     if wu:
         lines.append(
-            f"worst margin utilization: {_pct(wu['value'])} — {wu['account']} at "
+            f"worst margin utilization: {pct(wu['value'])} — {wu['account']} at "
             f"{_when(wu['timestamp'])}" + (f" ({wu['ref']})" if wu["ref"] else "")
         )
     if nl:
@@ -870,11 +609,11 @@ def render_text(summary: Summary, *, max_rows: int = 10) -> str:
             rows.append(
                 [
                     name,
-                    _n(a["snapshots"]),
-                    _n(a["snapshotsWithViolations"]),
-                    _n(len(eps) + a["episodesLeftOut"]),
-                    _n(a["episodesOngoing"]),
-                    _pct(a["worstUtilization"]["value"]) if a["worstUtilization"] else "—",
+                    count(a["snapshots"]),
+                    count(a["snapshotsWithViolations"]),
+                    count(len(eps) + a["episodesLeftOut"]),
+                    count(a["episodesOngoing"]),
+                    pct(a["worstUtilization"]["value"]) if a["worstUtilization"] else "—",
                     f"{a['nearestLiquidation']['distancePct']:.2f} %"
                     if a["nearestLiquidation"]
                     else "—",
@@ -912,8 +651,8 @@ def render_text(summary: Summary, *, max_rows: int = 10) -> str:
                         e["symbol"] or "(account)",
                         _when(e["start"]),
                         "ongoing" if e["ongoing"] else _when(e["end"]),
-                        _duration(e["durationS"]),
-                        _n(e["snapshots"]),
+                        duration(e["durationS"], keep_seconds=True),
+                        count(e["snapshots"]),
                     ]
                 )
             lines += _table(
@@ -924,6 +663,6 @@ def render_text(summary: Summary, *, max_rows: int = 10) -> str:
         ooo = sum(a["outOfOrder"] for a in d["accounts"].values())
         if ooo:
             lines.append(
-                f"note: {_n(ooo)} snapshots arrived out of timestamp order; episodes follow input order"
+                f"note: {count(ooo)} snapshots arrived out of timestamp order; episodes follow input order"
             )
     return "\n".join(lines) + "\n"

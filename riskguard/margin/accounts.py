@@ -245,6 +245,8 @@ def _joint_lp(model: MarginModel, view: Snapshot, base: Any, idx: list[int]) -> 
         den = 0.0
         for p in legs:
             tier = model.tier_for(p, tiers, p.entryPrice)
+            if tier is None:
+                return None
             amt = tier.maintenanceAmount if model.mmDeduction else 0.0
             num += max(p.size * p.entryPrice * tier.maintenanceMarginRate - amt, 0.0)
             num += p.sign * p.size * p.entryPrice
@@ -254,9 +256,12 @@ def _joint_lp(model: MarginModel, view: Snapshot, base: Any, idx: list[int]) -> 
         lp = num / den
         return lp if lp > 0 else None
     price = mark
-    seen: set = set()
+    seen: set[tuple[int, ...]] = set()
     for _ in range(4 * len(tiers) + 4):
-        chosen = tuple(model.tier_for(p, tiers, price) for p in legs)
+        found = [model.tier_for(p, tiers, price) for p in legs]
+        chosen = [t for t in found if t is not None]
+        if len(chosen) != len(legs):
+            return None
         key = tuple(id(t) for t in chosen)
         num = wb - t1 + u1
         den = 0.0

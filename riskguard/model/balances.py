@@ -64,7 +64,9 @@ class Balance:
         return counted * px
 
 
-def read_account_forms(ctx: Any, d: dict, positions: list) -> tuple[str, tuple[Balance, ...]]:
+def read_account_forms(
+    ctx: Any, d: dict[str, Any], positions: list[Any]
+) -> tuple[str, tuple[Balance, ...]]:
     """Validate ``positionMode`` and ``balances`` of a snapshot document (problems to ``ctx``)."""
     mode = d.get("positionMode")
     if mode is None:
@@ -75,7 +77,7 @@ def read_account_forms(ctx: Any, d: dict, positions: list) -> tuple[str, tuple[B
         )
         mode = "oneway"
     if mode == "hedge":
-        seen: dict[tuple, int] = {}
+        seen: dict[tuple[str, str, str], int] = {}
         for i, p in enumerate(positions):
             key = (p.symbol, p.side, p.marginMode)
             if key in seen:
@@ -92,7 +94,7 @@ def read_account_forms(ctx: Any, d: dict, positions: list) -> tuple[str, tuple[B
         if not isinstance(raw, list):
             ctx.add(("balances",), "expected a list of balances", "type")
         else:
-            coins: set = set()
+            coins: set[str] = set()
             for i, b in enumerate(raw):
                 bal = _balance(ctx, b, ("balances", i))
                 if bal is None:
@@ -105,7 +107,15 @@ def read_account_forms(ctx: Any, d: dict, positions: list) -> tuple[str, tuple[B
     return mode, tuple(out)
 
 
-def _number(ctx: Any, d: dict, key: str, path: tuple, *, required: bool, minimum=None):
+def _number(
+    ctx: Any,
+    d: dict[str, Any],
+    key: str,
+    path: tuple[Any, ...],
+    *,
+    required: bool,
+    minimum: float | None = None,
+) -> float | None:
     v = d.get(key)
     if v is None:
         if required:
@@ -127,7 +137,7 @@ def _number(ctx: Any, d: dict, key: str, path: tuple, *, required: bool, minimum
     return f
 
 
-def _balance(ctx: Any, b: Any, path: tuple) -> Balance | None:
+def _balance(ctx: Any, b: Any, path: tuple[Any, ...]) -> Balance | None:
     if not isinstance(b, dict):
         ctx.add(path, f"expected a balance object, got {type(b).__name__}", "type")
         return None
@@ -183,8 +193,8 @@ def _balance(ctx: Any, b: Any, path: tuple) -> Balance | None:
     return Balance(coin, amount, price, 1.0 if ratio is None else ratio, tuple(tiers))  # type: ignore[arg-type]
 
 
-def balance_to_dict(b: Balance) -> dict:
-    d: dict = {"coin": b.coin, "amount": b.amount, "price": b.price}
+def balance_to_dict(b: Balance) -> dict[str, Any]:
+    d: dict[str, Any] = {"coin": b.coin, "amount": b.amount, "price": b.price}
     if b.collateralTiers:
         d["collateralTiers"] = [
             {"minAmount": t.minAmount, "ratio": t.ratio}

@@ -22,6 +22,8 @@ is denied (a fat finger is better refused than executed smaller).
 
 from __future__ import annotations
 
+from typing import Any
+
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import (
@@ -30,6 +32,7 @@ from riskguard.margin.metrics import (
     order_reduces,
     position_of,
 )
+from riskguard.model.snapshot import Snapshot
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -81,7 +84,7 @@ CODES = {
 _TOL = 1e-9
 
 
-def _mark(snapshot, symbol: str) -> float | None:
+def _mark(snapshot: Snapshot, symbol: str) -> float | None:
     m = snapshot.markets.get(symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
@@ -89,7 +92,7 @@ def _mark(snapshot, symbol: str) -> float | None:
     return snapshot.mark_price(p) if p is not None else None
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     keys = ("maxNotional", "maxAmount", "priceBandPct", "maxOpenPositions")
     if not any(params.get(k) is not None for k in keys) and not params["enforceReduceOnly"]:
         return [("", f"set at least one of {', '.join(keys)} or enforceReduceOnly")]
@@ -313,5 +316,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)
