@@ -462,3 +462,19 @@ def test_bad_balances_name_their_json_path():
     paths = {p.path for p in e.value.problems}
     assert {"$.balances[1].price", "$.balances[2].collateralTiers[0].minAmount",
             "$.balances[3].coin"} <= paths  # fmt: skip
+
+
+def test_account_leverage_nets_the_legs_of_a_symbol_margin_counts_both():
+    policy = {**EMPTY, "spec": {"rules": [{"id": "lev", "type": "max_leverage",
+              "params": {"max": 20, "accountMax": 5}}]}}  # fmt: skip
+    g = Guard.from_dict(policy)
+    doc = hedge_doc([leg("long", 1.0, 60000)], wallet=20000)  # 61,000 / 21,000 = 2.9×
+    hedge = {"symbol": BTC, "side": "sell", "amount": 1.0, "leverage": 10, "positionSide": "SHORT"}
+    assert g.check(doc, hedge).allowed  # net exposure 0 after it; gross would be 5.8×
+    more = {"symbol": BTC, "side": "buy", "amount": 1.0, "leverage": 10, "positionSide": "LONG"}
+    assert not g.check(doc, more).allowed or g.check(doc, more).decision == "resize"
+    m = g.metrics(hedge_doc([leg("long", 1.0, 60000), leg("short", 1.0, 60000)], wallet=20000))
+    d = m.to_dict()
+    assert d["effectiveLeverage"] == 0.0
+    assert d["grossEffectiveLeverage"] == pytest.approx(2 * 61000 / 20000)
+    assert d["initialMargin"] == pytest.approx(2 * 6100)  # both legs hold margin

@@ -147,7 +147,9 @@ def account_metrics(snapshot: Snapshot, model: MarginModel, compute: Any, extend
         if equity > 0 and base.marginUtilizationWithOrders is not None
         else None,
         total_mm / equity if equity > 0 else None,
-        base.effectiveLeverage if not balances else _ratio(sum_notional(base), equity),
+        _ratio(net_notional(base.positions), equity)
+        if snapshot.positionMode == "hedge"
+        else _ratio(sum_notional(base), equity),
         base.marginModel,
         base.approximate,
         tuple(positions),
@@ -157,11 +159,23 @@ def account_metrics(snapshot: Snapshot, model: MarginModel, compute: Any, extend
         total_im / margin_balance if balances and margin_balance > 0 else None,
         total_mm / margin_balance if balances and margin_balance > 0 else None,
         tuple(_balance_row(b) for b in balances),
+        _ratio(sum_notional(base), equity),
     )
 
 
 def sum_notional(m: Any) -> float:
     return sum(p.notional for p in m.positions)
+
+
+def net_notional(positions: Any) -> float:
+    """Exposure of a hedge-mode book: per symbol, |long notional − short notional|.
+
+    A long and a short leg of one symbol offset each other's price exposure, so leverage
+    (exposure / equity) nets them; initial margin does not (exchanges charge both legs)."""
+    net: dict[str, float] = {}
+    for p in positions:
+        net[p.symbol] = net.get(p.symbol, 0.0) + (p.notional if p.side == "long" else -p.notional)
+    return sum(abs(v) for v in net.values())
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -98,7 +98,9 @@ class ExtendedAccountMetrics(AccountMetrics):
     marginBalance: float | None = None  # collateral value with uPnL in the settle coin
     accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
     accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
-    balances: tuple = ()
+    balances: tuple[Any, ...] = ()
+    # Σ notional / equity of both legs; ``effectiveLeverage`` nets a symbol's legs in hedge mode
+    grossEffectiveLeverage: float | None = None
 
     def to_dict(self) -> dict:
         d = AccountMetrics.to_dict(self)

@@ -113,7 +113,12 @@ class MaxLeverage(BaseRule):
             return None
         if self.match.everything:
             return metrics.effectiveLeverage
-        n = sum(p.notional for p in metrics.positions if self.match.position(p))
+        matched = [p for p in metrics.positions if self.match.position(p)]
+        if getattr(metrics, "positionMode", "oneway") == "hedge":
+            from riskguard.margin.accounts import net_notional  # a symbol's legs offset
+
+            return net_notional(matched) / metrics.equity
+        n = sum(p.notional for p in matched)
         return n / metrics.equity
 
     def _before_leverage(self, ctx: EvalContext, symbol: str, side: str) -> float | None:
