@@ -478,3 +478,96 @@ def test_account_leverage_nets_the_legs_of_a_symbol_margin_counts_both():
     assert d["effectiveLeverage"] == 0.0
     assert d["grossEffectiveLeverage"] == pytest.approx(2 * 61000 / 20000)
     assert d["initialMargin"] == pytest.approx(2 * 6100)  # both legs hold margin
+
+
+@given(
+    ql=st.floats(0.01, 5),
+    qs=st.floats(0.01, 5),
+    el=st.floats(20000, 100000),
+    es=st.floats(20000, 100000),
+    wallet=st.floats(100, 50000),
+    extra=st.floats(1, 50000),
+    exchange=st.sampled_from(["binance", "bitget", "okx", "hyperliquid", "bybit"]),
+)
+def test_more_wallet_never_moves_a_hedged_pairs_liquidation_closer(
+    ql, qs, el, es, wallet, extra, exchange
+):
+    tiers = (
+        {BTC: TIERS[BTC]}
+        if exchange != "okx"
+        else {BTC: [{"minNotional": 0, "maintenanceMarginRate": 0.005}]}
+    )
+    legs = [leg("long", ql, el, 61000), leg("short", qs, es, 61000)]
+    g = Guard.from_dict(EMPTY)
+    m0 = g.metrics(hedge_doc(legs, wallet, exchange, leverageTiers=tiers))
+    if m0.marginRatio is None or m0.marginRatio >= 0.9:
+        return  # at or past liquidation already: a root then lies on the safe side
+    lp0 = m0.positions[0].liquidationPrice
+    m1 = g.metrics(hedge_doc(legs, wallet + extra, exchange, leverageTiers=tiers))
+    lp1 = m1.positions[0].liquidationPrice
+    if lp0 is None:
+        assert lp1 is None
+        return
+    if lp1 is None:
+        return  # more wallet removed the liquidation price altogether
+    assert (lp0 - 61000) * (lp1 - 61000) > 0  # the same side of the mark
+    assert abs(lp1 - 61000) >= abs(lp0 - 61000) * (1 - 1e-9)
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    q=st.floats(0.05, 5),
+    btc=st.floats(0, 3),
+    usdt=st.floats(-2000, 50000),
+    ratio=st.floats(0.5, 1.0),
+    usdt_ratio=st.sampled_from([1.0, 0.9999, 0.98]),
+    exchange=st.sampled_from(["binance", "bybit", "bitget"]),
+)
+def test_at_the_per_position_liquidation_price_the_account_mm_rate_is_100_percent(
+    side, q, btc, usdt, ratio, usdt_ratio, exchange
+):
+    doc = {"exchange": exchange, "walletBalance": 0, "settle": "USDT", "leverageTiers": TIERS,
+           "balances": [{"coin": "USDT", "amount": usdt, "price": 1, "collateralRatio": usdt_ratio},
+                        {"coin": "BTC", "amount": btc, "price": 61000, "collateralRatio": ratio}],
+           "positions": [leg(side, q, 60000)]}  # fmt: skip
+    g = Guard.from_dict(EMPTY)
+    m = g.metrics(doc)
+    lp = m.positions[0].liquidationPrice
+    fee0 = 0.0006 * q * 61000 if exchange == "bitget" else 0.0
+    if lp is None or m.marginBalance <= m.maintenanceMargin + fee0:
+        return  # no liquidation price, or liquidated at the mark already (the root is then safe-side)
+    s = 1 if side == "long" else -1
+    # the account as it would be at LP: the BTC balance and the position repriced
+    at = {**doc, "balances": [dict(doc["balances"][0]), {**doc["balances"][1], "price": lp}],
+          "positions": [leg(side, q, 60000, lp)]}  # fmt: skip
+    d = g.metrics(at).to_dict()
+    fee = 0.0006 * q * lp if exchange == "bitget" else 0.0
+    assert d["marginBalance"] == pytest.approx(d["maintenanceMargin"] + fee, rel=1e-7, abs=1e-6)
+    assert s * (61000 - lp) > 0  # on the position's adverse side
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    q=st.floats(0.05, 20),
+    mark_f=st.floats(0.8, 1.2),
+    wallet=st.floats(200, 200000),
+    exchange=st.sampled_from(["binance", "bybit", "bitget", "okx", "hyperliquid"]),
+)
+def test_the_numeric_solver_agrees_with_the_closed_form(side, q, mark_f, wallet, exchange):
+    """A negligible BTC balance sends a BTC position through the bisection; the settle-coin
+    account alone takes the closed form. Both are the same condition."""
+    pos = [leg(side, q, 60000, 60000 * mark_f)]
+    tiers = (
+        {BTC: [{"minNotional": 0, "maintenanceMarginRate": 0.005}]} if exchange == "okx" else TIERS
+    )
+    closed = {"exchange": exchange, "walletBalance": 0, "positions": pos, "leverageTiers": tiers,
+              "balances": [{"coin": "USDT", "amount": wallet, "price": 1}]}  # fmt: skip
+    numeric = {**closed, "balances": [*closed["balances"],
+               {"coin": "BTC", "amount": 1e-12, "price": 60000 * mark_f}]}  # fmt: skip
+    g = Guard.from_dict(EMPTY)
+    a = g.metrics(closed).positions[0].liquidationPrice
+    b = g.metrics(numeric).positions[0].liquidationPrice
+    if a is None:
+        assert b is None or b < 1e-6 * 60000 or b > 1e6 * 60000
+    else:
+        assert b == pytest.approx(a, rel=1e-8)

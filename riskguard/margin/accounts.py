@@ -339,8 +339,17 @@ def _surplus(model, view, base, idx, balances, settle, price) -> float:
     return mb - iso - need
 
 
-def _numeric_lp(model, view, base, idx, balances, settle) -> float | None:
-    """Nearest price on the symbol's adverse side where the surplus reaches 0 (bisection)."""
+def _numeric_lp(
+    model: MarginModel,
+    view: Snapshot,
+    base: Any,
+    idx: list[int],
+    balances: tuple[Balance, ...],
+    settle: str,
+) -> float | None:
+    """The nearest price on the symbol's adverse side where the surplus reaches 0 (bracketed
+    bisection). From a mark already at or past liquidation, the nearest price on the other
+    side where the account becomes safe again — what the closed form gives then too."""
     mark = base.positions[idx[0]].markPrice
 
     def f(x: float) -> float:
@@ -352,16 +361,16 @@ def _numeric_lp(model, view, base, idx, balances, settle) -> float | None:
     net = sum(view.positions[i].sign * view.positions[i].size for i in idx)
     # adverse: down for a net long, up for a net short (and up for a flat pair: MM grows)
     directions = (-1, 1) if net > 0 else (1, -1)
-    if s0 <= 0:
-        return mark  # already at or past liquidation
+    safe = s0 > 0
+    if not safe:
+        directions = (directions[1], directions[0])
     for d in directions:
-        lo, hi = mark, mark
+        prev = mark
         step = 0.01
         for _ in range(200):
-            nxt = mark * (1 + d * step) if d > 0 else mark / (1 + step)
-            if f(nxt) <= 0:
-                lo, hi = (hi, nxt)
-                a, b = (lo, hi) if lo < hi else (hi, lo)
+            nxt = mark * (1 + step) if d > 0 else mark / (1 + step)
+            if (f(nxt) > 0) != safe:  # the surplus changed sign in (prev, nxt]
+                a, b = (prev, nxt) if prev < nxt else (nxt, prev)
                 fa = f(a)
                 for _ in range(200):
                     m = 0.5 * (a + b)
@@ -373,12 +382,13 @@ def _numeric_lp(model, view, base, idx, balances, settle) -> float | None:
                     if b - a <= _REL * b:
                         break
                 return 0.5 * (a + b)
-            hi = nxt
+            prev = nxt
             step *= 1.5
             if nxt > 1e15 or nxt < 1e-15:
                 break
-        # no root on the position's adverse side: the account's net exposure to this
-        # price is the other way (e.g. collateral coin > short); look there only for a flat pair
+        # nothing on the first side: a net position's exposure points one way only (a
+        # collateral coin larger than a short makes the account net long); a flat pair
+        # looks both ways
         if net != 0:
             break
     return None
