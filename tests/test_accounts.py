@@ -571,3 +571,19 @@ def test_the_numeric_solver_agrees_with_the_closed_form(side, q, mark_f, wallet,
         assert b is None or b < 1e-6 * 60000 or b > 1e6 * 60000
     else:
         assert b == pytest.approx(a, rel=1e-8)
+
+
+def test_the_accounts_benchmark_runs_quick():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [sys.executable, str(root / "bench" / "accounts_bench.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=root,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    head, rule, row = r.stdout.splitlines()[:3]
+    assert head.split("|")[2:6] == [" oneway ", " hedge ", " multi-linear ", " multi-numeric "]
+    assert row.startswith("| 10 |") and row.count("µs") == 4

@@ -42,7 +42,7 @@ doubly exposed). Where the margin balance is linear in that price (no collateral
 the position's base, the settle coin counted at ratio 1) the shared closed-form solver
 runs with the collateral value as the wallet, so a single-currency account gives
 identical figures through this path; otherwise the condition is solved numerically
-(bracketed bisection to 1e-12 relative) on the position's adverse side (both sides for a
+(a bracketed false-position search to 1e-12 relative) on the position's adverse side (both sides for a
 flat hedged pair); no root there → no liquidation price. A liability (negative coin
 equity, e.g. USDT after losses) counts at ratio 1.
 
@@ -53,7 +53,7 @@ portfolio margin, auto-deleveraging and the insurance fund.
 
 from __future__ import annotations
 
-from dataclasses import replace as replace_fields
+from dataclasses import fields
 from typing import Any
 
 from riskguard.margin.base import MarginModel
@@ -69,6 +69,18 @@ class OrderRefused(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+_INIT: dict[type, tuple[str, ...]] = {}
+
+
+def replace_fields(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` without its per-call field introspection (as in metrics)."""
+    cls = type(obj)
+    names = _INIT.get(cls)
+    if names is None:
+        names = _INIT[cls] = tuple(f.name for f in fields(cls) if f.init)
+    return cls(*[changes[n] if n in changes else getattr(obj, n) for n in names])
 
 
 def _base_coin(symbol: str) -> str:
@@ -116,12 +128,13 @@ def account_metrics(snapshot: Snapshot, model: MarginModel, compute: Any, extend
         linear = _settle_linear(balances, settle, upnl) and not any(
             b.amount and b.coin in {_base_coin(s) for s in by_symbol} for b in balances
         )
+    totals = _pool_totals(model, base)
     for idx in by_symbol.values():
         hedged = snapshot.positionMode == "hedge" and len(idx) > 1
         if not hedged and linear:
             continue  # compute_metrics' one-way figure is already the exact one
         if linear:
-            lp = _joint_lp(model, view, base, idx)
+            lp = _joint_lp(model, view, base, idx, totals)
         else:
             lp = _numeric_lp(model, view, base, idx, balances, settle)
         for i in idx:
@@ -219,38 +232,46 @@ def _settle_linear(balances, settle: str, upnl: float) -> bool:
     return True
 
 
-def _others(base: Any, idx: list[int]) -> tuple[float, float, float]:
-    """Cross wallet, Σ (MM + fee) and Σ uPnL of the cross positions not in ``idx``."""
-    t1 = u1 = 0.0
-    skip = set(idx)
-    for i, pm in enumerate(base.positions):
-        if i in skip or pm.marginMode != "cross":
+def _pool_totals(model: MarginModel, base: Any) -> tuple[float, float]:
+    """Σ (maintenance margin + closing fee) and Σ uPnL of the account's cross positions."""
+    t = u = 0.0
+    fee = model.closeFeeRate
+    for pm in base.positions:
+        if pm.marginMode != "cross":
             continue
-        u1 += pm.unrealizedPnl
+        u += pm.unrealizedPnl
         if pm.maintenanceMargin is not None:
-            t1 += pm.maintenanceMargin
+            t += pm.maintenanceMargin + fee * pm.notional
+    return t, u
+
+
+def _others(
+    model: MarginModel, base: Any, idx: list[int], totals: tuple[float, float]
+) -> tuple[float, float, float]:
+    """Cross wallet, Σ (MM + fee) and Σ uPnL of the cross positions not in ``idx``."""
+    t1, u1 = totals
+    fee = model.closeFeeRate
+    for i in idx:
+        pm = base.positions[i]
+        u1 -= pm.unrealizedPnl
+        if pm.maintenanceMargin is not None:
+            t1 -= pm.maintenanceMargin + fee * pm.notional
     return base.crossWalletBalance, t1, u1
 
 
-def _others_fees(model: MarginModel, base: Any, idx: list[int]) -> float:
-    if not model.closeFeeRate:
-        return 0.0
-    skip = set(idx)
-    return sum(
-        model.closeFeeRate * pm.notional
-        for i, pm in enumerate(base.positions)
-        if i not in skip and pm.marginMode == "cross" and pm.maintenanceMargin is not None
-    )
-
-
-def _joint_lp(model: MarginModel, view: Snapshot, base: Any, idx: list[int]) -> float | None:
+def _joint_lp(
+    model: MarginModel,
+    view: Snapshot,
+    base: Any,
+    idx: list[int],
+    totals: tuple[float, float] | None = None,
+) -> float | None:
     """The one price at which the legs in ``idx`` (one symbol, cross) liquidate the pool."""
     legs = [view.positions[i] for i in idx]
     tiers = view.leverageTiers.get(legs[0].symbol, ())
     if any(base.positions[i].maintenanceMargin is None for i in idx):
         return None
-    wb, t1, u1 = _others(base, idx)
-    t1 += _others_fees(model, base, idx)
+    wb, t1, u1 = _others(model, base, idx, totals or _pool_totals(model, base))
     f = model.closeFeeRate
     mark = base.positions[idx[0]].markPrice
     inverse = legs[0].inverse
@@ -307,36 +328,78 @@ def _joint_lp(model: MarginModel, view: Snapshot, base: Any, idx: list[int]) -> 
     return _numeric_lp(model, view, base, idx, (), view.settle)
 
 
-def _surplus(model, view, base, idx, balances, settle, price) -> float:
-    """Margin balance minus maintenance margin and closing fees with ``idx``'s symbol at ``price``."""
+def _surplus_fn(
+    model: MarginModel,
+    view: Snapshot,
+    base: Any,
+    idx: list[int],
+    balances: tuple[Balance, ...],
+    settle: str,
+) -> Any:
+    """``f(price)``: margin balance minus maintenance margin and closing fees with ``idx``'s
+    symbol (and any coin of its base) at ``price``, everything else as it is. What does not
+    move with the price is summed once here."""
     mark0 = base.positions[idx[0]].markPrice
     coin = _base_coin(view.positions[idx[0]].symbol)
     skip = set(idx)
-    upnl = 0.0
-    need = 0.0
+    upnl0 = need0 = iso_upnl = 0.0
+    fee = model.closeFeeRate
     for i, pm in enumerate(base.positions):
         if i in skip:
             continue
-        upnl += pm.unrealizedPnl
-        if pm.marginMode == "cross" and pm.maintenanceMargin is not None:
-            need += pm.maintenanceMargin + model.closeFeeRate * pm.notional
-    for i in idx:
-        p = view.positions[i]
-        tiers = view.leverageTiers.get(p.symbol, ())
-        upnl += model.unrealized_pnl(p, price)
-        mm, _ = model.maintenance_margin(p, tiers, price)
-        need += mm + model.closeFeeRate * model.notional(p, price)
-    iso = base.walletBalance - base.crossWalletBalance
-    if balances:
-        prices = {b.coin: b.price * price / mark0 for b in balances if b.coin == coin}
-        mb = _margin_balance(balances, settle, upnl, prices)
-    else:
-        mb = base.walletBalance + upnl
-    # isolated positions' margin and PnL are theirs, not the pool's
-    for pm in base.positions:
+        upnl0 += pm.unrealizedPnl
         if pm.marginMode == "isolated":
-            mb -= pm.unrealizedPnl
-    return mb - iso - need
+            iso_upnl += pm.unrealizedPnl  # isolated positions' margin and PnL are theirs
+        elif pm.maintenanceMargin is not None:
+            need0 += pm.maintenanceMargin + fee * pm.notional
+    iso = base.walletBalance - base.crossWalletBalance
+    legs = [(view.positions[i], view.leverageTiers.get(view.positions[i].symbol, ())) for i in idx]
+    moving = [b for b in balances if b.coin == coin]
+    upnl_of, mm_of, notional_of = model.unrealized_pnl, model.maintenance_margin, model.notional
+    wallet = base.walletBalance
+
+    def f(price: float) -> float:
+        upnl, need = upnl0, need0
+        for p, tiers in legs:
+            upnl += upnl_of(p, price)
+            mm, _ = mm_of(p, tiers, price)
+            need += mm + fee * notional_of(p, price)
+        if balances:
+            prices = {b.coin: b.price * price / mark0 for b in moving}
+            mb = _margin_balance(balances, settle, upnl, prices)
+        else:
+            mb = wallet + upnl
+        return mb - iso_upnl - iso - need
+
+    return f
+
+
+def _root(f: Any, a: float, fa: float, b: float, fb: float) -> float:
+    """The root of ``f`` in the bracket [a, b] (signs of fa and fb differ): Illinois false
+    position — the surplus is piecewise linear in the price, so a few steps suffice — with a
+    bisection step whenever the interpolation leaves the bracket; to 1e-12 relative."""
+    side = 0
+    c = a
+    for _ in range(200):
+        c_prev = c
+        c = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        lo, hi = (a, b) if a < b else (b, a)
+        if not lo < c < hi:
+            c = 0.5 * (a + b)
+        fc = f(c)
+        if fc == 0 or abs(c - c_prev) <= _REL * abs(c) or hi - lo <= _REL * hi:
+            return c
+        if (fc > 0) == (fb > 0):
+            b, fb = c, fc
+            if side == -1:
+                fa /= 2
+            side = -1
+        else:
+            a, fa = c, fc
+            if side == 1:
+                fb /= 2
+            side = 1
+    return c
 
 
 def _numeric_lp(
@@ -347,14 +410,11 @@ def _numeric_lp(
     balances: tuple[Balance, ...],
     settle: str,
 ) -> float | None:
-    """The nearest price on the symbol's adverse side where the surplus reaches 0 (bracketed
-    bisection). From a mark already at or past liquidation, the nearest price on the other
+    """The nearest price on the symbol's adverse side where the surplus reaches 0 (a bracket
+    grown geometrically from the mark, then :func:`_root`). From a mark already at or past liquidation, the nearest price on the other
     side where the account becomes safe again — what the closed form gives then too."""
     mark = base.positions[idx[0]].markPrice
-
-    def f(x: float) -> float:
-        return _surplus(model, view, base, idx, balances, settle, x)
-
+    f = _surplus_fn(model, view, base, idx, balances, settle)
     s0 = f(mark)
     if s0 != s0:
         return None
@@ -365,26 +425,16 @@ def _numeric_lp(
     if not safe:
         directions = (directions[1], directions[0])
     for d in directions:
-        prev = mark
+        prev, fprev = mark, s0
         step = 0.01
         for _ in range(200):
             nxt = mark * (1 + step) if d > 0 else mark / (1 + step)
-            if (f(nxt) > 0) != safe:  # the surplus changed sign in (prev, nxt]
-                a, b = (prev, nxt) if prev < nxt else (nxt, prev)
-                fa = f(a)
-                for _ in range(200):
-                    m = 0.5 * (a + b)
-                    fm = f(m)
-                    if (fm > 0) == (fa > 0):
-                        a, fa = m, fm
-                    else:
-                        b = m
-                    if b - a <= _REL * b:
-                        break
-                return 0.5 * (a + b)
-            prev = nxt
-            step *= 1.5
-            if nxt > 1e15 or nxt < 1e-15:
+            fn = f(nxt)
+            if (fn > 0) != safe:  # the surplus changed sign in (prev, nxt]
+                return _root(f, prev, fprev, nxt, fn)
+            prev, fprev = nxt, fn
+            step *= 4.0  # a wide bracket costs _root a few steps, a narrow scan many
+            if step > 1e12:  # a millionth of a millionth of the mark, or a trillion times it
                 break
         # nothing on the first side: a net position's exposure points one way only (a
         # collateral coin larger than a short makes the account net long); a flat pair
