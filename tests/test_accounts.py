@@ -584,6 +584,6 @@ def test_the_accounts_benchmark_runs_quick():
         capture_output=True, text=True, timeout=300, cwd=root,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    head, rule, row = r.stdout.splitlines()[:3]
+    head, _rule, row = r.stdout.splitlines()[:3]
     assert head.split("|")[2:6] == [" oneway ", " hedge ", " multi-linear ", " multi-numeric "]
     assert row.startswith("| 10 |") and row.count("µs") == 4
