@@ -291,14 +291,23 @@ def test_more_collateral_never_moves_liquidation_closer(extra, coin, side, btc, 
         assert (lp1 <= lp0 * (1 + 1e-9)) if side == "long" else (lp1 >= lp0 * (1 - 1e-9))
 
 
-def test_cli_metrics_and_audit_accept_balances(tmp_path):
+def test_cli_metrics_and_audit_accept_balances_and_hedge_mode(tmp_path):
     snap = tmp_path / "s.json"
     snap.write_text(json.dumps(multi_doc()))
     r = run_cli("metrics", str(snap), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["balances"][1]["coin"] == "BTC"
-    r = run_cli("audit", "--policy", "policies/default.yaml", str(snap))
+    (tmp_path / "h.json").write_text(
+        json.dumps(hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)]))
+    )
+    lines = tmp_path / "all.jsonl"
+    lines.write_text(json.dumps(multi_doc()) + "\n" + (tmp_path / "h.json").read_text() + "\n")
+    out = tmp_path / "out.jsonl"
+    r = run_cli("audit", "--policy", "policies/default.yaml", str(lines), "--out", str(out))
     assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+    assert len(records) == 2
 
 
 def test_sizing_an_order_that_opens_the_other_leg(guard):
