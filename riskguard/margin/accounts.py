@@ -1,6 +1,6 @@
 """Accounts as they really are: hedge mode and multi-collateral margin.
 
-``riskguard.metrics.compute_metrics`` branches here only for a snapshot in hedge mode or
+``riskguard.margin.metrics.compute_metrics`` branches here only for a snapshot in hedge mode or
 with ``balances``; one-way single-currency accounts never reach this module.
 
 Hedge mode (dual-side positions)
@@ -41,14 +41,14 @@ balance moves with BTC/USDT's mark (a BTC-collateralised short BTC is hedged; a 
 doubly exposed). Where the margin balance is linear in that price (no collateral coin is
 the position's base, the settle coin counted at ratio 1) the shared closed-form solver
 runs with the collateral value as the wallet, so a single-currency account gives
-identical figures through this path; otherwise the condition is solved numerically
-(a bracketed false-position search to 1e-12 relative) on the position's adverse side (both sides for a
-flat hedged pair); no root there → no liquidation price. A liability (negative coin
-equity, e.g. USDT after losses) counts at ratio 1.
+identical figures through this path; otherwise the condition is solved numerically (a
+bracketed false-position search to 1e-12 relative) on the position's adverse side (both
+sides for a flat hedged pair); no root there → no liquidation price. A liability
+(negative coin equity, e.g. USDT after losses) counts at ratio 1.
 
 Not modelled: haircut loss and order loss of open spot orders (Bybit), borrowing and
-interest on negative balances, portfolio margin, Binance's Multi-Assets "unimmr" for
-portfolio margin, auto-deleveraging and the insurance fund.
+interest on negative balances, portfolio margin (Bybit, Binance), Binance's auto-exchange
+of negative balances, auto-deleveraging and the insurance fund.
 """
 
 from __future__ import annotations
