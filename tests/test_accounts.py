@@ -596,3 +596,13 @@ def test_the_accounts_benchmark_runs_quick():
     head, _rule, row = r.stdout.splitlines()[:3]
     assert head.split("|")[2:6] == [" oneway ", " hedge ", " multi-linear ", " multi-numeric "]
     assert row.startswith("| 10 |") and row.count("µs") == 4
+
+
+def test_two_sides_of_a_symbol_without_a_position_mode_are_flagged(guard):
+    doc = hedge_doc([leg("long", 1.0, 60000), leg("short", 0.5, 62000)])
+    del doc["positionMode"]
+    d = guard.check(doc)
+    [v] = [v for v in d.violations if v.code == "INPUT_POSITION_MODE_UNSTATED"]
+    assert v.severity == "warning" and v.symbol == BTC and d.allowed
+    doc["positionMode"] = "hedge"
+    assert "INPUT_POSITION_MODE_UNSTATED" not in {v.code for v in guard.check(doc).violations}
