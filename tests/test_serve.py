@@ -609,3 +609,24 @@ def test_tls(tmp_path):
         with httpx.Client(base_url=s.url, verify=ctx, timeout=10) as c:
             d = c.post("/v1/check", json={"snapshot": snap(), "order": SOL}).json()
             assert d["decision"] == "allow"
+
+
+def test_bench_quick_runs_every_mode():
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "serve_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| ") and "ms |" in line]
+    modes = {row.split("|")[1].strip() for row in rows}
+    assert modes == {"in-process Guard", "check --stream", "serve (1 worker)"}
+    assert len(rows) == 12 and all(row.rstrip().endswith("| 0 |") for row in rows)
+    assert "load average" in r.stdout
