@@ -217,6 +217,9 @@ def run(args) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # uvicorn restores the handlers it found and re-raises the signal after a graceful
+    # shutdown; with this one in place SIGTERM ends in SystemExit, so the cleanup below runs.
+    previous_term = signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         if args.workers > 1:
             import inspect
@@ -229,12 +232,17 @@ def run(args) -> int:
         else:
             uvicorn.Server(config).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous_term)
         sock.close()
         if own_state:
             shutil.rmtree(state_dir, ignore_errors=True)
         if prom_dir:
             shutil.rmtree(prom_dir, ignore_errors=True)
     return 0
+
+
+def _exit_on_term(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def _supervisor_class():

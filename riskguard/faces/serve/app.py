@@ -179,6 +179,7 @@ class Metrics:
             **gauge_kw,
         )
         self._policy_labels: tuple[str, str, str] | None = None
+        self._children: dict[tuple, Any] = {}
 
     def set_policy(self, ref: dict) -> None:
         labels = (ref["name"], ref["version"], ref["digest"])
@@ -189,9 +190,20 @@ class Metrics:
 
     def decision(self, d: Any) -> None:
         outcome = d.decision
-        self.decisions.labels(outcome).inc()
+        self._child(self.decisions, (outcome,)).inc()
         for v in d.violations:
-            self.reasons.labels(outcome, v.code).inc()
+            self._child(self.reasons, (outcome, v.code)).inc()
+
+    def request(self, route: str, method: str, status: int) -> None:
+        self._child(self.requests, (route, method, str(status))).inc()
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        # labels() costs a lock and a tuple build per call; the children are few and fixed
+        key = (id(metric), labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*labels)
+        return c
 
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -429,8 +441,9 @@ class Service:
 
     def subject(
         self, body: dict, principal: Principal, allowed: frozenset[str], *, need_order: bool
-    ) -> tuple[Snapshot, Any, str]:
-        """``{snapshot, account?, order?}`` or ``{account, order?}`` -> (snapshot, order, account)."""
+    ) -> tuple[Snapshot, Any, str | None]:
+        """``{snapshot, account?, order?}`` or ``{account, order?}`` -> (snapshot, order,
+        the stored snapshot's digest or None)."""
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise ProblemError(
@@ -447,6 +460,7 @@ class Service:
         if raw_order is None and need_order:
             raise _invalid("$.order", "an order is required", "required")
         raw_snap = body.get("snapshot")
+        sdigest = None
         if raw_snap is not None:
             snap = _snapshot(raw_snap, "$.snapshot")
             account = account or snap.account
@@ -472,7 +486,7 @@ class Service:
                         )
                     ],
                 )
-            snap = stored
+            snap, sdigest = stored
         else:
             raise _invalid(
                 "$", "expected 'snapshot', or 'account' naming a stored snapshot", "required"
@@ -484,7 +498,7 @@ class Service:
                 raise ProblemError(
                     422, "invalid-order", "the order is not valid", _problems(exc, "$.order")
                 ) from None
-        return snap, order, account
+        return snap, order, sdigest
 
     async def what_if(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on a daemon thread, waiting at most the time budget.
@@ -567,12 +581,14 @@ SNAPSHOT_FIELDS = frozenset({"snapshot", "account"})
 async def check(svc: Service, request: Request) -> Response:
     principal = svc.principal(request)
     body = await svc.body(request)
-    snap, order, _account = svc.subject(body, principal, CHECK_FIELDS, need_order=False)
+    snap, order, sdigest = svc.subject(body, principal, CHECK_FIELDS, need_order=False)
     ref = body.get("ref")
     if ref is not None and (not isinstance(ref, str) or len(ref) > 256):
         raise _invalid("$.ref", "ref must be a string of at most 256 characters", "type")
     svc.shared.sync_trading_state(svc.guard)
     decision = await svc.guard.acheck(snap, order, ref=ref)
+    if sdigest is not None and decision._snapshot_digest is None:
+        decision._snapshot_digest = sdigest  # hashed once when stored, as Guard._record does
     svc.metrics.decision(decision)
     return _json(decision.to_dict(metrics=_truthy(request.query_params.get("metrics"))))
 
@@ -584,10 +600,8 @@ async def store_snapshot(svc: Service, request: Request) -> Response:
         raise _forbidden_account()
     body = await svc.body(request)
     snap = _snapshot(body, "$")
-    from ...decision import digest
-
-    svc.shared.put_snapshot(account, snap, body)
-    return _json({"account": account, "digest": digest(body), "positions": len(snap.positions)})
+    sdigest = svc.shared.put_snapshot(account, snap, body)
+    return _json({"account": account, "digest": sdigest, "positions": len(snap.positions)})
 
 
 async def max_order_amount(svc: Service, request: Request) -> Response:
@@ -726,7 +740,7 @@ def create_app(cfg: ServeConfig) -> Starlette:
         fn: Callable[[Service, Request], Awaitable[Response]],
         methods: list[str],
     ) -> Route:
-        requests_ = svc.metrics.requests
+        metrics = svc.metrics
         latency = svc.metrics.latency.labels(name)
 
         async def endpoint(request: Request) -> Response:
@@ -742,7 +756,7 @@ def create_app(cfg: ServeConfig) -> Starlette:
                     request.url.path,
                 )
             latency.observe(time.perf_counter() - t0)
-            requests_.labels(name, request.method, str(resp.status_code)).inc()
+            metrics.request(name, request.method, resp.status_code)
             return resp
 
         return Route(path, endpoint, methods=methods, name=name)
@@ -770,7 +784,7 @@ def create_app(cfg: ServeConfig) -> Starlette:
         resp = problem_response(
             ProblemError(status, slug, str(detail), headers=headers), request.url.path
         )
-        svc.metrics.requests.labels("unmatched", request.method, str(status)).inc()
+        svc.metrics.request("unmatched", request.method, status)
         return resp
 
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ...decision import digest
 from ...guard import TRADING_STATES, Guard
 from ...snapshot import Snapshot, build_snapshot
 
@@ -49,7 +50,9 @@ class SharedState:
         self.snapshots_dir = self.dir / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
         self.trading_file = self.dir / "trading-state.json"
-        self._cache: dict[str, tuple[tuple[int, int, int], Snapshot]] = {}
+        # account -> (file identity, parsed snapshot, its digest): a decision on a stored
+        # snapshot reuses the digest instead of hashing the snapshot again
+        self._cache: dict[str, tuple[tuple[int, int, int], Snapshot, str]] = {}
         self._trading_seen: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
 
@@ -59,17 +62,21 @@ class SharedState:
         # hashed: an account name is caller-chosen text, never a path component
         return self.snapshots_dir / (hashlib.sha256(account.encode()).hexdigest() + ".json")
 
-    def put_snapshot(self, account: str, snapshot: Snapshot, raw: dict) -> None:
+    def put_snapshot(self, account: str, snapshot: Snapshot, raw: dict) -> str:
+        """Store ``raw`` (already parsed as ``snapshot``); returns the snapshot's digest."""
+        sdigest = digest(snapshot.to_dict())
         data = json.dumps({"account": account, "snapshot": raw}, allow_nan=False).encode()
         path = self._path(account)
         _write_atomic(path, data)
         try:
             ident = _identity(path.stat())
         except FileNotFoundError:  # replaced again at once by another worker
-            return
-        self._cache[account] = (ident, snapshot)
+            return sdigest
+        self._cache[account] = (ident, snapshot, sdigest)
+        return sdigest
 
-    def get_snapshot(self, account: str) -> Snapshot | None:
+    def get_snapshot(self, account: str) -> tuple[Snapshot, str] | None:
+        """The account's stored snapshot and its digest (None: nothing stored)."""
         path = self._path(account)
         try:
             ident = _identity(path.stat())
@@ -78,7 +85,7 @@ class SharedState:
             return None
         hit = self._cache.get(account)
         if hit is not None and hit[0] == ident:
-            return hit[1]
+            return hit[1], hit[2]
         try:
             with open(path, "rb") as f:  # identity and content of the same file
                 ident = _identity(os.fstat(f.fileno()))
@@ -86,8 +93,9 @@ class SharedState:
         except FileNotFoundError:
             return None
         snap = build_snapshot(doc["snapshot"])
-        self._cache[account] = (ident, snap)
-        return snap
+        sdigest = digest(snap.to_dict())
+        self._cache[account] = (ident, snap, sdigest)
+        return snap, sdigest
 
     def accounts(self) -> int:
         return sum(1 for p in self.snapshots_dir.glob("*.json"))
