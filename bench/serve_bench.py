@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from check_bench import account_doc  # noqa: E402
 
 from riskguard import Guard  # noqa: E402
-from riskguard.snapshot import build_order, build_snapshot  # noqa: E402
+from riskguard.model.snapshot import build_order, build_snapshot  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
 ACCOUNT = "bench-10"

@@ -19,8 +19,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from riskguard import Guard, load_policy
-from riskguard.decision import _clean_metrics
-from riskguard.schemas_util import validator
+from riskguard.engine.decision import _clean_metrics
+from riskguard.model.schemas import validator
 
 from .conftest import POLICIES, run_cli, snapshot_doc
 from .serve_helpers import Server

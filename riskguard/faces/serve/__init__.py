@@ -11,6 +11,10 @@ Modules: ``config`` (the settings every worker shares), ``auth`` (hashed bearer 
 ``openapi`` (the document, built from the JSON Schemas), ``app`` (the routes).
 Starlette, uvicorn, watchfiles and prometheus-client are the ``[serve]`` extra; nothing
 here is imported by ``import riskguard``.
+
+May import: every package above the faces, ``faces.guard`` and ``faces.stream`` (the Guard
+and the stream mode's helpers it is a thin layer over). Only ``faces.commands.serve``
+imports it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ __all__ = ["ServeConfig", "create_app"]
 
 def __getattr__(name: str):
     if name == "create_app":
-        from .app import create_app
+        from riskguard.faces.serve.app import create_app
 
         return create_app
     if name == "ServeConfig":
-        from .config import ServeConfig
+        from riskguard.faces.serve.config import ServeConfig
 
         return ServeConfig
     raise AttributeError(name)

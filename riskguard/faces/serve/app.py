@@ -34,16 +34,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ... import __version__
-from ...decision import _clean_metrics
-from ...errors import RiskguardError
-from ...guard import TRADING_STATES, AuditWriteError, Guard
-from ...snapshot import Snapshot, build_order, build_snapshot
-from ...stream import _problems
-from .auth import ANONYMOUS, Authenticator, Principal, load_tokens
-from .config import ServeConfig
-from .openapi import PROBLEM_TYPE_BASE, build_openapi
-from .store import SharedState
+from riskguard import __version__
+from riskguard.engine.decision import _clean_metrics
+from riskguard.errors import RiskguardError
+from riskguard.faces.guard import TRADING_STATES, AuditWriteError, Guard
+from riskguard.faces.serve.auth import ANONYMOUS, Authenticator, Principal, load_tokens
+from riskguard.faces.serve.config import ServeConfig
+from riskguard.faces.serve.openapi import PROBLEM_TYPE_BASE, build_openapi
+from riskguard.faces.serve.store import SharedState
+from riskguard.faces.stream import _problems
+from riskguard.model.snapshot import Snapshot, build_order, build_snapshot
 
 log = logging.getLogger("riskguard.serve")
 
@@ -635,7 +635,7 @@ async def account_metrics(svc: Service, request: Request) -> Response:
 
 
 async def explain_route(svc: Service, request: Request) -> Response:
-    from ...explain import explain
+    from riskguard.policytools.explain import explain
 
     principal = svc.principal(request)
     body = await svc.body(request)

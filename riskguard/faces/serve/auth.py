@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import Problem, RiskguardError
+from riskguard.errors import Problem, RiskguardError
 
 _HASH = re.compile(r"^sha256:([0-9a-f]{64})$")
 _ACCOUNT_NAME = re.compile(r"^[^\s,]+$")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...guard import TRADING_STATES
-from ...schemas_util import load_schema
+from riskguard.faces.guard import TRADING_STATES
+from riskguard.model.schemas import load_schema
 
 FILES = {"snapshot": "Snapshot", "order": "Order", "decision": "Decision"}
 PROBLEM_TYPE_BASE = "https://riskguard.dev/problems/"

@@ -24,9 +24,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ...decision import digest
-from ...guard import TRADING_STATES, Guard
-from ...snapshot import Snapshot, build_snapshot
+from riskguard.engine.decision import digest
+from riskguard.faces.guard import TRADING_STATES, Guard
+from riskguard.model.snapshot import Snapshot, build_snapshot
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
