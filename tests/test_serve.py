@@ -342,6 +342,47 @@ def test_malformed_and_oversized_bodies_get_problem_documents(server):
         assert "Traceback" not in server.log()
 
 
+def test_a_body_that_never_arrives_gets_408_and_the_server_goes_on(tmp_path):
+    import socket
+
+    with Server("-p", DEFAULT, "--body-timeout", "1") as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=15) as sock:
+            sock.sendall(
+                b"POST /v1/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b'{"snapshot": '
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:  # the server answers without the rest
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"application/problem+json" in answer
+        with httpx.Client(base_url=s.url, timeout=10) as c:
+            assert c.post("/v1/check", json={"snapshot": snap()}).status_code == 200
+
+
+def test_an_unwritable_audit_log_fails_closed_and_is_not_ready():
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    with (
+        Server("-p", DEFAULT, "--audit-log", "/dev/full") as s,
+        httpx.Client(base_url=s.url, timeout=10) as c,
+    ):
+        c.post("/v1/check", json={"snapshot": snap(), "order": SOL})  # this write fails
+        deadline = time.monotonic() + 20
+        while (r := c.get("/readyz")).status_code == 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert r.status_code == 503 and r.json()["ready"] is False
+        assert "audit log" in r.json()["reasons"][0]
+        d = c.post("/v1/check", json={"snapshot": snap(), "order": SOL}).json()
+        assert d["decision"] == "deny"
+        assert d["violations"][0]["code"] == "AUDIT_LOG_UNAVAILABLE"
+
+
 # --------------------------------------------------------------------------- a hung rule
 
 HANG_PLUGIN = """
@@ -511,8 +552,17 @@ def test_a_broken_policy_keeps_the_old_one_and_shows_in_readyz(tmp_path):
 def test_workers_share_store_and_kill_switch_and_one_verifiable_audit_log(tmp_path, token_file):
     log_path = tmp_path / "audit.jsonl"
     admin = {"authorization": f"Bearer {TOKENS['admin']}"}
+    (tmp_path / "p.yaml").write_text(Path(DEFAULT).read_text())
     with Server(
-        "-p", DEFAULT, "--workers", "2", "--audit-log", str(log_path), "--token-file", token_file
+        "-p",
+        str(tmp_path / "p.yaml"),
+        "--no-watch",
+        "--workers",
+        "2",
+        "--audit-log",
+        str(log_path),
+        "--token-file",
+        token_file,
     ) as s:
         with httpx.Client(base_url=s.url, headers=admin, timeout=10) as c:
             assert c.post("/v1/snapshots/main", json=snap("main")).status_code == 200
@@ -541,6 +591,23 @@ def test_workers_share_store_and_kill_switch_and_one_verifiable_audit_log(tmp_pa
             if line.startswith("riskguard_decisions_total{")
         )
         assert total == n  # aggregated over both workers
+        # SIGHUP to the supervisor reloads the policy in every worker
+        (tmp_path / "p.yaml").write_text(_policy_variant("HUP", 0.35))
+        assert s.args[1] == str(tmp_path / "p.yaml")
+        newer = load_policy(tmp_path / "p.yaml").digest
+        assert newer != load_policy(DEFAULT).digest
+        s.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        digests: list[str] = []
+        while time.monotonic() < deadline:
+            digests = [
+                httpx.get(s.url + "/v1/policy", headers=admin, timeout=10).json()["digest"]
+                for _ in range(10)
+            ]
+            if set(digests) == {newer}:
+                break
+            time.sleep(0.2)
+        assert set(digests) == {newer}
         assert s.stop() == 0
     r = run_cli("verify-log", str(log_path))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -97,6 +97,13 @@ def add_parser(sub, name):
         help="deny (ENGINE_TIME_BUDGET_EXCEEDED) when an evaluation takes longer (default 250)",
     )
     p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request body must arrive within this long, else 408 (default 10)",
+    )
+    p.add_argument(
         "--state-dir",
         metavar="DIR",
         help="keep stored snapshots and the trading state here (they then survive a restart; "
@@ -148,6 +155,8 @@ def run(args) -> int:
         raise _usage("--tls-cert and --tls-key go together")
     if args.max_body_bytes is not None and args.max_body_bytes < 1024:
         raise _usage("--max-body-bytes must be at least 1024")
+    if not args.body_timeout > 0:
+        raise _usage("--body-timeout must be > 0")
     if args.time_budget_ms is not None and not args.time_budget_ms > 0:
         raise _usage("--time-budget-ms must be > 0")
 
@@ -177,6 +186,7 @@ def run(args) -> int:
         token_file=os.path.abspath(args.token_file) if args.token_file else None,
         max_body=args.max_body_bytes or DEFAULT_MAX_BODY,
         time_budget_ms=args.time_budget_ms or DEFAULT_TIME_BUDGET_MS,
+        body_timeout_s=args.body_timeout,
         watch=not args.no_watch,
         workers=args.workers,
     )
