@@ -189,6 +189,7 @@ def run(args) -> int:
         body_timeout_s=args.body_timeout,
         watch=not args.no_watch,
         workers=args.workers,
+        log_level=args.log_level,
     )
     os.environ[ENV] = cfg.to_env()
     prom_dir = None

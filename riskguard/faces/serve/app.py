@@ -829,8 +829,12 @@ def create_app(cfg: ServeConfig) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The uvicorn factory every worker calls (``riskguard serve`` sets the environment)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s: %(message)s")
-    return create_app(ServeConfig.from_env())
+    cfg = ServeConfig.from_env()
+    logging.basicConfig(
+        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+        format="%(levelname)s:%(name)s: %(message)s",
+    )
+    return create_app(cfg)
 
 
 __all__ = ["ANONYMOUS", "ProblemError", "Service", "app_from_env", "create_app"]
