@@ -24,6 +24,11 @@ account and the order. The account is ``bench/check_bench.py``'s 10-position Bin
 book and the order adds to a cross position (a resize). Before timing, every mode's
 decision is checked to agree with the in-process one. The load average is printed with
 the figures: the machine may be shared.
+
+**CPU / check** is the CPU time (user + system) the answering side spent per check: the
+serve process and its workers, the ``--stream`` process, or (in process) the whole
+benchmark process. Latency minus that is waiting: for a core, for the client, on the
+loopback.
 """
 
 from __future__ import annotations
@@ -61,8 +66,47 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def result(mode: str, form: str, clients: int, lat: list[float], wall: float, errors: int) -> dict:
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system) of a process and its children so far (Linux), else None."""
+    if pid is None or not os.path.exists(f"/proc/{pid}/stat"):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def result(
+    mode: str,
+    form: str,
+    clients: int,
+    lat: list[float],
+    wall: float,
+    errors: int,
+    cpu: float | None = None,
+) -> dict:
     return {
+        "cpu_us": None if cpu is None or not lat else cpu / len(lat) * 1e6,
         "mode": mode,
         "form": form,
         "clients": clients,
@@ -107,11 +151,13 @@ def bench_guard(form: str, clients: int, seconds: float) -> dict:
         t.start()
     stop_at[0] = time.perf_counter() + seconds
     t0 = time.perf_counter()
+    c0 = time.process_time()
     start.wait()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return result("in-process Guard", form, clients, [x for xs in lats for x in xs], wall, 0)
+    cpu = time.process_time() - c0
+    return result("in-process Guard", form, clients, [x for xs in lats for x in xs], wall, 0, cpu)
 
 
 # --------------------------------------------------------------------------- --stream
@@ -174,9 +220,12 @@ async def _bench_stream(form: str, clients: int, seconds: float, want: str) -> d
                 window.release()
 
         t0 = time.perf_counter()
+        c0 = cpu_seconds(proc.pid)
         await asyncio.gather(sender(), reader())
         wall = time.perf_counter() - t0
-        return result("check --stream", form, clients, lat, wall, errors)
+        c1 = cpu_seconds(proc.pid)
+        cpu = None if c0 is None or c1 is None else c1 - c0
+        return result("check --stream", form, clients, lat, wall, errors, cpu)
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
@@ -314,9 +363,12 @@ async def _bench_serve(
     for _ in range(clients):
         lats.append([])
     t0 = time.perf_counter()
+    c0 = cpu_seconds(srv.proc.pid)
     await asyncio.gather(*(one(out) for out in lats))
     wall = time.perf_counter() - t0
-    return result(label, form, clients, [x for xs in lats for x in xs], wall, errors[0])
+    c1 = cpu_seconds(srv.proc.pid)
+    cpu = None if c0 is None or c1 is None else c1 - c0
+    return result(label, form, clients, [x for xs in lats for x in xs], wall, errors[0], cpu)
 
 
 # --------------------------------------------------------------------------- report
@@ -360,13 +412,14 @@ def report(rows: list[dict], env: dict) -> str:
         f"commit {commit or '?'} · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
         f"load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         "",
-        "| mode | request | clients | checks/s | p50 | p99 | n | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| mode | request | clients | checks/s | p50 | p99 | CPU / check | n | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        cpu = "n/a" if r["cpu_us"] is None else f"{r['cpu_us']:,.0f} µs"
         out.append(
             f"| {r['mode']} | {r['form']} | {r['clients']} | {r['rps']:,.0f} | "
-            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {r['n']:,} | {r['errors']} |"
+            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {r['n']:,} | {r['errors']} |"
         )
     return "\n".join(out)
 
