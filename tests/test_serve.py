@@ -697,3 +697,24 @@ def test_bench_quick_runs_every_mode():
     assert modes == {"in-process Guard", "check --stream", "serve (1 worker)"}
     assert len(rows) == 12 and all(row.rstrip().endswith("| 0 |") for row in rows)
     assert "load average" in r.stdout
+
+
+def test_with_a_state_dir_a_halted_service_comes_back_halted(tmp_path, token_file):
+    admin = {"authorization": f"Bearer {TOKENS['admin']}"}
+    state = str(tmp_path / "state")
+    with (
+        Server("-p", DEFAULT, "--state-dir", state, "--token-file", token_file) as s,
+        httpx.Client(base_url=s.url, headers=admin, timeout=10) as c,
+    ):
+        assert c.post("/v1/snapshots/main", json=snap("main")).status_code == 200
+        r = c.put("/v1/trading-state", json={"tradingState": "halted", "reason": "incident"})
+        assert r.status_code == 200
+    with (
+        Server("-p", DEFAULT, "--state-dir", state, "--token-file", token_file) as s,
+        httpx.Client(base_url=s.url, headers=admin, timeout=10) as c,
+    ):
+        assert c.get("/v1/trading-state").json() == {"tradingState": "halted"}
+        d = c.post("/v1/check", json={"account": "main", "order": SOL}).json()
+        assert d["decision"] == "deny"
+        assert "TRADING_STATE_HALTED" in {v["code"] for v in d["violations"]}
+    assert os.path.isdir(state)  # a given state directory is kept
