@@ -699,14 +699,20 @@ def test_bench_quick_runs_every_mode():
     assert "load average" in r.stdout
 
 
-def test_with_a_state_dir_a_halted_service_comes_back_halted(tmp_path, token_file):
+def test_state_dir_keeps_the_kill_switch_across_restarts_and_accounts_are_capped(
+    tmp_path, token_file
+):
     admin = {"authorization": f"Bearer {TOKENS['admin']}"}
     state = str(tmp_path / "state")
     with (
-        Server("-p", DEFAULT, "--state-dir", state, "--token-file", token_file) as s,
+        Server(
+            "-p", DEFAULT, "--state-dir", state, "--token-file", token_file, "--max-accounts", "1"
+        ) as s,
         httpx.Client(base_url=s.url, headers=admin, timeout=10) as c,
     ):
         assert c.post("/v1/snapshots/main", json=snap("main")).status_code == 200
+        problem(c.post("/v1/snapshots/second", json=snap("second")), 507)
+        assert c.post("/v1/snapshots/main", json=snap("main")).status_code == 200  # replacing
         r = c.put("/v1/trading-state", json={"tradingState": "halted", "reason": "incident"})
         assert r.status_code == 200
     with (

@@ -104,6 +104,13 @@ def add_parser(sub, name):
         help="a request body must arrive within this long, else 408 (default 10)",
     )
     p.add_argument(
+        "--max-accounts",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="most accounts with a stored snapshot (default 10000); one more gets 507",
+    )
+    p.add_argument(
         "--state-dir",
         metavar="DIR",
         help="keep stored snapshots and the trading state here (they then survive a restart; "
@@ -155,6 +162,8 @@ def run(args) -> int:
         raise _usage("--tls-cert and --tls-key go together")
     if args.max_body_bytes is not None and args.max_body_bytes < 1024:
         raise _usage("--max-body-bytes must be at least 1024")
+    if args.max_accounts < 1:
+        raise _usage("--max-accounts must be at least 1")
     if not args.body_timeout > 0:
         raise _usage("--body-timeout must be > 0")
     if args.time_budget_ms is not None and not args.time_budget_ms > 0:
@@ -190,6 +199,7 @@ def run(args) -> int:
         watch=not args.no_watch,
         workers=args.workers,
         log_level=args.log_level,
+        max_accounts=args.max_accounts,
     )
     os.environ[ENV] = cfg.to_env()
     prom_dir = None

@@ -41,7 +41,7 @@ from riskguard.faces.guard import TRADING_STATES, AuditWriteError, Guard
 from riskguard.faces.serve.auth import ANONYMOUS, Authenticator, Principal, load_tokens
 from riskguard.faces.serve.config import ServeConfig
 from riskguard.faces.serve.openapi import PROBLEM_TYPE_BASE, build_openapi
-from riskguard.faces.serve.store import SharedState
+from riskguard.faces.serve.store import SharedState, StoreFull
 from riskguard.faces.stream import _problems
 from riskguard.model.snapshot import Snapshot, build_order, build_snapshot
 
@@ -64,6 +64,7 @@ _TITLES = {
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    507: "Insufficient Storage",
 }
 
 
@@ -233,7 +234,7 @@ class Service:
             audit_fsync=cfg.audit_fsync,
             time_budget_ms=cfg.time_budget_ms,
         )
-        self.shared = SharedState(cfg.state_dir)
+        self.shared = SharedState(cfg.state_dir, cfg.max_accounts)
         self.shared.sync_trading_state(self.guard)
         self.metrics = Metrics()
         self.metrics.set_policy(self.guard.policy.ref)
@@ -600,7 +601,15 @@ async def store_snapshot(svc: Service, request: Request) -> Response:
         raise _forbidden_account()
     body = await svc.body(request)
     snap = _snapshot(body, "$")
-    sdigest = svc.shared.put_snapshot(account, snap, body)
+    try:
+        sdigest = svc.shared.put_snapshot(account, snap, body)
+    except StoreFull as exc:
+        raise ProblemError(
+            507,
+            "too-many-accounts",
+            f"{exc.limit} accounts have snapshots stored, the limit (--max-accounts); "
+            "replacing a stored account's snapshot still works",
+        ) from None
     return _json({"account": account, "digest": sdigest, "positions": len(snap.positions)})
 
 

@@ -30,6 +30,7 @@ class ServeConfig:
     watch: bool = True
     watch_debounce_ms: int = 300
     workers: int = 1
+    max_accounts: int = 10_000
     log_level: str = "info"
     extra: dict = field(default_factory=dict)
 

@@ -44,8 +44,17 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+class StoreFull(Exception):
+    """Storing one more account would pass ``max_accounts``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} accounts are stored already")
+        self.limit = limit
+
+
 class SharedState:
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, max_accounts: int = 10_000) -> None:
+        self.max_accounts = max_accounts
         self.dir = Path(state_dir)
         self.snapshots_dir = self.dir / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
@@ -64,9 +73,11 @@ class SharedState:
 
     def put_snapshot(self, account: str, snapshot: Snapshot, raw: dict) -> str:
         """Store ``raw`` (already parsed as ``snapshot``); returns the snapshot's digest."""
+        path = self._path(account)
+        if not path.exists() and self.accounts() >= self.max_accounts:
+            raise StoreFull(self.max_accounts)
         sdigest = digest(snapshot.to_dict())
         data = json.dumps({"account": account, "snapshot": raw}, allow_nan=False).encode()
-        path = self._path(account)
         _write_atomic(path, data)
         try:
             ident = _identity(path.stat())
@@ -98,7 +109,7 @@ class SharedState:
         return snap, sdigest
 
     def accounts(self) -> int:
-        return sum(1 for p in self.snapshots_dir.glob("*.json"))
+        return sum(1 for name in os.listdir(self.snapshots_dir) if name.endswith(".json"))
 
     # ------------------------------------------------------------------ kill switch
 
