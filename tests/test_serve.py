@@ -301,6 +301,10 @@ def test_malformed_and_oversized_bodies_get_problem_documents(server):
         ]
         assert paths(problem(c.post("/v1/check", json={"order": SOL}), 422)) == ["$"]
         assert paths(problem(c.post("/v1/check", json={"account": 7}), 422)) == ["$.account"]
+        assert paths(problem(c.post("/v1/check", json={"account": "x" * 300}), 422)) == [
+            "$.account"
+        ]
+        problem(c.post("/v1/snapshots/" + "x" * 300, json=snap()), 422)
         s = snap()
         s["positions"][0]["contracts"] = "lots"
         doc = problem(c.post("/v1/check", json={"snapshot": s, "order": SOL}), 422)
@@ -393,7 +397,7 @@ from riskguard.rules.base import BaseRule, RuleType
 class Hang(BaseRule):
     def evaluate(self, ctx):
         if ctx.order is not None and ctx.order.clientOrderId == "hang":
-            time.sleep(3)  # a plugin waiting on a dead network call
+            time.sleep(1.5)  # a plugin waiting on a dead network call
 
 @hookimpl
 def riskguard_rule_types(register):

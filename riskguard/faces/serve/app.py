@@ -454,8 +454,8 @@ class Service:
                 [_problem(f"$.{k}", "unknown field", "unknown_field") for k in unknown],
             )
         account = body.get("account")
-        if account is not None and (not isinstance(account, str) or not account):
-            raise _invalid("$.account", "account must be a non-empty string", "type")
+        if account is not None and not _account_ok(account):
+            raise _invalid("$.account", ACCOUNT_RULE, "type")
         order = None
         raw_order = body.get("order")
         if raw_order is None and need_order:
@@ -545,6 +545,13 @@ class Service:
             ) from None
 
 
+ACCOUNT_RULE = "an account name is a string of 1 to 256 characters without control characters"
+
+
+def _account_ok(v: Any) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= 256 and v.isprintable()
+
+
 def _forbidden_account() -> ProblemError:
     return ProblemError(403, "forbidden", "this token may not use that account")
 
@@ -597,6 +604,8 @@ async def check(svc: Service, request: Request) -> Response:
 async def store_snapshot(svc: Service, request: Request) -> Response:
     principal = svc.principal(request)
     account = request.path_params["account"]
+    if not _account_ok(account):
+        raise _invalid("$", f"the account in the path: {ACCOUNT_RULE}", "type")
     if not principal.may_use(account):
         raise _forbidden_account()
     body = await svc.body(request)
