@@ -545,7 +545,7 @@ def run_chunk(
     if isinstance(chunk, LineRange):
         chunk = chunk.records()
     own = summary is None
-    summ = new_summary() if own else summary
+    summ = new_summary() if summary is None else summary
     add = summ.add
     lines: list[str] = []
     bad: list[BadRecord] = []

@@ -164,7 +164,8 @@ def snapshot_digest(data: Any) -> str:
     if ts is None or ts.raw is not raw:
         return digest(data)
     # The keys sorting before and after "leverageTiers", each half encoded in one call.
-    lo, hi = {}, {}
+    lo: dict[str, Any] = {}
+    hi: dict[str, Any] = {}
     for k, v in data.items():
         if v is not raw:
             (lo if k < "leverageTiers" else hi)[k] = v
@@ -231,6 +232,6 @@ def _build_and_remember(data: dict, raw: dict, cache: dict[tuple, tuple]) -> Sna
     for sym, table in raw.items():
         tiers = snap.leverageTiers.get(sym)
         key = _tier_key(table) if tiers is not None else None
-        if key is not None:
+        if key is not None and tiers is not None:
             cache[key] = tiers
     return snap

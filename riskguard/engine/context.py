@@ -56,10 +56,10 @@ class EvalContext:
         order: Order | None = None,
         before: Snapshot | None = None,
         metrics_before: AccountMetrics | None = None,
-        market_data: dict | None = None,
+        market_data: dict[Any, Any] | None = None,
         now_ms: int = 0,
         state: Any = None,
-        trace: list | None = None,
+        trace: list[Any] | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.metrics = metrics
@@ -73,7 +73,7 @@ class EvalContext:
         self.trace = trace
         self.violations: list[Violation] = []
         self.actions: list[Action] = []
-        self._margin_before: Any = None
+        self._margin_before: MarginFigures | None = None
         self._reduces: bool | None = None
 
     @property

@@ -34,7 +34,7 @@ class Violation:
     symbol: str | None = None
     observed: Any = None
     limit: Any = None
-    context: dict = field(default_factory=dict)
+    context: dict[Any, Any] = field(default_factory=dict)
     #: "order" (judges the order itself: blocks even a reducing order), "position" or
     #: "account" (judge the resulting state: never block an order that reduces exposure)
     scope: str = "account"
@@ -49,7 +49,7 @@ class Violation:
             return self.code
         return self.code + ": " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.context.items())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[Any, Any]:
         return {
             "rule": self.rule,
             "type": self.type,
@@ -107,7 +107,7 @@ class Decision:
     decision: str  # allow | resize | deny
     decisionId: str
     timestamp: int  # epoch ms of the evaluation
-    policy: dict  # name, version, digest
+    policy: dict[Any, Any]  # name, version, digest
     account: str
     violations: tuple[Violation, ...]
     actions: tuple[Action, ...]
@@ -117,7 +117,7 @@ class Decision:
     order: Order | None = None
     maxAllowedAmount: float | None = None
     wouldDecide: str | None = None  # monitor mode: what enforce would have decided
-    errors: tuple[dict, ...] = ()
+    errors: tuple[dict[Any, Any], ...] = ()
     notes: tuple[str, ...] = ()
     snapshotTimestamp: int | None = None
     snapshotRef: str | None = None
@@ -138,8 +138,8 @@ class Decision:
     def reasons(self) -> list[str]:
         return [v.reason() for v in self.violations]
 
-    def to_dict(self, *, metrics: bool = True) -> dict:
-        d: dict = {
+    def to_dict(self, *, metrics: bool = True) -> dict[Any, Any]:
+        d: dict[Any, Any] = {
             "decision": self.decision,
             "decisionId": self.decisionId,
             "timestamp": format_timestamp(self.timestamp),
@@ -172,7 +172,7 @@ class Decision:
         return d
 
 
-def _clean_metrics(m: dict) -> dict:
+def _clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
     out = {k: _json_num(v) for k, v in m.items() if k != "positions"}
     out["positions"] = [{k: _json_num(v) for k, v in p.items()} for p in m.get("positions", [])]
     return out

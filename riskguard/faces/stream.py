@@ -117,15 +117,15 @@ class Stream:
             self.accounts[account or snap.account] = snap
             return snap
         if account is not None:
-            snap = self.accounts.get(account)
-            if snap is None:
+            stored = self.accounts.get(account)
+            if stored is None:
                 known = ", ".join(sorted(self.accounts)) or "none yet"
                 raise _LineError(
                     "unknown_account",
                     f"no snapshot stored for account {account!r} (known: {known}); "
                     "send one with a 'snapshot' first",
                 )
-            return snap
+            return stored
         if len(self.accounts) == 1:
             return next(iter(self.accounts.values()))
         raise _LineError(

@@ -175,7 +175,7 @@ def _lp_linear_mark(
     s = 1 if p.side == "long" else -1
     fee = model.closeFeeRate
     ep = p.entryPrice
-    seen = set()
+    seen: set[Any] = set()
     for _ in range(len(tiers) + 1):
         den = q * (tier.maintenanceMarginRate + fee) - s * q
         if den == 0:

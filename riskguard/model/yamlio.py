@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -32,7 +32,7 @@ MAX_ALIASES = 256
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 4000  # below CPython's int/str conversion limit (4300 digits)
 
-PathKey = tuple  # tuple of str | int
+PathKey = tuple[str | int, ...]
 
 _T = "tag:yaml.org,2002:"
 _JSON_SCALARS = frozenset({_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"})
@@ -43,7 +43,7 @@ class Located:
     """A parsed document plus the (line, column) of each value, keyed by JSON path tuple."""
 
     data: Any
-    marks: dict
+    marks: dict[PathKey, tuple[int | None, int | None]]
     file: str | None
 
     def mark(self, path: PathKey) -> tuple[int | None, int | None]:
@@ -83,18 +83,18 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.YAMLError(
                     f"more than {MAX_ALIASES} aliases (line {event.start_mark.line + 1}): "
                     "refusing a possible alias bomb"
                 )
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.YAMLError(
                 f"nesting deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})"
             )
@@ -152,7 +152,12 @@ def _tag_problem(tag: str) -> str:
     )
 
 
-def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) -> None:
+def _walk_marks(
+    node: yaml.Node,
+    path: PathKey,
+    marks: dict[PathKey, tuple[int | None, int | None]],
+    budget: list[int],
+) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise _BadValue(
@@ -191,7 +196,7 @@ def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) 
         for i, item in enumerate(node.value):
             _walk_marks(item, (*path, i), marks, budget)
     else:
-        why = _scalar_problem(node)
+        why = _scalar_problem(cast(yaml.ScalarNode, node))
         if why is not None:
             raise _BadValue(why, path, node)
 
@@ -221,8 +226,8 @@ def parse_text(text: str, file: str | None = None) -> Located:
         loader = _BoundedLoader(text)  # checks every character is printable
     except yaml.reader.ReaderError as exc:
         pos = exc.position
-        line = text.count("\n", 0, pos) + 1
-        col = pos - text.rfind("\n", 0, pos)
+        line: int | None = text.count("\n", 0, pos) + 1
+        col: int | None = pos - text.rfind("\n", 0, pos)
         raise RiskguardError(
             [
                 Problem(
@@ -240,7 +245,7 @@ def parse_text(text: str, file: str | None = None) -> Located:
         node = loader.get_single_node()
         if node is None:
             return Located(None, {(): (1, 1)}, file)
-        marks: dict = {}
+        marks: dict[Any, Any] = {}
         _walk_marks(node, (), marks, [MAX_NODES])
         data = loader.construct_document(node)
     except _DuplicateKey as dup:
@@ -362,7 +367,7 @@ class _Dup(ValueError):
     pass
 
 
-def _no_dup(pairs: list) -> dict:
+def _no_dup(pairs: list[Any]) -> dict[Any, Any]:
     d = dict(pairs)
     if len(d) != len(pairs):
         raise _Dup

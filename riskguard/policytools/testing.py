@@ -31,7 +31,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 
@@ -575,7 +575,7 @@ class _Loader:
         """A snapshot/order from a path, an inline mapping or {extends, set}."""
         build = build_snapshot if kind == "snapshot" else build_order
         load = load_snapshot if kind == "snapshot" else load_order
-        cache = self._snaps if kind == "snapshot" else self._orders
+        cache: dict[str, Any] = self._snaps if kind == "snapshot" else self._orders
         if isinstance(value, str):
             path = (base / value) if not Path(value).is_absolute() else Path(value)
             if not path.is_file():
@@ -699,6 +699,7 @@ class _Loader:
                 problems.extend(self.policy_errors[str(pol_path.resolve())])
         if problems:
             raise RiskguardError(problems)
+        assert policy is not None  # each way of leaving it None added a problem
 
         file_now = data.get("now")
         cases: list[Case] = []
@@ -879,8 +880,8 @@ class _Loader:
                     sw.problem((), "no snapshot: give the step or the case one", "shape")
                 )
                 continue
-            snap = self.source(snap_src, base, snap_where, "snapshot", problems)
-            order = None
+            snap: Any = self.source(snap_src, base, snap_where, "snapshot", problems)
+            order: Any = None
             order_src = s.get("order", default_order)
             if order_src is not None:
                 ow = sw.at("order") if "order" in s else where.at("order")
@@ -947,7 +948,7 @@ class _Loader:
             if delta is not None:
                 start = prev if prev is not None else snap.timestamp
                 if start is None:
-                    start = _parse_ts(DEFAULT_NOW)
+                    start = cast(int, _parse_ts(DEFAULT_NOW))
                 return start + delta
         try:
             return _parse_ts(src)

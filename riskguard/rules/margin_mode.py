@@ -19,6 +19,7 @@ assumption for a new position.
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
@@ -132,7 +133,7 @@ class MarginMode(BaseRule):
                 found=pm.marginMode,
                 requiredBy=where,
             )
-            params: dict = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
+            params: dict[Any, Any] = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
             if need == "isolated":
                 params["isolatedMargin"] = pm.initialMargin
             if feas.code:
@@ -207,5 +208,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)
