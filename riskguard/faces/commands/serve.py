@@ -278,7 +278,7 @@ def _supervisor_class():
         """uvicorn's process manager, except SIGHUP reloads the policy in every worker
         (each worker swaps it atomically) instead of restarting the processes."""
 
-        def handle_hup(self) -> None:  # type: ignore[override]
+        def handle_hup(self) -> None:
             for p in self.processes:
                 if p.pid is not None and p.process.is_alive():
                     os.kill(p.pid, signal.SIGHUP)

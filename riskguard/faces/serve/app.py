@@ -171,13 +171,12 @@ class Metrics:
             ["result"],
             registry=r,
         )
-        gauge_kw = {"multiprocess_mode": "livemax"} if self.multiprocess else {}
         self.policy_info = Gauge(
             "riskguard_policy_info",
             "The policy in force (1) by name, version and digest",
             ["name", "version", "digest"],
             registry=r,
-            **gauge_kw,
+            multiprocess_mode="livemax",  # with workers: the live ones only (else ignored)
         )
         self._policy_labels: tuple[str, str, str] | None = None
         self._children: dict[tuple, Any] = {}

@@ -196,7 +196,7 @@ def build_openapi(version: str) -> dict:
             },
         }
     )
-    sec = [{"bearer": []}]
+    sec: list[dict[str, list[str]]] = [{"bearer": []}]
     paths = {
         "/v1/check": {
             "post": {
