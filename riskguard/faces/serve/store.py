@@ -33,8 +33,8 @@ def _identity(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def _write_atomic(path: str | Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -59,38 +59,42 @@ class SharedState:
         self.snapshots_dir = self.dir / "snapshots"
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
         self.trading_file = self.dir / "trading-state.json"
-        # account -> (file identity, parsed snapshot, its digest): a decision on a stored
+        # account -> (file identity, parsed snapshot, its digest, file path): a decision on a stored
         # snapshot reuses the digest instead of hashing the snapshot again
-        self._cache: dict[str, tuple[tuple[int, int, int], Snapshot, str]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int], Snapshot, str, str]] = {}
         self._trading_seen: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ snapshots
 
-    def _path(self, account: str) -> Path:
+    def _path(self, account: str) -> str:
         # hashed: an account name is caller-chosen text, never a path component
-        return self.snapshots_dir / (hashlib.sha256(account.encode()).hexdigest() + ".json")
+        hit = self._cache.get(account)
+        if hit is not None:
+            return hit[3]
+        name = hashlib.sha256(account.encode()).hexdigest() + ".json"
+        return os.path.join(self.snapshots_dir, name)
 
     def put_snapshot(self, account: str, snapshot: Snapshot, raw: dict) -> str:
         """Store ``raw`` (already parsed as ``snapshot``); returns the snapshot's digest."""
         path = self._path(account)
-        if not path.exists() and self.accounts() >= self.max_accounts:
+        if not os.path.exists(path) and self.accounts() >= self.max_accounts:
             raise StoreFull(self.max_accounts)
         sdigest = digest(snapshot.to_dict())
         data = json.dumps({"account": account, "snapshot": raw}, allow_nan=False).encode()
         _write_atomic(path, data)
         try:
-            ident = _identity(path.stat())
+            ident = _identity(os.stat(path))
         except FileNotFoundError:  # replaced again at once by another worker
             return sdigest
-        self._cache[account] = (ident, snapshot, sdigest)
+        self._cache[account] = (ident, snapshot, sdigest, path)
         return sdigest
 
     def get_snapshot(self, account: str) -> tuple[Snapshot, str] | None:
         """The account's stored snapshot and its digest (None: nothing stored)."""
         path = self._path(account)
         try:
-            ident = _identity(path.stat())
+            ident = _identity(os.stat(path))
         except FileNotFoundError:
             self._cache.pop(account, None)
             return None
@@ -105,7 +109,7 @@ class SharedState:
             return None
         snap = build_snapshot(doc["snapshot"])
         sdigest = digest(snap.to_dict())
-        self._cache[account] = (ident, snap, sdigest)
+        self._cache[account] = (ident, snap, sdigest, path)
         return snap, sdigest
 
     def accounts(self) -> int:
