@@ -176,6 +176,9 @@ def test_policy_health_readiness_and_openapi(server):
         assert ready.json()["ready"] is True and ready.json()["policy"]["digest"] == pol.digest
         doc = anon.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
+    from openapi_spec_validator import validate
+
+    validate(doc)  # a valid OpenAPI 3.1 document (raises otherwise)
     for path in (
         "/v1/check",
         "/v1/snapshots/{account}",
