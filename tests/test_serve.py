@@ -643,6 +643,10 @@ def test_serve_command_refuses_bad_setups_with_exit_2(tmp_path):
     assert r.returncode == 2 and "--tls-key" in r.stderr
     r = run_cli("serve", "--hash-token", input="short\n")
     assert r.returncode == 2
+    r = run_cli("serve", "-p", DEFAULT, "--tls-cert", "nope.pem", "--tls-key", "nope.pem")
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run_cli("serve", "-p", DEFAULT, "--audit-log", str(tmp_path / "no" / "dir" / "a.jsonl"))
+    assert r.returncode == 2 and "a.jsonl" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_tls(tmp_path):

@@ -182,6 +182,13 @@ def run(args) -> int:
     load_policy(args.policy, plugins=tuple(args.plugin))
     if args.token_file:
         load_tokens(args.token_file)
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path and not os.path.isfile(path):
+            raise _usage(f"{flag}: no such file: {path}")
+    if args.audit_log:
+        from riskguard.decisionlog.log import AuditLog
+
+        AuditLog(args.audit_log).close()  # opens (creates) it, or says why it cannot
 
     own_state = args.state_dir is None
     state_dir = tempfile.mkdtemp(prefix="riskguard-serve-") if own_state else args.state_dir
