@@ -43,7 +43,9 @@ type Decision struct {
 	Decision         string   `json:"decision"` // allow | resize | deny
 	DecisionID       string   `json:"decisionId"`
 	MaxAllowedAmount *float64 `json:"maxAllowedAmount"`
-	Policy           struct {
+	// With an order: the amount to send — the order's on allow, less on resize, 0 on deny.
+	ApprovedAmount *float64 `json:"approvedAmount"`
+	Policy         struct {
 		Name, Version, Digest string
 	} `json:"policy"`
 	Violations []Violation `json:"violations"`
@@ -123,15 +125,10 @@ func (c *Client) StoreSnapshot(ctx context.Context, account string, snapshot jso
 	return c.call(ctx, "POST", "/v1/snapshots/"+url.PathEscape(account), snapshot, &out)
 }
 
-// AmountToSend is what a bot does with a decision: send as asked, send less, or nothing.
-func AmountToSend(o Order, d *Decision) float64 {
-	switch d.Decision {
-	case "allow":
-		return o.Amount
-	case "resize":
-		if d.MaxAllowedAmount != nil {
-			return *d.MaxAllowedAmount
-		}
+// AmountToSend is what a bot sends: the decision's approved amount (0 when denied or absent).
+func AmountToSend(d *Decision) float64 {
+	if d.ApprovedAmount != nil {
+		return *d.ApprovedAmount
 	}
 	return 0
 }
@@ -164,7 +161,7 @@ func main() {
 		}
 		os.Exit(1)
 	}
-	fmt.Printf("%s: send %g (policy %s)\n", d.Decision, AmountToSend(o, d), d.Policy.Digest)
+	fmt.Printf("%s: send %g (policy %s)\n", d.Decision, AmountToSend(d), d.Policy.Digest)
 	for _, v := range d.Violations {
 		fmt.Printf("  %s %s: %s\n", v.Severity, v.Code, v.Message)
 	}

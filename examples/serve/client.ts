@@ -34,6 +34,8 @@ export interface Decision {
   decisionId: string;
   policy: { name: string; version: string; digest: string };
   maxAllowedAmount?: number | null;
+  /** With an order: the amount to send — the order's on allow, less on resize, 0 on deny. */
+  approvedAmount?: number;
   violations: Violation[];
   actions: { type: string; rule: string; [k: string]: unknown }[];
 }
@@ -97,11 +99,9 @@ export class Riskguard {
   }
 }
 
-/** What a bot does with a decision: send as asked, send less, or not at all. */
-export function amountToSend(order: Order, d: Decision): number {
-  if (d.decision === "allow") return order.amount;
-  if (d.decision === "resize") return d.maxAllowedAmount ?? 0;
-  return 0;
+/** What a bot sends: the decision's approved amount (0 when denied or when absent). */
+export function amountToSend(d: Decision): number {
+  return d.approvedAmount ?? 0;
 }
 
 async function main(): Promise<void> {
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const order: Order = { symbol: "BTC/USDT:USDT", side: "buy", amount: 0.5, leverage: 10 };
   try {
     const d = await guard.check(order, { account: "main" });
-    console.log(`${d.decision}: send ${amountToSend(order, d)} (policy ${d.policy.digest.slice(0, 19)}…)`);
+    console.log(`${d.decision}: send ${amountToSend(d)} (policy ${d.policy.digest.slice(0, 19)}…)`);
     for (const v of d.violations) console.log(`  ${v.severity} ${v.code}: ${v.message}`);
   } catch (e) {
     // the service is down or refused: a guardrail fails closed, so the order is not sent
