@@ -296,6 +296,9 @@ def test_malformed_and_oversized_bodies_get_problem_documents(server):
         doc = problem(r, 400)
         assert doc["problems"][0]["path"] == "$" and doc["problems"][0]["line"] == 1
         problem(c.post("/v1/check", content=b'{"snapshot": NaN}'), 400)
+        dup = problem(c.post("/v1/check", content=b'{"account": "a",\n "account": "b"}'), 400)
+        assert dup["problems"][0]["code"] == "duplicate_key"
+        assert dup["problems"][0]["line"] == 2
         problem(c.post("/v1/check", content=b""), 400)
         problem(c.post("/v1/check", content=b"\xff\xfe\x00"), 400)
         assert paths(problem(c.post("/v1/check", json=[1, 2]), 422)) == ["$"]
