@@ -404,6 +404,8 @@ class Hang(BaseRule):
     def evaluate(self, ctx):
         if ctx.order is not None and ctx.order.clientOrderId == "hang":
             time.sleep(1.5)  # a plugin waiting on a dead network call
+        if ctx.order is not None and ctx.order.clientOrderId == "boom":
+            raise RuntimeError("plugin bug")
 
 @hookimpl
 def riskguard_rule_types(register):
@@ -424,6 +426,14 @@ def test_a_hung_plugin_rule_is_denied_within_the_budget_and_the_server_stays_up(
         httpx.Client(base_url=s.url, timeout=10) as c,
     ):
         hung = {**SOL, "clientOrderId": "hang"}
+        # a rule that raises: deny, as the library decides (fail closed)
+        boom = {"snapshot": snap(), "order": {**SOL, "clientOrderId": "boom"}}
+        d = c.post("/v1/check", json=boom).json()
+        lib = Guard.from_file(tmp_path / "p.yaml", plugins=[str(plugin)]).check(
+            snap(), boom["order"]
+        )
+        assert d["decision"] == lib.decision == "deny"
+        assert "RULE_ERROR" in {v["code"] for v in d["violations"]}
         for _ in range(6):  # more than the guard keeps stuck workers for
             r = c.post("/v1/check", json={"snapshot": snap(), "order": hung})
             assert r.status_code == 200, r.text
