@@ -210,6 +210,11 @@ def test_policy_health_readiness_and_openapi(server):
         return list(v.iter_errors(instance))
 
     assert check("Snapshot", snap()) == []
+    with client(server) as c:  # the service's own answers match its own description
+        live = c.post("/v1/check", json={"snapshot": snap(), "order": BIG_SOL}).json()
+        bad_answer = c.post("/v1/check", json={"order": SOL})
+    assert check("Decision", live) == []
+    assert check("Problem", bad_answer.json()) == []
     assert check("CheckRequest", {"snapshot": snap(), "order": SOL}) == []
     assert check("CheckRequest", {"account": "main", "order": SOL}) == []
     assert check("CheckRequest", {"order": SOL}) != []
