@@ -38,6 +38,7 @@ def test_wheel_contents(wheel):
     assert "riskguard/contrib/ccxt_guard.py" in names
     for preset in ("default", "conservative", "scalper", "trend", "prop-desk"):
         assert f"riskguard/presets/{preset}.yaml" in names  # Guard.from_preset
+    assert "riskguard/faces/serve/app.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
     assert "riskguard/py.typed" in names  # PEP 561: embedders get riskguard's types
 
