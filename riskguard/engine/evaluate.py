@@ -33,7 +33,7 @@ from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
 from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
 from riskguard.engine.policy import CompiledPolicy
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, account_fee_model
 from riskguard.margin.metrics import (
     AccountMetrics,
     apply_order,
@@ -51,6 +51,10 @@ ENGINE_CODES: dict[str, str] = {
     "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
     "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
     "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "INPUT_POSITION_MODE_UNSTATED": "a long and a short on one symbol in a snapshot without "
+    '"positionMode": "hedge": each is judged as a one-way position (a warning)',
+    "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
+    "would open or add to; the exchange rejects it",
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
@@ -123,6 +127,23 @@ def _enrich(
 
 
 def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
+    if snapshot.positionMode == "oneway" and len(snapshot.positions) > 1:
+        sides: dict[str, str] = {}
+        for p in snapshot.positions:
+            if sides.setdefault(p.symbol, p.side) != p.side:
+                vs.append(
+                    Violation(
+                        ENGINE,
+                        "input",
+                        "INPUT_POSITION_MODE_UNSTATED",
+                        "warning",
+                        f"{p.symbol}: a long and a short on one symbol, but the snapshot does "
+                        'not say "positionMode": "hedge"; they are judged as independent '
+                        "one-way positions, not as legs sharing one cross liquidation price",
+                        p.symbol,
+                    )
+                )
+                break
     for p in snapshot.positions:
         lp = p.liquidationPrice
         if lp is not None and lp <= 0:
@@ -315,8 +336,9 @@ def _evaluate_once(
     if order is not None:
         try:
             projected = apply_order(snapshot, order)
-        except ValueError as exc:
-            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+        except ValueError as exc:  # no price; or an order the exchange would refuse
+            code = getattr(exc, "code", "INPUT_ORDER_UNPRICEABLE")
+            vs.append(_engine_violation(code, str(exc), order.symbol))
             projected = snapshot
         metrics = compute_metrics(projected, model)
         ctx = EvalContext(
@@ -384,6 +406,8 @@ def evaluate(
     # everything else sees the snapshot itself.
     judged = snapshot if order is None else at_fill(snapshot, order)
     try:
+        if model.takerFeeInTrigger and "takerFeeRate" in snapshot.extra:
+            model = account_fee_model(model, snapshot)  # rules see the account's rate too
         ctx = _evaluate_once(
             policy, judged, order, model, market_data, now_ms, state, trace, errors
         )
@@ -539,6 +563,32 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
+def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> list[Any]:
+    """Give each action the severity of what proposed it (``riskguard.actions``)."""
+    if not actions or all(a.severity is not None for a in actions):
+        return actions
+    rank = SEVERITY_RANK
+    worst: dict[tuple[str, str | None], str] = {}
+    for v in violations:
+        for key in ((v.rule, v.symbol), (v.rule, "*")):
+            cur = worst.get(key)
+            if v.severity in rank and (cur is None or rank[v.severity] > rank[cur]):
+                worst[key] = v.severity
+    configured = {r.id: r.severity for r in policy.rules}
+    out = []
+    for a in actions:
+        if a.severity is None:
+            sev = (
+                worst.get((a.rule, a.symbol))
+                or worst.get((a.rule, "*"))
+                or configured.get(a.rule)
+                or ("critical" if a.rule == ENGINE else None)
+            )
+            a = replace(a, severity=sev)
+        out.append(a)
+    return out
+
+
 def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
     """One ``set_stop_loss`` per position: the most protective of those the rules propose.
 
@@ -570,7 +620,9 @@ def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
             else min(group, key=lambda a: a.params["price"])
         )
         rules = sorted({a.rule for a in group})
-        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules})
+        sevs = [a.severity for a in group if a.severity in SEVERITY_RANK]
+        sev = max(sevs, key=SEVERITY_RANK.__getitem__) if sevs else None
+        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules}, sev)
     out, done = [], set()
     for a in actions:
         if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
@@ -637,6 +689,7 @@ def _finish(
     violations = [
         v if _finite(v.context) else replace(v, context=_clean(v.context)) for v in violations
     ]
+    actions = _with_severity(actions, violations, policy)
     actions = _merge_stops(actions, snapshot)
     would = outcome
     if policy.mode == "monitor":

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, close_fee_rate, with_close_fee
 from riskguard.model.slots import fast_frozen_init
 from riskguard.model.snapshot import Order, Position, Snapshot
 
@@ -46,6 +46,10 @@ class PositionMetrics:
     approximate: bool
     tierSource: str  # "tiers" | "default" | "missing"
     leverageAssumed: bool
+    # the closing-fee rate counted in the liquidation trigger, and where it came from:
+    # "market" | "account" (the snapshot's takerFeeRate) | "default" (the model's) | "none"
+    closeFeeRate: float
+    closeFeeRateSource: str
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -76,15 +80,36 @@ class AccountMetrics:
         d["positions"] = [p.to_dict() for p in self.positions]
         return d
 
-    def position(self, symbol: str) -> PositionMetrics | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMetrics | None:
+        """The position of ``symbol`` (in hedge mode: its ``side`` leg, when given)."""
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
 
 fast_frozen_init(PositionMetrics)
 fast_frozen_init(AccountMetrics)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedAccountMetrics(AccountMetrics):
+    """AccountMetrics plus the figures of a hedge-mode or multi-collateral account
+    (``riskguard.margin.accounts``); one-way single-currency accounts never carry them."""
+
+    positionMode: str = "oneway"
+    collateralValue: float | None = None  # Σ amount × price × collateral ratio
+    marginBalance: float | None = None  # collateral value with uPnL in the settle coin
+    accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
+    accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
+    balances: tuple[Any, ...] = ()
+    # Σ notional / equity of both legs; ``effectiveLeverage`` nets a symbol's legs in hedge mode
+    grossEffectiveLeverage: float | None = None
+
+    def to_dict(self) -> dict:
+        d = AccountMetrics.to_dict(self)
+        d["balances"] = [dict(b) for b in self.balances]
+        return d
 
 
 def order_initial_margin(
@@ -213,6 +238,10 @@ def _mark(snapshot: Snapshot, p: Position) -> float | None:
 
 
 def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
+    if snapshot.balances or snapshot.positionMode != "oneway":
+        from riskguard.margin.accounts import account_metrics  # hedge mode, multi-collateral
+
+        return account_metrics(snapshot, model, compute_metrics, ExtendedAccountMetrics)
     # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
     # (same arithmetic, same order of operations as the model's methods).
     positions = snapshot.positions
@@ -229,6 +258,16 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     # other cross positions' fees weigh on the pool like their maintenance margin does.
     fee_rate = model.closeFeeRate
     fees = [0.0] * n
+    # The account's taker rate (snapshot takerFeeRate, per symbol markets[s].takerFeeRate)
+    # replaces the model's default where its trigger counts one; one model per rate.
+    fee_src: list[str] | None = None
+    models: list[MarginModel] | None = None
+    if model.takerFeeInTrigger:
+        fee_src, models = [], []
+        for p in positions:
+            r, src = close_fee_rate(model, snapshot, p.symbol)
+            fee_src.append(src)
+            models.append(with_close_fee(model, r))
     fast = _fast_pnl(model)
     solver = _fast_solver(model)
     start_tier: list[Any] = [None] * n
@@ -267,9 +306,10 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         else:
             cross_upnl += u
             if mm[i] is not None:
-                if fee_rate:
+                rate = models[i].closeFeeRate if models is not None else fee_rate
+                if rate:
                     size = p.contracts * p.contractSize
-                    fees[i] = fee_rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
+                    fees[i] = rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
                 cross_mm += m + fees[i]
 
     wallet = snapshot.walletBalance
@@ -299,17 +339,19 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
             im = notional / lev
         lp = None
         mmi = mm[i]
+        pmodel = models[i] if models is not None else model
+        lp_of = liquidation_price if pmodel is model else pmodel.liquidation_price
         if mmi is not None:
             tiers = all_tiers.get(p.symbol, ())
             st = start_tier[i]
             if st is not None:
                 if isolated:
                     lp = _lp_linear_mark(
-                        model, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
+                        pmodel, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
                     )
                 else:
                     lp = _lp_linear_mark(
-                        model,
+                        pmodel,
                         p,
                         tiers,
                         st,
@@ -319,9 +361,9 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                         cross_upnl - upnl[i],
                     )
             elif isolated:
-                lp = liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
+                lp = lp_of(p, tiers, mark, p.isolatedMargin or 0.0)
             else:
-                lp = liquidation_price(
+                lp = lp_of(
                     p, tiers, mark, cross_wallet, cross_mm - mmi - fees[i], cross_upnl - upnl[i]
                 )
         if lp is not None and lp - lp != 0:
@@ -355,6 +397,8 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                 approx or src != "tiers" or (p.inverse and not model.inverseSupported),
                 src,
                 leverage is None,
+                pmodel.closeFeeRate,
+                fee_src[i] if fee_src is not None else "none",
             )
         )
     order_im = 0.0
@@ -434,9 +478,9 @@ class MarginFigures:
             )
         return self._pos
 
-    def position(self, symbol: str) -> PositionMargin | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMargin | None:
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
@@ -495,8 +539,13 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
 
     Used for pre-trade checks: rules evaluate the projected account. Adds to, reduces,
     closes or flips the one-way position of the order's symbol; isolated margin grows by
-    the order's initial margin. The wallet is unchanged (fees are not modelled).
+    the order's initial margin. The wallet is unchanged (fees are not modelled). In hedge
+    mode the order acts on its own leg (``riskguard.margin.accounts.apply_hedged_order``).
     """
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import apply_hedged_order
+
+        return apply_hedged_order(snapshot, order, apply_order)
     price = order.price
     existing = None
     for p in snapshot.positions:
@@ -593,6 +642,10 @@ def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:
 
 def order_reduces(snapshot: Snapshot, order: Order) -> bool:
     """True when the order only reduces (or closes) an existing position."""
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import hedged_order_reduces
+
+        return hedged_order_reduces(snapshot, order)
     for p in snapshot.positions:
         if p.symbol == order.symbol:
             opposite = (p.side == "long") == (order.side == "sell")
@@ -645,3 +698,18 @@ def at_fill(snapshot: Snapshot, order: Order) -> Snapshot:
     if m is not None:
         markets[sym] = _replace(m, markPrice=price)
     return _replace(snapshot, positions=positions, markets=markets, source=None)
+
+
+def order_position(snapshot: Snapshot, order: Order) -> Position | None:
+    """The position ``order`` acts on: its symbol's, or in hedge mode the leg it opens or
+    closes (``riskguard.margin.accounts.order_leg``), so pre-trade sizing never mistakes an
+    order opening one leg for one closing the other."""
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import order_leg
+
+        leg = order_leg(order)
+        for p in snapshot.positions:
+            if p.symbol == order.symbol and p.side == leg:
+                return p
+        return None
+    return position_of(snapshot, order.symbol)
