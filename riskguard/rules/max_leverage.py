@@ -307,9 +307,27 @@ class MaxLeverage(BaseRule):
                 if pm is not None:
                     e0 -= pm.unrealizedPnl
             s = 1.0 if side == "long" else -1.0
+            flat = 0.0
+            if getattr(mb, "positionMode", "oneway") == "hedge":
+                # Account leverage nets a symbol's legs (_account): an order against the
+                # symbol's net exposure first flattens it, then opens exposure of its own.
+                from riskguard.margin.accounts import net_notional
+
+                matched = [p for p in mb.positions if self.match.position(p)]
+                net_x = sum(
+                    p.notional if p.side == "long" else -p.notional
+                    for p in matched
+                    if p.symbol == order.symbol
+                )
+                n0 = net_notional([p for p in matched if p.symbol != order.symbol])
+                if net_x * s < 0 and cs * mark > 0:
+                    flat = abs(net_x) / (cs * mark)
+                    e0 += s * cs * (mark - price) * flat
+                else:
+                    n0 += abs(net_x)
             den = cs * mark - self.account_max * s * cs * (mark - price)
             if den > 0:
-                bound = min(bound, max(0.0, (self.account_max * e0 - n0) / den))
+                bound = min(bound, flat + max(0.0, (self.account_max * e0 - n0) / den))
         return None if math.isinf(bound) else _amount(start + bound)
 
 
