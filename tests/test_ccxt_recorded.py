@@ -82,12 +82,14 @@ def test_binanceusdm_guarded_exchange_sends_only_what_the_guard_allows():
         },
     }
     guarded = GuardedExchange(ex, Guard.from_dict(policy))
-    placed = guarded.create_order(BTC, "limit", "buy", 0.01, 60000)  # 600 USDT: allowed
+    # A resting buy is judged as the account will be when it fills (issue 19): priced above
+    # the recorded long's liquidation price (64,847), so the account is still there then.
+    placed = guarded.create_order(BTC, "limit", "buy", 0.01, 67000)  # 670 USDT: allowed
     assert placed["id"] == "4087922045"
     [sent] = http.requested("POST", "/fapi/v1/order", symbol="BTCUSDT", type="LIMIT")
-    assert sent.params["quantity"] == "0.01" and sent.params["price"] == "60000"
+    assert sent.params["quantity"] == "0.01" and sent.params["price"] == "67000"
     with pytest.raises(OrderRejected):
-        guarded.create_order(BTC, "limit", "buy", 0.1, 60000)  # 6,000 USDT: denied
+        guarded.create_order(BTC, "limit", "buy", 0.1, 67000)  # 6,700 USDT: denied
     assert len(http.requested("POST", "/fapi/v1/order")) == 1  # nothing more was sent
 
 
