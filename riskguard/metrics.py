@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .margin.base import MarginModel
+from .margin.base import MarginModel, linear_mark_root
+from .margin.base import tier_at as _tier_at
 from .slots import fast_frozen_init
 from .snapshot import Order, Position, Snapshot
 
@@ -150,16 +151,6 @@ def _fast_solver(model: MarginModel) -> bool:
     )
 
 
-def _tier_at(tiers: tuple, x: float) -> Any:
-    chosen = tiers[0]
-    for t in tiers:
-        if t.minNotional <= x:
-            chosen = t
-        else:
-            break
-    return chosen
-
-
 def _lp_linear_mark(
     model: MarginModel,
     p: Position,
@@ -170,20 +161,25 @@ def _lp_linear_mark(
     t1: float,
     u1: float,
 ) -> float | None:
-    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier."""
+    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier.
+
+    The same primitives as the model (``tier_at``, ``linear_mark_root``) in the same order;
+    where the iteration finds no self-consistent positive root, the model's tier walk
+    (``_first_hit``) answers from here, as ``_solve_tiers`` would after the same iteration.
+    """
     q = p.contracts * p.contractSize
     s = 1 if p.side == "long" else -1
     fee = model.closeFeeRate
     ep = p.entryPrice
     seen = set()
     for _ in range(len(tiers) + 1):
-        den = q * (tier.maintenanceMarginRate + fee) - s * q
-        if den == 0:
-            return None
-        lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
-        if lp <= 0:
+        lp = linear_mark_root(
+            q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
+        )
+        if lp is None or lp <= 0:
             if (
-                not seen
+                lp is not None
+                and not seen
                 and s == 1
                 and tier is tiers[0]
                 and model._surplus(p, tier, mark, wb, t1, u1) > 0
@@ -192,7 +188,7 @@ def _lp_linear_mark(
                 # (``_first_hit``) has no lower tier to try and returns None; the common
                 # case of a well-margined cross long, skipped here.
                 return None
-            break  # another tier may still have a positive root: the model walks them
+            break  # another tier may still have a positive root: the walk below tries them
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
             return lp
@@ -200,8 +196,9 @@ def _lp_linear_mark(
             break
         seen.add(id(tier))
         tier = nxt
-    # inconsistent tiers or no positive root here: the model walks the tiers (rare; slower)
-    return model.liquidation_price(p, tiers, mark, wb, t1, u1)
+    # inconsistent tiers or no positive root here: the model's walk, without redoing the
+    # iteration above (``liquidation_price`` would repeat it before walking)
+    return model._first_hit(p, tiers, mark, wb, t1, u1, model._linear_mark)
 
 
 def _mark(snapshot: Snapshot, p: Position) -> float | None:

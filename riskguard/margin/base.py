@@ -31,6 +31,35 @@ from dataclasses import dataclass, field
 
 from ..snapshot import LeverageTier, Position
 
+# ----------------------------------------------------------------- shared primitives
+# One home for the arithmetic the solver below and the hot path in ``metrics.py`` share,
+# so an exchange's formula is written once (the hot path keeps its own loop shape).
+
+
+def tier_at(tiers: tuple[LeverageTier, ...], x: float) -> LeverageTier:
+    """The last tier whose floor ≤ ``x`` (boundaries go up); the first tier below its floor."""
+    chosen = tiers[0]
+    for t in tiers:
+        if t.minNotional <= x:
+            chosen = t
+        else:
+            break
+    return chosen
+
+
+def linear_mark_root(
+    q: float, s: int, ep: float, rate: float, amt: float, wb: float, t1: float, u1: float
+) -> float | None:
+    """``P = (WB − T1 + U1 + cum − s·Q·EP) / (Q·(MMR + f) − s·Q)``; None when the slope is 0.
+
+    ``rate`` is ``MMR + f`` (maintenance rate plus the closing fee counted in the trigger),
+    ``amt`` the tier's maintenance amount when the exchange deducts it (else 0).
+    """
+    den = q * rate - s * q
+    if den == 0:
+        return None
+    return (wb - t1 + u1 + amt - s * q * ep) / den
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -102,14 +131,7 @@ class MarginModel:
         """The last tier whose floor ≤ the position's size at ``price`` (boundaries go up)."""
         if not tiers:
             return self.default_tier()
-        x = self.tier_metric(pos, price)
-        chosen = tiers[0]
-        for t in tiers:
-            if t.minNotional <= x:
-                chosen = t
-            else:
-                break
-        return chosen
+        return tier_at(tiers, self.tier_metric(pos, price))
 
     # ----------------------------------------------------------------- figures
 
@@ -241,12 +263,16 @@ class MarginModel:
     def _linear_mark(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
     ) -> float | None:
-        q, s = pos.size, pos.sign
-        den = q * (tier.maintenanceMarginRate + self.closeFeeRate) - s * q
-        if den == 0:
-            return None
-        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
-        return (wb - t1 + u1 + amt - s * q * pos.entryPrice) / den
+        return linear_mark_root(
+            pos.size,
+            pos.sign,
+            pos.entryPrice,
+            tier.maintenanceMarginRate + self.closeFeeRate,
+            tier.maintenanceAmount if self.mmDeduction else 0.0,
+            wb,
+            t1,
+            u1,
+        )
 
     def _linear_entry(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
