@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .margin.base import MarginModel, linear_mark_root
+from .margin.base import MarginModel, linear_mark_root, linear_surplus, walk_tiers
 from .margin.base import tier_at as _tier_at
 from .slots import fast_frozen_init
 from .snapshot import Order, Position, Snapshot
@@ -171,23 +171,13 @@ def _lp_linear_mark(
     s = 1 if p.side == "long" else -1
     fee = model.closeFeeRate
     ep = p.entryPrice
+    start = tier
     seen = set()
     for _ in range(len(tiers) + 1):
         lp = linear_mark_root(
             q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
         )
         if lp is None or lp <= 0:
-            if (
-                lp is not None
-                and not seen
-                and s == 1
-                and tier is tiers[0]
-                and model._surplus(p, tier, mark, wb, t1, u1) > 0
-            ):
-                # A safe long in the lowest tier with no positive root: the model's walk
-                # (``_first_hit``) has no lower tier to try and returns None; the common
-                # case of a well-margined cross long, skipped here.
-                return None
             break  # another tier may still have a positive root: the walk below tries them
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
@@ -196,9 +186,33 @@ def _lp_linear_mark(
             break
         seen.add(id(tier))
         tier = nxt
-    # inconsistent tiers or no positive root here: the model's walk, without redoing the
-    # iteration above (``liquidation_price`` would repeat it before walking)
-    return model._first_hit(p, tiers, mark, wb, t1, u1, model._linear_mark)
+    # Inconsistent tiers or no positive root here: the model's walk (``_first_hit``), from
+    # the mark's tier, with the same primitives — without redoing the iteration above.
+    safe = (
+        linear_surplus(
+            q, s, ep, start.maintenanceMarginRate, start.maintenanceAmount, fee, mark, wb, t1, u1
+        )
+        > 0
+    )
+    if safe and s == 1 and start is tiers[0]:
+        return None  # a safe long in the lowest tier: no lower tier to walk to (common)
+    i = 0
+    while tiers[i] is not start:
+        i += 1
+    return walk_tiers(
+        tiers,
+        i,
+        (-1 if s == 1 else 1) if safe else (1 if s == 1 else -1),
+        safe,
+        lambda t: linear_mark_root(
+            q, s, ep, t.maintenanceMarginRate + fee, t.maintenanceAmount, wb, t1, u1
+        ),
+        lambda t, price: linear_surplus(
+            q, s, ep, t.maintenanceMarginRate, t.maintenanceAmount, fee, price, wb, t1, u1
+        ),
+        lambda price: _tier_at(tiers, q * price),
+        lambda x: x / q,
+    )
 
 
 def _mark(snapshot: Snapshot, p: Position) -> float | None:

@@ -501,6 +501,68 @@ def test_fast_metrics_equal_the_models_own_methods(snap):
         ]
 
 
+@st.composite
+def rootless_books(draw):
+    """Books whose positions often have no positive root in their mark's tier: cross longs
+    well above the lowest tier with a wallet near or above their entry value, a short or an
+    isolated leg beside them, tier tables with and without hand-made (discontinuous)
+    maintenance amounts — the tier walk's cases (``_first_hit``), reached from the hot path."""
+    k = draw(st.integers(2, 5))
+    upper = draw(st.lists(st.floats(100, 1e6), min_size=k - 1, max_size=k - 1, unique=True))
+    floors = [0.0, *sorted(upper)]
+    rates = sorted(draw(st.lists(st.floats(0.001, 0.3), min_size=k, max_size=k)))
+    hand_made = draw(st.booleans())
+    tiers = []
+    for j in range(k):
+        t = {
+            "minNotional": floors[j],
+            "maxNotional": floors[j + 1] if j + 1 < k else None,
+            "maintenanceMarginRate": rates[j],
+        }
+        if hand_made:
+            t["maintenanceAmount"] = draw(st.floats(0, 5e4))
+        tiers.append(t)
+    positions = []
+    for i in range(draw(st.integers(1, 3))):
+        entry = draw(_price)
+        mark = entry * draw(st.floats(0.8, 1.3))
+        notional = draw(st.floats(floors[-1], floors[-1] * 3 + 1000))  # at the mark: top tier
+        pos = {
+            "symbol": f"W{i}/USDT:USDT",
+            "side": draw(st.sampled_from(["long", "long", "long", "short"])),
+            "contracts": notional / mark,
+            "entryPrice": entry,
+            "markPrice": mark,
+            "leverage": draw(st.sampled_from([1, 2, 10])),
+            "marginMode": draw(st.sampled_from(["cross", "cross", "cross", "isolated"])),
+        }
+        if pos["marginMode"] == "isolated":
+            pos["isolatedMargin"] = notional * draw(st.floats(0.05, 1.5))
+        positions.append(pos)
+    doc = snapshot_doc(
+        positions=positions,
+        leverageTiers={p["symbol"]: tiers for p in positions},
+        markets={},
+    )
+    value = sum(p["contracts"] * p["entryPrice"] for p in positions)
+    if draw(st.booleans()):
+        doc["walletBalance"] = value * draw(st.floats(0.0, 2.0))
+    else:
+        # a wallet just below the entry value: no positive root in the mark's (top) tier,
+        # whose maintenance amount lifts the balance past the entry value, but one lower
+        cum = sum(floors[j] * (rates[j] - rates[j - 1]) for j in range(1, k))
+        doc["walletBalance"] = max(0.0, value - cum * draw(st.floats(0.0, 1.0)))
+    return build_snapshot(doc)
+
+
+@given(rootless_books())
+def test_fast_metrics_equal_the_models_tier_walk(snap):
+    for model in (BINANCE, GENERIC):
+        fast = compute_metrics(snap, model).to_dict()
+        slow = compute_metrics(snap, _general(model)).to_dict()
+        assert repr(fast) == repr(slow)  # bit for bit
+
+
 def test_metrics_records_stay_frozen_with_the_same_signature():
     m = compute_metrics(build_snapshot(snapshot_doc()), BINANCE)
     p = m.positions[0]

@@ -61,6 +61,53 @@ def linear_mark_root(
     return (wb - t1 + u1 + amt - s * q * ep) / den
 
 
+def linear_surplus(
+    q: float,
+    s: int,
+    ep: float,
+    rate: float,
+    amt: float,
+    fee: float,
+    price: float,
+    wb: float,
+    t1: float,
+    u1: float,
+) -> float:
+    """Margin balance minus maintenance margin and closing fee of a linear position at ``price``.
+
+    ``WB − T1 + U1 + s·Q·(P − EP) − (max(Q·P·MMR − cum, 0) + f·Q·P)``; ``rate`` is the
+    tier's MMR, ``amt`` its maintenance amount when deducted (else 0).
+    """
+    mm = q * price * rate - amt
+    need = max(mm, 0.0) + fee * (q * price)
+    return wb - t1 + u1 + s * q * (price - ep) - need
+
+
+def walk_tiers(tiers, i, step, safe, root, surplus, tier_of, price_of) -> float | None:
+    """The first price, walking the tiers from index ``i`` by ``step``, where the balance meets
+    the requirement: a root inside its own tier, or a tier boundary where the surplus
+    changes sign (maintenance margin jumps there). ``safe`` is the sign of the surplus at
+    the mark; ``root(tier)``, ``surplus(tier, price)``, ``tier_of(price)`` and
+    ``price_of(floor)`` are the exchange's arithmetic (see :meth:`MarginModel._first_hit`).
+    """
+    n = len(tiers)
+    while True:
+        t = tiers[i]
+        p = root(t)
+        if p is not None and p > 0 and tier_of(p) is t:
+            return p
+        j = i + step
+        if not 0 <= j < n:
+            return None
+        x = tiers[max(i, j)].minNotional  # the boundary: the upper tier's floor
+        if x <= 0:
+            return None
+        b = price_of(x)
+        if (surplus(tiers[j], b) > 0) != safe:
+            return b
+        i = j
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What the exchange lets a bot do about margin, for actions' ``feasible``/``reason``.
@@ -236,27 +283,27 @@ class MarginModel:
         safe = self._surplus(pos, start, mark, wb, t1, u1) > 0
         if not safe:
             step = -step
-        while True:
-            t = tiers[i]
-            p = solve(pos, t, wb, t1, u1)
-            if p is not None and p > 0 and self.tier_for(pos, tiers, p) is t:
-                return p
-            j = i + step
-            if not 0 <= j < len(tiers):
-                return None
-            x = tiers[max(i, j)].minNotional  # the boundary: the upper tier's floor
-            if x <= 0:
-                return None
-            b = pos.size / x if pos.inverse else x / pos.size
-            if (self._surplus(pos, tiers[j], b, wb, t1, u1) > 0) != safe:
-                return b
-            i = j
+        q = pos.size
+        return walk_tiers(
+            tiers,
+            i,
+            step,
+            safe,
+            lambda t: solve(pos, t, wb, t1, u1),
+            lambda t, price: self._surplus(pos, t, price, wb, t1, u1),
+            lambda price: self.tier_for(pos, tiers, price),
+            (lambda x: q / x) if pos.inverse else (lambda x: x / q),
+        )
 
     def _surplus(self, pos, tier, price, wb, t1, u1) -> float:
         """Margin balance minus maintenance margin and closing fee at ``price`` in ``tier``."""
         amt = tier.maintenanceAmount if self.mmDeduction else 0.0
         rate = tier.maintenanceMarginRate
-        mm = pos.size * rate / price - amt if pos.inverse else pos.size * price * rate - amt
+        if not pos.inverse:
+            return linear_surplus(
+                pos.size, pos.sign, pos.entryPrice, rate, amt, self.closeFeeRate, price, wb, t1, u1
+            )
+        mm = pos.size * rate / price - amt
         need = max(mm, 0.0) + self.closeFeeRate * self.notional(pos, price)
         return wb - t1 + u1 + self.unrealized_pnl(pos, price) - need
 
