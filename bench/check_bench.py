@@ -27,9 +27,10 @@ What each competitor does (all of it, per decision):
   account leverage and tier caps, the stressed pool by bisection) and the engine's re-check
   of a resized amount. It covers only what the benchmark account needs (linear, Binance,
   add-to or open a position); the guard covers everything.
-- **CEL** (``common-expression-language``, cel-rust): one compiled expression over the
+- **CEL** (``common-expression-language``, cel-rust): one compiled expression (per row set) over the
   snapshot and order as maps; ``sum`` is a host function (CEL has no fold), let-bindings
-  are written ``[x].map(v, …)[0]`` (this CEL has no ``cel.bind``).
+  are written ``[x].map(v, …)[0]`` (this CEL has no ``cel.bind``); the stressed pool's
+  bound is solved per tier in closed form, like the Rego.
 - **Rego** (``regopy``, rego-cpp): one module; the snapshot and order are set as input and
   ``data.riskguard.decision_all`` (``decision`` for the core rules) is queried. The
   stressed pool's bound is solved per tier in closed form (Rego has no loops), and
@@ -754,7 +755,146 @@ CEL_CORE = r"""
  )[0])[0])[0])[0])[0])[0])[0]
 """
 
-CEL_FULL: str | None = None  # the whole default policy in CEL: see bench/README.md
+CEL_FULL: str | None = r"""
+[s.positions.filter(x, x.symbol == o.symbol)].map(ex,
+ [size(ex) == 0
+   ? s.positions + [{'symbol': o.symbol, 'side': o.side == 'buy' ? 'long' : 'short',
+        'contracts': o.amount, 'contractSize': 1.0, 'entryPrice': o.price,
+        'markPrice': s.markets[o.symbol].markPrice, 'leverage': o.leverage,
+        'marginMode': 'cross', 'stopLossPrice': has(o.stopLossPrice) ? o.stopLossPrice : 0.0}]
+   : s.positions.filter(x, x.symbol != o.symbol) + [{'symbol': ex[0].symbol, 'side': ex[0].side,
+        'contracts': ex[0].contracts + o.amount, 'contractSize': ex[0].contractSize,
+        'entryPrice': (ex[0].entryPrice * ex[0].contracts + o.price * o.amount) / (ex[0].contracts + o.amount),
+        'markPrice': ex[0].markPrice, 'leverage': ex[0].leverage, 'marginMode': ex[0].marginMode,
+        'isolatedMargin': ex[0].marginMode == 'isolated'
+            ? ex[0].isolatedMargin + o.amount * ex[0].contractSize * o.price / o.leverage : 0.0,
+        'stopLossPrice': has(o.stopLossPrice) ? o.stopLossPrice : ex[0].stopLossPrice}]
+ ].map(P,
+ [P.map(x, [x.contracts * x.contractSize].map(q, [x.side == 'long' ? 1.0 : -1.0].map(sg,
+     [s.leverageTiers[x.symbol]].map(ts,
+     [ts.filter(t, t.minNotional <= q * x.markPrice)].map(tf, [tf[size(tf) - 1]].map(t,
+     {'p': x, 'q': q, 'sg': sg, 'ts': ts, 't': t, 'atr': s.markets[x.symbol].atrPct,
+      'u': sg * q * (x.markPrice - x.entryPrice),
+      'mm': [q * x.markPrice * t.maintenanceMarginRate - t.maintenanceAmount].map(v, v > 0.0 ? v : 0.0)[0],
+      'im': x.marginMode == 'isolated' ? x.isolatedMargin : q * x.markPrice / x.leverage,
+      'iso': x.marginMode == 'isolated' ? x.isolatedMargin : 0.0}
+     )[0])[0])[0])[0])[0])
+ ].map(B,
+ [{'iso': sum(B.map(b, b.iso)),
+   'cmm': sum(B.filter(b, b.p.marginMode == 'cross').map(b, b.mm)),
+   'cup': sum(B.filter(b, b.p.marginMode == 'cross').map(b, b.u)),
+   'up': sum(B.map(b, b.u)), 'im': sum(B.map(b, b.im)),
+   'n': sum(B.map(b, b.q * b.p.markPrice)),
+   'up0': sum(s.positions.map(x, (x.side == 'long' ? 1.0 : -1.0) * x.contracts * x.contractSize * (x.markPrice - x.entryPrice))),
+   'im0': sum(s.positions.map(x, x.marginMode == 'isolated' ? x.isolatedMargin : x.contracts * x.contractSize * x.markPrice / x.leverage)),
+   'n0': sum(s.positions.map(x, x.contracts * x.contractSize * x.markPrice))}
+ ].map(T,
+ [{'eq': s.walletBalance + T.up, 'eq0': s.walletBalance + T.up0, 'cw': s.walletBalance - T.iso}].map(E,
+ [T.im / E.eq].map(util, [T.im0 / E.eq0].map(util0,
+ [[P, s.positions].map(L,
+   s.walletBalance - sum(L.map(x, x.marginMode == 'isolated' ? x.isolatedMargin : 0.0))
+   + sum(L.filter(x, x.marginMode == 'cross').map(x,
+       [x.side == 'long' ? 1.0 : -1.0].map(sg, [x.contracts * x.contractSize].map(q,
+       [x.markPrice * (1.0 - sg * p.shockPct / 100.0)].map(m2,
+         sg * q * (m2 - x.entryPrice)
+         - [s.leverageTiers[x.symbol].filter(t, t.minNotional <= q * m2)].map(tf, [tf[size(tf) - 1]].map(t,
+             [q * m2 * t.maintenanceMarginRate - t.maintenanceAmount].map(v, v > 0.0 ? v : 0.0)[0])[0])[0]
+       )[0])[0])[0])))].map(SS, [SS[0]].map(S1, [SS[1]].map(S0,
+ [[util > p.max ? [{'code': 'MARGIN_UTILIZATION_EXCEEDS_MAX', 'symbol': '', 'sev': util > util0 ? 'error' : 'warning'}]
+   : util > p.warnAt ? [{'code': 'MARGIN_UTILIZATION_ABOVE_WARN', 'symbol': '', 'sev': 'warning'}] : []]
+  + [[T.n / E.eq].map(acc, acc > p.accountMax * (1.0 + 1e-9)
+      ? [{'code': 'LEVERAGE_ACCOUNT_EXCEEDS_MAX', 'symbol': '',
+          'sev': acc <= T.n0 / E.eq0 * (1.0 + 1e-9) ? 'warning' : 'error'}] : [])[0]]
+  + [S1 < 0.0 ? [{'code': 'CROSS_STRESS_POOL_LIQUIDATED', 'symbol': '',
+      'sev': S1 < S0 - 1e-9 * (S0 > 1.0 || S0 < -1.0 ? (S0 > 0.0 ? S0 : -S0) : 1.0) ? 'error' : 'warning'}] : []]
+  + B.map(b, [b.p.marginMode == 'isolated'
+        ? [b.p.isolatedMargin, 0.0, 0.0] : [E.cw, T.cmm - b.mm, T.cup - b.u]].map(w,
+      [b.ts.map(t, [b.q * t.maintenanceMarginRate - b.sg * b.q].map(den, den == 0.0 ? -1.0 :
+          (w[0] - w[1] + w[2] + t.maintenanceAmount - b.sg * b.q * b.p.entryPrice) / den)[0])].map(cands,
+      [cands.filter(lp, lp > 0.0 && b.ts.exists(t, t.minNotional <= b.q * lp && b.q * lp < t.maxNotional
+          && lp == [b.q * t.maintenanceMarginRate - b.sg * b.q].map(den,
+              (w[0] - w[1] + w[2] + t.maintenanceAmount - b.sg * b.q * b.p.entryPrice) / den)[0]))].map(ok,
+      (size(ok) == 0
+        ? (b.p.stopLossPrice > 0.0 ? [] : [{'code': 'STOP_LOSS_MISSING', 'symbol': b.p.symbol, 'sev': 'error'}])
+        : [ok[0]].map(lp, [[p.bufferFraction * (b.p.entryPrice > lp ? b.p.entryPrice - lp : lp - b.p.entryPrice),
+              p.bufferPct / 100.0 * lp]].map(bb, [bb[0] > bb[1] ? bb[0] : bb[1]].map(buf,
+            [b.sg > 0.0 ? lp + buf : lp - buf].map(safe,
+            (b.sg > 0.0 ? b.p.markPrice <= safe : b.p.markPrice >= safe)
+              ? [{'code': 'LIQUIDATION_BUFFER_BREACHED', 'symbol': b.p.symbol, 'sev': 'critical'}]
+            : b.p.stopLossPrice <= 0.0 ? [{'code': 'STOP_LOSS_MISSING', 'symbol': b.p.symbol, 'sev': 'error'}]
+            : (b.sg > 0.0 ? b.p.stopLossPrice <= lp : b.p.stopLossPrice >= lp)
+              ? [{'code': 'STOP_LOSS_BEYOND_LIQUIDATION', 'symbol': b.p.symbol, 'sev': 'error'}]
+            : (b.sg > 0.0 ? b.p.stopLossPrice < safe : b.p.stopLossPrice > safe)
+              ? [{'code': 'STOP_LOSS_INSIDE_BUFFER', 'symbol': b.p.symbol, 'sev': 'error'}]
+            : [])[0])[0])[0])[0])
+      + (size(ok) == 0 ? [] : [b.sg * (b.p.markPrice - ok[0]) / b.p.markPrice * 100.0].map(dist,
+          (dist < p.minPct ? [{'code': 'LIQUIDATION_DISTANCE_BELOW_MIN_PCT', 'symbol': b.p.symbol, 'sev': 'error'}] : [])
+          + (dist < p.distAtrMultiple * b.atr
+              ? [{'code': 'LIQUIDATION_DISTANCE_BELOW_ATR_MULTIPLE', 'symbol': b.p.symbol, 'sev': 'error'}] : []))[0])
+      )[0])[0])[0]
+      + (b.p.marginMode == 'cross'
+          ? (b.atr > p.atrPctAbove
+              ? [{'code': 'VOLATILITY_ATR_ABOVE_THRESHOLD', 'symbol': b.p.symbol, 'sev': 'error'}] : [])
+            + p.events.filter(ev, ev.start <= now && now <= ev.end).map(ev,
+                {'code': 'VOLATILITY_EVENT_WINDOW', 'symbol': b.p.symbol, 'sev': 'error'})
+          : [])
+      + [b.p.stopLossPrice > 0.0
+          ? [[-b.sg * b.q * (b.p.stopLossPrice - b.p.entryPrice)].map(l, l > 0.0 ? l : 0.0)[0]].map(l,
+              b.p.marginMode == 'isolated' && l > b.p.isolatedMargin ? b.p.isolatedMargin : l)[0]
+          : (b.p.marginMode == 'isolated' ? b.p.isolatedMargin : -1.0)].map(risk,
+         risk < 0.0 ? [{'code': 'RISK_PER_TRADE_UNBOUNDED', 'symbol': b.p.symbol, 'sev': 'warning'}]
+         : risk > p.riskMax * E.eq0 * (1.0 + 1e-9)
+           ? [{'code': 'RISK_PER_TRADE_EXCEEDS_MAX', 'symbol': b.p.symbol, 'sev': 'warning'}] : [])[0]
+      + [[b.p.symbol == o.symbol && o.leverage > b.p.leverage ? o.leverage : b.p.leverage].map(l0,
+          b.p.marginMode == 'isolated' && b.p.isolatedMargin > 0.0
+            && b.q * b.p.entryPrice / b.p.isolatedMargin > l0 * (1.0 + 1e-9)
+          ? b.q * b.p.entryPrice / b.p.isolatedMargin : l0)[0]].map(lev,
+         (lev > p.levMax * (1.0 + 1e-9)
+           ? [{'code': 'LEVERAGE_POSITION_EXCEEDS_MAX', 'symbol': b.p.symbol, 'sev': 'error'}] : [])
+         + (lev > b.t.maxLeverage * (1.0 + 1e-9)
+           ? [{'code': 'LEVERAGE_EXCEEDS_TIER_MAX', 'symbol': b.p.symbol, 'sev': 'error'}] : []))[0]
+      + (b.p.marginMode == 'isolated' && b.u > p.promoteMultiple * b.mm && !(b.atr > p.atrPctAbove)
+          ? [{'code': 'PROMOTE_TO_CROSS_ELIGIBLE', 'symbol': b.p.symbol, 'sev': 'info'}] : []))
+ ].map(VS, [flat(VS)].map(V,
+ [size(ex) == 0 ? s.markets[o.symbol].markPrice : ex[0].markPrice].map(mk,
+ [o.side == 'buy' ? 1.0 : -1.0].map(osg,
+ [size(ex) == 0 ? 0.0 : ex[0].contracts].map(c0,
+ [size(ex) == 0 ? mk / o.leverage
+   : ex[0].contractSize * (ex[0].marginMode == 'isolated' ? o.price : mk) / ex[0].leverage].map(k,
+ [k - p.max * osg * (mk - o.price)].map(den,
+ [den > 0.0 ? [[(p.max * E.eq0 - T.im0) / den].map(a, a > 0.0 ? a : 0.0)[0]] : []].map(mu,
+ [size(ex) == 0 ? o.leverage : (ex[0].leverage > o.leverage ? ex[0].leverage : o.leverage)].map(levcap,
+ [mk - p.accountMax * osg * (mk - o.price)].map(dacc,
+ [s.leverageTiers[o.symbol].filter(t, levcap > t.maxLeverage * (1.0 + 1e-9)).map(t,
+     [(t.minNotional / mk - c0) * (1.0 - 1e-9)].map(v, v > 0.0 ? v : 0.0)[0])
+  + (dacc > 0.0 ? [[(p.accountMax * E.eq0 - T.n0) / dacc].map(a, a > 0.0 ? a : 0.0)[0]] : [])].map(levcaps,
+ [S1 >= 0.0 ? [] : S0 < 0.0 ? [0.0]
+   : [P.filter(x, x.symbol == o.symbol)[0]].map(mine,
+     [mk * (1.0 - osg * p.shockPct / 100.0)].map(m2,
+     [mine.contracts * mine.contractSize].map(q,
+     [S1 - (osg * q * (m2 - mine.entryPrice)
+       - [s.leverageTiers[o.symbol].filter(t, t.minNotional <= q * m2)].map(tf, [tf[size(tf) - 1]].map(t,
+           [q * m2 * t.maintenanceMarginRate - t.maintenanceAmount].map(v, v > 0.0 ? v : 0.0)[0])[0])[0])].map(rest,
+     [size(ex) == 0 ? o.price : ex[0].entryPrice].map(ep0,
+     [s.leverageTiers[o.symbol].map(t,
+        {'t': t, 'a': (rest + osg * c0 * (m2 - ep0) - c0 * m2 * t.maintenanceMarginRate + t.maintenanceAmount)
+                      / (m2 * t.maintenanceMarginRate - osg * (m2 - o.price))})
+      .filter(r, r.a >= 0.0 && r.a <= o.amount
+        && [s.leverageTiers[o.symbol].filter(u, u.minNotional <= (c0 + r.a) * m2)].map(tf,
+             tf[size(tf) - 1].minNotional == r.t.minNotional)[0])
+      .map(r, r.a)].map(roots, roots.filter(a, roots.all(z, a <= z)))[0]
+     )[0])[0])[0])[0])[0]].map(stress,
+ [mu + levcaps + stress].map(caps,
+ [size(caps) == 0 ? -1.0 : caps.filter(c, caps.all(z, c <= z))[0]].map(bound,
+ [(den > 0.0 ? ['mu'] : []) + (size(levcaps) > 0 ? ['lev'] : []) + (S1 < 0.0 ? ['stress'] : [])].map(bounded,
+ [V.filter(v, (v.sev == 'error' || v.sev == 'critical') && (v.symbol == '' || v.symbol == o.symbol))].map(bl,
+ [bl.all(v, v.code in rules && rules[v.code] in bounded)].map(resizable,
+ [size(bl) == 0 ? 'allow' : resizable && bound > 0.0 ? 'resize' : 'deny'].map(outcome,
+ {'outcome': outcome, 'codes': V.map(v, v.code),
+  'bound': outcome == 'resize' && bound > o.amount ? o.amount : bound}
+ )[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0])[0]
+ )[0])[0])[0])[0])[0])[0])[0])[0])[0])[0]
+"""
 
 CEL_PARAMS = {
     "max": MAX_UTIL,
@@ -770,6 +910,16 @@ CEL_PARAMS = {
     "distAtrMultiple": DIST_ATR_MULT,
     "promoteMultiple": PROMOTE_MULT,
     "shockPct": SHOCK_PCT,
+}
+
+
+# which rule a blocking code belongs to, for the resize test (a map literal costs per run)
+CEL_RULE_OF = {
+    "MARGIN_UTILIZATION_EXCEEDS_MAX": "mu",
+    "LEVERAGE_POSITION_EXCEEDS_MAX": "lev",
+    "LEVERAGE_ACCOUNT_EXCEEDS_MAX": "lev",
+    "LEVERAGE_EXCEEDS_TIER_MAX": "lev",
+    "CROSS_STRESS_POOL_LIQUIDATED": "stress",
 }
 
 
@@ -806,6 +956,7 @@ def make_cel(full: bool = True):
                 "now": float(TS_MS),
                 "sum": _cel_sum,
                 "flat": _cel_flat,
+                "rules": CEL_RULE_OF,
             }
         )
         bound = out["bound"]
