@@ -52,6 +52,7 @@ from .errors import RiskguardError
 from .metrics import AccountMetrics, compute_metrics
 from .policy import CompiledPolicy, load_policy
 from .snapshot import Order, Snapshot, build_order, build_snapshot
+from .tiermemo import build_snapshot_memo
 
 log = logging.getLogger("riskguard.guard")
 
@@ -581,7 +582,9 @@ class _DecisionRecord:
 
 
 def _inputs(snapshot: Any, order: Any) -> tuple[Snapshot, Order | None]:
-    snap = snapshot if isinstance(snapshot, Snapshot) else build_snapshot(snapshot)
+    # A dict's leverage-tier tables (a bot sends the same ones every tick) are validated
+    # and built once per distinct table (tiermemo); the rest is validated every time.
+    snap = snapshot if isinstance(snapshot, Snapshot) else build_snapshot_memo(snapshot)
     if order is None or isinstance(order, Order):
         return snap, order
     return snap, build_order(order)

@@ -30,7 +30,8 @@ from typing import IO, Any
 
 from .errors import RiskguardError
 from .guard import TRADING_STATES, Guard
-from .snapshot import Snapshot, build_order, build_snapshot
+from .snapshot import Snapshot, build_order
+from .tiermemo import build_snapshot_memo
 
 
 class _LineError(Exception):
@@ -109,7 +110,7 @@ class Stream:
         raw = msg.get("snapshot")
         if raw is not None:
             try:
-                snap = build_snapshot(raw)
+                snap = build_snapshot_memo(raw)
             except RiskguardError as exc:
                 raise _LineError(
                     "invalid_snapshot", "the snapshot is not valid", _problems(exc, "$.snapshot")

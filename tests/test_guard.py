@@ -630,3 +630,61 @@ def test_hedged_positions_keep_a_stop_each():
     assert prices[0] < 61000.0 < prices[-1]  # the long's stops below the mark, the short's above
     # equity 10,000 (the PnLs cancel): each side's risk budget stop is 2,000 from the entry
     assert prices[1] == pytest.approx(58000.0) and prices[2] == pytest.approx(62000.0)
+
+
+# ----------------------------------------------------------------- dict path, tier memo
+# Guard.check reads a dict's leverage-tier tables once per distinct table (the bot sends
+# the same ones every tick); the decision and the errors must be those of a fresh read.
+
+_TABLE = [
+    {"minNotional": 0, "maxNotional": 50000, "maintenanceMarginRate": 0.004, "maxLeverage": 125},
+    {
+        "minNotional": 50000,
+        "maxNotional": 250000,
+        "maintenanceMarginRate": 0.005,
+        "maxLeverage": 100,
+    },
+]
+
+
+def test_dict_checks_with_remembered_tiers_decide_as_objects_do():
+    g = Guard.from_file(DEFAULT)
+    doc = snapshot_doc(leverageTiers={"BTC/USDT:USDT": copy.deepcopy(_TABLE)})
+    order = {"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.01, "price": 61000}
+    first = g.check(copy.deepcopy(doc), order)
+    again = g.check(copy.deepcopy(doc), order)  # the table now comes from the memo
+    objects = g.check(build_snapshot(copy.deepcopy(doc)), Order(**order))
+    for d in (again, objects):
+        assert (d.decision, d.maxAllowedAmount, [v.code for v in d.violations]) == (
+            first.decision,
+            first.maxAllowedAmount,
+            [v.code for v in first.violations],
+        )
+    assert again.metrics.to_dict() == first.metrics.to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (
+            lambda t: t[1].update(maintenanceMarginRate=True),  # equal to 1 in Python
+            '$.leverageTiers["BTC/USDT:USDT"][1].maintenanceMarginRate',
+        ),
+        (
+            lambda t: t[0].update(maintenanceMarginRate="0.004"),
+            '$.leverageTiers["BTC/USDT:USDT"][0].maintenanceMarginRate',
+        ),
+        (lambda t: t.reverse(), '$.leverageTiers["BTC/USDT:USDT"]'),
+    ],
+)
+def test_a_bad_table_after_a_good_one_is_still_named_by_path(mutate, path):
+    g = Guard.from_file(DEFAULT)
+    doc = snapshot_doc(leverageTiers={"BTC/USDT:USDT": copy.deepcopy(_TABLE)})
+    g.check(doc)  # remembered
+    bad = copy.deepcopy(doc)
+    mutate(bad["leverageTiers"]["BTC/USDT:USDT"])
+    with pytest.raises(riskguard.SnapshotError) as ei:
+        g.check(bad)
+    assert any(p.path.startswith(path) for p in ei.value.problems), [
+        p.path for p in ei.value.problems
+    ]
