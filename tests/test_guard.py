@@ -671,7 +671,7 @@ def test_dict_checks_with_remembered_tiers_decide_as_objects_do():
             '$.leverageTiers["BTC/USDT:USDT"][1].maintenanceMarginRate',
         ),
         (
-            lambda t: t[0].update(maintenanceMarginRate="0.004"),
+            lambda t: t[0].update(maintenanceMarginRate=-0.004),
             '$.leverageTiers["BTC/USDT:USDT"][0].maintenanceMarginRate',
         ),
         (lambda t: t.reverse(), '$.leverageTiers["BTC/USDT:USDT"]'),
