@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from riskguard import Guard, Order, Snapshot  # noqa: E402
-from riskguard.snapshot import LeverageTier, Market, Position, build_snapshot  # noqa: E402
+from riskguard.model.snapshot import LeverageTier, Market, Position, build_snapshot  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
 TS = "2026-11-24T12:00:00Z"
@@ -1521,7 +1521,7 @@ def audit_costs(snap: Snapshot, order: Order, runs: int) -> dict:
     throughput is wall time per decision including ``flush()`` (the writer's work).
     """
     try:
-        import riskguard.audit  # noqa: F401
+        import riskguard.decisionlog.log  # noqa: F401
     except ImportError:
         return {}
     import gc

@@ -59,7 +59,7 @@ def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_p
     )
     assert r.returncode == 0, r.stderr
     code = (
-        "import riskguard, riskguard.schemas_util as s; "
+        "import riskguard, riskguard.model.schemas as s; "
         f"assert riskguard.__file__.startswith({str(target)!r}), riskguard.__file__; "
         "print(s.load_schema('snapshot')['title'])"
     )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..snapshot import LeverageTier, Position
+from riskguard.model.snapshot import LeverageTier, Position
 
 # ----------------------------------------------------------------- shared primitives
 # One home for the arithmetic the solver below and the hot path in ``metrics.py`` share,

@@ -1,6 +1,6 @@
 """Order memory for the stateful order rules (``order_rate``, ``duplicate_order``).
 
-A long-lived :class:`riskguard.guard.Guard` (or a ``riskguard test`` case with steps)
+A long-lived :class:`riskguard.faces.guard.Guard` (or a ``riskguard test`` case with steps)
 passes the same ``state`` dict to every evaluation; a rule keeps its memory there under
 ``"<type>:<rule id>"``. Time is ``ctx.now_ms`` — the Guard's injectable clock — so tests
 are deterministic.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import EvalContext
+from riskguard.engine.context import EvalContext
 
 
 def order_marker(ctx: EvalContext) -> tuple:

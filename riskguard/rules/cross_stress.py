@@ -28,11 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import apply_order, order_reduces
-from ._search import boundary
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import apply_order, order_reduces
+from riskguard.rules._search import boundary
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",

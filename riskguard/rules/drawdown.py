@@ -34,11 +34,11 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import order_reduces
-from .base import BaseRule, RuleSpec, RuleType
-from .trading_state import STATE_KEY, STATES, most_restrictive
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import order_reduces
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.trading_state import STATE_KEY, STATES, most_restrictive
 
 DAY_MS = 86_400_000
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -298,7 +298,7 @@ def _one_halt(ctx: EvalContext, rule_id: str, start: int) -> None:
 def _when(ms: int | None) -> str:
     if ms is None:
         return "a manual reset"
-    from ..snapshot import format_timestamp
+    from riskguard.model.snapshot import format_timestamp
 
     return format_timestamp(ms) or "?"
 

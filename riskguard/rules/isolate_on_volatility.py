@@ -16,11 +16,11 @@ what can be done instead.
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..snapshot import parse_timestamp
-from ..volatility import atr_pct, realized_vol_pct
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import parse_timestamp
+from riskguard.model.volatility import atr_pct, realized_vol_pct
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 EVENT = {
     "type": "object",

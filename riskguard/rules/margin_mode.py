@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import fnmatch
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import position_of
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import position_of
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 MODES = ("isolated", "cross")
 

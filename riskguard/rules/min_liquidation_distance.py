@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ._search import boundary
-from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.rules._search import boundary
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",

@@ -22,10 +22,10 @@ is denied (a fat finger is better refused than executed smaller).
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import contract_size_for, order_reduces, position_of
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import contract_size_for, order_reduces, position_of
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ._window import Memory, memory, order_marker
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.rules._window import Memory, memory, order_marker
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType
-from .isolate_on_volatility import EVENT, _window
-from .isolate_on_volatility import check as _events_check
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.isolate_on_volatility import EVENT, _window
+from riskguard.rules.isolate_on_volatility import check as _events_check
 
 PARAMS = {
     "type": "object",

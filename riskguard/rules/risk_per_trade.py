@@ -26,11 +26,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import apply_order, contract_size_for, order_reduces, position_of
-from ..snapshot import Position
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import apply_order, contract_size_for, order_reduces, position_of
+from riskguard.model.snapshot import Position
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",

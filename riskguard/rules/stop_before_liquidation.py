@@ -15,9 +15,9 @@ the one nearer the mark wins.
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",

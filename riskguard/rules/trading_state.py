@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import order_reduces
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import order_reduces
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 STATES = ("active", "reducing", "halted")
 _RANK = {s: i for i, s in enumerate(STATES)}
