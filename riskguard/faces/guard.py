@@ -31,7 +31,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -416,6 +415,8 @@ class Guard:
         if self._runner.stuck() >= self._runner.max_stuck:  # type: ignore[union-attr]
             d = self._over_budget(policy, snap, o, now, t0, ref, saturated=True)
             return self._record(d, snapshot)
+        import asyncio  # loaded already when a coroutine runs; not at import (one-shot CLI)
+
         fut = self._runner.submit(self._job(policy, snap, o, now, ref))  # type: ignore[union-attr]
         try:
             decision = await asyncio.wait_for(asyncio.wrap_future(fut), self._budget_s)
