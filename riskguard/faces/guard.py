@@ -44,9 +44,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol
 
-from riskguard.batch.tiermemo import build_snapshot_memo
+from riskguard.batch.tiermemo import build_snapshot_memo, snapshot_digest
 from riskguard.engine.actions import Action
-from riskguard.engine.decision import Decision, Violation, digest, new_decision_id
+from riskguard.engine.decision import Decision, Violation, new_decision_id
 from riskguard.engine.evaluate import ENGINE, evaluate
 from riskguard.engine.policy import CompiledPolicy, load_policy
 from riskguard.errors import RiskguardError
@@ -459,7 +459,7 @@ class Guard:
             return decision
         if isinstance(raw, dict):
             # The caller owns the dict and may reuse it once check returns: hash it now.
-            decision._snapshot_digest = digest(raw)
+            decision._snapshot_digest = snapshot_digest(raw)  # tier tables' text remembered
         w.put("decision", _DecisionRecord(decision))
         return decision
 
