@@ -56,3 +56,10 @@ def test_audit_bench_quick_runs(tmp_path: Path) -> None:
     runs = [line for line in r.stdout.splitlines() if line.startswith("| 300 |")]
     # the parse baseline, 1 worker, 2 workers with --out, 2 workers summary only
     assert len(runs) == 4, r.stdout
+
+
+def test_cli_bench_quick_runs(tmp_path: Path) -> None:
+    r = _run([str(ROOT / "bench" / "cli_bench.py"), "--quick"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| policy cache cold |" in r.stdout and "| policy cache warm |" in r.stdout
+    assert "`--stream` request" in r.stdout
