@@ -28,6 +28,8 @@ from dataclasses import replace
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import tier_at
+from riskguard.margin.metrics import _fast_solver
 from riskguard.rules._search import boundary
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
@@ -65,6 +67,36 @@ CODES = {
 }
 
 
+def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, need: float):
+    """The isolated margin to add so the liquidation price sits ``need`` % from the mark,
+    solved in closed form where the model is the shared linear solver (mark basis, notional
+    tiers with a deduction, linear contract): the required price P* = mark·(1 − s·need/100)
+    lies in one tier t, and ``LP(W) = (W + cum_t − s·Q·EP) / (Q·(MMR_t + f) − s·Q)`` gives
+    ``W* = P*·(Q·(MMR_t + f) − s·Q) − cum_t + s·Q·EP``. None where that does not apply (the
+    caller searches, and checks the closed form's answer against the model either way)."""
+    if (
+        pos.inverse
+        or not tiers
+        or model.mmBasis != "mark"
+        or model.tierUnit != "notional"
+        or not model.mmDeduction
+        or not _fast_solver(model)
+    ):
+        return None
+    s = pos.sign
+    target = mark * (1.0 - s * need / 100.0)
+    if not target > 0:
+        return None
+    q = pos.size
+    tier = tier_at(tiers, q * target)
+    den = q * (tier.maintenanceMarginRate + model.closeFeeRate) - s * q
+    w = target * den - tier.maintenanceAmount + s * q * pos.entryPrice
+    amount = w - wallet
+    if not amount > 0 or not math.isfinite(amount):
+        return None  # nothing to add by the model: the caller's search says why
+    return amount
+
+
 def _distance(lp: float, mark: float, side: str) -> float:
     """``s·(mark − LP)/mark`` in percent: positive on the safe side."""
     return (mark - lp) / mark * 100.0 if side == "long" else (lp - mark) / mark * 100.0
@@ -92,6 +124,7 @@ class MinLiquidationDistance(BaseRule):
 
     def evaluate(self, ctx: EvalContext) -> None:
         trace = ctx.trace is not None
+        pool: list = []  # the cross pool's sums, once for every position that needs them
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
             if not self.match.position(pm):
                 continue
@@ -168,11 +201,26 @@ class MinLiquidationDistance(BaseRule):
             order = ctx.order
             if order is not None and order.symbol == sym:
                 continue  # the order's own position: the order is denied, no position action
-            self._propose(ctx, pos, pm, need)
+            self._propose(ctx, pos, pm, need, pool)
 
     # ------------------------------------------------------------- actions
 
-    def _propose(self, ctx: EvalContext, pos, pm, need: float) -> None:
+    @staticmethod
+    def _pool(ctx: EvalContext, memo: list) -> tuple[float, float]:
+        """Σ maintenance margin and Σ uPnL of the cross positions, summed once per evaluation
+        (``memo`` lives for one ``evaluate``) — not once per violating position."""
+        if not memo:
+            cross = [
+                p
+                for p in ctx.metrics.positions
+                if p.marginMode == "cross" and p.maintenanceMargin is not None
+            ]
+            memo.append(
+                (sum(p.maintenanceMargin for p in cross), sum(p.unrealizedPnl for p in cross))
+            )
+        return memo[0]
+
+    def _propose(self, ctx: EvalContext, pos, pm, need: float, pool: list) -> None:
         model = ctx.model
         tiers = ctx.snapshot.leverageTiers.get(pos.symbol, ())
         mark = pm.markPrice
@@ -186,6 +234,16 @@ class MinLiquidationDistance(BaseRule):
                 lp = model.liquidation_price(pos, tiers, mark, wallet + w)
                 return math.inf if lp is None else _distance(lp, mark, side) - need
 
+            exact = _isolated_margin_closed_form(model, pos, tiers, mark, wallet, need)
+            if exact is not None and margin_w(exact) >= 0:
+                self.act(
+                    ctx,
+                    "add_isolated_margin",
+                    symbol=pos.symbol,
+                    amount=exact,
+                    note=f"moves the liquidation price {need:.3g}% from the mark",
+                )
+                return
             hi = max(wallet, pm.notional, 1e-9)
             for _ in range(64):
                 f_hi = margin_w(hi)
@@ -209,13 +267,9 @@ class MinLiquidationDistance(BaseRule):
         if "reduce_position" not in self.actions:
             return
         # cross: shed contracts until the position's own liquidation price is far enough
-        cross = [
-            p
-            for p in ctx.metrics.positions
-            if p.marginMode == "cross" and p.maintenanceMargin is not None
-        ]
-        others_mm = sum(p.maintenanceMargin for p in cross) - (pm.maintenanceMargin or 0.0)
-        others_u = sum(p.unrealizedPnl for p in cross) - pm.unrealizedPnl
+        pool_mm, pool_u = self._pool(ctx, pool)
+        others_mm = pool_mm - (pm.maintenanceMargin or 0.0)
+        others_u = pool_u - pm.unrealizedPnl
         wallet = ctx.metrics.crossWalletBalance
 
         def margin_c(c: float) -> float:  # distance beyond the requirement (≥ 0: ok)
