@@ -231,3 +231,41 @@ def test_the_margin_proposed_fixes_the_position_and_is_about_the_least(
     if tiered:
         less["leverageTiers"] = {SYM: _TIERED}
     assert check(pol, less).violations
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    contracts=st.floats(1, 2000),
+    wallet_share=st.floats(0.02, 0.5),
+    others=st.integers(0, 3),
+    min_pct=st.floats(2, 40),
+    exchange=st.sampled_from(["binance", "bybit", "okx", "generic"]),
+    tiered=st.booleans(),
+)
+def test_the_reduction_proposed_fixes_the_cross_position_and_is_about_the_least(
+    side, contracts, wallet_share, others, min_pct, exchange, tiered
+):
+    def book(c):
+        ps = [pos(side=side, contracts=c, marginMode="cross", isolatedMargin=None, leverage=10)]
+        ps += [
+            {**pos(marginMode="cross", isolatedMargin=None, leverage=10), "symbol": f"O{i}/USDT:USDT",
+             "markPrice": 100.0}
+            for i in range(others)
+        ]  # fmt: skip
+        d = snap(*ps, wallet=contracts * 100 * wallet_share + 30 * others)
+        d["exchange"] = exchange
+        if tiered:
+            d["leverageTiers"] = {p["symbol"]: _TIERED for p in ps}
+        return d
+
+    pol = policy(minPct=min_pct, liquidationSource="model")
+    d = check(pol, book(contracts))
+    mine = [v for v in d.violations if v.symbol == SYM]
+    if not mine or any(v.code == "ACCOUNT_EQUITY_NOT_POSITIVE" for v in d.violations):
+        return
+    red = [a for a in d.actions if a.type == "reduce_position" and a.symbol == SYM]
+    assert red, d.violations
+    keep = contracts - red[0].params["amount"]
+    assert 0 < keep < contracts
+    assert not [v for v in check(pol, book(keep)).violations if v.symbol == SYM]
+    assert [v for v in check(pol, book(keep * (1 + 1e-6) + 1e-9)).violations if v.symbol == SYM]

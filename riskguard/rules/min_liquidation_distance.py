@@ -97,6 +97,40 @@ def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, 
     return amount
 
 
+def _cross_keep_closed_form(model, pos, tiers, mark, wallet, t1, u1, need):
+    """The contracts a cross position may keep so its liquidation price (others held at
+    mark) sits ``need`` % from the mark, in closed form on the shared linear solver: with
+    P* = mark·(1 − s·need/100) and c contracts of size cs in tier t,
+    ``P* = (WB − T1 + U1 + cum_t − s·c·cs·EP) / (c·cs·(MMR_t + f) − s·c·cs)`` gives
+    ``c = (WB − T1 + U1 + cum_t) / (cs·(P*·(MMR_t + f − s) + s·EP))``, taken in the tier
+    its notional c·cs·P* falls in. None where that does not apply (the caller searches)."""
+    if (
+        pos.inverse
+        or model.mmBasis != "mark"
+        or model.tierUnit != "notional"
+        or not model.mmDeduction
+        or not _fast_solver(model)
+    ):
+        return None
+    s = pos.sign
+    target = mark * (1.0 - s * need / 100.0)
+    if not target > 0:
+        return None
+    table = tiers or ((model.default_tier(),) if model.default_tier() is not None else ())
+    if not table:
+        return None
+    cs = pos.contractSize
+    fee = model.closeFeeRate
+    for t in table:
+        den = cs * (target * (t.maintenanceMarginRate + fee - s) + s * pos.entryPrice)
+        if den == 0:
+            continue
+        c = (wallet - t1 + u1 + t.maintenanceAmount) / den
+        if c > 0 and math.isfinite(c) and (not tiers or tier_at(tiers, c * cs * target) is t):
+            return c
+    return None
+
+
 def _distance(lp: float, mark: float, side: str) -> float:
     """``s·(mark − LP)/mark`` in percent: positive on the safe side."""
     return (mark - lp) / mark * 100.0 if side == "long" else (lp - mark) / mark * 100.0
@@ -280,7 +314,9 @@ class MinLiquidationDistance(BaseRule):
             return math.inf if lp is None else _distance(lp, mark, pos.side) - need
 
         n = pos.contracts
-        lo = boundary(margin_c, 0.0, n, math.inf, margin_c(n), abs_tol=1e-9 * n)
+        lo = _cross_keep_closed_form(model, pos, tiers, mark, wallet, others_mm, others_u, need)
+        if lo is None or not 0 < lo < n or margin_c(lo) < 0:
+            lo = boundary(margin_c, 0.0, n, math.inf, margin_c(n), abs_tol=1e-9 * n)
         self.act(
             ctx,
             "reduce_position",
