@@ -67,6 +67,9 @@ CODES = {
 }
 
 
+_SLACK = 1e-10  # relative: far below any exchange's precision, above float rounding
+
+
 def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, need: float):
     """The isolated margin to add so the liquidation price sits ``need`` % from the mark,
     solved in closed form where the model is the shared linear solver (mark basis, notional
@@ -94,7 +97,7 @@ def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, 
     amount = w - wallet
     if not amount > 0 or not math.isfinite(amount):
         return None  # nothing to add by the model: the caller's search says why
-    return amount
+    return amount * (1.0 + _SLACK) + _SLACK * abs(wallet)  # a hair inside, as the search
 
 
 def _cross_keep_closed_form(model, pos, tiers, mark, wallet, t1, u1, need):
@@ -127,7 +130,9 @@ def _cross_keep_closed_form(model, pos, tiers, mark, wallet, t1, u1, need):
             continue
         c = (wallet - t1 + u1 + t.maintenanceAmount) / den
         if c > 0 and math.isfinite(c) and (not tiers or tier_at(tiers, c * cs * target) is t):
-            return c
+            # a hair inside the boundary, as the search's answer is: the exact root can
+            # read a rounding error short when the pool is summed in another order
+            return c * (1.0 - _SLACK)
     return None
 
 
@@ -249,8 +254,14 @@ class MinLiquidationDistance(BaseRule):
                 for p in ctx.metrics.positions
                 if p.marginMode == "cross" and p.maintenanceMargin is not None
             ]
+            # where the exchange counts the fee to close in the trigger, the other cross
+            # positions' fees weigh on the pool like their maintenance margin (as in metrics)
+            fee = ctx.model.closeFeeRate
             memo.append(
-                (sum(p.maintenanceMargin for p in cross), sum(p.unrealizedPnl for p in cross))
+                (
+                    sum(p.maintenanceMargin + fee * p.notional for p in cross),
+                    sum(p.unrealizedPnl for p in cross),
+                )
             )
         return memo[0]
 
@@ -302,7 +313,7 @@ class MinLiquidationDistance(BaseRule):
             return
         # cross: shed contracts until the position's own liquidation price is far enough
         pool_mm, pool_u = self._pool(ctx, pool)
-        others_mm = pool_mm - (pm.maintenanceMargin or 0.0)
+        others_mm = pool_mm - (pm.maintenanceMargin or 0.0) - ctx.model.closeFeeRate * pm.notional
         others_u = pool_u - pm.unrealizedPnl
         wallet = ctx.metrics.crossWalletBalance
 
