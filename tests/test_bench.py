@@ -63,3 +63,9 @@ def test_cli_bench_quick_runs(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     assert "| policy cache cold |" in r.stdout and "| policy cache warm |" in r.stdout
     assert "`--stream` request" in r.stdout
+
+
+def test_auditlog_bench_quick_runs(tmp_path: Path) -> None:
+    r = _run([str(ROOT / "bench" / "auditlog_bench.py"), "--quick"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| plain SHA-256, no fsync |" in r.stdout and "| HMAC-SHA256, no fsync |" in r.stdout

@@ -496,9 +496,9 @@ def test_fast_metrics_equal_the_models_own_methods(snap):
             m.initialMargin,
             m.marginUtilization,
         )
-        assert [(p.symbol, p.initialMargin, p.unrealizedPnl) for p in margin.positions] == [
-            (p.symbol, p.initialMargin, p.unrealizedPnl) for p in m.positions
-        ]
+        assert [
+            (p.symbol, p.initialMargin, p.unrealizedPnl, p.notional) for p in margin.positions
+        ] == [(p.symbol, p.initialMargin, p.unrealizedPnl, p.notional) for p in m.positions]
 
 
 @st.composite

@@ -404,13 +404,14 @@ class PositionMargin:
     marginMode: str
     initialMargin: float
     unrealizedPnl: float
+    notional: float = 0.0
 
 
 class MarginFigures:
     """The part of :class:`AccountMetrics` that needs no tiers or liquidation prices.
 
     Pre-trade rules compare the projected account with the account *before* the order,
-    and for that they need only equity and initial margins; computing the full metrics
+    and for that they need only equity, initial margins and notionals; computing the full metrics
     (tiers, a liquidation price per position) a second time doubled the cost of a check.
     The values are identical to the same fields of ``compute_metrics`` (same arithmetic).
     Per-position records are built only when asked for.
@@ -432,16 +433,16 @@ class MarginFigures:
         self.openOrderInitialMargin = order_im
         self.marginUtilization = util
         self.marginUtilizationWithOrders = util_o
-        self._rows = rows  # (positions, ims, upnls)
+        self._rows = rows  # (positions, ims, upnls, notionals)
         self._pos: tuple[PositionMargin, ...] | None = None
 
     @property
     def positions(self) -> tuple[PositionMargin, ...]:
         if self._pos is None:
-            ps, ims, ups = self._rows
+            ps, ims, ups, ns = self._rows
             self._pos = tuple(
-                PositionMargin(p.symbol, p.side, p.marginMode, im, u)
-                for p, im, u in zip(ps, ims, ups, strict=True)
+                PositionMargin(p.symbol, p.side, p.marginMode, im, u, n)
+                for p, im, u, n in zip(ps, ims, ups, ns, strict=True)
             )
         return self._pos
 
@@ -457,6 +458,7 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
     fast = _fast_pnl(model)
     upnl = []
     ims = []
+    notionals = []
     total_im = 0.0
     lev_by_symbol: dict[str, float] = {}
     for p in snapshot.positions:
@@ -474,6 +476,7 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
             u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
             notional = model.notional(p, mark)  # type: ignore[arg-type]
         upnl.append(u)
+        notionals.append(notional)
         lev = p.leverage or 1.0
         lev_by_symbol[p.symbol] = lev
         im = (p.isolatedMargin or 0.0) if p.marginMode == "isolated" else notional / lev
@@ -486,7 +489,9 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
             order_im += order_initial_margin(o, snapshot, lev_by_symbol.get(o.symbol))
     util = _ratio(total_im, equity)
     util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None
-    return MarginFigures(equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl))
+    return MarginFigures(
+        equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl, notionals)
+    )
 
 
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}

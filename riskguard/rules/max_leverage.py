@@ -107,8 +107,7 @@ class MaxLeverage(BaseRule):
         pos = position_of(ctx.before, symbol)
         if pos is None:
             return None
-        pm = ctx.metrics_before.position(symbol)
-        return _position_leverage(ctx.model, pos, pm, None)[0]
+        return _position_leverage(ctx.model, pos, None, None)[0]
 
     def evaluate(self, ctx: EvalContext) -> None:
         model = ctx.model
@@ -271,7 +270,7 @@ class MaxLeverage(BaseRule):
                     room = cap / (cs * basis) - c0
                 bound = min(bound, max(0.0, room * (1 - 1e-9)))
         if self.account_max is not None:
-            mb = ctx.metrics_before
+            mb = ctx.margin_before  # equity and notionals: no tiers or liquidation prices
             if mb.equity <= 0:
                 return 0.0
             n0 = sum(p.notional for p in mb.positions if self.match.position(p))
