@@ -70,7 +70,7 @@ class _Alias(importlib.abc.Loader):
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: object = None, target: object = None):  # type: ignore[no-untyped-def]
+    def find_spec(self, fullname: str, path: object = None, target: object = None):
         new = MOVED.get(fullname)
         if new is None:
             return None

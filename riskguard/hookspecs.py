@@ -96,7 +96,7 @@ def riskguard_snapshot_sources(register: Any) -> None:
 
 
 @hookspec
-def riskguard_enrich_snapshot(snapshot: Any) -> dict | None:
+def riskguard_enrich_snapshot(snapshot: Any) -> dict[Any, Any] | None:
     """Derive market data a rule may need, before rules run.
 
     Called once per evaluated snapshot, after validation and before metrics, in plugin

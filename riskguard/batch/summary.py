@@ -276,9 +276,9 @@ class Summary:
         opened = acct.open
         if opened:
             for k in [k for k in opened if k not in keys]:
-                ep = opened.pop(k)
-                ep.end = ts
-                self._finish(acct, ep)
+                gone = opened.pop(k)
+                gone.end = ts
+                self._finish(acct, gone)
         for k, info in keys.items():
             ep = opened.get(k)
             if ep is None:

@@ -165,6 +165,7 @@ def snapshot_digest(data: Any) -> str:
     if raw is None:
         return digest(data)
     ts = _MEMO.by_id.get(id(raw))
+    canon: str | None
     if ts is not None and ts.raw is raw:
         canon = ts.canon
     else:
@@ -172,7 +173,8 @@ def snapshot_digest(data: Any) -> str:
         if canon is None:
             return digest(data)
     # The keys sorting before and after "leverageTiers", each half encoded in one call.
-    lo, hi = {}, {}
+    lo: dict[str, Any] = {}
+    hi: dict[str, Any] = {}
     for k, v in data.items():
         if v is not raw:
             (lo if k < "leverageTiers" else hi)[k] = v
@@ -274,6 +276,6 @@ def _build_and_remember(data: dict, raw: dict, cache: dict[tuple, tuple]) -> Sna
     for sym, table in raw.items():
         tiers = snap.leverageTiers.get(sym)
         key = _tier_key(table) if tiers is not None else None
-        if key is not None:
+        if key is not None and tiers is not None:
             cache[key] = tiers
     return snap

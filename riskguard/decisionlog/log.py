@@ -266,12 +266,12 @@ class AuditLog:
         self._head = GENESIS
         self._ts_sec = -1
         self._ts_prefix = ""
-        self._last: dict | None = None
-        self._pending: dict | None = None
+        self._last: dict[str, Any] | None = None
+        self._pending: dict[str, Any] | None = None
         self._fd = self._open()
         self._logger = structlog.wrap_logger(
             _Sink(self),
-            processors=[redact_processor, self._add_chain_fields, self._render],
+            processors=[redact_processor, self._add_chain_fields, self._render],  # type: ignore[list-item]
             wrapper_class=_BoundLogger,
             context_class=dict,
             cache_logger_on_first_use=True,
@@ -465,6 +465,7 @@ class AuditLog:
                 raise self._err("fsync failed", exc) from exc
         # committed
         rec = self._pending
+        assert rec is not None, "commit without a pending record"
         self._size = start + n
         self._seq = rec["seq"]
         self._head = rec["hash"]

@@ -7,6 +7,7 @@ executor plugin (``riskguard/contrib/ccxt_guard.py``) applies them when asked to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 ACTION_TYPES: dict[str, str] = {
     "block_order": "do not send the order",
@@ -27,10 +28,10 @@ class Action:
     type: str
     rule: str
     symbol: str | None = None
-    params: dict = field(default_factory=dict)
+    params: dict[Any, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        d: dict = {"type": self.type, "rule": self.rule}
+    def to_dict(self) -> dict[Any, Any]:
+        d: dict[Any, Any] = {"type": self.type, "rule": self.rule}
         if self.symbol is not None:
             d["symbol"] = self.symbol
         d.update(self.params)

@@ -56,10 +56,10 @@ class EvalContext:
         order: Order | None = None,
         before: Snapshot | None = None,
         metrics_before: AccountMetrics | None = None,
-        market_data: dict | None = None,
+        market_data: dict[Any, Any] | None = None,
         now_ms: int = 0,
         state: Any = None,
-        trace: list | None = None,
+        trace: list[Any] | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.metrics = metrics
@@ -73,7 +73,7 @@ class EvalContext:
         self.trace = trace
         self.violations: list[Violation] = []
         self.actions: list[Action] = []
-        self._margin_before: Any = None
+        self._margin_before: MarginFigures | None = None
         self._reduces: bool | None = None
 
     @property
@@ -87,8 +87,11 @@ class EvalContext:
         """Equity, initial margins and utilization before the order (full metrics if known)."""
         if self._metrics_before is not None:
             return self._metrics_before
+        before = self.before
+        if before.balances or before.positionMode != "oneway":
+            return self.metrics_before  # hedge / multi-collateral: the account model's equity
         if self._margin_before is None:
-            self._margin_before = compute_margin(self.before, self.model)
+            self._margin_before = compute_margin(before, self.model)
         return self._margin_before
 
     @property

@@ -34,7 +34,7 @@ class Violation:
     symbol: str | None = None
     observed: Any = None
     limit: Any = None
-    context: dict = field(default_factory=dict)
+    context: dict[Any, Any] = field(default_factory=dict)
     #: "order" (judges the order itself: blocks even a reducing order), "position" or
     #: "account" (judge the resulting state: never block an order that reduces exposure)
     scope: str = "account"
@@ -49,7 +49,7 @@ class Violation:
             return self.code
         return self.code + ": " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.context.items())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[Any, Any]:
         return {
             "rule": self.rule,
             "type": self.type,
@@ -107,7 +107,7 @@ class Decision:
     decision: str  # allow | resize | deny
     decisionId: str
     timestamp: int  # epoch ms of the evaluation
-    policy: dict  # name, version, digest
+    policy: dict[Any, Any]  # name, version, digest
     account: str
     violations: tuple[Violation, ...]
     actions: tuple[Action, ...]
@@ -117,7 +117,7 @@ class Decision:
     order: Order | None = None
     maxAllowedAmount: float | None = None
     wouldDecide: str | None = None  # monitor mode: what enforce would have decided
-    errors: tuple[dict, ...] = ()
+    errors: tuple[dict[Any, Any], ...] = ()
     notes: tuple[str, ...] = ()
     snapshotTimestamp: int | None = None
     snapshotRef: str | None = None
@@ -126,7 +126,56 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return self.decision != "deny"
+        """True only when the order (or account) may go ahead **unchanged**.
+
+        A ``resize`` is not ``allowed``: the order fits only at a smaller amount. Send
+        :attr:`approved_amount` (or :meth:`amount_to_send`), never the order's own amount.
+        Monitor mode never denies, so there ``allowed`` is always true.
+        """
+        return self.decision == "allow"
+
+    @property
+    def approved_amount(self) -> float:
+        """The amount this decision lets you send: the order's amount when allowed, the
+        resized amount (``maxAllowedAmount``, never above the order's) when resized, and
+        ``0.0`` when denied or when the check had no order. Round it **down** to the
+        exchange's precision before sending (ccxt's ``amount_to_precision`` truncates)."""
+        order = self.order
+        if order is None or self.decision == "deny":
+            return 0.0
+        if self.decision == "allow":
+            return float(order.amount)
+        m = self.maxAllowedAmount  # resize
+        if m is None or not math.isfinite(m) or m <= 0:
+            return 0.0
+        return float(min(m, order.amount))
+
+    def amount_to_send(self, order: Any = None) -> float:
+        """:attr:`approved_amount`, after checking that ``order`` (dict or
+        :class:`~riskguard.Order`) is the order this decision judged: a decision is never
+        applied to another symbol, side or a larger amount. ``0.0`` means: send nothing."""
+        if order is not None and self.order is not None:
+
+            def get(key: str) -> Any:
+                if isinstance(order, dict):
+                    return order.get(key)
+                return getattr(order, key, None)
+
+            for key in ("symbol", "side"):
+                theirs = get(key)
+                ours = getattr(self.order, key)
+                if theirs is not None and theirs != ours:
+                    raise ValueError(
+                        f"this decision judged a {self.order.side} {self.order.symbol} order, "
+                        f"not {key}={theirs!r}: check that order first"
+                    )
+            amount = get("amount")
+            if amount is not None and float(amount) > self.order.amount:
+                raise ValueError(
+                    f"this decision judged amount {self.order.amount:g}, not {float(amount):g}: "
+                    "check that order first"
+                )
+        return self.approved_amount
 
     @property
     def snapshot_digest(self) -> str:
@@ -138,8 +187,8 @@ class Decision:
     def reasons(self) -> list[str]:
         return [v.reason() for v in self.violations]
 
-    def to_dict(self, *, metrics: bool = True) -> dict:
-        d: dict = {
+    def to_dict(self, *, metrics: bool = True) -> dict[Any, Any]:
+        d: dict[Any, Any] = {
             "decision": self.decision,
             "decisionId": self.decisionId,
             "timestamp": format_timestamp(self.timestamp),
@@ -160,6 +209,7 @@ class Decision:
             # An order's unknown fields are echoed; a bot may have left credentials there.
             d["order"] = redact(order_to_dict(self.order))
             d["maxAllowedAmount"] = _json_num(self.maxAllowedAmount)
+            d["approvedAmount"] = self.approved_amount
         if self.mode == "monitor":
             d["enforcement"] = "off: monitor mode never denies"
             d["wouldDecide"] = self.wouldDecide
@@ -172,7 +222,7 @@ class Decision:
         return d
 
 
-def _clean_metrics(m: dict) -> dict:
+def _clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
     out = {k: _json_num(v) for k, v in m.items() if k != "positions"}
     out["positions"] = [{k: _json_num(v) for k, v in p.items()} for p in m.get("positions", [])]
     return out

@@ -6,7 +6,10 @@ does not already state: an ``atrPct`` given by the caller wins over the derived 
 
 from __future__ import annotations
 
+from typing import Any
+
 from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import Snapshot
 from riskguard.model.volatility import atr_pct, realized_vol_pct
 
 ATR_PERIOD = 14
@@ -14,7 +17,7 @@ RV_WINDOW = 20
 
 
 @hookimpl
-def riskguard_enrich_snapshot(snapshot):
+def riskguard_enrich_snapshot(snapshot: Snapshot) -> dict[str, dict[str, Any]] | None:
     out = None
     for symbol, market in snapshot.markets.items():
         if not market.candles:

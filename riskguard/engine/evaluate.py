@@ -33,7 +33,8 @@ from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
 from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
 from riskguard.engine.policy import CompiledPolicy
-from riskguard.margin.metrics import apply_order, compute_metrics, order_reduces
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import AccountMetrics, apply_order, compute_metrics, order_reduces
 from riskguard.model.snapshot import Order, Snapshot
 
 ENGINE = "riskguard"
@@ -44,6 +45,10 @@ ENGINE_CODES: dict[str, str] = {
     "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
     "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
     "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "INPUT_POSITION_MODE_UNSTATED": "a long and a short on one symbol in a snapshot without "
+    '"positionMode": "hedge": each is judged as a one-way position (a warning)',
+    "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
+    "would open or add to; the exchange rejects it",
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
@@ -77,9 +82,9 @@ def _engine_violation(
 
 
 def _enrich(
-    policy: CompiledPolicy, snapshot: Snapshot, errors: list[dict], vs: list[Violation]
-) -> dict:
-    data: dict = {}
+    policy: CompiledPolicy, snapshot: Snapshot, errors: list[dict[Any, Any]], vs: list[Violation]
+) -> dict[Any, Any]:
+    data: dict[Any, Any] = {}
     for plugin, fn in policy.registry.enrichers:
         try:
             extra = fn(snapshot=snapshot)
@@ -110,6 +115,23 @@ def _enrich(
 
 
 def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
+    if snapshot.positionMode == "oneway" and len(snapshot.positions) > 1:
+        sides: dict[str, str] = {}
+        for p in snapshot.positions:
+            if sides.setdefault(p.symbol, p.side) != p.side:
+                vs.append(
+                    Violation(
+                        ENGINE,
+                        "input",
+                        "INPUT_POSITION_MODE_UNSTATED",
+                        "warning",
+                        f"{p.symbol}: a long and a short on one symbol, but the snapshot does "
+                        'not say "positionMode": "hedge"; they are judged as independent '
+                        "one-way positions, not as legs sharing one cross liquidation price",
+                        p.symbol,
+                    )
+                )
+                break
     for p in snapshot.positions:
         lp = p.liquidationPrice
         if lp is not None and lp <= 0:
@@ -183,7 +205,9 @@ def _drop_garbage(ctx: EvalContext, n0: int, a0: int) -> None:
     and raise so the caller records RULE_ERROR: an unknown severity is not blocking, so a
     plugin's ``severity="fatal"`` would otherwise allow by accident."""
     vs, acts = ctx.violations, ctx.actions
-    bad = [v for v in vs[n0:] if not isinstance(v, Violation) or v.severity not in SEVERITY_RANK]
+    bad: list[object] = [
+        v for v in vs[n0:] if not isinstance(v, Violation) or v.severity not in SEVERITY_RANK
+    ]
     bad += [a for a in acts[a0:] if not isinstance(a, Action)]
     if bad:
         vs[n0:] = [v for v in vs[n0:] if not any(v is b for b in bad)]
@@ -193,7 +217,7 @@ def _drop_garbage(ctx: EvalContext, n0: int, a0: int) -> None:
         raise TypeError(f"rule added {what} where a Violation/Action with a known severity belongs")
 
 
-def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict]) -> None:
+def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict[Any, Any]]) -> None:
     for rule in policy.rules:
         n0, a0 = len(ctx.violations), len(ctx.actions)
         try:
@@ -270,17 +294,28 @@ def _floor_amount(x: float) -> float:
     """Round an amount down to 8 significant digits so the resized order is never above the bound."""
     if x < 1e-300 or not math.isfinite(x):  # below 1e-300 the scale overflows a float
         return 0.0
-    scale = 10 ** (7 - math.floor(math.log10(x)))
+    scale: float = 10 ** (7 - math.floor(math.log10(x)))
     return math.floor(x * scale) / scale
 
 
-def _evaluate_once(policy, snapshot, order, model, market_data, now_ms, state, trace, errors):
+def _evaluate_once(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None,
+    model: MarginModel,
+    market_data: dict[Any, Any],
+    now_ms: int,
+    state: Any,
+    trace: list[Any] | None,
+    errors: list[dict[Any, Any]],
+) -> EvalContext:
     vs: list[Violation] = []
     if order is not None:
         try:
             projected = apply_order(snapshot, order)
-        except ValueError as exc:
-            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+        except ValueError as exc:  # no price; or an order the exchange would refuse
+            code = getattr(exc, "code", "INPUT_ORDER_UNPRICEABLE")
+            vs.append(_engine_violation(code, str(exc), order.symbol))
             projected = snapshot
         metrics = compute_metrics(projected, model)
         ctx = EvalContext(
@@ -319,7 +354,7 @@ def evaluate(
     *,
     now_ms: int | None = None,
     state: Any = None,
-    trace: list | None = None,
+    trace: list[Any] | None = None,
     ref: str | None = None,
 ) -> Decision:
     """Evaluate ``policy`` on ``snapshot`` (and ``order``) and decide. Never raises on bad data."""
@@ -329,7 +364,7 @@ def evaluate(
     if state is None:
         state = {}
     model = policy.registry.margin_model(snapshot.exchange)
-    errors: list[dict] = []
+    errors: list[dict[Any, Any]] = []
     notes: list[str] = []
     if snapshot.exchange not in policy.registry.margin_models:
         notes.append(
@@ -368,6 +403,10 @@ def evaluate(
     outcome = "deny" if blocking else "allow"
     if order is not None:
         max_allowed, bounded = _max_amount(policy, ctx)
+        if max_allowed is not None and 0 < max_allowed < math.inf:
+            # One precision for every decision (a resize's amount is floored too), so a
+            # stream of answers never shows the same bound at two precisions.
+            max_allowed = _floor_amount(max_allowed)
         if blocking and not errors and not pre:
             resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
             # A pool pushed past maintenance by the order itself is fixed by a smaller order
@@ -411,7 +450,14 @@ def evaluate(
 
 
 def _try_resize(
-    policy, snapshot, order, model, market_data, now_ms, state, amount
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order,
+    model: MarginModel,
+    market_data: dict[Any, Any],
+    now_ms: int,
+    state: Any,
+    amount: float,
 ) -> tuple[str, float]:
     """Check the order at ``amount``; shrink by bisection if the closed-form bound was optimistic."""
     lo, hi = 0.0, amount
@@ -454,7 +500,7 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
-def _merge_stops(actions: list, snapshot: Snapshot) -> list:
+def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
     """One ``set_stop_loss`` per position: the most protective of those the rules propose.
 
     Several rules may each want a stop (before liquidation, within the risk budget); a bot
@@ -498,19 +544,19 @@ def _merge_stops(actions: list, snapshot: Snapshot) -> list:
 
 
 def _finish(
-    policy,
-    snapshot,
-    order,
-    violations,
-    actions,
-    metrics,
-    errors,
-    notes,
-    now_ms,
-    t0,
-    ref,
-    max_allowed,
-    outcome,
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None,
+    violations: list[Violation],
+    actions: list[Action],
+    metrics: AccountMetrics | None,
+    errors: list[dict[Any, Any]],
+    notes: list[str],
+    now_ms: int,
+    t0: int,
+    ref: str | None,
+    max_allowed: float | None,
+    outcome: str,
 ) -> Decision:
     if outcome == "deny" and order is not None:
         blockers = _blocking(violations, order, order_reduces(snapshot, order)) or [

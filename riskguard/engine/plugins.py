@@ -61,7 +61,7 @@ class Registry:
     margin_models: dict[str, Any] = field(default_factory=dict)
     action_sinks: dict[str, Any] = field(default_factory=dict)
     snapshot_sources: dict[str, Any] = field(default_factory=dict)
-    enrichers: tuple = ()
+    enrichers: tuple[Any, ...] = ()
     origins: dict[tuple[str, str], str] = field(default_factory=dict)
     plugins: list[tuple[str, str]] = field(default_factory=list)  # (name, where from)
     pm: pluggy.PluginManager | None = None
@@ -148,7 +148,7 @@ def build_registry(
             reg.plugins.append((ep.name, f"entry point {ep.value}"))
             _trace(f"loaded entry point {ep.name} = {ep.value}")
     loaded_files = {
-        str(Path(m.__file__).resolve())
+        str(Path(str(m.__file__)).resolve())
         for _n, m in pm.list_name_plugin()
         if isinstance(m, ModuleType) and getattr(m, "__file__", None)
     }
@@ -163,18 +163,18 @@ def build_registry(
 
     for hook_name, (attr, label, required) in _KINDS.items():
         caller = getattr(pm.hook, hook_name)
-        table: dict = getattr(reg, attr)
+        table: dict[Any, Any] = getattr(reg, attr)
         for impl in caller.get_hookimpls():
             plugin_name = impl.plugin_name
 
             def register(
                 obj: Any,
                 *,
-                _table=table,
-                _label=label,
-                _req=required,
-                _plugin=plugin_name,
-                _attr=attr,
+                _table: dict[Any, Any] = table,
+                _label: str = label,
+                _req: tuple[str, ...] = required,
+                _plugin: str = plugin_name,
+                _attr: str = attr,
             ) -> None:
                 missing = [r for r in _req if not hasattr(obj, r)]
                 if missing:
@@ -213,7 +213,7 @@ def build_registry(
     return reg
 
 
-_CACHE: dict[tuple, Registry] = {}
+_CACHE: dict[tuple[Any, ...], Registry] = {}
 
 
 def get_registry(plugin_files: tuple[str, ...] | list[str] = ()) -> Registry:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # jsonschema is imported when a policy is validated (not on a
 
 API_VERSION = "riskguard/v1"
 
-MATCH_SCHEMA: dict = {
+MATCH_SCHEMA: dict[Any, Any] = {
     "type": "object",
     "additionalProperties": False,
     "description": "which positions and orders the rule applies to",
@@ -54,11 +54,11 @@ MATCH_SCHEMA: dict = {
 }
 
 
-def policy_schema(registry: Registry | None = None) -> dict:
+def policy_schema(registry: Registry | None = None) -> dict[Any, Any]:
     """The full policy JSON Schema for the rule types registered now."""
     reg = registry or get_registry()
     types = sorted(reg.rule_types)
-    rule: dict = {
+    rule: dict[Any, Any] = {
         "type": "object",
         "required": ["id", "type"],
         "additionalProperties": False,
@@ -154,7 +154,7 @@ class CompiledPolicy:
     digest: str
     specs: tuple[RuleSpec, ...]
     rules: tuple[Any, ...]
-    document: dict
+    document: dict[Any, Any]
     files: tuple[str, ...]
     warnings: tuple[Problem, ...]
     registry: Registry = field(repr=False)
@@ -162,7 +162,7 @@ class CompiledPolicy:
     sources: tuple[tuple[str, str], ...] = ()
 
     @property
-    def ref(self) -> dict:
+    def ref(self) -> dict[Any, Any]:
         return {"name": self.name, "version": self.version, "digest": self.digest}
 
 
@@ -172,11 +172,11 @@ def _suggest(word: str, options: list[str]) -> str:
 
 
 def _schema_problems(
-    doc: Located, validator: Draft202012Validator, registry: Registry
+    doc: PolicyDoc, validator: Draft202012Validator, registry: Registry
 ) -> list[Problem]:
     problems: list[Problem] = []
     types = sorted(registry.rule_types)
-    seen: set[tuple] = set()
+    seen: set[tuple[Any, ...]] = set()
     for err in sorted(
         validator.iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))
     ):
@@ -237,13 +237,13 @@ def _validator(registry: Registry) -> Draft202012Validator:
     return cached
 
 
-def _params_valid(schema: dict, params: dict) -> bool:
+def _params_valid(schema: dict[str, Any], params: dict[str, Any]) -> bool:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema).is_valid(params)
+    return bool(Draft202012Validator(schema).is_valid(params))
 
 
-def _parse(source: str | Path | dict, file: str | None = None) -> PolicyDoc:
+def _parse(source: str | Path | dict[Any, Any], file: str | None = None) -> PolicyDoc:
     if isinstance(source, dict):
         return PolicyDoc(source, Located(source, {}, file or "<dict>"))
     text = read_text(source)
@@ -256,7 +256,7 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _not_json(v: Any, path: tuple = ()) -> tuple[tuple, str] | None:
+def _not_json(v: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str] | None:
     """The first value of a dict policy that canonical JSON cannot hash, and what it is.
 
     Files are checked by the YAML reader; a dict from Python can hold NaN (which also
@@ -287,7 +287,7 @@ def _not_json(v: Any, path: tuple = ()) -> tuple[tuple, str] | None:
 
 
 def _collect(
-    source: str | Path | dict,
+    source: str | Path | dict[Any, Any],
     registry: Registry,
     problems: list[Problem],
     stack: tuple[str, ...],
@@ -347,7 +347,7 @@ def _collect(
     docs.append((doc, key))
 
 
-def _match_of(raw: dict | None) -> Match:
+def _match_of(raw: dict[Any, Any] | None) -> Match:
     if not raw:
         return Match()
     return Match(
@@ -358,7 +358,7 @@ def _match_of(raw: dict | None) -> Match:
     )
 
 
-def _defaults(schema: dict, params: dict) -> dict:
+def _defaults(schema: dict[Any, Any], params: dict[Any, Any]) -> dict[Any, Any]:
     out = dict(params)
     for k, sub in schema.get("properties", {}).items():
         if k not in out and isinstance(sub, dict) and "default" in sub:
@@ -424,7 +424,7 @@ def _unreachable(spec: RuleSpec, rtype: Any) -> list[Problem]:
 
 
 def load_policy(
-    source: str | Path | dict,
+    source: str | Path | dict[Any, Any],
     *,
     registry: Registry | None = None,
     plugins: tuple[str, ...] | list[str] = (),
@@ -438,7 +438,7 @@ def load_policy(
         raise PolicyError(problems)
     schema_failed = bool(problems)
     # Merge: documents in extends order, the file itself last; later ids replace earlier.
-    merged: dict[str, tuple[dict, PolicyDoc, int]] = {}
+    merged: dict[str, tuple[dict[Any, Any], PolicyDoc, int]] = {}
     order: list[str] = []
     for doc, _key in docs:
         ids_here: dict[str, int] = {}
@@ -587,7 +587,7 @@ def load_policy(
 
 
 def validate_policy(
-    source: str | Path | dict, *, plugins: tuple[str, ...] = ()
+    source: str | Path | dict[Any, Any], *, plugins: tuple[str, ...] = ()
 ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) for a policy without raising."""
     try:

@@ -34,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from riskguard.engine.plugins import Registry, get_registry
 from riskguard.engine.policy import CompiledPolicy, load_policy, text_sha256
@@ -70,9 +71,9 @@ def _file_sha(path: str) -> str | None:
         return None
 
 
-def _plugin_stamp(reg: Registry, plugin_files: tuple[str, ...]) -> list:
+def _plugin_stamp(reg: Registry, plugin_files: tuple[str, ...]) -> list[Any]:
     """Path, size and mtime of every registered plugin module; content digests of files."""
-    stamp: list = [os.environ.get("RISKGUARD_LOAD_PLUGINS")]
+    stamp: list[Any] = [os.environ.get("RISKGUARD_LOAD_PLUGINS")]
     mods = [m for _n, m in reg.pm.list_name_plugin()] if reg.pm is not None else []
     for mod in (*mods, sys.modules[__name__], sys.modules[load_policy.__module__]):
         f = getattr(mod, "__file__", None) if isinstance(mod, ModuleType) else None
@@ -96,7 +97,7 @@ def _entry_name(policy: Path, stamp_key: str) -> str:
     return h.hexdigest()[:32] + ".json"
 
 
-def _to_entry(p: CompiledPolicy, files: list) -> dict:
+def _to_entry(p: CompiledPolicy, files: list[list[str]]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "files": files,
@@ -129,7 +130,7 @@ def _to_entry(p: CompiledPolicy, files: list) -> dict:
     }
 
 
-def _from_entry(e: dict, reg: Registry) -> CompiledPolicy | None:
+def _from_entry(e: dict[str, Any], reg: Registry) -> CompiledPolicy | None:
     specs = []
     for s in e["specs"]:
         symbols, mode, side, exclude = s["match"]
@@ -171,7 +172,7 @@ def _from_entry(e: dict, reg: Registry) -> CompiledPolicy | None:
     )
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         st = path.stat()
         if hasattr(os, "getuid") and st.st_uid != os.getuid():
@@ -183,7 +184,7 @@ def _read(path: Path) -> dict | None:
     return e if isinstance(e, dict) and e.get("format") == FORMAT else None
 
 
-def _write(directory: Path, name: str, entry: dict) -> None:
+def _write(directory: Path, name: str, entry: dict[str, Any]) -> None:
     try:
         text = json.dumps(entry, allow_nan=False, ensure_ascii=False)
         if json.loads(text) != entry:

@@ -17,6 +17,7 @@ from typing import Any
 from riskguard.engine.actions import Action
 from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import Violation
+from riskguard.margin.metrics import PositionMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class RuleSpec:
 
     id: str
     type: str
-    params: dict
+    params: dict[Any, Any]
     severity: str = "error"
     match: Match = field(default_factory=Match)
     onViolation: tuple[str, ...] | None = None  # None: the rule type's default actions
@@ -76,12 +77,12 @@ class RuleType:
     """
 
     name: str
-    params: dict
+    params: dict[Any, Any]
     compile: Callable[[RuleSpec], Any]
     description: str
     codes: dict[str, str]
     defaultActions: tuple[str, ...] = ("alert",)
-    check: Callable[[dict], list[tuple[str, str]]] | None = None
+    check: Callable[[dict[Any, Any]], list[tuple[str, str]]] | None = None
     example: str = ""
     stateful: bool = False
     limitKeys: tuple[
@@ -194,7 +195,7 @@ class BaseRule:
             )
 
 
-def judged_liquidation_price(pm: Any, source: str) -> float | None:
+def judged_liquidation_price(pm: PositionMetrics, source: str) -> float | None:
     """The liquidation price a rule judges against: ``model`` (riskguard's exchange model),
     ``exchange`` (the snapshot's reported figure, falling back to the model's), or
     ``conservative`` (whichever is nearer the mark). A reported price of 0 or below is

@@ -20,10 +20,10 @@ from riskguard.hookspecs import hookimpl
 class ActionSink:
     name: str
     description: str
-    open: Callable[[dict], Callable[[Any], None]]
+    open: Callable[[dict[Any, Any]], Callable[[Any], None]]
 
 
-def _stdout(options: dict) -> Callable[[Any], None]:
+def _stdout(options: dict[Any, Any]) -> Callable[[Any], None]:
     def emit(decision: Any) -> None:
         sys.stdout.write(json.dumps(decision.to_dict(), separators=(",", ":")) + "\n")
         sys.stdout.flush()
@@ -31,7 +31,7 @@ def _stdout(options: dict) -> Callable[[Any], None]:
     return emit
 
 
-def _jsonl(options: dict) -> Callable[[Any], None]:
+def _jsonl(options: dict[Any, Any]) -> Callable[[Any], None]:
     path = options.get("path")
     if not path:
         raise ValueError("the jsonl sink needs a 'path' option")
@@ -44,7 +44,7 @@ def _jsonl(options: dict) -> Callable[[Any], None]:
 
 
 @hookimpl
-def riskguard_action_sinks(register):
+def riskguard_action_sinks(register: Any) -> None:
     register(ActionSink("stdout", "print each decision as one JSON line", _stdout))
     register(
         ActionSink("jsonl", "append each decision to the JSON Lines file at option 'path'", _jsonl)

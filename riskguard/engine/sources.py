@@ -40,7 +40,7 @@ def _open_text(location: str) -> io.TextIOBase:
     if location == "-":
         return sys.stdin  # type: ignore[return-value]
     if location.endswith(".gz"):
-        return gzip.open(location, "rt", encoding="utf-8")  # type: ignore[return-value]
+        return gzip.open(location, "rt", encoding="utf-8")
     return open(location, encoding="utf-8")
 
 
@@ -109,7 +109,7 @@ def _is_doc(loc: str) -> bool:
 
 
 @hookimpl
-def riskguard_snapshot_sources(register):
+def riskguard_snapshot_sources(register: Any) -> None:
     register(
         SnapshotSource(
             "jsonl",

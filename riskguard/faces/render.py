@@ -17,11 +17,18 @@ OUTCOME_STYLE = {"allow": "bold green", "resize": "bold yellow", "deny": "bold r
 SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "red", "critical": "bold red"}
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits 1 here; the command line turns a broken pipe into exit 141 (cli.py)
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (logs, CI, `| less`) gets a wide fixed width so codes don't wrap.
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+    return _Console(file=stream, highlight=False, soft_wrap=False, width=width)
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -59,6 +66,15 @@ def metrics_tables(m: Any) -> list[Table]:
             "—" if m.effectiveLeverage is None else f"{m.effectiveLeverage:.2f}×",
         ),
     ]
+    if getattr(m, "positionMode", "oneway") == "hedge":
+        rows.append(("position mode", "hedge (legs of a symbol share a cross LP)"))
+    if getattr(m, "collateralValue", None) is not None:  # multi-collateral account
+        rows += [
+            ("collateral value", _num(m.collateralValue)),
+            ("margin balance", _num(m.marginBalance)),
+            ("account IM rate", _pct(m.accountInitialMarginRate)),
+            ("account MM rate (liq. at 100 %)", _pct(m.accountMaintenanceMarginRate)),
+        ]
     for k, v in rows:
         acc.add_row(k, v)
     pos = Table(title="positions")
@@ -121,6 +137,7 @@ def print_decision(d: Any, *, title: str | None = None) -> None:
     if d.order is not None:
         o = d.order
         line = f"order {o.side} {o.amount:g} {o.symbol}"
+        line += f" · send {d.approved_amount:g}"
         if d.maxAllowedAmount is not None:
             line += f" · largest allowed amount {d.maxAllowedAmount:g}"
         c.print(line)

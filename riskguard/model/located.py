@@ -16,7 +16,7 @@ MAX_ALIASES = 256
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 4000  # below CPython's int/str conversion limit (4300 digits)
 
-PathKey = tuple  # tuple of str | int
+PathKey = tuple[str | int, ...]
 
 _T = "tag:yaml.org,2002:"
 _JSON_SCALARS = frozenset({_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"})
@@ -27,7 +27,7 @@ class Located:
     """A parsed document plus the (line, column) of each value, keyed by JSON path tuple."""
 
     data: Any
-    marks: dict
+    marks: dict[PathKey, tuple[int | None, int | None]]
     file: str | None
 
     def mark(self, path: PathKey) -> tuple[int | None, int | None]:

@@ -33,8 +33,8 @@ _SUFFIXES = ("apikey", "secret", "secretkey", "password", "passphrase", "token",
 
 # Keys already judged. Logged records use a small fixed vocabulary, so these stay small;
 # bounded anyway, in case a caller logs dicts keyed by arbitrary data.
-_SAFE: set = set()  # keys known not to be secret (checked in C with set.issuperset)
-_SECRET: set = set()
+_SAFE: set[Any] = set()  # keys known not to be secret (checked in C with set.issuperset)
+_SECRET: set[Any] = set()
 _CACHE_MAX = 4096
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -101,10 +101,11 @@ def redact(obj: Any) -> Any:
     return obj
 
 
-def redact_processor(logger: Any, method: str, event_dict: dict) -> dict:
+def redact_processor(logger: Any, method: str, event_dict: dict[Any, Any]) -> dict[Any, Any]:
     """structlog processor: ``event_dict`` with secrets redacted at any depth.
 
     Put it before the renderer (and, in the audit log, before hashing)."""
     if _has_secret(event_dict):
-        return _copy_redacted(event_dict)
+        copied: dict[Any, Any] = _copy_redacted(event_dict)
+        return copied
     return event_dict

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -21,8 +22,11 @@ def _schema_dir() -> Path:
 
 
 @cache
-def load_schema(name: str) -> dict:
-    return json.loads((_schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+def load_schema(name: str) -> dict[Any, Any]:
+    doc: dict[str, Any] = json.loads(
+        (_schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8")
+    )
+    return doc
 
 
 @cache

@@ -62,7 +62,7 @@ class Position:
     stopLossPrice: float | None = None
     takeProfitPrice: float | None = None
     liquidationPrice: float | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def sign(self) -> int:
@@ -86,7 +86,10 @@ class Order:
     leverage: float | None = None
     marginMode: str | None = None
     clientOrderId: str | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[Any, Any] = field(default_factory=dict)
+    # Hedge mode: the leg the order opens or closes (Binance positionSide LONG|SHORT, Bybit
+    # positionIdx 1|2, OKX posSide). None: one-way, or inferred (riskguard.margin.accounts).
+    positionSide: str | None = None
 
     @property
     def sign(self) -> int:
@@ -97,9 +100,9 @@ class Order:
 class Market:
     markPrice: float | None = None
     atrPct: float | None = None
-    candles: tuple = ()
+    candles: tuple[Any, ...] = ()
     contractSize: float | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +114,15 @@ class Snapshot:
     settle: str = "USDT"
     timestamp: int | None = None  # epoch milliseconds
     openOrders: tuple[Order, ...] = ()
-    leverageTiers: dict = field(default_factory=dict)  # symbol -> tuple[LeverageTier, ...]
-    markets: dict = field(default_factory=dict)  # symbol -> Market
+    leverageTiers: dict[str, tuple[LeverageTier, ...]] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)
     schemaVersion: int = 1
-    extra: dict = field(default_factory=dict)
-    source: dict | None = field(default=None, compare=False, repr=False)  # the input dict
+    extra: dict[Any, Any] = field(default_factory=dict)
+    source: dict[Any, Any] | None = field(default=None, compare=False, repr=False)  # the input dict
+    # "hedge": a long and a short leg per symbol may coexist (riskguard.margin.accounts).
+    positionMode: str = "oneway"
+    # Multi-collateral accounts (Binance Multi-Assets, Bybit UTA): riskguard.model.balances.
+    balances: tuple[Any, ...] = ()  # tuple[Balance, ...]
 
     def mark_price(self, pos: Position) -> float | None:
         if pos.markPrice is not None:
@@ -126,7 +133,7 @@ class Snapshot:
     def tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
         return self.leverageTiers.get(symbol, ())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[Any, Any]:
         if self.source is not None:
             return self.source
         return snapshot_to_dict(self)
@@ -142,7 +149,7 @@ class _Ctx:
         self.problems: list[Problem] = []
         self.loc = loc
 
-    def add(self, path: tuple, message: str, code: str = "invalid") -> None:
+    def add(self, path: tuple[Any, ...], message: str, code: str = "invalid") -> None:
         if self.loc is not None:
             self.problems.append(self.loc.problem(path, message, code))
         else:
@@ -151,9 +158,9 @@ class _Ctx:
 
 def _num(
     ctx: _Ctx,
-    d: dict,
+    d: dict[Any, Any],
     key: str,
-    path: tuple,
+    path: tuple[Any, ...],
     *,
     required: bool = False,
     minimum: float | None = None,
@@ -214,7 +221,7 @@ def _json_ok(v: Any, depth: int = 0) -> bool:
     if t is float:
         return math.isfinite(v)
     if t is int:
-        return v.bit_length() <= 13_000
+        return bool(v.bit_length() <= 13_000)
     if depth >= 64:
         return False
     if t is dict:
@@ -227,7 +234,7 @@ def _json_ok(v: Any, depth: int = 0) -> bool:
     return False
 
 
-def _check_json(ctx: _Ctx, v: Any, path: tuple, depth: int = 0) -> None:
+def _check_json(ctx: _Ctx, v: Any, path: tuple[Any, ...], depth: int = 0) -> None:
     """Unknown fields are kept and hashed as canonical JSON, so they must be JSON data.
 
     Files cannot break this (the parsers refuse NaN, dates, non-text keys); a Python
@@ -263,12 +270,12 @@ def _check_json(ctx: _Ctx, v: Any, path: tuple, depth: int = 0) -> None:
 
 def _str(
     ctx: _Ctx,
-    d: dict,
+    d: dict[Any, Any],
     key: str,
-    path: tuple,
+    path: tuple[Any, ...],
     *,
     required: bool = False,
-    choices: tuple | None = None,
+    choices: tuple[Any, ...] | None = None,
     default: str | None = None,
 ) -> str | None:
     v = d.get(key)
@@ -285,7 +292,9 @@ def _str(
     return v
 
 
-def _bool(ctx: _Ctx, d: dict, key: str, path: tuple, default: bool = False) -> bool:
+def _bool(
+    ctx: _Ctx, d: dict[Any, Any], key: str, path: tuple[Any, ...], default: bool = False
+) -> bool:
     v = d.get(key)
     if v is None:
         return default
@@ -310,6 +319,8 @@ _SNAPSHOT_KEYS = frozenset(
         "openOrders",
         "leverageTiers",
         "markets",
+        "positionMode",
+        "balances",
     }
 )
 
@@ -393,7 +404,7 @@ def _any(v: Any) -> float | None:
     return None
 
 
-def _plain_extra(d: dict, known: frozenset) -> dict | None:
+def _plain_extra(d: dict[Any, Any], known: frozenset[Any]) -> dict[Any, Any] | None:
     """The fields of ``d`` not in ``known`` ({} when none), or None when they are not
     plain JSON data (the full path then says why)."""
     if d.keys() <= known:
@@ -486,7 +497,7 @@ _new_position = positional_constructor(Position)
 _new_market = positional_constructor(Market)
 
 
-def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
+def _position(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Position | None:
     if not isinstance(d, dict):
         ctx.add(path, f"expected a position object, got {type(d).__name__}", "type")
         return None
@@ -520,9 +531,9 @@ def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
         if len(ctx.problems) > n0:
             return None
     return Position(
-        symbol=symbol,
-        side=side,
-        contracts=contracts,
+        symbol=symbol,  # type: ignore[arg-type]  # validated above
+        side=side,  # type: ignore[arg-type]  # validated above
+        contracts=contracts,  # type: ignore[arg-type]  # validated above
         entryPrice=entry,  # type: ignore[arg-type]
         markPrice=mark,
         leverage=lev,
@@ -537,7 +548,7 @@ def _position(ctx: _Ctx, d: Any, path: tuple) -> Position | None:
     )
 
 
-def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
+def _order(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Order | None:
     if not isinstance(d, dict):
         ctx.add(path, f"expected an order object, got {type(d).__name__}", "type")
         return None
@@ -554,6 +565,9 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
     coid = d.get("clientOrderId")
     if coid is not None and not isinstance(coid, str):
         ctx.add((*path, "clientOrderId"), "expected a string", "type")
+    pside = d.get("positionSide")
+    if pside is not None:
+        pside = _position_side(ctx, pside, (*path, "positionSide"))
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
@@ -562,10 +576,10 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
         if len(ctx.problems) > n0:
             return None
     return Order(
-        symbol=symbol,
-        side=side,
-        amount=amount,
-        type=otype or "market",  # type: ignore[arg-type]
+        symbol=symbol,  # type: ignore[arg-type]  # validated above
+        side=side,  # type: ignore[arg-type]  # validated above
+        amount=amount,  # type: ignore[arg-type]  # validated above
+        type=otype or "market",
         price=price,
         reduceOnly=reduce_only,
         stopLossPrice=sl,
@@ -573,6 +587,7 @@ def _order(ctx: _Ctx, d: Any, path: tuple) -> Order | None:
         marginMode=mode,
         clientOrderId=coid,
         extra=extra,
+        positionSide=pside,
     )
 
 
@@ -581,7 +596,17 @@ _TIER_NUMBERS = frozenset(
 )
 
 
-def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier, ...] | None:
+def _position_side(ctx: _Ctx, v: Any, path: tuple[Any, ...]) -> str | None:
+    """An order's hedge-mode leg: long | short (ccxt/Binance spell LONG, SHORT; BOTH is one-way)."""
+    if v in ("long", "short", "both", "LONG", "SHORT", "BOTH"):
+        return None if v in ("both", "BOTH") else str(v).lower()
+    ctx.add(path, f"expected long, short or both (or LONG, SHORT, BOTH), got {v!r}", "enum")
+    return None
+
+
+def _tiers(
+    ctx: _Ctx, symbol: str, raw: Any, path: tuple[Any, ...]
+) -> tuple[LeverageTier, ...] | None:
     if not isinstance(raw, list):
         ctx.add(path, "expected a list of tiers", "type")
         return None
@@ -640,7 +665,7 @@ def _tiers(ctx: _Ctx, symbol: str, raw: Any, path: tuple) -> tuple[LeverageTier,
     return derive_tiers(parsed)
 
 
-def derive_tiers(rows: list) -> tuple[LeverageTier, ...]:
+def derive_tiers(rows: list[Any]) -> tuple[LeverageTier, ...]:
     """Build tiers, deriving each missing maintenance amount by Binance's recurrence."""
     out: list[LeverageTier] = []
     cum_prev = 0.0
@@ -658,7 +683,7 @@ def derive_tiers(rows: list) -> tuple[LeverageTier, ...]:
     return tuple(out)
 
 
-def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
+def _market(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Market | None:
     if not isinstance(d, dict):
         ctx.add(path, "expected a market object", "type")
         return None
@@ -667,7 +692,7 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
     atr = _num(ctx, d, "atrPct", path, minimum=0)
     cs = _num(ctx, d, "contractSize", path, minimum=0, exclusive=True)
     candles_raw = d.get("candles")
-    candles: list = []
+    candles: list[Any] = []
     if candles_raw is not None:
         if not isinstance(candles_raw, list):
             ctx.add(
@@ -705,7 +730,7 @@ def _market(ctx: _Ctx, d: Any, path: tuple) -> Market | None:
 
 
 def build_snapshot(
-    d: Any, loc: Located | None = None, *, leverage_tiers: dict | None = None
+    d: Any, loc: Located | None = None, *, leverage_tiers: dict[Any, Any] | None = None
 ) -> Snapshot:
     """Validate a snapshot document and build the model; raise SnapshotError listing every problem.
 
@@ -716,7 +741,7 @@ def build_snapshot(
     if not isinstance(d, dict):
         ctx.add((), f"expected a snapshot object, got {type(d).__name__}", "type")
         raise SnapshotError(ctx.problems)
-    root: tuple = ()
+    root: tuple[Any, ...] = ()
     sv = d.get("schemaVersion", 1)
     if sv != 1:
         ctx.add(
@@ -734,7 +759,7 @@ def build_snapshot(
     except (ValueError, OverflowError) as exc:
         ctx.add(("timestamp",), f"expected ISO-8601 text or epoch milliseconds: {exc}", "format")
 
-    markets: dict = {}
+    markets: dict[Any, Any] = {}
     raw_markets = d.get("markets")
     if raw_markets is not None:
         if not isinstance(raw_markets, dict):
@@ -748,7 +773,7 @@ def build_snapshot(
                 if mk is not None:
                     markets[sym] = mk
 
-    tiers: dict = {} if leverage_tiers is None else leverage_tiers
+    tiers: dict[Any, Any] = {} if leverage_tiers is None else leverage_tiers
     raw_tiers = d.get("leverageTiers") if leverage_tiers is None else None
     if raw_tiers is not None:
         if not isinstance(raw_tiers, dict):
@@ -793,24 +818,32 @@ def build_snapshot(
                 if order is not None:
                     orders.append(order)
 
+    mode: str = "oneway"
+    balances: tuple[Any, ...] = ()
+    if "positionMode" in d or "balances" in d:
+        from riskguard.model.balances import read_account_forms
+
+        mode, balances = read_account_forms(ctx, d, positions)
     extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
     if extra and not _json_ok(extra):
         _check_json(ctx, extra, root)
     if ctx.problems:
         raise SnapshotError(ctx.problems)
     return Snapshot(
-        walletBalance=wallet,
+        walletBalance=wallet,  # type: ignore[arg-type]  # validated above
         positions=tuple(positions),
         exchange=exchange,  # type: ignore[arg-type]
-        account=account,
-        settle=settle,
+        account=account,  # type: ignore[arg-type]  # validated above
+        settle=settle,  # type: ignore[arg-type]  # validated above
         timestamp=ts,
-        openOrders=tuple(orders),  # type: ignore[arg-type]
+        openOrders=tuple(orders),
         leverageTiers=tiers,
         markets=markets,
         schemaVersion=1,
         extra=extra,
         source=d,
+        positionMode=mode,
+        balances=balances,
     )
 
 
@@ -832,7 +865,7 @@ def _load(path: str | Path) -> tuple[Any, Located | None]:
     return loc.data, loc
 
 
-def load_snapshot(src: str | Path | dict | Snapshot) -> Snapshot:
+def load_snapshot(src: str | Path | dict[Any, Any] | Snapshot) -> Snapshot:
     """A Snapshot from a file path (JSON or YAML), a dict, or a Snapshot (returned as is)."""
     if isinstance(src, Snapshot):
         return src
@@ -854,7 +887,7 @@ def load_snapshot(src: str | Path | dict | Snapshot) -> Snapshot:
         raise
 
 
-def load_order(src: str | Path | dict | Order) -> Order:
+def load_order(src: str | Path | dict[Any, Any] | Order) -> Order:
     if isinstance(src, Order):
         return src
     if isinstance(src, dict):
@@ -886,10 +919,10 @@ def _relocate(problems: list[Problem], loc: Located | None, file: str = "") -> l
     return out
 
 
-def _path_tuple(path: str) -> tuple:
+def _path_tuple(path: str) -> tuple[Any, ...]:
     import re
 
-    out: list = []
+    out: list[Any] = []
     for m in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\"(?:[^\"\\]|\\.)*\")\]", path):
         if m.group(1):
             out.append(m.group(1))
@@ -905,11 +938,11 @@ def _path_tuple(path: str) -> tuple:
 # --------------------------------------------------------------------------- to dict
 
 
-def _clean(d: dict) -> dict:
+def _clean(d: dict[Any, Any]) -> dict[Any, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def position_to_dict(p: Position) -> dict:
+def position_to_dict(p: Position) -> dict[Any, Any]:
     d = _clean(
         {
             "symbol": p.symbol,
@@ -931,7 +964,7 @@ def position_to_dict(p: Position) -> dict:
     return d
 
 
-def order_to_dict(o: Order) -> dict:
+def order_to_dict(o: Order) -> dict[Any, Any]:
     d = _clean(
         {
             "symbol": o.symbol,
@@ -944,14 +977,15 @@ def order_to_dict(o: Order) -> dict:
             "leverage": o.leverage,
             "marginMode": o.marginMode,
             "clientOrderId": o.clientOrderId,
+            "positionSide": o.positionSide,
         }
     )
     d.update(o.extra)
     return d
 
 
-def snapshot_to_dict(s: Snapshot) -> dict:
-    d: dict = {
+def snapshot_to_dict(s: Snapshot) -> dict[Any, Any]:
+    d: dict[Any, Any] = {
         "schemaVersion": s.schemaVersion,
         "account": s.account,
         "exchange": s.exchange,
@@ -961,6 +995,12 @@ def snapshot_to_dict(s: Snapshot) -> dict:
     }
     if s.timestamp is not None:
         d["timestamp"] = format_timestamp(s.timestamp)
+    if s.positionMode != "oneway":
+        d["positionMode"] = s.positionMode
+    if s.balances:
+        from riskguard.model.balances import balance_to_dict
+
+        d["balances"] = [balance_to_dict(b) for b in s.balances]
     if s.openOrders:
         d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
     if s.leverageTiers:

@@ -21,18 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from riskguard.errors import Problem, RiskguardError
-from riskguard.model.located import (  # noqa: F401 - re-exported: yamlio's public names
+from riskguard.model.located import (  # re-exported: yamlio's public names
     _SURROGATE,
-    MAX_ALIASES,
-    MAX_BYTES,
-    MAX_DEPTH,
-    MAX_INT_DIGITS,
-    MAX_NODES,
-    Located,
-    PathKey,
     _surrogate,
-    json_path,
 )
+from riskguard.model.located import MAX_ALIASES as MAX_ALIASES
+from riskguard.model.located import MAX_BYTES as MAX_BYTES
+from riskguard.model.located import MAX_DEPTH as MAX_DEPTH
+from riskguard.model.located import MAX_INT_DIGITS as MAX_INT_DIGITS
+from riskguard.model.located import MAX_NODES as MAX_NODES
+from riskguard.model.located import Located as Located
+from riskguard.model.located import PathKey as PathKey
+from riskguard.model.located import json_path as json_path
 
 
 def parse_text(text: str, file: str | None = None) -> Located:
@@ -126,7 +126,7 @@ class _Dup(ValueError):
     pass
 
 
-def _no_dup(pairs: list) -> dict:
+def _no_dup(pairs: list[Any]) -> dict[Any, Any]:
     d = dict(pairs)
     if len(d) != len(pairs):
         raise _Dup

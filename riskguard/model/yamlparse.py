@@ -8,7 +8,7 @@ policy — never pays for importing PyYAML.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -37,18 +37,18 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.YAMLError(
                     f"more than {MAX_ALIASES} aliases (line {event.start_mark.line + 1}): "
                     "refusing a possible alias bomb"
                 )
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.YAMLError(
                 f"nesting deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})"
             )
@@ -95,7 +95,12 @@ def _tag_problem(tag: str) -> str:
     )
 
 
-def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) -> None:
+def _walk_marks(
+    node: yaml.Node,
+    path: PathKey,
+    marks: dict[PathKey, tuple[int | None, int | None]],
+    budget: list[int],
+) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise _BadValue(
@@ -134,7 +139,7 @@ def _walk_marks(node: yaml.Node, path: PathKey, marks: dict, budget: list[int]) 
         for i, item in enumerate(node.value):
             _walk_marks(item, (*path, i), marks, budget)
     else:
-        why = _scalar_problem(node)
+        why = _scalar_problem(cast(yaml.ScalarNode, node))
         if why is not None:
             raise _BadValue(why, path, node)
 
@@ -164,8 +169,8 @@ def parse_yaml(text: str, file: str | None = None) -> Located:
         loader = _BoundedLoader(text)  # checks every character is printable
     except yaml.reader.ReaderError as exc:
         pos = exc.position
-        line = text.count("\n", 0, pos) + 1
-        col = pos - text.rfind("\n", 0, pos)
+        line: int | None = text.count("\n", 0, pos) + 1
+        col: int | None = pos - text.rfind("\n", 0, pos)
         raise RiskguardError(
             [
                 Problem(
@@ -183,7 +188,7 @@ def parse_yaml(text: str, file: str | None = None) -> Located:
         node = loader.get_single_node()
         if node is None:
             return Located(None, {(): (1, 1)}, file)
-        marks: dict = {}
+        marks: dict[Any, Any] = {}
         _walk_marks(node, (), marks, [MAX_NODES])
         data = loader.construct_document(node)
     except _DuplicateKey as dup:

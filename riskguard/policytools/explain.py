@@ -570,7 +570,8 @@ def print_explanation(x: Explanation, *, only_findings: bool = False) -> None:
         if r.notes:
             parts.append(Text("checked:", style="bold"))
             for n in r.notes:
-                mark = {True: "[green]✔[/]", False: "[red]✘[/]"}.get(n.get("passed"), "•")
+                marks: dict[Any, str] = {True: "[green]✔[/]", False: "[red]✘[/]"}
+                mark = marks.get(n.get("passed"), "•")
                 parts.append(
                     Padding(Text.from_markup(f"{mark} {escape(str(n.get('text')))}"), (0, 0, 0, 2))
                 )

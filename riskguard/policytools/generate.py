@@ -340,6 +340,16 @@ class _Pos:
         "sym",
         "tp",
     )
+    contracts: float
+    entry: float
+    iso_lp: float | None
+    iso_margin: float
+    lev: float
+    mode: str
+    sign: int
+    sl: float | None
+    sym: _Symbol
+    tp: float | None
 
 
 class _Account:
@@ -643,7 +653,7 @@ def write_jsonl(path: str | Path, iterator: Iterable[dict], gzip: bool = False) 
         out = sys.stdout
         close = False
     elif gzip or p.endswith(".gz"):
-        out = _gzip.open(p, "wt", encoding="utf-8", newline="\n", compresslevel=6)  # type: ignore[assignment]  # noqa: SIM115
+        out = _gzip.open(p, "wt", encoding="utf-8", newline="\n", compresslevel=6)  # noqa: SIM115
         close = True
     else:
         out = open(p, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below

@@ -27,7 +27,7 @@ from typing import Any
 from riskguard.engine.context import EvalContext
 
 
-def order_marker(ctx: EvalContext) -> tuple:
+def order_marker(ctx: EvalContext) -> tuple[Any, ...]:
     """What identifies one check of one order, independent of its (resizable) amount."""
     o = ctx.order
     assert o is not None
@@ -50,7 +50,7 @@ class Memory:
 
     def __init__(self, owner: int) -> None:
         self.owner = owner
-        self.last: tuple | None = None  # (marker, undo info) of the last recorded order
+        self.last: tuple[Any, ...] | None = None  # (marker, undo info) of the last recorded order
 
     def clone(self, owner: int) -> Memory:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """``cross_stress``: does the cross pool survive an adverse shock to every position at once?
 
-Practice (reference/trading-risk.md, rule 6): cross hides risk per trade — any trade can
+Practice (docs/trading-risk.md, rule 6): cross hides risk per trade — any trade can
 take the whole pool, and in a crash everything moves against you together. So shock
 every cross position adversely at the same time (longs down, shorts up) by ``shockPct``
 percent, or by ``atrMultiple`` × each symbol's ATR% (when both are set, the larger per
@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import MarginModel
 from riskguard.margin.metrics import apply_order, order_reduces
+from riskguard.model.snapshot import Snapshot
 from riskguard.rules._search import boundary
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
@@ -66,7 +69,7 @@ _MAX_SHOCK_LONG = 100.0
 _MAX_SHOCK = 1000.0
 
 
-def _legs(snapshot, model) -> list[tuple]:
+def _legs(snapshot: Snapshot, model: MarginModel) -> list[tuple[Any, ...]]:
     """(position, mark, tiers) of every cross position."""
     out = []
     for p in snapshot.positions:
@@ -79,13 +82,15 @@ def _legs(snapshot, model) -> list[tuple]:
     return out
 
 
-def _cross_wallet(snapshot) -> float:
+def _cross_wallet(snapshot: Snapshot) -> float:
     return snapshot.walletBalance - sum(
         p.isolatedMargin or 0.0 for p in snapshot.positions if p.marginMode == "isolated"
     )
 
 
-def pool_after(model, legs, wallet: float, shocks) -> tuple[float, float]:
+def pool_after(
+    model: MarginModel, legs: list[tuple[Any, ...]], wallet: float, shocks: list[float]
+) -> tuple[float, float]:
     """(cross equity, maintenance margin + closing fees) with each leg shocked by ``shocks[i]`` %."""
     equity = wallet
     need = 0.0
@@ -102,13 +107,31 @@ def pool_after(model, legs, wallet: float, shocks) -> tuple[float, float]:
     return equity, need
 
 
-def cushion(model, legs, wallet: float) -> float | None:
+def _pool(
+    model: MarginModel,
+    snapshot: Any,
+    legs: list[tuple[Any, ...]],
+    wallet: float,
+    shocks: list[float],
+) -> tuple[float, float]:
+    """:func:`pool_after`, or for hedge-mode and multi-collateral accounts its counterpart
+    that moves each symbol once and shocks collateral prices too."""
+    if snapshot is not None and (snapshot.balances or snapshot.positionMode == "hedge"):
+        from riskguard.margin.accounts import stress_pool
+
+        return stress_pool(model, snapshot, legs, shocks)
+    return pool_after(model, legs, wallet, shocks)
+
+
+def cushion(
+    model: MarginModel, legs: list[tuple[Any, ...]], wallet: float, snapshot: Any = None
+) -> float | None:
     """Smallest uniform adverse shock (percent) at which the pool's equity meets its maintenance."""
     if not legs:
         return None
 
     def surplus(u: float) -> float:
-        e, n = pool_after(model, legs, wallet, [u] * len(legs))
+        e, n = _pool(model, snapshot, legs, wallet, [u] * len(legs))
         return e - n
 
     def deficit(u: float) -> float:  # ≥ 0 where the pool is liquidated (a NaN counts)
@@ -125,7 +148,7 @@ def cushion(model, legs, wallet: float) -> float | None:
     return boundary(deficit, hi, 0.0, d_hi, d0, abs_tol=1e-9)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if not params["shockPct"] and params.get("atrMultiple") is None:
         return [("shockPct", "shockPct is 0 and atrMultiple is not set: nothing is shocked")]
     return []
@@ -147,12 +170,14 @@ class CrossStress(BaseRule):
         self.atr_mult = spec.params.get("atrMultiple")
         # (ctx, surplus of ctx.snapshot) from the last evaluate: max_amount of the same
         # check reuses it (one tuple, replaced whole: safe when checks run concurrently)
-        self._last: tuple | None = None
+        self._last: tuple[EvalContext, float] | None = None
 
-    def _matched(self, ctx: EvalContext, snapshot) -> list[tuple]:
+    def _matched(self, ctx: EvalContext, snapshot: Snapshot) -> list[tuple[Any, ...]]:
         return [leg for leg in _legs(snapshot, ctx.model) if self.match.position(leg[0])]
 
-    def _shocks(self, ctx: EvalContext, legs) -> tuple[list[float], list[str]]:
+    def _shocks(
+        self, ctx: EvalContext, legs: list[tuple[Any, ...]]
+    ) -> tuple[list[float], list[str]]:
         shocks, missing = [], []
         for pos, _m, _t in legs:
             x = self.shock
@@ -165,10 +190,10 @@ class CrossStress(BaseRule):
             shocks.append(x)
         return shocks, missing
 
-    def _surplus(self, ctx: EvalContext, snapshot) -> float:
+    def _surplus(self, ctx: EvalContext, snapshot: Snapshot) -> float:
         legs = self._matched(ctx, snapshot)
         shocks, _ = self._shocks(ctx, legs)
-        e, n = pool_after(ctx.model, legs, _cross_wallet(snapshot), shocks)
+        e, n = _pool(ctx.model, snapshot, legs, _cross_wallet(snapshot), shocks)
         return e - n
 
     def evaluate(self, ctx: EvalContext) -> None:
@@ -188,14 +213,18 @@ class CrossStress(BaseRule):
                     severity="warning",
                 )
         wallet = _cross_wallet(ctx.snapshot)
-        equity, need = pool_after(model, legs, wallet, shocks)
+        equity, need = _pool(model, ctx.snapshot, legs, wallet, shocks)
         self._last = (ctx, equity - need)
         if math.isnan(equity):
             self.note(ctx, "a cross position has no maintenance tier: not stressed", passed=False)
             return  # the engine reports INPUT_TIERS_MISSING
         survives = equity >= need
         # the cushion is a search: solved only when it is reported (a violation or explain)
-        cush = cushion(model, legs, wallet) if not survives or ctx.trace is not None else None
+        cush = (
+            cushion(model, legs, wallet, ctx.snapshot)
+            if not survives or ctx.trace is not None
+            else None
+        )
         if ctx.trace is not None:
             shocked = ", ".join(
                 f"{p.symbol} {x:.3g}%" for (p, _m, _t), x in zip(legs, shocks, strict=True)
@@ -302,5 +331,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
@@ -175,6 +176,7 @@ class Drawdown(BaseRule):
         day = (t - self.day_off) // DAY_MS
         given_start = _positive(extra.get("dayStartEquity"))
         given_peak = _positive(extra.get("equityPeak"))
+        day_start: float | None
         if given_start is not None:
             day_start = given_start
         elif mem.day == day and mem.dayStart is not None:
@@ -303,7 +305,7 @@ def _when(ms: int | None) -> str:
     return format_timestamp(ms) or "?"
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params.get("maxDailyLoss") is None and params.get("maxDrawdown") is None:
         return [("", "set maxDailyLoss and/or maxDrawdown: without a limit the rule never fires")]
     return []
@@ -328,5 +330,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

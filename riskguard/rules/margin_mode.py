@@ -1,6 +1,6 @@
 """``margin_mode``: each symbol runs in the margin mode the policy says.
 
-Practice (reference/trading-risk.md, "where modes fit"): isolated for scalping,
+Practice (docs/trading-risk.md, "where each mode fits"): isolated for scalping,
 breakouts, hedges that must not share margin and beginners; cross for long-horizon trend
 books and netted hedges. The policy fixes the mode per symbol or group; drift between the
 policy and the account (configured isolated, found cross) is a violation with a
@@ -19,10 +19,11 @@ assumption for a new position.
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import position_of
+from riskguard.margin.metrics import order_position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 MODES = ("isolated", "cross")
@@ -97,7 +98,7 @@ class MarginMode(BaseRule):
         order = ctx.order
         opening = None
         if order is not None and self.match.symbol(order.symbol):
-            existing = position_of(ctx.before, order.symbol)
+            existing = order_position(ctx.before, order)
             if existing is None and not order.reduceOnly:
                 opening = order.symbol
                 self._judge_order(ctx)
@@ -132,7 +133,7 @@ class MarginMode(BaseRule):
                 found=pm.marginMode,
                 requiredBy=where,
             )
-            params: dict = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
+            params: dict[Any, Any] = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
             if need == "isolated":
                 params["isolatedMargin"] = pm.initialMargin
             if feas.code:
@@ -207,5 +208,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -1,6 +1,6 @@
 """``margin_utilization``: keep total initial margin at or below a share of equity.
 
-Practice (reference/trading-risk.md, rule 1): the sum of initial margins of open
+Practice (docs/trading-risk.md, rule 1): the sum of initial margins of open
 positions should stay at or below 30–40 % of the account, even in cross, so that a
 drawdown never forces a margin call. ``utilization = Σ initialMargin / equity``, with
 margin reserved by open orders included when ``includeOpenOrders`` is true.
@@ -11,9 +11,17 @@ amount that still fits (closed form below, then re-checked by the engine).
 
 from __future__ import annotations
 
+from typing import Any
+
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import contract_size_for, position_of
+from riskguard.margin.metrics import (
+    AccountMetrics,
+    MarginFigures,
+    contract_size_for,
+    order_position,
+    position_of,
+)
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -48,7 +56,7 @@ CODES = {
 }
 
 
-def check(params: dict) -> list[tuple[str, str]]:
+def check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params["warnAt"] > params["max"]:
         return [
             (
@@ -71,7 +79,7 @@ class MarginUtilization(BaseRule):
         self.include_orders = spec.params["includeOpenOrders"]
         self.all = spec.match.everything
 
-    def _utilization(self, metrics) -> float | None:
+    def _utilization(self, metrics: AccountMetrics | MarginFigures) -> float | None:
         if self.all:
             return (
                 metrics.marginUtilizationWithOrders
@@ -168,7 +176,7 @@ class MarginUtilization(BaseRule):
             return 0.0
         im0 = util0 * before.equity
         e0 = before.equity
-        pos = position_of(ctx.before, order.symbol)
+        pos = order_position(ctx.before, order)
         cs = contract_size_for(ctx.before, order.symbol)
         mark = None
         mkt = ctx.before.markets.get(order.symbol)
@@ -176,14 +184,16 @@ class MarginUtilization(BaseRule):
             mark = ctx.before.mark_price(pos)
         elif mkt is not None:
             mark = mkt.markPrice
+        if mark is None and (other := position_of(ctx.before, order.symbol)) is not None:
+            mark = ctx.before.mark_price(other)  # hedge mode: a new leg beside the other one
         price = order.price or mark
         if price is None or mark is None:
             return 0.0
-        start = 0.0
+        start: float = 0.0
         if pos is not None and (pos.side == "long") != (order.side == "buy"):
             # Opposite side: the first `pos.contracts` close; only the flip adds margin.
             start = pos.contracts
-            pm = before.position(order.symbol)
+            pm = before.position(order.symbol, pos.side)
             im0 -= pm.initialMargin if pm is not None else 0.0
             e0 -= pm.unrealizedPnl if pm is not None else 0.0
             pos = None
@@ -202,7 +212,8 @@ class MarginUtilization(BaseRule):
         den = k - self.max * e
         if den <= 0:
             return None
-        return start + max(0.0, (self.max * e0 - im0) / den)
+        bound: float = start + max(0.0, (self.max * e0 - im0) / den)
+        return bound
 
 
 def _compile(spec: RuleSpec) -> MarginUtilization:
@@ -228,5 +239,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

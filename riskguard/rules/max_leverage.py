@@ -1,6 +1,6 @@
 """``max_leverage``: leverage per position and for the whole account, within limits.
 
-Practice (reference/trading-risk.md, rules 3 and 7): know your leverage — 20× means a
+Practice (docs/trading-risk.md, rules 3 and 7): know your leverage — 20× means a
 ~5 % adverse move consumes isolated margin — and resist the over-leverage that cross
 invites because its buffer looks large.
 
@@ -22,10 +22,20 @@ an order improves (it lowers the figure) is reported as a warning and does not b
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import contract_size_for, order_reduces, position_of
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import (
+    AccountMetrics,
+    PositionMetrics,
+    contract_size_for,
+    order_position,
+    order_reduces,
+    position_of,
+)
+from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -63,7 +73,9 @@ CODES = {
 _TOL = 1e-9
 
 
-def _position_leverage(model, pos, pm, order_lev: float | None) -> tuple[float | None, str]:
+def _position_leverage(
+    model: MarginModel, pos: Position, pm: PositionMetrics | None, order_lev: float | None
+) -> tuple[float | None, str]:
     """(leverage, basis): the larger of configured (and the order's) and entry notional / margin."""
     best: float | None = None
     basis = "configured"
@@ -71,8 +83,9 @@ def _position_leverage(model, pos, pm, order_lev: float | None) -> tuple[float |
         best = pos.leverage
     if order_lev is not None and (best is None or order_lev > best):
         best, basis = order_lev, "order"
-    if pos.marginMode == "isolated" and (pos.isolatedMargin or 0) > 0:
-        lev = model.notional(pos, pos.entryPrice) / pos.isolatedMargin
+    im = pos.isolatedMargin or 0.0
+    if pos.marginMode == "isolated" and im > 0:
+        lev = model.notional(pos, pos.entryPrice) / im
         if best is None or lev > best * (1 + _TOL):
             best, basis = lev, "notional/margin"
     return best, basis
@@ -95,19 +108,28 @@ class MaxLeverage(BaseRule):
         self.account_max = p.get("accountMax")
         self.tier_max = p["tierMax"]
 
-    def _account(self, metrics) -> float | None:
+    def _account(self, metrics: AccountMetrics) -> float | None:
         if metrics.equity <= 0:
             return None
         if self.match.everything:
             return metrics.effectiveLeverage
-        n = sum(p.notional for p in metrics.positions if self.match.position(p))
+        matched = [p for p in metrics.positions if self.match.position(p)]
+        if getattr(metrics, "positionMode", "oneway") == "hedge":
+            from riskguard.margin.accounts import net_notional  # a symbol's legs offset
+
+            return net_notional(matched) / metrics.equity
+        n = sum(p.notional for p in matched)
         return n / metrics.equity
 
-    def _before_leverage(self, ctx: EvalContext, symbol: str) -> float | None:
-        pos = position_of(ctx.before, symbol)
+    def _before_leverage(self, ctx: EvalContext, symbol: str, side: str) -> float | None:
+        before = ctx.before
+        if before.positionMode == "hedge":  # the same leg, not the symbol's other one
+            pos = next((p for p in before.positions if p.symbol == symbol and p.side == side), None)
+        else:
+            pos = position_of(before, symbol)
         if pos is None:
             return None
-        return _position_leverage(ctx.model, pos, None, None)[0]
+        return _position_leverage(ctx.model, pos, None, None)[0]  # needs no before-metrics
 
     def evaluate(self, ctx: EvalContext) -> None:
         model = ctx.model
@@ -149,7 +171,7 @@ class MaxLeverage(BaseRule):
                 continue
             worsens = True
             if is_order_sym:
-                prev = self._before_leverage(ctx, sym)
+                prev = self._before_leverage(ctx, sym, pos.side)
                 worsens = prev is None or lev >= prev * (
                     1 - _TOL
                 )  # only a lowering order is let by
@@ -216,7 +238,7 @@ class MaxLeverage(BaseRule):
             return None
         before = ctx.before
         side = "long" if order.side == "buy" else "short"
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         start, c0 = 0.0, 0.0
         if existing is not None and existing.side != side:
             start = existing.contracts  # closes first; the rest opens a new leg
@@ -245,6 +267,8 @@ class MaxLeverage(BaseRule):
         mark = before.mark_price(existing) if existing is not None else None
         if mark is None and mkt is not None:
             mark = mkt.markPrice
+        if mark is None and (other := position_of(before, order.symbol)) is not None:
+            mark = before.mark_price(other)  # hedge mode: a new leg beside the other one
         if price is None:
             price = mark
         if mark is None:
@@ -276,7 +300,7 @@ class MaxLeverage(BaseRule):
             n0 = sum(p.notional for p in mb.positions if self.match.position(p))
             e0 = mb.equity
             if start:
-                pm = mb.position(order.symbol)
+                pm = mb.position(order.symbol, existing.side if existing else None)
                 if pm is not None and self.match.position(pm):
                     n0 -= pm.notional
                 if pm is not None:
@@ -288,7 +312,7 @@ class MaxLeverage(BaseRule):
         return None if math.isinf(bound) else _amount(start + bound)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     am = params.get("accountMax")
     if am is not None and am > 200:
         return [
@@ -314,5 +338,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -1,6 +1,6 @@
 """``min_liquidation_distance``: the liquidation price stays far enough from the mark.
 
-Practice (reference/trading-risk.md, rule 3): know your leverage — at 20× a ~5 % adverse
+Practice (docs/trading-risk.md, rule 3): know your leverage — at 20× a ~5 % adverse
 move liquidates isolated margin. Require a minimum distance ``s·(mark − LP)/mark`` in
 percent of the mark (``minPct``) and/or in multiples of the symbol's ATR% (``atrMultiple``,
 so that ordinary noise cannot liquidate: 3 × ATR is a common floor). When both are set,
@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.base import tier_at
-from riskguard.margin.metrics import _fast_solver
+from riskguard.margin.base import MarginModel, tier_at
+from riskguard.margin.metrics import PositionMetrics, _fast_solver
+from riskguard.model.snapshot import LeverageTier, Position
 from riskguard.rules._search import boundary
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
@@ -70,7 +72,14 @@ CODES = {
 _SLACK = 1e-10  # relative: far below any exchange's precision, above float rounding
 
 
-def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, need: float):
+def _isolated_margin_closed_form(
+    model: MarginModel,
+    pos: Position,
+    tiers: tuple[LeverageTier, ...],
+    mark: float,
+    wallet: float,
+    need: float,
+) -> float | None:
     """The isolated margin to add so the liquidation price sits ``need`` % from the mark,
     solved in closed form where the model is the shared linear solver (mark basis, notional
     tiers with a deduction, linear contract): the required price P* = mark·(1 − s·need/100)
@@ -100,7 +109,16 @@ def _isolated_margin_closed_form(model, pos, tiers, mark: float, wallet: float, 
     return amount * (1.0 + _SLACK) + _SLACK * abs(wallet)  # a hair inside, as the search
 
 
-def _cross_keep_closed_form(model, pos, tiers, mark, wallet, t1, u1, need):
+def _cross_keep_closed_form(
+    model: MarginModel,
+    pos: Position,
+    tiers: tuple[LeverageTier, ...],
+    mark: float,
+    wallet: float,
+    t1: float,
+    u1: float,
+    need: float,
+) -> float | None:
     """The contracts a cross position may keep so its liquidation price (others held at
     mark) sits ``need`` % from the mark, in closed form on the shared linear solver: with
     P* = mark·(1 − s·need/100) and c contracts of size cs in tier t,
@@ -119,7 +137,8 @@ def _cross_keep_closed_form(model, pos, tiers, mark, wallet, t1, u1, need):
     target = mark * (1.0 - s * need / 100.0)
     if not target > 0:
         return None
-    table = tiers or ((model.default_tier(),) if model.default_tier() is not None else ())
+    default = model.default_tier()
+    table: tuple[LeverageTier, ...] = tiers or ((default,) if default is not None else ())
     if not table:
         return None
     cs = pos.contractSize
@@ -141,7 +160,7 @@ def _distance(lp: float, mark: float, side: str) -> float:
     return (mark - lp) / mark * 100.0 if side == "long" else (lp - mark) / mark * 100.0
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if not params["minPct"] and params.get("atrMultiple") is None:
         return [("minPct", "minPct is 0 and atrMultiple is not set: the rule can never fire")]
     return []
@@ -158,12 +177,14 @@ class MinLiquidationDistance(BaseRule):
         self.atr_mult = p.get("atrMultiple")
         self.source = p["liquidationSource"]
 
-    def _lp(self, pm) -> float | None:
+    def _lp(self, pm: PositionMetrics) -> float | None:
         return judged_liquidation_price(pm, self.source)
 
     def evaluate(self, ctx: EvalContext) -> None:
         trace = ctx.trace is not None
-        pool: list = []  # the cross pool's sums, once for every position that needs them
+        pool: list[
+            tuple[float, float]
+        ] = []  # the cross pool's sums, once for every position that needs them
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
             if not self.match.position(pm):
                 continue
@@ -203,16 +224,16 @@ class MinLiquidationDistance(BaseRule):
                         )
                     ),
                     symbol=sym,
-                    passed=lp is None or dist >= need,  # type: ignore[operator]
+                    passed=lp is None or dist >= need,
                     liquidationPrice=lp,
                     distancePct=dist,
                     requiredPct=need,
                     atrPct=atr,
                     markPrice=mark,
                 )
-            if lp is None or dist >= need:  # type: ignore[operator]
+            if lp is None or dist >= need:
                 continue
-            if self.min_pct and dist < self.min_pct:  # type: ignore[operator]
+            if self.min_pct and dist < self.min_pct:
                 self.violate(
                     ctx,
                     "LIQUIDATION_DISTANCE_BELOW_MIN_PCT",
@@ -224,7 +245,7 @@ class MinLiquidationDistance(BaseRule):
                     liquidationPrice=lp,
                     markPrice=mark,
                 )
-            if atr is not None and dist < self.atr_mult * atr:  # type: ignore[operator]
+            if atr is not None and dist < self.atr_mult * atr:
                 self.violate(
                     ctx,
                     "LIQUIDATION_DISTANCE_BELOW_ATR_MULTIPLE",
@@ -245,7 +266,7 @@ class MinLiquidationDistance(BaseRule):
     # ------------------------------------------------------------- actions
 
     @staticmethod
-    def _pool(ctx: EvalContext, memo: list) -> tuple[float, float]:
+    def _pool(ctx: EvalContext, memo: list[tuple[float, float]]) -> tuple[float, float]:
         """Σ maintenance margin and Σ uPnL of the cross positions, summed once per evaluation
         (``memo`` lives for one ``evaluate``) — not once per violating position."""
         if not memo:
@@ -259,13 +280,20 @@ class MinLiquidationDistance(BaseRule):
             fee = ctx.model.closeFeeRate
             memo.append(
                 (
-                    sum(p.maintenanceMargin + fee * p.notional for p in cross),
+                    sum((p.maintenanceMargin or 0.0) + fee * p.notional for p in cross),
                     sum(p.unrealizedPnl for p in cross),
                 )
             )
         return memo[0]
 
-    def _propose(self, ctx: EvalContext, pos, pm, need: float, pool: list) -> None:
+    def _propose(
+        self,
+        ctx: EvalContext,
+        pos: Position,
+        pm: PositionMetrics,
+        need: float,
+        pool: list[tuple[float, float]],
+    ) -> None:
         model = ctx.model
         tiers = ctx.snapshot.leverageTiers.get(pos.symbol, ())
         mark = pm.markPrice
@@ -354,5 +382,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

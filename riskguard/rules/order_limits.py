@@ -22,9 +22,17 @@ is denied (a fat finger is better refused than executed smaller).
 
 from __future__ import annotations
 
+from typing import Any
+
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import contract_size_for, order_reduces, position_of
+from riskguard.margin.metrics import (
+    contract_size_for,
+    order_position,
+    order_reduces,
+    position_of,
+)
+from riskguard.model.snapshot import Snapshot
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -76,7 +84,7 @@ CODES = {
 _TOL = 1e-9
 
 
-def _mark(snapshot, symbol: str) -> float | None:
+def _mark(snapshot: Snapshot, symbol: str) -> float | None:
     m = snapshot.markets.get(symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
@@ -84,7 +92,7 @@ def _mark(snapshot, symbol: str) -> float | None:
     return snapshot.mark_price(p) if p is not None else None
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     keys = ("maxNotional", "maxAmount", "priceBandPct", "maxOpenPositions")
     if not any(params.get(k) is not None for k in keys) and not params["enforceReduceOnly"]:
         return [("", f"set at least one of {', '.join(keys)} or enforceReduceOnly")]
@@ -124,7 +132,7 @@ class OrderLimits(BaseRule):
         assert order is not None
         before = ctx.before
         cs = contract_size_for(before, order.symbol)
-        pos = position_of(before, order.symbol)
+        pos = order_position(before, order)
         if pos is not None and pos.inverse:
             return cs
         price = order.price if order.price is not None else _mark(before, order.symbol)
@@ -140,7 +148,7 @@ class OrderLimits(BaseRule):
         before = ctx.before
         reduces = order_reduces(before, order)
         trace = ctx.trace is not None
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         sym = order.symbol
 
         if self.reduce_only and order.reduceOnly:
@@ -308,5 +316,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -1,6 +1,6 @@
 """``promote_to_cross``: an over-margined isolated winner may join the cross pool (advisory).
 
-Practice (reference/trading-risk.md, rule 5, phase 2): once an isolated position's profit
+Practice (docs/trading-risk.md, rule 5, phase 2): once an isolated position's profit
 far exceeds its maintenance margin, moving it to cross lends that profit to the other
 positions, pushing their liquidation prices away. Only when markets are calm: with a
 volatility trigger active (ATR% above ``atrPctAbove``, realized volatility above
@@ -24,9 +24,12 @@ to cross carrying:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import PositionMetrics
+from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 from riskguard.rules.isolate_on_volatility import EVENT, _window
 from riskguard.rules.isolate_on_volatility import check as _events_check
@@ -131,7 +134,9 @@ class PromoteToCross(BaseRule):
                 continue
             self._advise(ctx, pos, pm, profit, mm)
 
-    def _advise(self, ctx: EvalContext, pos, pm, profit: float, mm: float) -> None:
+    def _advise(
+        self, ctx: EvalContext, pos: Position, pm: PositionMetrics, profit: float, mm: float
+    ) -> None:
         model = ctx.model
         snap = ctx.snapshot
         metrics = ctx.metrics
@@ -142,7 +147,7 @@ class PromoteToCross(BaseRule):
             for p, m in zip(snap.positions, metrics.positions, strict=True)
             if p.marginMode == "cross" and m.maintenanceMargin is not None
         ]
-        pool_mm = sum(m.maintenanceMargin for _p, m in cross) + mm
+        pool_mm = sum(m.maintenanceMargin or 0.0 for _p, m in cross) + mm
         pool_u = sum(m.unrealizedPnl for _p, m in cross) + profit
         effect = []
         for p, m in cross:
@@ -152,7 +157,7 @@ class PromoteToCross(BaseRule):
                 tiers,
                 m.markPrice,
                 wallet_after,
-                pool_mm - m.maintenanceMargin,
+                pool_mm - (m.maintenanceMargin or 0.0),
                 pool_u - m.unrealizedPnl,
             )
             effect.append(
@@ -186,7 +191,7 @@ class PromoteToCross(BaseRule):
             unrealizedPnl=profit,
             maintenanceMargin=mm,
         )
-        params: dict = {
+        params: dict[Any, Any] = {
             "to": "cross",
             "feasible": feas.feasible,
             "reason": feas.reason,
@@ -224,5 +229,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -1,6 +1,6 @@
 """``risk_per_trade``: the loss at the stop is at most a fixed fraction of equity.
 
-Practice (reference/trading-risk.md, rule 4): enter with a fixed risk per trade, e.g.
+Practice (docs/trading-risk.md, rule 4): enter with a fixed risk per trade, e.g.
 1 % of the portfolio: the loss if the stop is hit — or, with no stop, what can be lost —
 stays at or below ``max`` × equity. Risk per position:
 
@@ -25,11 +25,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import apply_order, contract_size_for, order_reduces, position_of
-from riskguard.model.snapshot import Position
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import (
+    PositionMetrics,
+    apply_order,
+    contract_size_for,
+    order_position,
+    order_reduces,
+    position_of,
+)
+from riskguard.model.snapshot import Order, Position, Snapshot
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -61,14 +70,14 @@ CODES = {
 _TOL = 1e-9
 
 
-def _order_price(snapshot, order) -> float | None:
+def _order_price(snapshot: Snapshot, order: Order) -> float | None:
     """The fill price ``apply_order`` assumes: the order's price, else the mark."""
     if order.price is not None:
         return order.price
     m = snapshot.markets.get(order.symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
-    p = position_of(snapshot, order.symbol)
+    p = order_position(snapshot, order) or position_of(snapshot, order.symbol)
     return snapshot.mark_price(p) if p is not None else None
 
 
@@ -99,7 +108,7 @@ class RiskPerTrade(BaseRule):
         self.max = spec.params["max"]
         self.from_mark = spec.params["lossFrom"] == "mark"
 
-    def risk(self, model, pos: Position, mark: float) -> tuple[float | None, str]:
+    def risk(self, model: MarginModel, pos: Position, mark: float) -> tuple[float | None, str]:
         """(risk in settle currency or None = unbounded, what bounds it)."""
         stop = pos.stopLossPrice
         iso = pos.marginMode == "isolated"
@@ -181,7 +190,14 @@ class RiskPerTrade(BaseRule):
                 if not sized_by_order:
                     self._propose(ctx, pos, pm, budget, risk)
 
-    def _propose(self, ctx: EvalContext, pos: Position, pm, budget: float, risk) -> None:
+    def _propose(
+        self,
+        ctx: EvalContext,
+        pos: Position,
+        pm: PositionMetrics,
+        budget: float,
+        risk: float | None,
+    ) -> None:
         """A stop that caps the loss at the budget, else the reduction that does."""
         mark = pm.markPrice
         ref = mark if self.from_mark else pos.entryPrice
@@ -234,7 +250,7 @@ class RiskPerTrade(BaseRule):
             return 0.0
         side = "long" if order.side == "buy" else "short"
         s = 1.0 if side == "long" else -1.0
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         start = 0.0
         if existing is not None and existing.side != side:
             # the first `existing.contracts` close the position; the rest opens a new leg
@@ -287,7 +303,7 @@ class RiskPerTrade(BaseRule):
 
         def ok(a: float) -> bool:
             proj = apply_order(ctx.before, replace(order, amount=a))
-            pos = position_of(proj, order.symbol)
+            pos = order_position(proj, order)
             if pos is None:
                 return True
             mark = proj.mark_price(pos) or pos.entryPrice
@@ -330,5 +346,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

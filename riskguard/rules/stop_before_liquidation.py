@@ -1,6 +1,6 @@
 """``stop_before_liquidation``: every position has a stop-loss that triggers before liquidation.
 
-Practice (reference/trading-risk.md, rule 2): never rely on the exchange's liquidation;
+Practice (docs/trading-risk.md, rule 2): never rely on the exchange's liquidation;
 a hard stop must trigger before the liquidation price. The buffer between them follows
 freqtrade's ``liquidation_buffer`` (margin-math.md §2.4): the stop must be at least
 ``bufferFraction`` of the entry→liquidation distance away from the liquidation price,
@@ -15,8 +15,11 @@ the one nearer the mark wins.
 
 from __future__ import annotations
 
+from typing import Any
+
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import PositionMetrics
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
@@ -66,12 +69,12 @@ class StopBeforeLiquidation(BaseRule):
         super().__init__(spec)
         p = spec.params
         self.required = p["required"]
-        self.bf = p["bufferFraction"]
-        self.bp = p["bufferPct"]
+        self.bf: float = p["bufferFraction"]
+        self.bp: float = p["bufferPct"]
         self.source = p["liquidationSource"]
         self.all = spec.match.everything  # hot path: skip per-position glob matching
 
-    def _lp(self, pm) -> float | None:
+    def _lp(self, pm: PositionMetrics) -> float | None:
         return judged_liquidation_price(pm, self.source)
 
     def safe_stop(self, side: str, entry: float, lp: float) -> float:
@@ -211,5 +214,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from riskguard.engine.policy import validate_policy
 from riskguard.errors import RiskguardError
@@ -38,7 +39,8 @@ def run(args) -> int:
             if is_test_file(Path(path)):
                 # policy test files (`riskguard test`) sit beside policies: check their format too
                 load_test_file(path, plugins=tuple(args.plugin))
-                errors, warnings = [], []
+                errors: list[Any] = []
+                warnings: list[Any] = []
             else:
                 errors, warnings = validate_policy(path, plugins=tuple(args.plugin))
         except RiskguardError as exc:
