@@ -15,7 +15,7 @@ def add_parser(sub, name):
         name,
         help="validate policy files (all errors, with line and column)",
         description="Parse and validate policies against the composed policy schema and the rule "
-        "types' own cross-field checks (policy test files, *.tests.yaml, against their format). Reports every error with file:line:column and JSON path, "
+        "types' own cross-field checks (policy test files, *.tests.yaml, against their format; watch configs, kind: Watch, against schemas/watch.schema.json). Reports every error with file:line:column and JSON path, "
         "and suggests the nearest rule type or parameter on a typo. Exit 0 valid, 1 invalid, 2 usage.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: riskguard validate policies/*.yaml --format json",
@@ -31,11 +31,16 @@ def run(args) -> int:
     all_errors, all_warnings = [], []
     from pathlib import Path
 
+    from ..faces.watch.config import check_config, is_watch_config
     from ..policytest import is_test_file, load_test_file
 
     for path in args.policies:
         try:
-            if is_test_file(Path(path)):
+            if is_watch_config(path):
+                # `riskguard watch` configs (kind: Watch) are checked against their own schema
+                _, errors = check_config(path)
+                warnings = []
+            elif is_test_file(Path(path)):
                 # policy test files (`riskguard test`) sit beside policies: check their format too
                 load_test_file(path, plugins=tuple(args.plugin))
                 errors, warnings = [], []
