@@ -58,8 +58,7 @@ def run(args) -> int:
 
     from ..faces.watch.config import RISK_REDUCING, load_config
 
-    cfg = load_config(args.config)
-    ex = cfg.execution
+    types = None
     if args.execute is not None:
         types = [t.strip() for t in args.execute.split(",") if t.strip()]
         bad = [t for t in types if t not in RISK_REDUCING]
@@ -68,6 +67,9 @@ def run(args) -> int:
                 f"--execute: {', '.join(bad)} cannot be executed by the watcher "
                 f"(allowed: {', '.join(RISK_REDUCING)})"
             )
+    cfg = load_config(args.config)
+    ex = cfg.execution
+    if types is not None:
         ex = replace(ex, allow=frozenset(types))
     if args.dry_run:
         ex = replace(ex, dry_run=True)
