@@ -148,6 +148,16 @@ def check_config(source: str | Path, *, text: str | None = None) -> tuple[Locate
                     )
                 )
         opts = a.get("options") if isinstance(a.get("options"), dict) else {}
+        if a.get("exchange") == "paper":
+            snap = opts.get("snapshot")
+            if not isinstance(snap, str) or not Path(_relative(base, snap)).is_file():
+                problems.append(
+                    doc.problem(
+                        ("spec", "accounts", i, "options"),
+                        "a paper account needs options.snapshot: the snapshot file it starts from",
+                        "paper_snapshot",
+                    )
+                )
         for k in opts:
             if str(k).lower() in ("apikey", "secret", "password", "privatekey", "token", "uid"):
                 problems.append(
@@ -180,6 +190,9 @@ def load_config(source: str | Path) -> WatchConfig:
     accounts = []
     for a in spec["accounts"]:
         syms = a.get("symbols", "all")
+        options = dict(a.get("options") or {})
+        if a["exchange"] == "paper":
+            options["snapshot"] = _relative(base, options["snapshot"])
         accounts.append(
             AccountConfig(
                 name=a["name"],
@@ -188,7 +201,7 @@ def load_config(source: str | Path) -> WatchConfig:
                 settle=a.get("settle", "USDT"),
                 symbols=None if syms == "all" else tuple(syms),
                 credentials=dict(a.get("credentials") or {}),
-                options=dict(a.get("options") or {}),
+                options=options,
                 sandbox=bool(a.get("sandbox", False)),
                 stream=a.get("stream", "auto"),
                 interval=a.get("interval"),

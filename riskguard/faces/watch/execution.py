@@ -42,15 +42,18 @@ DAY = 86400.0
 
 
 def action_severity(action: Any, decision: Any) -> str:
-    """The severity of the rule that proposed ``action`` (the action's own when it has one)."""
+    """The severity of the rule that proposed ``action`` (the action's own when it has one).
+
+    The engine merges the same action proposed by several rules into one and lists them
+    in ``params.rules``; the merged action carries the highest of their severities.
+    """
     sev = getattr(action, "severity", None)
     if sev in SEVERITY_RANK:
         return sev
+    rules = {action.rule, *(action.params.get("rules") or ())}
     best = None
     for v in decision.violations:
-        same = v.rule == action.rule and (
-            action.symbol is None or v.symbol in (None, action.symbol)
-        )
+        same = v.rule in rules and (action.symbol is None or v.symbol in (None, action.symbol))
         if same and (best is None or SEVERITY_RANK[v.severity] > SEVERITY_RANK[best]):
             best = v.severity
     return best or "info"

@@ -64,8 +64,18 @@ def _ccxt() -> Any:
 
 
 def make_exchange(a: AccountConfig) -> Any:
-    """An asyncio ccxt exchange for the account (ccxt.pro when it may stream)."""
-    ccxt = _ccxt()
+    """An asyncio ccxt exchange for the account (ccxt.pro when it may stream).
+
+    ``exchange: paper`` is riskguard's paper exchange holding the snapshot named by
+    ``options.snapshot`` (a dry run of a watch config, nothing real involved).
+    """
+    if a.exchange == "paper":
+        from ...paper import AsyncPaperExchange
+
+        opts = dict(a.options)
+        snap = opts.pop("snapshot")
+        return AsyncPaperExchange({a.name: snap}, **opts)
+    _ccxt()  # a clear error when the extra is missing
     cls = None
     if a.stream in ("auto", "websocket"):
         with contextlib.suppress(ImportError):
@@ -82,9 +92,10 @@ def make_exchange(a: AccountConfig) -> Any:
         raise RiskguardError(f"account {a.name}: ccxt has no exchange {a.exchange!r}")
     config = {"enableRateLimit": True, **a.options, **credentials_from_env(a)}
     ex = cls(config)
+    # the watcher asks for every open order of the account at once, knowingly
+    ex.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
     if a.sandbox:
         ex.set_sandbox_mode(True)
-    del ccxt
     return ex
 
 
