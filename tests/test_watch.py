@@ -398,3 +398,31 @@ def test_kill_switch_file_halts_execution_and_alerts(tmp_path):
     assert w.accounts[0].state == "halted"
     assert not any(m == "POST" for m, _ in rec.requests)  # nothing sent while halted
     assert w.executions == []
+
+
+def test_a_hanging_exchange_makes_the_account_blind(tmp_path):
+    cfg = load_config(write_config(tmp_path, [_account("hang")], blindAfterIntervals=2))
+    rec = Recorded("binanceusdm")
+    release = asyncio.Event()
+    alerts = []
+
+    async def hang(url, method="GET", headers=None, body=None):
+        await release.wait()  # the exchange never answers (until the test ends)
+        raise AssertionError("unreachable")
+
+    rec.exchange.fetch = hang
+
+    async def main():
+        w = Watcher(cfg, exchange_factory=lambda a: rec.exchange, on_alert=alerts.append)
+        task = asyncio.ensure_future(w.run())
+        for _ in range(4000):
+            await asyncio.sleep(0.005)
+            if w.accounts[0].state == "blind":
+                break
+        w.stop()
+        release.set()
+        await asyncio.wait_for(task, 30)
+        return w
+
+    asyncio.run(main())
+    assert [(a.rule, a.kind, a.severity) for a in alerts] == [("watch.blind", "open", "critical")]

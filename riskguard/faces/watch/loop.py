@@ -54,6 +54,9 @@ from .state import load_state, save_state
 
 log = logging.getLogger("riskguard.watch")
 
+#: seconds a round in flight may take to finish after SIGTERM before it is abandoned
+SHUTDOWN_GRACE = 10.0
+
 
 def _ccxt() -> Any:
     try:
@@ -265,6 +268,22 @@ class AccountWatch:
         else:
             delay = self.interval
         return delay
+
+    def check_stale(self, now: float) -> None:
+        """Blind when the last good snapshot is older than ``blindAfterIntervals`` intervals."""
+        if self.state in ("stopped", "blind"):
+            return
+        age = now - (self.last_ok if self.last_ok is not None else self.started)
+        if age > self.w.config.blind_after_intervals * self.interval + self.interval:
+            self.state = "blind"
+            self.w.metrics and self.w.metrics.set_state(self.name, "blind")
+            msg = f"no fresh data for {age:.0f}s (the exchange has not answered)"
+            self._emit(
+                self.w.book.raise_(
+                    self.name, Breach(BLIND_RULE, None, "critical", "WATCH_BLIND", msg), now
+                )
+            )
+            self.w.dirty = True
 
     def _stop(self, exc: Exception, now: float) -> None:
         w = self.w
@@ -520,9 +539,23 @@ class Watcher:
         sender = asyncio.ensure_future(self.notifier.run())
         saver = asyncio.ensure_future(self._saver())
         status = asyncio.ensure_future(self._status()) if self.status and not once else None
+        tasks = [asyncio.ensure_future(a.run(once=once)) for a in self.accounts]
+        stop = asyncio.ensure_future(self.stopping.wait())
+        every = asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await asyncio.gather(*(a.run(once=once) for a in self.accounts))
+            # until every account is done (--once, or all stopped) or the watcher is stopped
+            await asyncio.wait([every, stop], return_when=asyncio.FIRST_COMPLETED)
+            self.stopping.set()
+            # a round in flight may finish (its decision logged, its action verified);
+            # a fetch that hangs is abandoned after the grace period
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            for t in pending:
+                t.cancel()
+            for r in await every:
+                if isinstance(r, Exception):
+                    raise r  # a bug, not an exchange fault: the CLI reports it (exit 3)
         finally:
+            stop.cancel()
             self.stopping.set()
             for t in (saver, status):
                 if t is not None:
@@ -568,8 +601,14 @@ class Watcher:
             self.server.stop()
 
     async def _saver(self) -> None:
+        """Saves the state when it changed, and is the watchdog: an account whose fetch
+        hangs (no error, no data) goes blind after ``blindAfterIntervals`` intervals."""
+        tick = min(1.0, min((a.interval for a in self.accounts), default=1.0))
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(tick)
+            now = self.clock()
+            for a in self.accounts:
+                a.check_stale(now)
             if self.dirty:
                 self.save_state()
 
