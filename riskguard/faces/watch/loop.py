@@ -152,6 +152,9 @@ class AccountWatch:
     async def run(self, *, once: bool = False) -> None:
         w = self.w
         w.metrics and w.metrics.set_state(self.name, self.state)
+        if not once and len(w.accounts) > 1:
+            # spread the accounts over the interval: no burst of requests every interval
+            await self._wait(random.uniform(0.0, self.interval))
         while not w.stopping.is_set():
             delay = await self.round()
             if once or self.state == "stopped":
