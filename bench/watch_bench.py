@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
-import logging
 import json
+import logging
 import resource
 import statistics
 import sys
@@ -111,7 +111,11 @@ async def bench(n: int, interval: float, cycles: int, warmup: float, hold: float
         "spec": {
             "interval": interval,
             "accounts": [
-                {"name": nm, "exchange": "binanceusdm", "policy": str(ROOT / "policies/default.yaml")}
+                {
+                    "name": nm,
+                    "exchange": "binanceusdm",
+                    "policy": str(ROOT / "policies/default.yaml"),
+                }
                 for nm in names
             ],
             "archive": {"dir": str(tmp / "archive")},
@@ -124,7 +128,9 @@ async def bench(n: int, interval: float, cycles: int, warmup: float, hold: float
     # paper's flat candles give no ATR): the rule the price step trips and resets
     text = (ROOT / "policies/default.yaml").read_text()
     assert "params: {minPct: 5, atrMultiple: 3}" in text
-    (tmp / "policy.yaml").write_text(text.replace("params: {minPct: 5, atrMultiple: 3}", "params: {minPct: 5}"))
+    (tmp / "policy.yaml").write_text(
+        text.replace("params: {minPct: 5, atrMultiple: 3}", "params: {minPct: 5}")
+    )
     for a in spec["spec"]["accounts"]:
         a["policy"] = str(tmp / "policy.yaml")
     (tmp / "watch.yaml").write_text(json.dumps(spec))
@@ -138,12 +144,11 @@ async def bench(n: int, interval: float, cycles: int, warmup: float, hold: float
     def on_alert(a) -> None:
         if a.rule != "min-liquidation-distance" or phase[0] == "warmup":
             return
-        if phase[0] == "down" and a.kind in ("open", "escalate") and a.severity == "error":
-            key = a.account
-        elif phase[0] == "up" and a.kind == "resolve":
-            key = a.account
-        else:
+        down = phase[0] == "down" and a.kind in ("open", "escalate") and a.severity == "error"
+        up = phase[0] == "up" and a.kind == "resolve"
+        if not (down or up):
             return
+        key = a.account
         if key not in seen:
             seen.add(key)
             detect[phase[0]].append(time.perf_counter() - step_at[0])
@@ -161,7 +166,7 @@ async def bench(n: int, interval: float, cycles: int, warmup: float, hold: float
     paper0, rounds0 = in_paper[0], sum(a.rounds for a in w.accounts)
     ts = T0
     missed = 0
-    for c in range(cycles):
+    for _ in range(cycles):
         for direction, px in (("down", 56_900.0), ("up", 60_000.0)):
             seen.clear()
             ts += 60_000
@@ -196,7 +201,9 @@ async def bench(n: int, interval: float, cycles: int, warmup: float, hold: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="20 accounts at 0.2 s: a smoke run")
     ap.add_argument("--accounts", type=int, default=200)
     ap.add_argument("--interval", type=float, default=5.0)
@@ -210,11 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     hold = interval * 1.2 + 0.5
     r = asyncio.run(bench(n, interval, cycles, warmup=interval * 2 + 1.0, hold=hold))
     ms = 1000.0
-    print(f"riskguard watch: {r['accounts']} accounts, {r['interval']:g} s interval, "
-          f"{r['wall']:.1f} s measured, {r['rounds_per_s']:.1f} rounds/s")
+    print(
+        f"riskguard watch: {r['accounts']} accounts, {r['interval']:g} s interval, "
+        f"{r['wall']:.1f} s measured, {r['rounds_per_s']:.1f} rounds/s"
+    )
     print()
-    print("| accounts | interval | CPU (% of one core) | of which paper exchange | watcher only "
-          "| detect p50 | detect p99 | resolve p50 | resolve p99 | samples | missed |")
+    print(
+        "| accounts | interval | CPU (% of one core) | of which paper exchange | watcher only "
+        "| detect p50 | detect p99 | resolve p50 | resolve p99 | samples | missed |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {r['accounts']} | {r['interval']:g} s | {100 * r['cpu_share']:.1f} % "
@@ -225,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     target = r["interval"] * ms + 100
     print()
-    print(f"target: CPU < 25 % of one core; detection p99 < {target:.0f} ms "
-          f"(one interval + 100 ms); mean detection {statistics.fmean(r['detect'] or [0]) * ms:.0f} ms")
+    print(
+        f"target: CPU < 25 % of one core; detection p99 < {target:.0f} ms "
+        f"(one interval + 100 ms); mean detection {statistics.fmean(r['detect'] or [0]) * ms:.0f} ms"
+    )
     return 0 if r["missed"] == 0 else 1
 
 

@@ -426,3 +426,20 @@ def test_a_hanging_exchange_makes_the_account_blind(tmp_path):
 
     asyncio.run(main())
     assert [(a.rule, a.kind, a.severity) for a in alerts] == [("watch.blind", "open", "critical")]
+
+
+def test_grafana_dashboard_uses_only_exported_metrics():
+    import re
+
+    from riskguard.faces.watch.exporter import WatchMetrics
+
+    m = WatchMetrics()
+    m.set_state("x", "watching")
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    exported = {f.name + sfx for f in m.registry.collect() for sfx in suffixes[f.type]}
+    dash = json.loads((ROOT / "examples" / "watch" / "grafana-dashboard.json").read_text())
+    used = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            used |= set(re.findall(r"riskguard_watch_[a-z_]+", t["expr"]))
+    assert len(used) >= 10 and used <= exported, used - exported

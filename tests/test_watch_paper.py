@@ -334,3 +334,19 @@ def test_cli_sigterm_drains_and_exits_cleanly(tmp_path):
     assert "Traceback" not in err
     assert _cli("verify-log", str(audit)).returncode == 0
     assert json.loads((tmp_path / "state.json").read_text())["episodes"]
+
+
+def test_watch_bench_quick_runs_and_sees_every_step():
+    """The benchmark's smoke mode: a table, every price step detected (no timing asserted)."""
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "watch_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    row = next(x for x in r.stdout.splitlines() if x.startswith("| 20 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[-1] == "0"  # missed
+    assert int(cells[-2]) == 40  # 20 accounts x 2 drops
