@@ -159,6 +159,33 @@ def test_binanceusdm_recorded_round_snapshot_decision_archive_audit(tmp_path):
     assert events.count("decision") == 1 and "watch_alert" in events
 
 
+def test_bybit_recorded_round_unified_account(tmp_path):
+    cfg = load_config(write_config(tmp_path, [_account("by", "bybit", candles=False)]))
+    rec = Recorded("bybit")
+
+    async def main():
+        w = Watcher(cfg, exchange_factory=lambda a: rec.exchange)
+        return w, await w.run(once=True)
+
+    w, rc = asyncio.run(main())
+    snap = w.accounts[0].last_snapshot
+    # the unified account's USDT walletBalance (ccxt's total would include uPnL)
+    assert snap.walletBalance == pytest.approx(3322.25896609)
+    assert snap.extra["ccxt"]["walletBalanceFrom"] == "info.result.list[].coin[].walletBalance"
+    (p,) = snap.positions
+    assert (p.symbol, p.side, p.marginMode) == ("LTC/USDT:USDT", "long", "cross")  # tradeMode 0
+    assert p.contracts == pytest.approx(1.2) and p.leverage == pytest.approx(6)
+    assert p.entryPrice == pytest.approx(64.59947917) and p.markPrice == pytest.approx(71.1)
+    codes = {(v.code, v.symbol) for v in w.accounts[0].last_decision.violations}
+    assert ("STOP_LOSS_MISSING", "LTC/USDT:USDT") in codes
+    assert rc == 1
+    assert [p for _, p in rec.requests] == [
+        "/v5/account/wallet-balance",
+        "/v5/position/list",
+        "/v5/order/realtime",
+    ]
+
+
 def test_archive_rotates_daily_gzips_and_audit_reads_both(tmp_path):
     now = [1_790_000_000.0]
     arch = SnapshotArchive(tmp_path / "a", clock=lambda: now[0])

@@ -350,3 +350,60 @@ def test_watch_bench_quick_runs_and_sees_every_step():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[-1] == "0"  # missed
     assert int(cells[-2]) == 40  # 20 accounts x 2 drops
+
+
+def test_stream_auto_wakes_on_position_updates_and_falls_back_to_polling(tmp_path):
+    """An exchange with ccxt.pro's ``watchPositions`` wakes the account at once; when the
+    websocket fails the account polls instead. The interval is an hour: only a wake-up
+    can make a second round happen within this test's bounded loop."""
+    cfg = load_config(
+        write_config(
+            tmp_path,
+            [{"name": "acct", "exchange": "binanceusdm", "policy": POLICY}],
+            interval=3600,
+        )
+    )
+    paper = PaperExchange({"acct": json.loads(CRASH.read_text())})
+    updates: asyncio.Queue = asyncio.Queue()
+
+    class Streaming(AsyncPaperExchange):
+        """The paper exchange with ccxt.pro's watch_positions (pushed by the test)."""
+
+        async def watch_positions(self, symbols=None, since=None, limit=None, params=None):
+            got = await updates.get()
+            if isinstance(got, Exception):
+                raise got
+            return await self.fetch_positions()
+
+    ex = Streaming(paper=paper)
+    ex.has["watchPositions"] = True
+
+    async def main():
+        w = Watcher(cfg, exchange_factory=lambda a: ex)
+        acc = w.accounts[0]
+        task = asyncio.ensure_future(w.run())
+        for _ in range(2000):
+            await asyncio.sleep(0.005)
+            if acc.rounds >= 1:
+                break
+        paper.step({SYM: 58_000.0}, timestamp=T0 + 60_000)
+        updates.put_nowait("position update")
+        for _ in range(2000):
+            await asyncio.sleep(0.005)
+            if acc.rounds >= 2:
+                break
+        woke = acc.rounds
+        updates.put_nowait(ConnectionError("websocket closed"))
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if not acc._stream_ok:
+                break
+        streaming_after_failure = acc._stream_ok
+        w.stop()
+        await asyncio.wait_for(task, 30)
+        return woke, streaming_after_failure, acc.last_snapshot
+
+    woke, streaming, snap = asyncio.run(main())
+    assert woke == 2  # the update woke the account long before its hourly poll
+    assert snap.positions[0].markPrice == pytest.approx(58_000.0)
+    assert streaming is False  # the failed websocket left the account polling

@@ -37,6 +37,7 @@ class Recorded:
         ex.set_markets(self.doc["markets"])
         ex.options.update(self.doc.get("options") or {})
         ex.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
+        ex.has.update(self.doc.get("has") or {})
         ex.fetch = self.fetch  # the HTTP layer, nothing else
         self.exchange = ex
         self.requests: list[tuple[str, str]] = []

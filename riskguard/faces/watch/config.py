@@ -51,6 +51,7 @@ class AccountConfig:
     sandbox: bool = False
     stream: str = "auto"
     interval: float | None = None
+    candles: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,7 @@ def load_config(source: str | Path) -> WatchConfig:
                 sandbox=bool(a.get("sandbox", False)),
                 stream=a.get("stream", "auto"),
                 interval=a.get("interval"),
+                candles=bool(a.get("candles", True)),
             )
         )
     al = spec.get("alerts") or {}

@@ -132,7 +132,7 @@ class AccountWatch:
         self.exchange = exchange
         self.guard = guard
         self.builder = SnapshotBuilder(
-            exchange, settle=cfg.settle, account=cfg.name, clock=watcher.clock
+            exchange, settle=cfg.settle, account=cfg.name, ohlcv=cfg.candles, clock=watcher.clock
         )
         self.interval = watcher.config.account_interval(cfg)
         self.state = "watching"
