@@ -24,7 +24,7 @@ pytest.importorskip("ccxt")
 pytest.importorskip("apprise")
 pytest.importorskip("prometheus_client")
 
-from riskguard.decision import digest
+from riskguard.engine.decision import digest
 from riskguard.faces.watch import load_config
 from riskguard.faces.watch.loop import Watcher
 from riskguard.paper import AsyncPaperExchange, PaperExchange

@@ -15,8 +15,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from .config import Route
-from .episodes import Alert
+from riskguard.faces.watch.config import Route
+from riskguard.faces.watch.episodes import Alert
 
 log = logging.getLogger("riskguard.watch.alerts")
 

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...decision import SEVERITY_RANK
-from ...errors import Problem, RiskguardError
-from ...schemas_util import validator
-from ...yamlio import Located, load_file, parse_text
+from riskguard.engine.decision import SEVERITY_RANK
+from riskguard.errors import Problem, RiskguardError
+from riskguard.model.schemas import validator
+from riskguard.model.yamlio import Located, load_file, parse_text
 
 #: Action types the watcher may ever apply: each reduces risk.
 RISK_REDUCING = (
@@ -148,7 +148,7 @@ def check_config(source: str | Path, *, text: str | None = None) -> tuple[Locate
                         ("spec", "accounts", i, "policy"), f"no policy file {pol}", "not_found"
                     )
                 )
-        opts = a.get("options") if isinstance(a.get("options"), dict) else {}
+        opts: dict = a["options"] if isinstance(a.get("options"), dict) else {}
         if a.get("exchange") == "paper":
             snap = opts.get("snapshot")
             if not isinstance(snap, str) or not Path(_relative(base, snap)).is_file():
@@ -169,7 +169,7 @@ def check_config(source: str | Path, *, text: str | None = None) -> tuple[Locate
                         "secret_in_config",
                     )
                 )
-    ex = spec.get("execution") if isinstance(spec.get("execution"), dict) else {}
+    ex: dict = spec["execution"] if isinstance(spec.get("execution"), dict) else {}
     if ex.get("minSeverity") == "info":
         problems.append(
             doc.problem(

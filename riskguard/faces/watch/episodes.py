@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
-from ...decision import SEVERITY_RANK
+from riskguard.engine.decision import SEVERITY_RANK
 
 BLIND_RULE = "watch.blind"
 AUTH_RULE = "watch.authentication"

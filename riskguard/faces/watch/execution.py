@@ -34,8 +34,8 @@ import hashlib
 import inspect
 from typing import Any
 
-from ...decision import SEVERITY_RANK
-from .config import RISK_REDUCING, ExecutionConfig
+from riskguard.engine.decision import SEVERITY_RANK
+from riskguard.faces.watch.config import RISK_REDUCING, ExecutionConfig
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -105,16 +105,16 @@ class LoopBridge:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            argv = list(args)
             if name == "create_order" and self._client_id is not None:
-                args = list(args)
-                if len(args) >= 6:
-                    args[5] = {**(args[5] or {}), "clientOrderId": self._client_id}
+                if len(argv) >= 6:
+                    argv[5] = {**(argv[5] or {}), "clientOrderId": self._client_id}
                 else:
                     kwargs["params"] = {
                         **(kwargs.get("params") or {}),
                         "clientOrderId": self._client_id,
                     }
-            out = attr(*args, **kwargs)
+            out = attr(*argv, **kwargs)
             if inspect.isawaitable(out):
                 return asyncio.run_coroutine_threadsafe(_await(out), self._loop).result()
             return out

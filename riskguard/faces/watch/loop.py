@@ -33,12 +33,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from ...decision import BLOCKING
-from ...guard import Guard
-from ...policy import load_policy
-from .archive import SnapshotArchive
-from .config import AccountConfig, WatchConfig, credentials_from_env, parse_listen
-from .episodes import (
+from riskguard.engine.decision import BLOCKING
+from riskguard.engine.policy import load_policy
+from riskguard.faces.guard import Guard
+from riskguard.faces.watch.archive import SnapshotArchive
+from riskguard.faces.watch.config import (
+    AccountConfig,
+    WatchConfig,
+    credentials_from_env,
+    parse_listen,
+)
+from riskguard.faces.watch.episodes import (
     AUTH_RULE,
     BLIND_RULE,
     EXEC_RULE,
@@ -49,8 +54,8 @@ from .episodes import (
     EpisodeBook,
     breaches_of,
 )
-from .execution import LoopBridge, Rails, client_order_id, verified
-from .state import load_state, save_state
+from riskguard.faces.watch.execution import LoopBridge, Rails, client_order_id, verified
+from riskguard.faces.watch.state import load_state, save_state
 
 log = logging.getLogger("riskguard.watch")
 
@@ -73,7 +78,7 @@ def make_exchange(a: AccountConfig) -> Any:
     ``options.snapshot`` (a dry run of a watch config, nothing real involved).
     """
     if a.exchange == "paper":
-        from ...paper import AsyncPaperExchange
+        from riskguard.paper import AsyncPaperExchange
 
         opts = dict(a.options)
         snap = opts.pop("snapshot")
@@ -90,7 +95,7 @@ def make_exchange(a: AccountConfig) -> Any:
 
         cls = getattr(aio, a.exchange, None)
     if cls is None:
-        from ...errors import RiskguardError
+        from riskguard.errors import RiskguardError
 
         raise RiskguardError(f"account {a.name}: ccxt has no exchange {a.exchange!r}")
     config = {"enableRateLimit": True, **a.options, **credentials_from_env(a)}
@@ -106,7 +111,7 @@ class SharedAudit:
     """One hash-chained log for every account's guard (``close`` is the watcher's)."""
 
     def __init__(self, path: str) -> None:
-        from ...audit import AuditLog
+        from riskguard.decisionlog.log import AuditLog
 
         self.log = AuditLog(path)
 
@@ -124,7 +129,7 @@ class AccountWatch:
     """One account's loop."""
 
     def __init__(self, watcher: Watcher, cfg: AccountConfig, exchange: Any, guard: Guard) -> None:
-        from ...contrib.ccxt_guard import SnapshotBuilder
+        from riskguard.contrib.ccxt_guard import SnapshotBuilder
 
         self.w = watcher
         self.cfg = cfg
@@ -151,7 +156,8 @@ class AccountWatch:
 
     async def run(self, *, once: bool = False) -> None:
         w = self.w
-        w.metrics and w.metrics.set_state(self.name, self.state)
+        if w.metrics:
+            w.metrics.set_state(self.name, self.state)
         if not once and len(w.accounts) > 1:
             # spread the accounts over the interval: no burst of requests every interval
             await self._wait(random.uniform(0.0, self.interval))
@@ -223,7 +229,8 @@ class AccountWatch:
         if self.state == "blind":
             self._emit(w.book.resolve(self.name, BLIND_RULE, None, now))
         self.state = "halted" if halted else "watching"
-        w.metrics and w.metrics.set_state(self.name, self.state)
+        if w.metrics:
+            w.metrics.set_state(self.name, self.state)
         if w.archive is not None:
             w.archive.append(snap.to_dict())
         decision = await self.guard.acheck(snap)
@@ -252,7 +259,8 @@ class AccountWatch:
         if self.failures >= w.config.blind_after_failures or stale:
             if self.state != "blind":
                 self.state = "blind"
-                w.metrics and w.metrics.set_state(self.name, "blind")
+                if w.metrics:
+                    w.metrics.set_state(self.name, "blind")
             msg = (
                 f"no fresh data for {age:.0f}s ({self.failures} failed fetches in a row; "
                 f"last error {kind}: {str(exc)[:200]})"
@@ -279,7 +287,8 @@ class AccountWatch:
         age = now - (self.last_ok if self.last_ok is not None else self.started)
         if age > self.w.config.blind_after_intervals * self.interval + self.interval:
             self.state = "blind"
-            self.w.metrics and self.w.metrics.set_state(self.name, "blind")
+            if self.w.metrics:
+                self.w.metrics.set_state(self.name, "blind")
             msg = f"no fresh data for {age:.0f}s (the exchange has not answered)"
             self._emit(
                 self.w.book.raise_(
@@ -291,7 +300,8 @@ class AccountWatch:
     def _stop(self, exc: Exception, now: float) -> None:
         w = self.w
         self.state = "stopped"
-        w.metrics and w.metrics.set_state(self.name, "stopped")
+        if w.metrics:
+            w.metrics.set_state(self.name, "stopped")
         msg = f"authentication failed; this account is no longer watched: {type(exc).__name__}: {str(exc)[:200]}"
         log.error("%s: %s", self.name, msg)
         self._emit(
@@ -306,7 +316,7 @@ class AccountWatch:
     # ------------------------------------------------------------------ execution
 
     async def _execute(self, snap: Any, decision: Any, now: float) -> None:
-        from ...contrib.ccxt_guard import CcxtExecutor
+        from riskguard.contrib.ccxt_guard import CcxtExecutor
 
         w = self.w
         cfg = w.config.execution
@@ -425,12 +435,12 @@ class Watcher:
         self.metrics = None
         self.server = None
         if config.metrics_listen:
-            from .exporter import MetricsServer, WatchMetrics
+            from riskguard.faces.watch.exporter import MetricsServer, WatchMetrics
 
             self.metrics = WatchMetrics()
             host, port = parse_listen(config.metrics_listen)
             self.server = MetricsServer(self.metrics, host, port, self.health)
-        from .alerts import Notifier
+        from riskguard.faces.watch.alerts import Notifier
 
         def on_result(alert: Alert, url: str, result: str) -> None:
             if self.metrics:
@@ -547,7 +557,8 @@ class Watcher:
         every = asyncio.gather(*tasks, return_exceptions=True)
         try:
             # until every account is done (--once, or all stopped) or the watcher is stopped
-            await asyncio.wait([every, stop], return_when=asyncio.FIRST_COMPLETED)
+            first: set[asyncio.Future[Any]] = {every, stop}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             self.stopping.set()
             # a round in flight may finish (its decision logged, its action verified);
             # a fetch that hangs is abandoned after the grace period
@@ -560,11 +571,12 @@ class Watcher:
         finally:
             stop.cancel()
             self.stopping.set()
-            for t in (saver, status):
-                if t is not None:
-                    t.cancel()
+            helpers: list[asyncio.Future[Any] | None] = [saver, status]
+            for h in helpers:
+                if h is not None:
+                    h.cancel()
                     with contextlib.suppress(BaseException):
-                        await t
+                        await h
             await self.notifier.drain()
             self.notifier.queue.put_nowait(None)
             with contextlib.suppress(BaseException):

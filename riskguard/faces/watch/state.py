@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from ...errors import RiskguardError
+from riskguard.errors import RiskguardError
 
 VERSION = 1
 
