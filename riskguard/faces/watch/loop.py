@@ -107,6 +107,18 @@ def make_exchange(a: AccountConfig) -> Any:
     return ex
 
 
+def _executor_severity(min_severity: str) -> dict:
+    """The rails already screened the severity; an executor that screens too (``min_severity``,
+    issue 13) is told the same threshold, so the two never disagree."""
+    import inspect
+
+    from riskguard.contrib.ccxt_guard import CcxtExecutor
+
+    if "min_severity" in inspect.signature(CcxtExecutor.__init__).parameters:
+        return {"min_severity": min_severity}
+    return {}
+
+
 class SharedAudit:
     """One hash-chained log for every account's guard (``close`` is the watcher's)."""
 
@@ -349,7 +361,10 @@ class AccountWatch:
             one = replace(decision, actions=(action,))
             loop = asyncio.get_running_loop()
             executor = CcxtExecutor(
-                LoopBridge(self.exchange, loop, cid), apply=(action.type,), dry_run=cfg.dry_run
+                LoopBridge(self.exchange, loop, cid),
+                apply=(action.type,),
+                dry_run=cfg.dry_run,
+                **_executor_severity(cfg.min_severity),
             )
             result = (await asyncio.to_thread(executor.execute, one)).results[0]
             entry["status"] = result.status
