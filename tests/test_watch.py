@@ -470,3 +470,18 @@ def test_grafana_dashboard_uses_only_exported_metrics():
         for t in p["targets"]:
             used |= set(re.findall(r"riskguard_watch_[a-z_]+", t["expr"]))
     assert len(used) >= 10 and used <= exported, used - exported
+
+
+def test_an_alert_url_apprise_cannot_use_is_a_config_error(tmp_path):
+    cfg = write_config(
+        tmp_path,
+        [_account("bn")],
+        alerts={"routes": [{"url": "nosuchscheme://token@host/x"}]},
+    )
+    r = _cli("watch", str(cfg), "--once")
+    assert r.returncode == 2, r.stderr
+    assert (
+        f"{cfg}: spec.alerts.routes[0]: apprise does not understand the URL nosuchscheme://host/"
+        in r.stderr
+    )
+    assert "token" not in r.stderr and "Traceback" not in r.stderr

@@ -41,6 +41,7 @@ class Notifier:
         retries: int = 5,
         backoff: float = 1.0,
         on_result: Callable[[Alert, str, str], None] | None = None,
+        source: str | None = None,
     ) -> None:
         self.routes = routes
         self.retries = retries
@@ -50,11 +51,21 @@ class Notifier:
         self._clients: list[Any] = []
         if routes:
             ap = _apprise()
-            for r in routes:
+            quiet = logging.getLogger("apprise")
+            for i, r in enumerate(routes):
                 a = ap.Apprise()
-                if not a.add(r.url):
-                    raise ValueError(
-                        f"apprise does not understand the alert URL scheme of route {_safe(r.url)}"
+                was, quiet.disabled = quiet.disabled, True  # apprise logs the URL, token and all
+                try:
+                    ok = a.add(r.url)
+                finally:
+                    quiet.disabled = was
+                if not ok:
+                    from riskguard.errors import RiskguardError
+
+                    raise RiskguardError(
+                        f"spec.alerts.routes[{i}]: apprise does not understand the URL "
+                        f"{_safe(r.url)} (see https://github.com/caronc/apprise/wiki)",
+                        file=source,
                     )
                 self._clients.append(a)
         self.sent = 0

@@ -466,6 +466,7 @@ class Watcher:
             retries=config.alert_retries,
             backoff=config.alert_retry_backoff,
             on_result=on_result,
+            source=config.source,
         )
         self.status = sys.stderr.isatty() if status is None else status
         policies: dict[str, Any] = {}
