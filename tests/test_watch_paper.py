@@ -206,19 +206,33 @@ def test_crash_mid_episode_resumes_without_realerting_or_executing_twice(tmp_pat
 CHILD = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
+from pathlib import Path
 from riskguard.faces.watch import load_config
 from riskguard.faces.watch.loop import Watcher
 from tests.watch_helpers import Recorded
 cfg = load_config({cfg!r})
-rec = Recorded("binanceusdm")
+rec = Recorded("binanceusdm", log=Path({log!r}))
+rec.fault = {fault}
 asyncio.run(Watcher(cfg, exchange_factory=lambda a: rec.exchange).run())
 """
 
+#: Binance refuses the stop (documented error -2021): the action is recorded as refused and
+#: must never be sent again, before or after the crash
+REFUSE_STOP = (
+    'lambda path, n: (400, \'{"code":-2021,"msg":"Order would immediately trigger."}\') '
+    "if path == '/fapi/v1/algoOrder' else None"
+)
 
-def test_kill_9_mid_episode_loses_nothing_and_resumes(tmp_path):
-    cfgp = write_config(tmp_path, [{"name": "bn", "exchange": "binanceusdm", "policy": POLICY}])
+
+def test_kill_9_mid_episode_loses_nothing_resumes_and_never_sends_twice(tmp_path):
+    cfgp = write_config(
+        tmp_path,
+        [{"name": "bn", "exchange": "binanceusdm", "policy": POLICY}],
+        execution={"allow": ["set_stop_loss"]},
+    )
+    log = tmp_path / "requests.log"
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(root=str(ROOT), cfg=str(cfgp)))
+    script.write_text(CHILD.format(root=str(ROOT), cfg=str(cfgp), log=str(log), fault=REFUSE_STOP))
     audit = tmp_path / "audit.jsonl"
     state = tmp_path / "state.json"
     child = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)
@@ -226,20 +240,26 @@ def test_kill_9_mid_episode_loses_nothing_and_resumes(tmp_path):
         for _ in range(600):  # bounded: up to ~60 s under load
             time.sleep(0.1)
             n = audit.read_bytes().count(b'"event":"decision"') if audit.exists() else 0
-            if n >= 20 and state.exists():
+            sent = state.exists() and json.loads(state.read_text())["rails"]["bn"]["sent"]
+            if n >= 20 and sent:
                 break
         assert child.poll() is None, "the watcher exited by itself"
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
-    assert json.loads(state.read_text())["episodes"]  # it died mid-episode
+    saved = json.loads(state.read_text())
+    assert saved["episodes"]  # it died mid-episode
+    (cid,) = saved["rails"]["bn"]["sent"]
+    posts = [x for x in log.read_text().splitlines() if x.startswith("POST")]
+    assert len(posts) == 1 and cid in posts[0]  # one stop, with the rails' client id
 
     alerts = []
 
     async def resume():
+        rec = Recorded("binanceusdm", log=log)
         w = Watcher(
             load_config(cfgp),
-            exchange_factory=lambda a: Recorded("binanceusdm").exchange,
+            exchange_factory=lambda a: rec.exchange,
             on_alert=alerts.append,
         )
         for _ in range(3):
@@ -247,7 +267,10 @@ def test_kill_9_mid_episode_loses_nothing_and_resumes(tmp_path):
         await w._close()
         return w
 
-    asyncio.run(resume())
+    w = asyncio.run(resume())
+    # the same proposal in the same episode: recognised from the state file, not re-sent
+    assert w.executions == []
+    assert len([x for x in log.read_text().splitlines() if x.startswith("POST")]) == 1
     # the open episodes were resumed: no second "open" for the same breach
     assert not [a for a in alerts if a.kind == "open"]
     # the decision log verifies (a torn last line is repaired on the next append)
@@ -259,9 +282,11 @@ def test_kill_9_mid_episode_loses_nothing_and_resumes(tmp_path):
         timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+    records = [json.loads(x) for x in audit.read_text().splitlines()]
+    refused = [x for x in records if x["event"] == "watch_execution"]
+    assert [x["status"] for x in refused] == ["refused"] and refused[0]["exchangeCode"] == "-2021"
     # every decision's snapshot is in the archive (archived before it is decided)
-    lines = [json.loads(x) for x in audit.read_text().splitlines()]
-    decided = {rec["snapshot"]["digest"] for rec in lines if rec["event"] == "decision"}
+    decided = {rec["snapshot"]["digest"] for rec in records if rec["event"] == "decision"}
     archived = set()
     for f in (tmp_path / "archive").iterdir():
         for x in f.read_text().splitlines():

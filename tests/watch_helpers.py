@@ -26,7 +26,10 @@ class Recorded:
     replaces a recorded body (a moved price).
     """
 
-    def __init__(self, exchange_id: str, fixture: str | None = None, **config) -> None:
+    def __init__(
+        self, exchange_id: str, fixture: str | None = None, *, log: Path | None = None, **config
+    ) -> None:
+        import ccxt
         import ccxt.async_support as aio
 
         self.doc = json.loads((RECORDED / f"{fixture or exchange_id}.json").read_text())
@@ -38,6 +41,9 @@ class Recorded:
         ex.options.update(self.doc.get("options") or {})
         ex.options["warnOnFetchOpenOrdersWithoutSymbol"] = False
         ex.has.update(self.doc.get("has") or {})
+        if self.doc.get("precisionMode"):
+            ex.precisionMode = getattr(ccxt, self.doc["precisionMode"])
+        self.log = log
         ex.fetch = self.fetch  # the HTTP layer, nothing else
         self.exchange = ex
         self.requests: list[tuple[str, str]] = []
@@ -48,6 +54,9 @@ class Recorded:
         ex = self.exchange
         path = urlparse(url).path
         self.requests.append((method, path))
+        if self.log is not None:  # shared across processes: one line per request
+            with open(self.log, "a", encoding="utf-8") as f:
+                f.write(f"{method} {path} {body or ''}\n")
         status, text = 200, None
         if self.fault is not None:
             got = self.fault(path, len(self.requests))
