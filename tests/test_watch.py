@@ -410,21 +410,34 @@ def test_kill_switch_file_halts_execution_and_alerts(tmp_path):
             tmp_path,
             [_account("bn")],
             killSwitchFile=str(halt),
-            execution={"allow": ["set_stop_loss"]},
+            execution={"allow": ["set_stop_loss"], "dryRun": True},
         )
     )
     rec = Recorded("binanceusdm")
+    alerts = []
+
+    seen = {}
 
     async def main():
-        w = Watcher(cfg, exchange_factory=lambda a: rec.exchange)
-        await _run_until(w, lambda: w.accounts[0].rounds >= 3)
-        return w
+        w = Watcher(cfg, exchange_factory=lambda a: rec.exchange, on_alert=alerts.append)
+        acc = w.accounts[0]
 
-    w = asyncio.run(main())
-    assert w.accounts[0].guard.trading_state == "halted"
-    assert w.accounts[0].state == "halted"
-    assert not any(m == "POST" for m, _ in rec.requests)  # nothing sent while halted
-    assert w.executions == []
+        def cond():
+            if "halted" not in seen and acc.rounds >= 3:
+                seen["halted"] = (acc.state, acc.guard.trading_state, list(w.executions))
+                halt.unlink()  # released: the next rounds may act again (here: a dry run)
+            return bool(w.executions)
+
+        await _run_until(w, cond)
+        return w, seen["halted"]
+
+    w, (state, trading, executions) = asyncio.run(main())
+    assert (state, trading, executions) == ("halted", "halted", [])  # nothing while halted
+    halts = [(a.kind, a.severity) for a in alerts if a.rule == "watch.halted"]
+    assert halts == [("open", "critical"), ("resolve", "critical")]
+    assert w.accounts[0].guard.trading_state == "active"
+    assert [e["status"] for e in w.executions] == ["dry-run"]
+    assert not any(m == "POST" for m, _ in rec.requests)
 
 
 def test_a_hanging_exchange_makes_the_account_blind(tmp_path):

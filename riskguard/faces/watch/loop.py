@@ -163,6 +163,7 @@ class AccountWatch:
             watcher.config.execution, (watcher.saved.get("rails") or {}).get(cfg.name)
         )
         self._stream_ok = cfg.stream != "poll"
+        self._dry_seen: set[str] = set()
 
     # ------------------------------------------------------------------ loop
 
@@ -214,7 +215,7 @@ class AccountWatch:
         """One round; returns the delay before the next one."""
         w = self.w
         now = w.clock()
-        halted = w.halted()
+        halted = w.check_kill_switch()
         if halted and self.guard.trading_state != "halted":
             self.guard.set_trading_state("halted", reason="kill switch")
         elif not halted and self.guard.trading_state == "halted":
@@ -238,8 +239,9 @@ class AccountWatch:
             w.metrics.last_update.labels(self.name).set(now)
         self.failures = 0
         self.last_ok = now
-        if self.state == "blind":
-            self._emit(w.book.resolve(self.name, BLIND_RULE, None, now))
+        # seen again: a blind or authentication episode (maybe from before a restart) is over
+        self._emit(w.book.resolve(self.name, BLIND_RULE, None, now))
+        self._emit(w.book.resolve(self.name, AUTH_RULE, None, now))
         self.state = "halted" if halted else "watching"
         if w.metrics:
             w.metrics.set_state(self.name, self.state)
@@ -341,7 +343,7 @@ class AccountWatch:
                 continue
             ep = w.book.open.get((self.name, action.rule, action.symbol))
             cid = client_order_id(self.name, ep.opened if ep else None, action)
-            if cid in self.rails.sent:
+            if cid in self.rails.sent or cid in self._dry_seen:
                 continue  # sent before (maybe before a restart): never twice
             amount = action.params.get("amount")
             entry = {
@@ -353,7 +355,9 @@ class AccountWatch:
                 "amount": float(amount) if isinstance(amount, (int, float)) else None,
                 "status": "dry-run" if cfg.dry_run else "pending",
             }
-            if not cfg.dry_run:
+            if cfg.dry_run:
+                self._dry_seen.add(cid)  # print each would-be action once, not every round
+            else:
                 # the intent is on disk before anything is sent: a crash cannot resend it
                 self.rails.sent.add(cid)
                 self.rails.history.append(entry)
@@ -434,6 +438,7 @@ class Watcher:
         self.on_alert = on_alert
         self.stopping = asyncio.Event()
         self._halt_signal = False
+        self._was_halted = False
         self.dirty = False
         self.executions: list[dict] = []
         self.saved = load_state(config.state_file)
@@ -507,25 +512,22 @@ class Watcher:
 
     def halt(self, on: bool = True) -> None:
         """The kill switch from code or a signal (SIGUSR1 halts, SIGUSR2 releases)."""
-        was = self.halted()
         self._halt_signal = on
-        now = self.clock()
-        if self.halted() and not was:
-            self.alert(
-                Alert(
-                    "open",
-                    "*",
-                    HALT_RULE,
-                    None,
-                    "critical",
-                    "kill switch: every account halted",
-                    now,
-                )
-            )
-        elif was and not self.halted():
-            self.alert(
-                Alert("resolve", "*", HALT_RULE, None, "critical", "kill switch released", now)
-            )
+        self.check_kill_switch()
+
+    def check_kill_switch(self) -> bool:
+        """Whether every account is halted now; alerts once when that changes."""
+        now_halted = self.halted()
+        if now_halted != self._was_halted:
+            self._was_halted = now_halted
+            how = "signal" if self._halt_signal else f"file {self.config.kill_switch_file}"
+            if now_halted:
+                msg = f"kill switch ({how}): every account halted; nothing is executed"
+                self.alert(Alert("open", "*", HALT_RULE, None, "critical", msg, self.clock()))
+            else:
+                msg = "kill switch released: accounts are active again"
+                self.alert(Alert("resolve", "*", HALT_RULE, None, "critical", msg, self.clock()))
+        return now_halted
 
     def health(self) -> tuple[bool, dict]:
         states = {a.name: a.state for a in self.accounts}
@@ -638,6 +640,7 @@ class Watcher:
         while True:
             await asyncio.sleep(tick)
             now = self.clock()
+            self.check_kill_switch()
             for a in self.accounts:
                 a.check_stale(now)
             if self.dirty:
