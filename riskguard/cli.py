@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("plugins", "plugins"),
     ("verify-log", "verify_log"),
     ("generate", "generate"),
+    ("simulate", "simulate"),
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
