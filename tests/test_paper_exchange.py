@@ -354,3 +354,25 @@ def test_paper_snapshot_is_a_valid_snapshot_document():
     ex.step({BTC: 60000.0, ETH: 3000.0}, timestamp=ex.now + 60_000)
     again = build_snapshot(snapshot_to_dict(ex.snapshot()))
     assert again.walletBalance == ex.account.wallet
+
+
+@given(st.lists(st.floats(0.9, 1.1), min_size=2, max_size=80), st.floats(1.0, 1e5))
+def test_incremental_market_stats_equal_riskguards_volatility(moves, start):
+    from riskguard.paper.exchange import MarketStats
+    from riskguard.volatility import atr_pct, realized_vol_pct
+
+    candles, px = [], start
+    for i, m in enumerate(moves):
+        o, px = px, px * m
+        candles.append([i, o, max(o, px) * 1.001, min(o, px) * 0.999, px, 0.0])
+    st_ = MarketStats()
+    for c in candles:
+        st_.add(c[2], c[3], c[4])
+    want = atr_pct(candles, 14)
+    assert (st_.atr_pct is None) == (want is None)
+    if want is not None:
+        assert st_.atr_pct == pytest.approx(want, rel=1e-12)
+    rv = realized_vol_pct(candles, 20)
+    assert (st_.realized_vol_pct is None) == (rv is None)
+    if rv is not None:
+        assert st_.realized_vol_pct == pytest.approx(rv, rel=1e-6, abs=1e-9)

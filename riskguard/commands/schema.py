@@ -16,7 +16,7 @@ def add_parser(sub, name):
         "params schemas of every loaded rule type (plugins included): point your "
         "editor's YAML language server at it.",
     )
-    p.add_argument("name", choices=("policy", "snapshot", "order", "decision"))
+    p.add_argument("name", choices=("policy", "snapshot", "order", "decision", "simulation"))
     add_plugin_arg(p)
     return p
 

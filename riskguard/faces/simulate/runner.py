@@ -59,7 +59,6 @@ class SimOptions:
     seed: int = 0
     rebase: bool = True
     series_points: int = 400
-    snapshot_candles: int = 30
     max_markers: int = 200
 
     def to_dict(self) -> dict:
@@ -102,6 +101,25 @@ def rebased(path: PricePath, marks: dict[str, float]) -> PricePath:
     return replace(path, candles=cols, params=params)
 
 
+def candles_needed(policy: Any) -> int:
+    """How many raw candles the guard must see: 0 when every rule reads ATR% (period 14)
+    and realized volatility (window 20) — riskguard's enrichment defaults, which the paper
+    exchange keeps incrementally (O(1) a step) and hands over as figures. A rule with
+    another period gets the candles themselves (O(candles) a check, exact)."""
+    if policy is None:
+        return 0
+    need = 0
+    for spec in getattr(policy, "specs", ()):
+        params = getattr(spec, "params", None) or {}
+        period = params.get("atrPeriod")
+        if isinstance(period, int) and period != 14:
+            need = max(need, 3 * period + 1)
+        window = params.get("realizedVolWindow")
+        if isinstance(window, int) and window != 20:
+            need = max(need, window + 1)
+    return max(need, 50) if need else 0
+
+
 def _key(a: Any) -> tuple:
     """What makes two refused requests the same request (amounts and prices drift with
     the mark every step; the exchange's answer to "switch BTC to isolated" does not)."""
@@ -120,13 +138,15 @@ def run_one(
     from riskguard.contrib.ccxt_guard import CcxtExecutor
     from riskguard.metrics import compute_metrics
 
+    candles = candles_needed(put.policy)
     ex = PaperExchange(
         account,
         taker_fee=opts.taker_fee,
         maker_fee=opts.maker_fee,
         slippage_bps=opts.slippage_bps,
         funding_rate=opts.funding_rate,
-        snapshot_candles=opts.snapshot_candles,
+        snapshot_candles=candles,
+        market_stats=candles == 0,
     )
     acct = ex.account
     name = acct.name
@@ -154,6 +174,7 @@ def run_one(
     evaluations = 0
     every = max(1, opts.every)
     marks_of = PricePath.marks
+    flat = path.source != "file"  # generated candles are flat: o = h = l = c
     step = ex.step
     dropped_markers = 0
 
@@ -174,11 +195,15 @@ def run_one(
     sample_point(ex.now)
     for i, (ts, row) in enumerate(path.steps()):
         # the candle's marks in order; the last sub-step records the candle
-        subs = [(s, marks_of(c)) for s, c in row.items()]
-        depth = max((len(m) for _s, m in subs), default=1)
-        for j in range(depth - 1):
-            step({s: m[min(j, len(m) - 1)] for s, m in subs}, ts, record=False)
-        step({s: m[-1] for s, m in subs}, ts, candles={s: (ts, *c) for s, c in row.items()})
+        if flat:  # generated paths: one mark per candle
+            step({s: c[3] for s, c in row.items()}, ts)
+        else:
+            subs = [(s, marks_of(c)) for s, c in row.items()]
+            depth = max((len(m) for _s, m in subs), default=1)
+            for j in range(depth - 1):
+                step({s: m[min(j, len(m) - 1)] for s, m in subs}, ts, record=False)
+            step({s: m[-1] for s, m in subs}, ts, candles={s: (ts, *c) for s, c in row.items()})
+        dirty = False
         if ex.events:
             for e in ex.drain_events():
                 if e["type"] == "liquidation" and len(markers) < opts.max_markers:
@@ -225,7 +250,9 @@ def run_one(
                             )  # fmt: skip
                 if ex.events:
                     ex.events.clear()  # the executor's own fills
-        eq = ex.equity()
+                    dirty = True
+        # Σ uPnL as of this step's liquidation check, unless the executor traded since
+        eq = ex.equity() if dirty else acct.wallet + acct.upnl
         if eq > peak:
             peak = eq
         elif peak > 0:
