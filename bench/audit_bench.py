@@ -3,7 +3,7 @@
     python bench/audit_bench.py                    # 10k and 100k ten-position snapshots
     python bench/audit_bench.py --sizes 2000 --workers 1,2 --profile
 
-For each input size the benchmark generates JSON Lines with ``riskguard.generate`` (kept
+For each input size the benchmark generates JSON Lines with ``riskguard.policytools.generate`` (kept
 in ``--data-dir`` and reused), then measures:
 
 - **parse**: read the file and ``json.loads`` every line, nothing else (this process);
@@ -67,7 +67,7 @@ spec:
 # Runs the CLI in-process so getrusage(RUSAGE_SELF) is the audit process itself.
 CHILD = r"""
 import json, resource, sys, time
-from riskguard.cli import main
+from riskguard.faces.cli import main
 t = time.perf_counter()
 code = main(sys.argv[1:])
 wall = time.perf_counter() - t
@@ -79,7 +79,7 @@ print("BENCH " + json.dumps({"code": code, "main_s": wall, "rss_kib": ru.ru_maxr
 
 
 def generate(path: Path, n: int, positions: int, seed: int) -> None:
-    from riskguard.generate import generate_stream, write_jsonl
+    from riskguard.policytools.generate import generate_stream, write_jsonl
 
     accounts = 10
     steps = -(-n // accounts)
@@ -209,8 +209,8 @@ def run_audit(path: Path, workers: int, out: Path | None, extra: list[str]) -> d
 
 
 def profile(path: Path, n: int = 2000) -> str:
-    from riskguard.auditrun import AuditConfig, iter_chunks, run_chunk
-    from riskguard.policy import load_policy
+    from riskguard.batch.run import AuditConfig, iter_chunks, run_chunk
+    from riskguard.engine.policy import load_policy
 
     policy = load_policy(POLICY)
     config = AuditConfig.for_policy(policy)

@@ -22,7 +22,7 @@ What each competitor does (all of it, per decision):
   snapshot and order as maps; ``sum`` is a host function (CEL has no fold), let-bindings
   are written ``[x].map(v, …)[0]`` (this CEL has no ``cel.bind``).
 - **Rego** (``regopy``, rego-cpp): one module; the snapshot and order are set as input and
-  ``data.riskguard.decision`` is queried.
+  ``data.riskguard.engine.decision`` is queried.
 
 The guard is timed on ``Snapshot``/``Order`` objects built in code (a bot's case) and on
 dicts (validated at the boundary, as from JSON); CEL and Rego take dicts, their native
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from riskguard import Guard, Order, Snapshot  # noqa: E402
-from riskguard.snapshot import LeverageTier, Market, Position, build_snapshot  # noqa: E402
+from riskguard.model.snapshot import LeverageTier, Market, Position, build_snapshot  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
 TS = "2026-11-24T12:00:00Z"
@@ -680,7 +680,7 @@ def make_rego():
 
     def run(doc: dict, order: dict) -> tuple[str, list[str], float | None]:
         rego.set_input({"snapshot": doc, "order": order})
-        out = json.loads(str(rego.query("x = data.riskguard.decision")))
+        out = json.loads(str(rego.query("x = data.riskguard.engine.decision")))
         d = out["bindings"]["x"]
         return d["outcome"], d["codes"], (None if d["bound"] < 0 else d["bound"])
 
@@ -781,7 +781,7 @@ def audit_costs(snap: Snapshot, order: Order, runs: int) -> dict:
     throughput is wall time per decision including ``flush()`` (the writer's work).
     """
     try:
-        import riskguard.audit  # noqa: F401
+        import riskguard.decisionlog.log  # noqa: F401
     except ImportError:
         return {}
     import gc

@@ -61,12 +61,12 @@ class Finding(Exception):
 @cache
 def _engine():
     """Imports done once (atheris instruments them when it imports this lazily)."""
-    from riskguard.engine import evaluate
+    from riskguard.engine.evaluate import evaluate
+    from riskguard.engine.policy import load_policy
     from riskguard.errors import RiskguardError
-    from riskguard.policy import load_policy
-    from riskguard.schemas_util import validator
-    from riskguard.snapshot import build_order, build_snapshot
-    from riskguard.yamlio import parse_json_fast, parse_text
+    from riskguard.model.schemas import validator
+    from riskguard.model.snapshot import build_order, build_snapshot
+    from riskguard.model.yamlio import parse_json_fast, parse_text
 
     policy = load_policy(ROOT / "policies" / "default.yaml")
     return {

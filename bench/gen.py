@@ -1,4 +1,4 @@
-"""Generator throughput: how fast ``riskguard.generate`` makes and writes snapshots.
+"""Generator throughput: how fast ``riskguard.policytools.generate`` makes and writes snapshots.
 
     python bench/gen.py [--snapshots 100000] [--positions 10] [--accounts 1] [--candles 0]
 
@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 
-from riskguard.generate import generate_stream, write_jsonl
+from riskguard.policytools.generate import generate_stream, write_jsonl
 
 
 def main() -> None:

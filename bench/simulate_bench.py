@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from riskguard.engine.policy import load_policy  # noqa: E402
 from riskguard.faces.simulate import BASELINE, PolicyUnderTest, SimOptions, run_one  # noqa: E402
+from riskguard.model.snapshot import build_snapshot  # noqa: E402
 from riskguard.paper.prices import gbm  # noqa: E402
-from riskguard.policy import load_policy  # noqa: E402
-from riskguard.snapshot import build_snapshot  # noqa: E402
 
 YEAR = 525_600
 TS_MS = 1795521600000

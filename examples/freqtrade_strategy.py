@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from riskguard import Guard, Order, Position, Snapshot
-from riskguard.snapshot import LeverageTier
+from riskguard.model.snapshot import LeverageTier
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class RiskguardMixin:
                 )
             )
         pairs = [p.symbol for p in positions] + list(extra or {})
-        from riskguard.snapshot import Market
+        from riskguard.model.snapshot import Market
 
         markets = {pair: Market(markPrice=rate) for pair, rate in (extra or {}).items()}
         exchange = cfg.get("exchange", {}).get("name", "generic")

@@ -16,39 +16,50 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import PluginError, PolicyError, Problem, RiskguardError, SnapshotError
-from .hookspecs import hookimpl
-from .snapshot import LeverageTier, Market, Order, Position, Snapshot, load_order, load_snapshot
+from riskguard._moved import install as _install_moved
+from riskguard.errors import PluginError, PolicyError, Problem, RiskguardError, SnapshotError
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import (
+    LeverageTier,
+    Market,
+    Order,
+    Position,
+    Snapshot,
+    load_order,
+    load_snapshot,
+)
 
 __version__ = "0.1.0"
 
+_install_moved()  # old module paths (0.1) resolve to their new homes, with a warning
+
 # name -> module (relative) that defines it; resolved lazily by __getattr__.
 _LAZY: dict[str, str] = {
-    "Guard": ".guard",
-    "AuditWriteError": ".guard",
-    "TRADING_STATES": ".guard",
-    "GUARD_CODES": ".guard",
-    "Decision": ".decision",
-    "Violation": ".decision",
-    "SEVERITIES": ".decision",
-    "Action": ".actions",
-    "ACTION_TYPES": ".actions",
-    "AccountMetrics": ".metrics",
-    "PositionMetrics": ".metrics",
-    "compute_metrics": ".metrics",
-    "CompiledPolicy": ".policy",
-    "load_policy": ".policy",
-    "evaluate": ".engine",
-    "ENGINE_CODES": ".engine",
+    "Guard": ".faces.guard",
+    "AuditWriteError": ".faces.guard",
+    "TRADING_STATES": ".faces.guard",
+    "GUARD_CODES": ".faces.guard",
+    "Decision": ".engine.decision",
+    "Violation": ".engine.decision",
+    "SEVERITIES": ".engine.decision",
+    "Action": ".engine.actions",
+    "ACTION_TYPES": ".engine.actions",
+    "AccountMetrics": ".margin.metrics",
+    "PositionMetrics": ".margin.metrics",
+    "compute_metrics": ".margin.metrics",
+    "CompiledPolicy": ".engine.policy",
+    "load_policy": ".engine.policy",
+    "evaluate": ".engine.evaluate",
+    "ENGINE_CODES": ".engine.evaluate",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .actions import ACTION_TYPES, Action
-    from .decision import SEVERITIES, Decision, Violation
-    from .engine import ENGINE_CODES, evaluate
-    from .guard import GUARD_CODES, TRADING_STATES, AuditWriteError, Guard
-    from .metrics import AccountMetrics, PositionMetrics, compute_metrics
-    from .policy import CompiledPolicy, load_policy
+    from riskguard.engine.actions import ACTION_TYPES, Action
+    from riskguard.engine.decision import SEVERITIES, Decision, Violation
+    from riskguard.engine.evaluate import ENGINE_CODES, evaluate
+    from riskguard.engine.policy import CompiledPolicy, load_policy
+    from riskguard.faces.guard import GUARD_CODES, TRADING_STATES, AuditWriteError, Guard
+    from riskguard.margin.metrics import AccountMetrics, PositionMetrics, compute_metrics
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,7 @@ consume it as JSON (`validate --format json`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Problem:
             return f"{self.where()}: {self.message}"
         return f"{self.where()}: {self.path}: {self.message}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[Any, Any]:
         return {
             "message": self.message,
             "code": self.code,

@@ -1,7 +1,7 @@
 """riskguard's extension API: the pluggy hook specifications.
 
 Every built-in rule type, margin model, action sink and snapshot source is itself a
-plugin implementing these hooks (see ``riskguard.plugins.DEFAULT_PLUGINS``), so a third
+plugin implementing these hooks (see ``riskguard.engine.plugins.DEFAULT_PLUGINS``), so a third
 party has exactly the power the core has. Registration hooks receive a ``register``
 callable instead of returning lists (as in simonw/llm): the core validates and
 de-duplicates what is registered, and the hook signatures stay stable as options grow.
@@ -70,9 +70,9 @@ def riskguard_action_sinks(register: Any) -> None:
 
     Called once, when the plugin registry is first built.
 
-    :param register: call ``register(sink)`` with a :class:`riskguard.sinks.ActionSink`:
+    :param register: call ``register(sink)`` with a :class:`riskguard.engine.sinks.ActionSink`:
         a ``name`` a policy or CLI can select and an ``open(options) -> callable`` whose
-        result is called with each :class:`riskguard.decision.Decision`. Sinks must not
+        result is called with each :class:`riskguard.engine.decision.Decision`. Sinks must not
         raise into the engine; an exception is logged and the decision stands.
     :return: nothing.
     """
@@ -85,7 +85,7 @@ def riskguard_snapshot_sources(register: Any) -> None:
     Called once, when the plugin registry is first built.
 
     :param register: call ``register(source)`` with a
-        :class:`riskguard.sources.SnapshotSource`: a ``name``, a ``matches(location) ->
+        :class:`riskguard.engine.sources.SnapshotSource`: a ``name``, a ``matches(location) ->
         bool`` test, and ``open(location) -> Iterator[(ref, dict)]`` yielding raw snapshot
         documents with a reference (``file:line``) for error messages.
     :return: nothing.
@@ -96,14 +96,14 @@ def riskguard_snapshot_sources(register: Any) -> None:
 
 
 @hookspec
-def riskguard_enrich_snapshot(snapshot: Any) -> dict | None:
+def riskguard_enrich_snapshot(snapshot: Any) -> dict[Any, Any] | None:
     """Derive market data a rule may need, before rules run.
 
     Called once per evaluated snapshot, after validation and before metrics, in plugin
     registration order. Implementations are collected when a policy compiles and called
     as plain functions (no pluggy dispatch per decision). They must be pure and fast.
 
-    :param snapshot: the :class:`riskguard.snapshot.Snapshot` being evaluated.
+    :param snapshot: the :class:`riskguard.model.snapshot.Snapshot` being evaluated.
     :return: ``None``, or ``{symbol: {field: value}}`` — values merged into the context's
         market data (e.g. ``{"BTC/USDT:USDT": {"atrPct": 2.4}}``). Values the snapshot
         already carries win over derived ones. An exception fails the decision closed.

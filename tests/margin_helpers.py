@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from riskguard.snapshot import build_snapshot
+from riskguard.model.snapshot import build_snapshot
 
 
 def pos_doc(symbol, side, contracts, entry, mark=None, *, mode="isolated", margin=None, **kw):

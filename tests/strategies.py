@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from riskguard.plugins import get_registry
+from riskguard.engine.plugins import get_registry
 
 LINEAR = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "DOGE/USDT:USDT")
 INVERSE = ("BTC/USD:BTC", "ETH/USD:ETH")

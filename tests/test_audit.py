@@ -344,7 +344,7 @@ def test_out_inside_an_input_directory_is_refused(tmp_path):
 
 
 def _generated(n_steps: int = 15) -> list[dict]:
-    from riskguard.generate import generate_stream
+    from riskguard.policytools.generate import generate_stream
 
     return list(generate_stream(accounts=2, steps=n_steps, positions=10, seed=3, candles=3))
 
@@ -352,11 +352,11 @@ def _generated(n_steps: int = 15) -> list[dict]:
 def test_audit_decides_exactly_like_the_engine():
     """The audit path (tier tables parsed once per process, compact metrics) changes
     nothing about the decision: same Snapshot, same violations, same actions."""
-    from riskguard.auditrun import evaluate_record
-    from riskguard.engine import evaluate
-    from riskguard.policy import load_policy
-    from riskguard.snapshot import build_snapshot
-    from riskguard.tiermemo import build_snapshot_memo
+    from riskguard.batch.run import evaluate_record
+    from riskguard.batch.tiermemo import build_snapshot_memo
+    from riskguard.engine.evaluate import evaluate
+    from riskguard.engine.policy import load_policy
+    from riskguard.model.snapshot import build_snapshot
 
     policy = load_policy(DEFAULT)
     docs = _generated()
@@ -378,9 +378,9 @@ def test_audit_decides_exactly_like_the_engine():
 def test_remembered_tier_tables_validate_like_new_ones(field, value):
     """A table equal to a remembered one under ``==`` but not in JSON types (1 vs true vs
     1.0) is validated on its own: same result as without the memo."""
+    from riskguard.batch.tiermemo import build_snapshot_memo
     from riskguard.errors import SnapshotError
-    from riskguard.snapshot import build_snapshot
-    from riskguard.tiermemo import build_snapshot_memo
+    from riskguard.model.snapshot import build_snapshot
 
     tiers = [
         {
@@ -413,7 +413,7 @@ def test_remembered_tier_tables_validate_like_new_ones(field, value):
 def test_breach_timeline_of_a_generated_series(tmp_path):
     """Each account's episodes in the summary are exactly the maximal runs of consecutive
     snapshots in breach of a (rule, symbol), recomputed here from the decisions file."""
-    from riskguard.generate import generate_stream, write_jsonl
+    from riskguard.policytools.generate import generate_stream, write_jsonl
 
     jl = tmp_path / "gen.jsonl"
     write_jsonl(jl, generate_stream(accounts=3, steps=150, positions=6, seed=3, interval_s=3600))

@@ -1,4 +1,4 @@
-"""The hash-chained audit log (``riskguard.audit``) and ``riskguard verify-log``.
+"""The hash-chained audit log (``riskguard.decisionlog.log``) and ``riskguard verify-log``.
 
 Tampering is done by hand on the file, the way someone with write access would; the
 forger's re-hashing uses only the documented format (docs/audit-log.md), not the module.
@@ -22,9 +22,9 @@ from datetime import datetime
 import pytest
 import structlog
 
-from riskguard.audit import GENESIS, AuditLog, AuditLogError, verify_log
+from riskguard.decisionlog.log import GENESIS, AuditLog, AuditLogError, verify_log
 from riskguard.errors import RiskguardError
-from riskguard.redact import REDACTED
+from riskguard.model.redact import REDACTED
 
 from .conftest import ROOT, run_cli
 
@@ -528,7 +528,7 @@ def test_forked_child_reuses_the_parents_log(tmp_path):
 
 WRITER_LOOP = """
 import sys
-from riskguard.audit import AuditLog
+from riskguard.decisionlog.log import AuditLog
 log = AuditLog(sys.argv[1])
 i = 0
 while True:

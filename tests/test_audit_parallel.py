@@ -67,7 +67,7 @@ _RECORDS: list = []
 def _setup():
     global _POLICY
     if _POLICY is None:
-        from riskguard.policy import load_policy
+        from riskguard.engine.policy import load_policy
 
         _POLICY = load_policy(DEFAULT)
         docs = []
@@ -82,7 +82,7 @@ def _setup():
 @given(cuts=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=12, unique=True))
 def test_chunk_summaries_merge_to_the_sequential_summary(cuts):
     """What a pool relies on: per-chunk summaries merged in order == one summary fed in order."""
-    from riskguard.auditrun import AuditConfig, new_summary, run_chunk
+    from riskguard.batch.run import AuditConfig, new_summary, run_chunk
 
     policy = _setup()
     config = AuditConfig.for_policy(policy, clock_ms=0)
@@ -127,8 +127,8 @@ def test_line_ranges_yield_exactly_what_the_jsonl_source_yields(
 ):
     """Workers reading ranges of a file see the same records, with the same file:line refs,
     as the parent reading it line by line (blank lines skipped, numbering kept)."""
-    from riskguard.auditrun import iter_line_ranges
-    from riskguard.sources import iter_jsonl
+    from riskguard.batch.run import iter_line_ranges
+    from riskguard.engine.sources import iter_jsonl
 
     path = tmp_path_factory.mktemp("ranges") / "f.jsonl"
     text = "\n".join(lines) + ("\n" if final_newline and lines else "")
@@ -153,8 +153,8 @@ def test_summary_is_the_same_without_a_decisions_file(tmp_path):
 
 def test_every_shipped_policy_reloads_identically_in_a_worker():
     """Workers rebuild the policy from its compiled document and check the digest."""
-    from riskguard.auditrun import AuditConfig
-    from riskguard.policy import load_policy
+    from riskguard.batch.run import AuditConfig
+    from riskguard.engine.policy import load_policy
 
     from .conftest import POLICIES
 

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from riskguard import Guard, Snapshot
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot
+from riskguard.engine.plugins import get_registry
+from riskguard.model.snapshot import build_snapshot
 
 from .conftest import FIXTURES, POLICIES, ROOT
 

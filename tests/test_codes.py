@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from riskguard.codes import ENGINE_TYPE, GUARD_TYPE, all_codes, render_markdown
-from riskguard.engine import ENGINE_CODES, evaluate
-from riskguard.guard import GUARD_CODES
-from riskguard.plugins import build_registry
-from riskguard.policy import load_policy
-from riskguard.snapshot import build_order, build_snapshot
+from riskguard.engine.evaluate import ENGINE_CODES, evaluate
+from riskguard.engine.plugins import build_registry
+from riskguard.engine.policy import load_policy
+from riskguard.faces.guard import GUARD_CODES
+from riskguard.model.snapshot import build_order, build_snapshot
+from riskguard.policytools.codes import ENGINE_TYPE, GUARD_TYPE, all_codes, render_markdown
 
 from .conftest import POLICIES, ROOT, snapshot_doc
 
@@ -27,13 +27,13 @@ BUILTINS = build_registry((), load_entry_points=False)
 
 def test_docs_table_equals_the_rendering():
     assert DOC.read_text(encoding="utf-8") == render_markdown(), (
-        "docs/reason-codes.md is stale; regenerate: python -m riskguard.codes --write docs/reason-codes.md"
+        "docs/reason-codes.md is stale; regenerate: python -m riskguard.policytools.codes --write docs/reason-codes.md"
     )
 
 
 def test_module_entry_point_prints_the_table():
     r = subprocess.run(
-        [sys.executable, "-m", "riskguard.codes"],
+        [sys.executable, "-m", "riskguard.policytools.codes"],
         capture_output=True,
         text=True,
         cwd=ROOT,

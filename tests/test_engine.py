@@ -6,12 +6,12 @@ import copy
 
 import pytest
 
-from riskguard.engine import evaluate
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.policy import load_policy
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_order, build_snapshot
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.plugins import get_registry
+from riskguard.engine.policy import load_policy
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_order, build_snapshot
 
 from .conftest import POLICIES, snapshot_doc
 

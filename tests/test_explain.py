@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from riskguard.explain import explain, format_value, rule_outcomes, unit_of
-from riskguard.policy import load_policy
-from riskguard.snapshot import load_order, load_snapshot
+from riskguard.engine.policy import load_policy
+from riskguard.model.snapshot import load_order, load_snapshot
+from riskguard.policytools.explain import explain, format_value, rule_outcomes, unit_of
 
 from .conftest import FIXTURES, run_cli
 

@@ -10,11 +10,11 @@ from collections import defaultdict
 
 import pytest
 
-from riskguard.generate import generate_stream, leverage_tiers_for, write_jsonl
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_snapshot, parse_timestamp
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_snapshot, parse_timestamp
+from riskguard.policytools.generate import generate_stream, leverage_tiers_for, write_jsonl
 
 from .conftest import run_cli
 

@@ -12,8 +12,8 @@ import pytest
 
 import riskguard
 from riskguard import Action, Decision, Guard, Order, PolicyError, Snapshot, Violation
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_snapshot
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_snapshot
 
 from .conftest import POLICIES, snapshot_doc
 
@@ -230,7 +230,7 @@ def test_dict_snapshot_is_hashed_before_the_caller_can_change_it():
     g = Guard.from_file(DEFAULT, audit_log=sink)
     doc = snapshot_doc()
     d = g.check(doc)
-    expected = riskguard.decision.digest(copy.deepcopy(doc))
+    expected = riskguard.engine.decision.digest(copy.deepcopy(doc))
     doc["walletBalance"] = 1.0  # the bot reuses its dict while the record is queued
     gate.set()
     g.close()
@@ -269,7 +269,7 @@ def test_a_failed_audit_write_fails_closed():
 
 
 def test_real_audit_log_file_gets_every_decision(tmp_path):
-    pytest.importorskip("riskguard.audit")
+    pytest.importorskip("riskguard.decisionlog.log")
     path = tmp_path / "audit.jsonl"
     with Guard.from_file(DEFAULT, audit_log=path) as g:
         for _ in range(5):
@@ -383,7 +383,7 @@ def test_kill_switch_writes_state_and_is_audited():
 
 
 def test_halted_guard_denies_new_exposure_when_the_rule_exists():
-    from riskguard.plugins import get_registry
+    from riskguard.engine.plugins import get_registry
 
     if "trading_state" not in get_registry().rule_types:
         pytest.skip("the trading_state rule type is not built in yet")
@@ -412,7 +412,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from riskguard.margin.binance import BINANCE  # noqa: E402
 from riskguard.margin.generic import GENERIC  # noqa: E402
-from riskguard.metrics import PositionMetrics, compute_margin, compute_metrics  # noqa: E402
+from riskguard.margin.metrics import PositionMetrics, compute_margin, compute_metrics  # noqa: E402
 
 
 class _General(type(BINANCE)):
@@ -511,7 +511,7 @@ def test_metrics_records_stay_frozen_with_the_same_signature():
 
 
 def test_decision_ids_are_sortable_ulids():
-    from riskguard.decision import new_decision_id
+    from riskguard.engine.decision import new_decision_id
 
     ids = [new_decision_id(ms) for ms in (0, 1, 1_795_521_600_000, 2**48 - 1)]
     assert all(len(i) == 26 and set(i) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for i in ids)
@@ -528,7 +528,7 @@ def test_a_snapshot_checked_with_several_orders_is_hashed_once_and_right():
         g.check(s, SOL_BUY)
     g.close()
     got = [r["snapshot"]["digest"] for _, r in sink.records]
-    want = [riskguard.decision.digest(s.to_dict()) for s in (snap, snap, other, snap)]
+    want = [riskguard.engine.decision.digest(s.to_dict()) for s in (snap, snap, other, snap)]
     assert got == want and got[0] != got[2]
 
 

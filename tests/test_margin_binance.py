@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.snapshot import build_snapshot
 
 from .margin_helpers import account, pos_doc
 

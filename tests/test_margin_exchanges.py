@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
 
 from .margin_helpers import account as _account
 from .margin_helpers import pos_doc

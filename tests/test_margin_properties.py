@@ -24,9 +24,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.snapshot import build_snapshot
 
 TIERS = Path(__file__).parent / "fixtures" / "tiers"
 MODELS = ["binance", "bingx", "bybit", "bybit-classic", "gate", "generic", "mexc", "okx", "weex"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.snapshot import build_snapshot
 
 from .conftest import snapshot_doc
 

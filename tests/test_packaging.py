@@ -37,6 +37,17 @@ def test_wheel_contents(wheel):
         assert f"riskguard/schemas/{schema}.schema.json" in names
     assert "riskguard/contrib/ccxt_guard.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
+    assert "riskguard/py.typed" in names  # PEP 561: embedders get riskguard's types
+
+
+def test_wheel_holds_every_package_of_the_source_tree(wheel):
+    """The package list in pyproject.toml is explicit: a new folder left off it would be
+    missing from an installed riskguard while every test from the checkout still passes."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    src = ROOT / "riskguard"
+    for init in src.rglob("__init__.py"):
+        rel = init.relative_to(ROOT).as_posix()
+        assert rel in names, f"{rel} is not in the wheel: add its package to pyproject.toml"
 
 
 def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_path):
@@ -59,7 +70,7 @@ def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_p
     )
     assert r.returncode == 0, r.stderr
     code = (
-        "import riskguard, riskguard.schemas_util as s; "
+        "import riskguard, riskguard.model.schemas as s; "
         f"assert riskguard.__file__.startswith({str(target)!r}), riskguard.__file__; "
         "print(s.load_schema('snapshot')['title'])"
     )

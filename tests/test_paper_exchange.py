@@ -13,9 +13,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from riskguard import Guard
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot, snapshot_to_dict
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.snapshot import build_snapshot, snapshot_to_dict
 
 from .conftest import EXAMPLES, POLICIES
 
@@ -218,7 +218,7 @@ def test_executor_reports_the_4048_refusal_and_places_the_stop():
             == r.action.params["price"]
         )
     # a forced margin-mode switch with a position open comes back as a refusal with -4048
-    from riskguard import Action, Decision  # noqa: F401 - the public names
+    from riskguard import Action
 
     forced = replace(
         decision,
@@ -358,8 +358,8 @@ def test_paper_snapshot_is_a_valid_snapshot_document():
 
 @given(st.lists(st.floats(0.9, 1.1), min_size=2, max_size=80), st.floats(1.0, 1e5))
 def test_incremental_market_stats_equal_riskguards_volatility(moves, start):
+    from riskguard.model.volatility import atr_pct, realized_vol_pct
     from riskguard.paper.exchange import MarketStats
-    from riskguard.volatility import atr_pct, realized_vol_pct
 
     candles, px = [], start
     for i, m in enumerate(moves):

@@ -9,11 +9,11 @@ import textwrap
 import pytest
 
 from riskguard import hookspecs
-from riskguard.engine import evaluate
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.plugins import build_registry, clear_cache, get_registry
+from riskguard.engine.policy import load_policy
 from riskguard.errors import PluginError
-from riskguard.plugins import build_registry, clear_cache, get_registry
-from riskguard.policy import load_policy
-from riskguard.snapshot import build_snapshot
+from riskguard.model.snapshot import build_snapshot
 
 from .conftest import ROOT, run_cli, snapshot_doc
 

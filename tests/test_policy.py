@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
+from riskguard.engine.policy import load_policy, policy_schema
 from riskguard.errors import PolicyError, RiskguardError
-from riskguard.policy import load_policy, policy_schema
 
 from .conftest import POLICIES, ROOT, run_cli
 
@@ -198,7 +198,7 @@ def test_python_tags_refused(tmp_path):
 
 def test_static_schema_file_matches_composed_builtins():
     """schemas/policy.schema.json is what `riskguard schema policy` prints for the built-ins."""
-    from riskguard.plugins import build_registry
+    from riskguard.engine.plugins import build_registry
 
     reg = build_registry((), load_entry_points=False)
     on_disk = json.loads((ROOT / "schemas" / "policy.schema.json").read_text())

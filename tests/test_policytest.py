@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from riskguard.engine import evaluate
-from riskguard.policy import load_policy
-from riskguard.policytest import (
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.policy import load_policy
+from riskguard.model.snapshot import load_order, load_snapshot
+from riskguard.policytools.testing import (
     check_expectations,
     coverage,
     load_test_file,
@@ -18,7 +19,6 @@ from riskguard.policytest import (
     run_tests,
     substitute,
 )
-from riskguard.snapshot import load_order, load_snapshot
 
 from .conftest import FIXTURES, POLICIES, run_cli
 

@@ -19,14 +19,14 @@ from functools import cache
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from riskguard.decision import Decision
-from riskguard.engine import evaluate
+from riskguard.engine.decision import Decision
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.plugins import get_registry
+from riskguard.engine.policy import load_policy
 from riskguard.errors import PolicyError, SnapshotError
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.policy import load_policy
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_order, build_snapshot
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_order, build_snapshot
 
 from . import strategies as S
 from .conftest import POLICIES

@@ -10,7 +10,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskguard.redact import REDACTED, is_secret_key, redact, redact_processor
+from riskguard.model.redact import REDACTED, is_secret_key, redact, redact_processor
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 
-from riskguard.plugins import build_registry
-from riskguard.policy import load_policy
+from riskguard.engine.plugins import build_registry
+from riskguard.engine.policy import load_policy
 
 from .conftest import ROOT
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.engine import evaluate
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.policy import load_policy
 from riskguard.errors import PolicyError
-from riskguard.guard import Guard
-from riskguard.policy import load_policy
+from riskguard.faces.guard import Guard
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_snapshot, parse_timestamp
 from riskguard.rules.drawdown import reset_time
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_snapshot, parse_timestamp
 
 BTC = "BTC/USDT:USDT"
 SOL = "SOL/USDT:USDT"
@@ -59,7 +59,7 @@ def snap(equity: float, at: str = "2026-11-24T12:00:00Z", **extra):
 
 
 def once(params, snapshot, order=None):
-    from riskguard.snapshot import build_order
+    from riskguard.model.snapshot import build_order
 
     d = evaluate(
         load_policy(doc(**params)),

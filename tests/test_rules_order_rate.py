@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.guard import Guard
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_snapshot
+from riskguard.faces.guard import Guard
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_snapshot
 
 from .conftest import snapshot_doc
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.guard import Guard
-from riskguard.policy import load_policy
+from riskguard.engine.policy import load_policy
+from riskguard.faces.guard import Guard
 
 from .conftest import POLICIES, run_cli, snapshot_doc
 
@@ -44,7 +44,7 @@ def test_every_preset_is_documented_in_the_readme():
 
 
 def test_the_presets_together_switch_on_every_rule_type():
-    from riskguard.plugins import build_registry
+    from riskguard.engine.plugins import build_registry
 
     used = {s.type for n in PRESETS for s in rules(n).values()}
     assert used == set(build_registry((), load_entry_points=False).rule_types)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.engine import evaluate
-from riskguard.policy import load_policy
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_order, build_snapshot
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.policy import load_policy
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_order, build_snapshot
 
 
 def policy(*rules):

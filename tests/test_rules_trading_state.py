@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from riskguard.guard import Guard
+from riskguard.faces.guard import Guard
+from riskguard.model.schemas import validator
 from riskguard.rules.trading_state import parse_state_text, set_trading_state
-from riskguard.schemas_util import validator
 
 from .conftest import snapshot_doc
 

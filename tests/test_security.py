@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from riskguard import Guard
-from riskguard.engine import evaluate
+from riskguard.engine.evaluate import evaluate
+from riskguard.engine.plugins import build_registry
+from riskguard.engine.policy import load_policy
 from riskguard.errors import PolicyError, RiskguardError, SnapshotError
-from riskguard.plugins import build_registry
-from riskguard.policy import load_policy
-from riskguard.snapshot import Position, Snapshot, build_order, build_snapshot, load_snapshot
-from riskguard.yamlio import MAX_BYTES, parse_json_fast, parse_text
+from riskguard.model.snapshot import Position, Snapshot, build_order, build_snapshot, load_snapshot
+from riskguard.model.yamlio import MAX_BYTES, parse_json_fast, parse_text
 
 from .conftest import FIXTURES, POLICIES, ROOT, run_cli, snapshot_doc
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskguard import SnapshotError, load_order, load_snapshot
-from riskguard.schemas_util import validator
-from riskguard.snapshot import build_snapshot, parse_timestamp, snapshot_to_dict
+from riskguard.model.schemas import validator
+from riskguard.model.snapshot import build_snapshot, parse_timestamp, snapshot_to_dict
 
 from .conftest import snapshot_doc
 
@@ -258,7 +258,7 @@ POSITION_FIELDS = [
 
 
 def _both(fast, full, d):
-    from riskguard.snapshot import _Ctx
+    from riskguard.model.snapshot import _Ctx
 
     ctx = _Ctx(None)
     want = full(ctx, d, ("x",))
@@ -277,7 +277,7 @@ def _both(fast, full, d):
     drop=st.sets(st.sampled_from(POSITION_FIELDS), max_size=3),
 )
 def test_one_pass_position_builder_agrees_with_the_full_one(which, edits, drop):
-    from riskguard.snapshot import _position, _position_fast
+    from riskguard.model.snapshot import _position, _position_fast
 
     d = dict(snapshot_doc()["positions"][which])
     assert _both(_position_fast, _position, dict(d)) is not None  # the fast path is taken
@@ -295,7 +295,7 @@ def test_one_pass_position_builder_agrees_with_the_full_one(which, edits, drop):
     )
 )
 def test_one_pass_market_builder_agrees_with_the_full_one(edits):
-    from riskguard.snapshot import _market, _market_fast
+    from riskguard.model.snapshot import _market, _market_fast
 
     d = {"markPrice": 100.0, "atrPct": 2.5, "regime": "calm"}
     assert _both(_market_fast, _market, dict(d)) is not None

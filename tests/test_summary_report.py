@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskguard import report
+from riskguard.batch import report, reportkit
+from riskguard.batch.summary import Summary, render_text
+from riskguard.batch.timeline import Series
 from riskguard.errors import RiskguardError
-from riskguard.summary import Series, Summary, render_text
 
 from .conftest import EXAMPLES, POLICIES, run_cli
 
@@ -431,7 +432,7 @@ def test_html_report_is_self_contained_with_plots(tmp_path, rich_summary):
 def test_html_report_without_matplotlib_draws_its_own_svg_and_says_so(
     tmp_path, rich_summary, monkeypatch
 ):
-    monkeypatch.setattr(report, "_load_matplotlib", lambda: None)
+    monkeypatch.setattr(reportkit, "_load_matplotlib", lambda: None)
     html = report.write_report(rich_summary, tmp_path / "r.html", policy_limit=0.35).read_text()
     assert_self_contained(html)
     assert "matplotlib is not installed" in html and "riskguard[plot]" in html
@@ -444,7 +445,7 @@ def test_html_escapes_names(tmp_path, monkeypatch):
     s = summarise([decision(evil, 0, [MU()]), decision(evil, 1)])
     for mpl in (True, False):
         if not mpl:
-            monkeypatch.setattr(report, "_load_matplotlib", lambda: None)
+            monkeypatch.setattr(reportkit, "_load_matplotlib", lambda: None)
         html = report.render_html(s, policy_limit=0.35)
         assert evil not in html and "<script" not in html
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskguard import tiermemo
-from riskguard.decision import digest
+from riskguard.batch import tiermemo
+from riskguard.engine.decision import digest
 from riskguard.errors import RiskguardError
-from riskguard.snapshot import build_snapshot
-from riskguard.yamlio import parse_json_fast
+from riskguard.model.snapshot import build_snapshot
+from riskguard.model.yamlio import parse_json_fast
 
 from .conftest import snapshot_doc
 
@@ -95,7 +95,7 @@ def test_a_repeated_table_set_is_read_once_and_shared():
 
 
 def test_generated_archive_reads_like_the_plain_path():
-    from riskguard.generate import generate_stream
+    from riskguard.policytools.generate import generate_stream
 
     docs = list(generate_stream(accounts=3, steps=6, positions=6, seed=5, candles=2))
     for doc in docs + docs:  # the second pass hits for every line

@@ -50,8 +50,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskguard import Guard, Order, Snapshot, hookimpl
-from riskguard.snapshot import build_snapshot
+from riskguard.faces.guard import Guard
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import Order, Snapshot, build_snapshot
 
 #: ccxt exchange id -> riskguard margin model name.
 EXCHANGE_MODELS = {
@@ -890,7 +891,7 @@ def _open(location: str) -> Iterator[tuple[str, Any]]:
         snap = SnapshotBuilder(ex, settle=q.get("settle", "USDT"), account=q.get("account")).fetch()
         yield location, snap.to_dict()
     except Exception as exc:  # noqa: BLE001 - a source yields its failure as a bad record
-        from riskguard import RiskguardError
+        from riskguard.errors import RiskguardError
 
         yield (
             location,
@@ -900,7 +901,7 @@ def _open(location: str) -> Iterator[tuple[str, Any]]:
 
 @hookimpl
 def riskguard_snapshot_sources(register):
-    from riskguard.sources import SnapshotSource
+    from riskguard.engine.sources import SnapshotSource
 
     register(
         SnapshotSource(
@@ -914,7 +915,7 @@ def riskguard_snapshot_sources(register):
 
 @hookimpl
 def riskguard_action_sinks(register):
-    from riskguard.sinks import ActionSink
+    from riskguard.engine.sinks import ActionSink
 
     def _open_sink(options: dict) -> Callable[[Any], Any]:
         ex = options.get("exchange")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..snapshot import LeverageTier, Position
+from riskguard.model.snapshot import LeverageTier, Position
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ spans 0.4–2.5 % by symbol; 0.5 % is BTC/ETH's second tier), and the metrics sa
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 BINANCE = MarginModel(
     name="binance",

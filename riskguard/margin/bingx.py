@@ -49,8 +49,8 @@ reduce}``; errors from ccxt PR #23239.
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 BINGX = MarginModel(
     name="bingx",

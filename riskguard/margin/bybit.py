@@ -74,8 +74,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 _ERRORS = {
     "110026": "Cross/isolated margin mode is not modified.",

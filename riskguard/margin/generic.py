@@ -8,8 +8,8 @@ differ. Supply ``leverageTiers`` to make it as exact as your exchange's tiers al
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 GENERIC = MarginModel(
     name="generic",

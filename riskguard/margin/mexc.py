@@ -41,8 +41,8 @@ with an open position (help page above, date and scope unconfirmed). Isolated ma
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 MEXC = MarginModel(
     name="mexc",

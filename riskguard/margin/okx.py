@@ -61,8 +61,8 @@ not researched: ``None``.
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 OKX = MarginModel(
     name="okx",

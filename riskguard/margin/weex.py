@@ -44,8 +44,8 @@ Isolated margin: ``POST /capi/v3/account/positionMargin {isolatedPositionId, amo
 
 from __future__ import annotations
 
-from ..hookspecs import hookimpl
-from .base import Capabilities, MarginModel
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import Capabilities, MarginModel
 
 WEEX = MarginModel(
     name="weex",

@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from riskguard.margin.base import MarginModel
-from riskguard.slots import positional_constructor
-from riskguard.snapshot import (
+from riskguard.model.slots import positional_constructor
+from riskguard.model.snapshot import (
     LeverageTier,
     Market,
     Order,
@@ -88,7 +88,7 @@ def _s(x: float | None) -> str | None:
 def _model(name_or_model: Any) -> Any:
     if not isinstance(name_or_model, str):
         return name_or_model
-    from riskguard.plugins import get_registry
+    from riskguard.engine.plugins import get_registry
 
     reg = get_registry()
     if name_or_model not in reg.margin_models:
@@ -107,7 +107,7 @@ RV_WINDOW = 20
 class MarketStats:
     """ATR% (Wilder, 14) and realized volatility (20 log returns, % per candle) of one
     symbol's recorded candles, kept incrementally — the definitions of
-    ``riskguard.volatility``, over the whole recorded history instead of a window."""
+    ``riskguard.model.volatility``, over the whole recorded history instead of a window."""
 
     __slots__ = ("_rets", "_s", "_ss", "_trs", "atr", "close")
 
@@ -232,17 +232,36 @@ class PaperOrder:
         "type",
     )
 
-    def __init__(self, **kw: Any) -> None:
-        self.average = None
+    def __init__(
+        self,
+        *,
+        id: str,
+        clientOrderId: str | None,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None,
+        reduceOnly: bool,
+        timestamp: int,
+    ) -> None:
+        self.id = id
+        self.clientOrderId = clientOrderId
+        self.symbol = symbol
+        self.type = type
+        self.side = side
+        self.amount = amount
+        self.price = price
+        self.reduceOnly = reduceOnly
+        self.timestamp = timestamp
+        self.average: float | None = None
         self.cost = 0.0
         self.fee = 0.0
         self.filled = 0.0
         self.status = "open"
         self.direction = 0  # trigger orders: -1 fires when mark <= trigger, +1 when >=
-        self.kind = None  # "stop_loss" | "take_profit" | "trigger" | None
-        self.trigger = None
-        for k, v in kw.items():
-            setattr(self, k, v)
+        self.kind: str | None = None  # "stop_loss" | "take_profit" | "trigger" | None
+        self.trigger: float | None = None
 
     @property
     def remaining(self) -> float:
@@ -499,7 +518,7 @@ class PaperExchange:
     def _acct(self, params: dict | None) -> PaperAccount:
         name = (params or {}).get("account") or self._default
         try:
-            return self.accounts[name]
+            return self.accounts[str(name)]
         except KeyError:
             raise self._refuse("bad_request", f"no account {name!r}") from None
 
@@ -1150,7 +1169,7 @@ class PaperExchange:
         }
 
     def _metrics(self, acct: PaperAccount) -> Any:
-        from riskguard.metrics import compute_metrics
+        from riskguard.margin.metrics import compute_metrics
 
         return compute_metrics(self.snapshot(acct.name), self.model)
 
@@ -1533,9 +1552,11 @@ class PaperExchange:
         out: list[dict] = []
         if type == "market":
             self._execute(acct, o, self._taker_price(side, mark), self.taker_fee, out)  # type: ignore[arg-type]
-        elif mark is not None and (
-            (side == "buy" and mark <= price) or (side == "sell" and mark >= price)
-        ):  # type: ignore[operator]
+        elif (
+            mark is not None
+            and price is not None
+            and ((side == "buy" and mark <= price) or (side == "sell" and mark >= price))
+        ):
             self._execute(acct, o, self._taker_price(side, mark), self.taker_fee, out)
         if out:
             self.events.extend(out)

@@ -203,7 +203,7 @@ def read_jsonl(path: str | Path, symbol: str, name: str | None = None) -> PriceP
         ts = int(r[0])
         if ts in rows:
             raise _bad(file, n, 1, f"a second row at {ts}")
-        rows[ts] = _candle(*vals, vol, file, n, 1)
+        rows[ts] = _candle(vals[0], vals[1], vals[2], vals[3], vol, file, n, 1)
     if not rows:
         raise _bad(file, 1, None, "no rows")
     return _align({symbol: rows}, name or path.stem, file)

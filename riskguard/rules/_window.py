@@ -1,6 +1,6 @@
 """Order memory for the stateful order rules (``order_rate``, ``duplicate_order``).
 
-A long-lived :class:`riskguard.guard.Guard` (or a ``riskguard test`` case with steps)
+A long-lived :class:`riskguard.faces.guard.Guard` (or a ``riskguard test`` case with steps)
 passes the same ``state`` dict to every evaluation; a rule keeps its memory there under
 ``"<type>:<rule id>"``. Time is ``ctx.now_ms`` — the Guard's injectable clock — so tests
 are deterministic.
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import EvalContext
+from riskguard.engine.context import EvalContext
 
 
-def order_marker(ctx: EvalContext) -> tuple:
+def order_marker(ctx: EvalContext) -> tuple[Any, ...]:
     """What identifies one check of one order, independent of its (resizable) amount."""
     o = ctx.order
     assert o is not None
@@ -50,7 +50,7 @@ class Memory:
 
     def __init__(self, owner: int) -> None:
         self.owner = owner
-        self.last: tuple | None = None  # (marker, undo info) of the last recorded order
+        self.last: tuple[Any, ...] | None = None  # (marker, undo info) of the last recorded order
 
     def clone(self, owner: int) -> Memory:  # pragma: no cover - abstract
         raise NotImplementedError

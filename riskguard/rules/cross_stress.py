@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import apply_order, order_reduces
-from ._search import boundary
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import apply_order, order_reduces
+from riskguard.model.snapshot import Snapshot
+from riskguard.rules._search import boundary
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -66,7 +69,7 @@ _MAX_SHOCK_LONG = 100.0
 _MAX_SHOCK = 1000.0
 
 
-def _legs(snapshot, model) -> list[tuple]:
+def _legs(snapshot: Snapshot, model: MarginModel) -> list[tuple[Any, ...]]:
     """(position, mark, tiers) of every cross position."""
     out = []
     for p in snapshot.positions:
@@ -79,13 +82,15 @@ def _legs(snapshot, model) -> list[tuple]:
     return out
 
 
-def _cross_wallet(snapshot) -> float:
+def _cross_wallet(snapshot: Snapshot) -> float:
     return snapshot.walletBalance - sum(
         p.isolatedMargin or 0.0 for p in snapshot.positions if p.marginMode == "isolated"
     )
 
 
-def pool_after(model, legs, wallet: float, shocks) -> tuple[float, float]:
+def pool_after(
+    model: MarginModel, legs: list[tuple[Any, ...]], wallet: float, shocks: list[float]
+) -> tuple[float, float]:
     """(cross equity, maintenance margin + closing fees) with each leg shocked by ``shocks[i]`` %."""
     equity = wallet
     need = 0.0
@@ -102,7 +107,7 @@ def pool_after(model, legs, wallet: float, shocks) -> tuple[float, float]:
     return equity, need
 
 
-def cushion(model, legs, wallet: float) -> float | None:
+def cushion(model: MarginModel, legs: list[tuple[Any, ...]], wallet: float) -> float | None:
     """Smallest uniform adverse shock (percent) at which the pool's equity meets its maintenance."""
     if not legs:
         return None
@@ -125,7 +130,7 @@ def cushion(model, legs, wallet: float) -> float | None:
     return boundary(deficit, hi, 0.0, d_hi, d0, abs_tol=1e-9)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if not params["shockPct"] and params.get("atrMultiple") is None:
         return [("shockPct", "shockPct is 0 and atrMultiple is not set: nothing is shocked")]
     return []
@@ -146,10 +151,12 @@ class CrossStress(BaseRule):
         self.shock = spec.params["shockPct"]
         self.atr_mult = spec.params.get("atrMultiple")
 
-    def _matched(self, ctx: EvalContext, snapshot) -> list[tuple]:
+    def _matched(self, ctx: EvalContext, snapshot: Snapshot) -> list[tuple[Any, ...]]:
         return [leg for leg in _legs(snapshot, ctx.model) if self.match.position(leg[0])]
 
-    def _shocks(self, ctx: EvalContext, legs) -> tuple[list[float], list[str]]:
+    def _shocks(
+        self, ctx: EvalContext, legs: list[tuple[Any, ...]]
+    ) -> tuple[list[float], list[str]]:
         shocks, missing = [], []
         for pos, _m, _t in legs:
             x = self.shock
@@ -162,7 +169,7 @@ class CrossStress(BaseRule):
             shocks.append(x)
         return shocks, missing
 
-    def _surplus(self, ctx: EvalContext, snapshot) -> float:
+    def _surplus(self, ctx: EvalContext, snapshot: Snapshot) -> float:
         legs = self._matched(ctx, snapshot)
         shocks, _ = self._shocks(ctx, legs)
         e, n = pool_after(ctx.model, legs, _cross_wallet(snapshot), shocks)
@@ -294,5 +301,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

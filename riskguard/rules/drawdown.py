@@ -33,12 +33,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import order_reduces
-from .base import BaseRule, RuleSpec, RuleType
-from .trading_state import STATE_KEY, STATES, most_restrictive
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import order_reduces
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.trading_state import STATE_KEY, STATES, most_restrictive
 
 DAY_MS = 86_400_000
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -175,6 +176,7 @@ class Drawdown(BaseRule):
         day = (t - self.day_off) // DAY_MS
         given_start = _positive(extra.get("dayStartEquity"))
         given_peak = _positive(extra.get("equityPeak"))
+        day_start: float | None
         if given_start is not None:
             day_start = given_start
         elif mem.day == day and mem.dayStart is not None:
@@ -298,12 +300,12 @@ def _one_halt(ctx: EvalContext, rule_id: str, start: int) -> None:
 def _when(ms: int | None) -> str:
     if ms is None:
         return "a manual reset"
-    from ..snapshot import format_timestamp
+    from riskguard.model.snapshot import format_timestamp
 
     return format_timestamp(ms) or "?"
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params.get("maxDailyLoss") is None and params.get("maxDrawdown") is None:
         return [("", "set maxDailyLoss and/or maxDrawdown: without a limit the rule never fires")]
     return []
@@ -328,5 +330,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -24,11 +24,13 @@ to the longer window; time is ``ctx.now_ms``, the Guard's injectable clock.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ._window import Memory, memory, order_marker
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import Order
+from riskguard.rules._window import Memory, memory, order_marker
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -61,7 +63,7 @@ CODES = {
 }
 
 
-def _fingerprint(order) -> tuple:
+def _fingerprint(order: Order) -> tuple[Any, ...]:
     price = None if order.price is None else float(order.price) + 0.0  # -0.0 → 0.0
     return (order.symbol, order.side, float(order.amount) + 0.0, price)
 
@@ -71,9 +73,9 @@ class _DupMemory(Memory):
 
     def __init__(self, owner: int) -> None:
         super().__init__(owner)
-        self.fps: dict[tuple, int] = {}  # fingerprint -> last time seen
+        self.fps: dict[tuple[Any, ...], int] = {}  # fingerprint -> last time seen
         self.coids: dict[str, int] = {}  # client order id -> last time seen
-        self.log: deque = deque()  # (t, fingerprint, coid) in arrival order, for pruning
+        self.log: deque[Any] = deque()  # (t, fingerprint, coid) in arrival order, for pruning
 
     def clone(self, owner: int) -> _DupMemory:
         m = _DupMemory(owner)
@@ -205,7 +207,7 @@ class DuplicateOrder(BaseRule):
             mem.last = (order_marker(ctx), fp, prev_fp, coid, prev_coid)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params["windowSeconds"] == 0 and params["clientOrderIdWindowSeconds"] == 0:
         return [("windowSeconds", "both windows are 0: the rule can never fire")]
     return []
@@ -229,5 +231,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

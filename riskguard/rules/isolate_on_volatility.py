@@ -16,11 +16,13 @@ what can be done instead.
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..snapshot import parse_timestamp
-from ..volatility import atr_pct, realized_vol_pct
-from .base import BaseRule, RuleSpec, RuleType
+from typing import Any
+
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.model.snapshot import parse_timestamp
+from riskguard.model.volatility import atr_pct, realized_vol_pct
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 EVENT = {
     "type": "object",
@@ -81,16 +83,23 @@ CODES = {
 }
 
 
-def _window(ev: dict) -> tuple[int, int]:
+def _ms(value: Any) -> int:
+    t = parse_timestamp(value)
+    if t is None:
+        raise ValueError(f"not a time: {value!r}")
+    return t
+
+
+def _window(ev: dict[Any, Any]) -> tuple[int, int]:
     if "at" in ev:
-        at = parse_timestamp(ev["at"])
+        at = _ms(ev["at"])
         return at - int(ev.get("beforeMinutes", 30) * 60_000), at + int(
             ev.get("afterMinutes", 60) * 60_000
         )
-    return parse_timestamp(ev["start"]), parse_timestamp(ev["end"])
+    return _ms(ev["start"]), _ms(ev["end"])
 
 
-def check(params: dict) -> list[tuple[str, str]]:
+def check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     out = []
     for i, ev in enumerate(params.get("events", [])):
         try:
@@ -127,13 +136,15 @@ class IsolateOnVolatility(BaseRule):
             return m.atrPct
         if m is not None and m.candles and self.period != 14:
             return atr_pct(m.candles, self.period)
-        return ctx.market(symbol, "atrPct")
+        atr: float | None = ctx.market(symbol, "atrPct")
+        return atr
 
     def _rv(self, ctx: EvalContext, symbol: str) -> float | None:
         m = ctx.snapshot.markets.get(symbol)
         if m is not None and m.candles and self.rv_window != 20:
             return realized_vol_pct(m.candles, self.rv_window)
-        return ctx.market(symbol, "realizedVolPct")
+        rv: float | None = ctx.market(symbol, "realizedVolPct")
+        return rv
 
     def evaluate(self, ctx: EvalContext) -> None:
         now = ctx.snapshot.timestamp if ctx.snapshot.timestamp is not None else ctx.now_ms
@@ -152,7 +163,7 @@ class IsolateOnVolatility(BaseRule):
             if pm.marginMode != "cross" or (not self.all and not self.match.position(pm)):
                 continue
             sym = pm.symbol
-            triggers: list[tuple[str, str, float | None, float | None, dict]] = []
+            triggers: list[tuple[str, str, float | None, float | None, dict[Any, Any]]] = []
             atr = self._atr(ctx, sym)
             if atr is not None and atr > self.atr_above:
                 triggers.append(
@@ -257,5 +268,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

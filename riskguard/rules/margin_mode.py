@@ -19,11 +19,12 @@ assumption for a new position.
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import position_of
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import position_of
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 MODES = ("isolated", "cross")
 
@@ -132,7 +133,7 @@ class MarginMode(BaseRule):
                 found=pm.marginMode,
                 requiredBy=where,
             )
-            params: dict = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
+            params: dict[Any, Any] = {"to": need, "feasible": feas.feasible, "reason": feas.reason}
             if need == "isolated":
                 params["isolatedMargin"] = pm.initialMargin
             if feas.code:
@@ -207,5 +208,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -11,10 +11,12 @@ amount that still fits (closed form below, then re-checked by the engine).
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import contract_size_for, position_of
-from .base import BaseRule, RuleSpec, RuleType
+from typing import Any
+
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import AccountMetrics, MarginFigures, contract_size_for, position_of
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -48,7 +50,7 @@ CODES = {
 }
 
 
-def check(params: dict) -> list[tuple[str, str]]:
+def check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params["warnAt"] > params["max"]:
         return [
             (
@@ -71,7 +73,7 @@ class MarginUtilization(BaseRule):
         self.include_orders = spec.params["includeOpenOrders"]
         self.all = spec.match.everything
 
-    def _utilization(self, metrics) -> float | None:
+    def _utilization(self, metrics: AccountMetrics | MarginFigures) -> float | None:
         if self.all:
             return (
                 metrics.marginUtilizationWithOrders
@@ -179,7 +181,7 @@ class MarginUtilization(BaseRule):
         price = order.price or mark
         if price is None or mark is None:
             return 0.0
-        start = 0.0
+        start: float = 0.0
         if pos is not None and (pos.side == "long") != (order.side == "buy"):
             # Opposite side: the first `pos.contracts` close; only the flip adds margin.
             start = pos.contracts
@@ -202,7 +204,8 @@ class MarginUtilization(BaseRule):
         den = k - self.max * e
         if den <= 0:
             return None
-        return start + max(0.0, (self.max * e0 - im0) / den)
+        bound: float = start + max(0.0, (self.max * e0 - im0) / den)
+        return bound
 
 
 def _compile(spec: RuleSpec) -> MarginUtilization:
@@ -228,5 +231,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

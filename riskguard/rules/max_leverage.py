@@ -22,11 +22,20 @@ an order improves (it lowers the figure) is reported as a warning and does not b
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import contract_size_for, order_reduces, position_of
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import (
+    AccountMetrics,
+    PositionMetrics,
+    contract_size_for,
+    order_reduces,
+    position_of,
+)
+from riskguard.model.snapshot import Position
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -63,7 +72,9 @@ CODES = {
 _TOL = 1e-9
 
 
-def _position_leverage(model, pos, pm, order_lev: float | None) -> tuple[float | None, str]:
+def _position_leverage(
+    model: MarginModel, pos: Position, pm: PositionMetrics | None, order_lev: float | None
+) -> tuple[float | None, str]:
     """(leverage, basis): the larger of configured (and the order's) and entry notional / margin."""
     best: float | None = None
     basis = "configured"
@@ -71,8 +82,9 @@ def _position_leverage(model, pos, pm, order_lev: float | None) -> tuple[float |
         best = pos.leverage
     if order_lev is not None and (best is None or order_lev > best):
         best, basis = order_lev, "order"
-    if pos.marginMode == "isolated" and (pos.isolatedMargin or 0) > 0:
-        lev = model.notional(pos, pos.entryPrice) / pos.isolatedMargin
+    im = pos.isolatedMargin or 0.0
+    if pos.marginMode == "isolated" and im > 0:
+        lev = model.notional(pos, pos.entryPrice) / im
         if best is None or lev > best * (1 + _TOL):
             best, basis = lev, "notional/margin"
     return best, basis
@@ -95,7 +107,7 @@ class MaxLeverage(BaseRule):
         self.account_max = p.get("accountMax")
         self.tier_max = p["tierMax"]
 
-    def _account(self, metrics) -> float | None:
+    def _account(self, metrics: AccountMetrics) -> float | None:
         if metrics.equity <= 0:
             return None
         if self.match.everything:
@@ -289,7 +301,7 @@ class MaxLeverage(BaseRule):
         return None if math.isinf(bound) else _amount(start + bound)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     am = params.get("accountMax")
     if am is not None and am > 200:
         return [
@@ -315,5 +327,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ._search import boundary
-from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import PositionMetrics
+from riskguard.model.snapshot import Position
+from riskguard.rules._search import boundary
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",
@@ -70,7 +73,7 @@ def _distance(lp: float, mark: float, side: str) -> float:
     return (mark - lp) / mark * 100.0 if side == "long" else (lp - mark) / mark * 100.0
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if not params["minPct"] and params.get("atrMultiple") is None:
         return [("minPct", "minPct is 0 and atrMultiple is not set: the rule can never fire")]
     return []
@@ -87,7 +90,7 @@ class MinLiquidationDistance(BaseRule):
         self.atr_mult = p.get("atrMultiple")
         self.source = p["liquidationSource"]
 
-    def _lp(self, pm) -> float | None:
+    def _lp(self, pm: PositionMetrics) -> float | None:
         return judged_liquidation_price(pm, self.source)
 
     def evaluate(self, ctx: EvalContext) -> None:
@@ -131,16 +134,16 @@ class MinLiquidationDistance(BaseRule):
                         )
                     ),
                     symbol=sym,
-                    passed=lp is None or dist >= need,  # type: ignore[operator]
+                    passed=lp is None or dist >= need,
                     liquidationPrice=lp,
                     distancePct=dist,
                     requiredPct=need,
                     atrPct=atr,
                     markPrice=mark,
                 )
-            if lp is None or dist >= need:  # type: ignore[operator]
+            if lp is None or dist >= need:
                 continue
-            if self.min_pct and dist < self.min_pct:  # type: ignore[operator]
+            if self.min_pct and dist < self.min_pct:
                 self.violate(
                     ctx,
                     "LIQUIDATION_DISTANCE_BELOW_MIN_PCT",
@@ -152,7 +155,7 @@ class MinLiquidationDistance(BaseRule):
                     liquidationPrice=lp,
                     markPrice=mark,
                 )
-            if atr is not None and dist < self.atr_mult * atr:  # type: ignore[operator]
+            if atr is not None and dist < self.atr_mult * atr:
                 self.violate(
                     ctx,
                     "LIQUIDATION_DISTANCE_BELOW_ATR_MULTIPLE",
@@ -172,7 +175,7 @@ class MinLiquidationDistance(BaseRule):
 
     # ------------------------------------------------------------- actions
 
-    def _propose(self, ctx: EvalContext, pos, pm, need: float) -> None:
+    def _propose(self, ctx: EvalContext, pos: Position, pm: PositionMetrics, need: float) -> None:
         model = ctx.model
         tiers = ctx.snapshot.leverageTiers.get(pos.symbol, ())
         mark = pm.markPrice
@@ -214,7 +217,7 @@ class MinLiquidationDistance(BaseRule):
             for p in ctx.metrics.positions
             if p.marginMode == "cross" and p.maintenanceMargin is not None
         ]
-        others_mm = sum(p.maintenanceMargin for p in cross) - (pm.maintenanceMargin or 0.0)
+        others_mm = sum(p.maintenanceMargin or 0.0 for p in cross) - (pm.maintenanceMargin or 0.0)
         others_u = sum(p.unrealizedPnl for p in cross) - pm.unrealizedPnl
         wallet = ctx.metrics.crossWalletBalance
 
@@ -253,5 +256,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -22,10 +22,13 @@ is denied (a fat finger is better refused than executed smaller).
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import contract_size_for, order_reduces, position_of
-from .base import BaseRule, RuleSpec, RuleType
+from typing import Any
+
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import contract_size_for, order_reduces, position_of
+from riskguard.model.snapshot import Snapshot
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -76,7 +79,7 @@ CODES = {
 _TOL = 1e-9
 
 
-def _mark(snapshot, symbol: str) -> float | None:
+def _mark(snapshot: Snapshot, symbol: str) -> float | None:
     m = snapshot.markets.get(symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
@@ -84,7 +87,7 @@ def _mark(snapshot, symbol: str) -> float | None:
     return snapshot.mark_price(p) if p is not None else None
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     keys = ("maxNotional", "maxAmount", "priceBandPct", "maxOpenPositions")
     if not any(params.get(k) is not None for k in keys) and not params["enforceReduceOnly"]:
         return [("", f"set at least one of {', '.join(keys)} or enforceReduceOnly")]
@@ -308,5 +311,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

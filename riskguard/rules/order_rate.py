@@ -26,11 +26,12 @@ Guard, a stream or a ``riskguard test`` case with steps.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ._window import Memory, memory, order_marker
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.rules._window import Memory, memory, order_marker
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -67,7 +68,7 @@ class _RateMemory(Memory):
 
     def __init__(self, owner: int) -> None:
         super().__init__(owner)
-        self.times: dict[str, deque] = {}
+        self.times: dict[str, deque[Any]] = {}
 
     def clone(self, owner: int) -> _RateMemory:
         m = _RateMemory(owner)
@@ -147,7 +148,7 @@ class OrderRate(BaseRule):
             mem.last = (order_marker(ctx), scope)
 
 
-def _check(params: dict) -> list[tuple[str, str]]:
+def _check(params: dict[Any, Any]) -> list[tuple[str, str]]:
     if params["maxOrders"] / params["windowSeconds"] > 10_000:
         return [
             (
@@ -177,5 +178,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

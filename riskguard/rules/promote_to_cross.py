@@ -24,12 +24,15 @@ to cross carrying:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType
-from .isolate_on_volatility import EVENT, _window
-from .isolate_on_volatility import check as _events_check
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import PositionMetrics
+from riskguard.model.snapshot import Position
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.isolate_on_volatility import EVENT, _window
+from riskguard.rules.isolate_on_volatility import check as _events_check
 
 PARAMS = {
     "type": "object",
@@ -131,7 +134,9 @@ class PromoteToCross(BaseRule):
                 continue
             self._advise(ctx, pos, pm, profit, mm)
 
-    def _advise(self, ctx: EvalContext, pos, pm, profit: float, mm: float) -> None:
+    def _advise(
+        self, ctx: EvalContext, pos: Position, pm: PositionMetrics, profit: float, mm: float
+    ) -> None:
         model = ctx.model
         snap = ctx.snapshot
         metrics = ctx.metrics
@@ -142,7 +147,7 @@ class PromoteToCross(BaseRule):
             for p, m in zip(snap.positions, metrics.positions, strict=True)
             if p.marginMode == "cross" and m.maintenanceMargin is not None
         ]
-        pool_mm = sum(m.maintenanceMargin for _p, m in cross) + mm
+        pool_mm = sum(m.maintenanceMargin or 0.0 for _p, m in cross) + mm
         pool_u = sum(m.unrealizedPnl for _p, m in cross) + profit
         effect = []
         for p, m in cross:
@@ -152,7 +157,7 @@ class PromoteToCross(BaseRule):
                 tiers,
                 m.markPrice,
                 wallet_after,
-                pool_mm - m.maintenanceMargin,
+                pool_mm - (m.maintenanceMargin or 0.0),
                 pool_u - m.unrealizedPnl,
             )
             effect.append(
@@ -186,7 +191,7 @@ class PromoteToCross(BaseRule):
             unrealizedPnl=profit,
             maintenanceMargin=mm,
         )
-        params: dict = {
+        params: dict[Any, Any] = {
             "to": "cross",
             "feasible": feas.feasible,
             "reason": feas.reason,
@@ -224,5 +229,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

@@ -25,12 +25,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import apply_order, contract_size_for, order_reduces, position_of
-from ..snapshot import Position
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import (
+    PositionMetrics,
+    apply_order,
+    contract_size_for,
+    order_reduces,
+    position_of,
+)
+from riskguard.model.snapshot import Order, Position, Snapshot
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
     "type": "object",
@@ -61,7 +69,7 @@ CODES = {
 _TOL = 1e-9
 
 
-def _order_price(snapshot, order) -> float | None:
+def _order_price(snapshot: Snapshot, order: Order) -> float | None:
     """The fill price ``apply_order`` assumes: the order's price, else the mark."""
     if order.price is not None:
         return order.price
@@ -99,7 +107,7 @@ class RiskPerTrade(BaseRule):
         self.max = spec.params["max"]
         self.from_mark = spec.params["lossFrom"] == "mark"
 
-    def risk(self, model, pos: Position, mark: float) -> tuple[float | None, str]:
+    def risk(self, model: MarginModel, pos: Position, mark: float) -> tuple[float | None, str]:
         """(risk in settle currency or None = unbounded, what bounds it)."""
         stop = pos.stopLossPrice
         iso = pos.marginMode == "isolated"
@@ -181,7 +189,14 @@ class RiskPerTrade(BaseRule):
                 if not sized_by_order:
                     self._propose(ctx, pos, pm, budget, risk)
 
-    def _propose(self, ctx: EvalContext, pos: Position, pm, budget: float, risk) -> None:
+    def _propose(
+        self,
+        ctx: EvalContext,
+        pos: Position,
+        pm: PositionMetrics,
+        budget: float,
+        risk: float | None,
+    ) -> None:
         """A stop that caps the loss at the budget, else the reduction that does."""
         mark = pm.markPrice
         ref = mark if self.from_mark else pos.entryPrice
@@ -330,5 +345,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

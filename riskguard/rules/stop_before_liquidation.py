@@ -15,9 +15,12 @@ the one nearer the mark wins.
 
 from __future__ import annotations
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from .base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from typing import Any
+
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import PositionMetrics
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
 PARAMS = {
     "type": "object",
@@ -66,12 +69,12 @@ class StopBeforeLiquidation(BaseRule):
         super().__init__(spec)
         p = spec.params
         self.required = p["required"]
-        self.bf = p["bufferFraction"]
-        self.bp = p["bufferPct"]
+        self.bf: float = p["bufferFraction"]
+        self.bp: float = p["bufferPct"]
         self.source = p["liquidationSource"]
         self.all = spec.match.everything  # hot path: skip per-position glob matching
 
-    def _lp(self, pm) -> float | None:
+    def _lp(self, pm: PositionMetrics) -> float | None:
         return judged_liquidation_price(pm, self.source)
 
     def safe_stop(self, side: str, entry: float, lp: float) -> float:
@@ -211,5 +214,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

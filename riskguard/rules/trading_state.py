@@ -25,11 +25,12 @@ Violations have scope ``order``: a halted state denies even an order that reduce
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from ..context import EvalContext
-from ..hookspecs import hookimpl
-from ..metrics import order_reduces
-from .base import BaseRule, RuleSpec, RuleType
+from riskguard.engine.context import EvalContext
+from riskguard.hookspecs import hookimpl
+from riskguard.margin.metrics import order_reduces
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 STATES = ("active", "reducing", "halted")
 _RANK = {s: i for i, s in enumerate(STATES)}
@@ -68,14 +69,14 @@ CODES = {
 }
 
 
-def set_trading_state(guard_state: dict, state: str) -> str:
+def set_trading_state(guard_state: dict[Any, Any], state: str) -> str:
     """Write ``state`` into a state dict (``guard.state``); return the previous state.
 
     ``Guard.set_trading_state`` does the same and also logs and audits the change.
     """
     if state not in STATES:
         raise ValueError(f"trading state must be one of {', '.join(STATES)}, got {state!r}")
-    previous = guard_state.get(STATE_KEY, "active")
+    previous: str = guard_state.get(STATE_KEY, "active")
     guard_state[STATE_KEY] = state
     return previous
 
@@ -146,7 +147,7 @@ class TradingState(BaseRule):
                     error=err,
                 )
                 fstate = "halted"
-            sources.append(("file", fstate))  # type: ignore[arg-type]
+            sources.append(("file", fstate))
         api = ctx.state.get(STATE_KEY) if isinstance(ctx.state, dict) else None
         if api is not None:
             sources.append(("api", api if api in _RANK else "halted"))
@@ -212,5 +213,5 @@ RULE_TYPE = RuleType(
 
 
 @hookimpl
-def riskguard_rule_types(register):
+def riskguard_rule_types(register: Any) -> None:
     register(RULE_TYPE)

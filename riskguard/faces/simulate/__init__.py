@@ -9,6 +9,9 @@ side by side (JSON, a terminal table, an HTML report). See ``docs/simulate.md``.
     from riskguard.paper.prices import named
     result = simulate(snapshot, [PolicyUnderTest("default", load_policy(path), path)],
                       [named("covid-2020", marks)], SimOptions())
+
+May import: every lower package — the paper exchange, the Guard (``faces.guard``), the
+ccxt executor (``contrib``), the report toolkit (``batch.reportkit``).
 """
 
 from __future__ import annotations

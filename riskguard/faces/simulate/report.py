@@ -1,4 +1,4 @@
-"""The simulation's HTML report, drawn with the audit report's toolkit (``riskguard.report``).
+"""The simulation's HTML report, drawn with the audit report's toolkit (``riskguard.batch.reportkit``).
 
 One self-contained page (inline CSS and SVG, no URL): the runs side by side, then per
 scenario the equity of every policy and of "no policy" over time with markers where
@@ -9,38 +9,18 @@ when installed and the report's built-in SVG renderer otherwise, as the audit re
 
 from __future__ import annotations
 
-import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
-from riskguard.report import (
-    _CSS,
-    LINE_COLORS,
-    _card,
-    _esc,
-    _h_table,
-    _load_matplotlib,
-    _mpl_lines,
-    _svg_lines,
-    _when_ms,
-)
+from riskguard.batch.reportkit import CSS, LINE_COLORS, Charts, card, esc, html_table
 
 LIQ_COLOR = "#b00020"
 
 
-class _Plotter:
-    def __init__(self) -> None:
-        self.mpl = _load_matplotlib()
-        self.n = 0
-
-    def lines(self, title, ylabel, lines, *, hline=None, ymin=None) -> str:
-        self.n += 1
-        if self.mpl is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                return _mpl_lines(
-                    self.mpl, f"riskguard-sim-{self.n}", title, ylabel, lines, hline, ymin, False
-                )
-        return _svg_lines(title, ylabel, lines, hline, ymin, False)
+def _when_ms(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def _money(v: float) -> str:
@@ -61,15 +41,15 @@ def _at(run: dict, ts: int) -> float:
 def render_html(result: dict) -> str:
     acc = result["account"]
     settle = acc["settle"]
-    plots = _Plotter()
+    plots = Charts()
     runs = result["runs"]
     policies = [p["name"] for p in result["policies"]]
     colors = {p: LINE_COLORS[i % len(LINE_COLORS)] for i, p in enumerate(policies)}
     body = [
         "<h1>riskguard simulation report</h1>",
-        f'<p class="meta">Account {_esc(acc["account"])} on the {_esc(acc["exchange"])} margin '
-        f"model · equity {_esc(_money(acc['equity']))} {_esc(settle)} at "
-        f"{_esc(_when_ms(acc['timestamp']))} · {len(acc['positions'])} positions · "
+        f'<p class="meta">Account {esc(acc["account"])} on the {esc(acc["exchange"])} margin '
+        f"model · equity {esc(_money(acc['equity']))} {esc(settle)} at "
+        f"{esc(_when_ms(acc['timestamp']))} · {len(acc['positions'])} positions · "
         f"{len(result['scenarios'])} price paths × {len(policies)} policies "
         "(including “no policy”, the baseline)</p>",
     ]
@@ -78,24 +58,24 @@ def render_html(result: dict) -> str:
     n_pol = max(len(policies) - 1, 1)
     body.append(
         '<div class="cards">'
-        + _card(
+        + card(
             "Liquidations without a policy",
             str(liq_base),
             f"over {len(result['scenarios'])} paths",
             "bad" if liq_base else "ok",
         )
-        + _card(
+        + card(
             "Liquidations with a policy",
             str(liq_pol),
             f"over {len(result['scenarios'])} paths × {n_pol} policies",
             "bad" if liq_pol else "ok",
         )
-        + _card(
+        + card(
             "Actions applied",
             str(sum(sum(r["actions"]["applied"].values()) for r in runs)),
             "through the ccxt executor",
         )
-        + _card(
+        + card(
             "Refused by the exchange",
             str(sum(sum(r["actions"]["refused"].values()) for r in runs)),
             "reported, not raised",
@@ -129,7 +109,7 @@ def render_html(result: dict) -> str:
         ]
         for r in runs
     ]
-    body += ["<h2>Runs side by side</h2>", _h_table(head, rows, set(range(2, 10)))]
+    body += ["<h2>Runs side by side</h2>", html_table(head, rows, set(range(2, 10)))]
     if plots.mpl is None:
         body.append(
             '<p class="note">matplotlib is not installed, so these plots were drawn by '
@@ -137,15 +117,15 @@ def render_html(result: dict) -> str:
         )
     for sc in result["scenarios"]:
         sruns = [r for r in runs if r["scenario"] == sc["name"]]
-        body.append(f"<h2>{_esc(sc['name'])}</h2>")
+        body.append(f"<h2>{esc(sc['name'])}</h2>")
         desc = sc.get("description") or ""
         params = ", ".join(f"{k} {v}" for k, v in sorted(sc["params"].items()) if k != "rebased")
         body.append(
-            f'<p class="muted">{_esc(desc)} · {sc["steps"]} steps from '
-            f"{_esc(_when_ms(sc['start']))} to {_esc(_when_ms(sc['end']))} UTC"
-            + (f" · {_esc(params)}" if params else "")
+            f'<p class="muted">{esc(desc)} · {sc["steps"]} steps from '
+            f"{esc(_when_ms(sc['start']))} to {esc(_when_ms(sc['end']))} UTC"
+            + (f" · {esc(params)}" if params else "")
             + (
-                f" · not priced by this path: {_esc(', '.join(sc['unpriced']))}"
+                f" · not priced by this path: {esc(', '.join(sc['unpriced']))}"
                 if sc["unpriced"]
                 else ""
             )
@@ -209,7 +189,7 @@ def render_html(result: dict) -> str:
                 "with it (a refused request is not re-sent until the account changes).</p>"
             )
             body.append(
-                _h_table(
+                html_table(
                     ["Policy", "Action", "Proposed", "Applied", "Refused", "Failed"],
                     arows,
                     {2, 3, 4, 5},
@@ -222,12 +202,12 @@ def render_html(result: dict) -> str:
         ]
         if brows:
             body.append("<h3>Time in breach per rule</h3>")
-            body.append(_h_table(["Policy", "Rule", "Steps", "Share of the path"], brows, {2, 3}))
+            body.append(html_table(["Policy", "Rule", "Steps", "Share of the path"], brows, {2, 3}))
         refs = [(r["policy"], x) for r in sruns for x in r["refusals"]]
         if refs:
             body.append("<h3>Refusals by the exchange</h3>")
             body.append(
-                _h_table(
+                html_table(
                     ["Policy", "When (UTC)", "Action", "Symbol", "Code", "Error"],
                     [
                         [
@@ -245,7 +225,7 @@ def render_html(result: dict) -> str:
     s = result["settings"]
     body.append("<h2>Settings</h2>")
     body.append(
-        _h_table(
+        html_table(
             ["Setting", "Value"],
             [
                 ["actions the guard may apply", ", ".join(s["execute"]) or "none"],
@@ -264,9 +244,7 @@ def render_html(result: dict) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>riskguard simulation report</title>"
-        f"<style>{_CSS}</style></head><body><main>\n"
-        + "\n".join(body)
-        + "\n</main></body></html>\n"
+        f"<style>{CSS}</style></head><body><main>\n" + "\n".join(body) + "\n</main></body></html>\n"
     )
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from riskguard.metrics import compute_metrics
+from riskguard.margin.metrics import compute_metrics
 
 SCHEMA_VERSION = 1
 
 
 def build_result(snap: Any, policies: list, paths: list, runs: list[dict], opts: Any) -> dict:
-    from riskguard.plugins import get_registry
+    from riskguard.engine.plugins import get_registry
 
     model = get_registry().margin_model(snap.exchange)
     m = compute_metrics(snap, model)

@@ -134,9 +134,9 @@ def run_one(
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Play ``path`` against ``account`` under ``put``; the run's figures as a dict."""
-    from riskguard import Guard
     from riskguard.contrib.ccxt_guard import CcxtExecutor
-    from riskguard.metrics import compute_metrics
+    from riskguard.faces.guard import Guard
+    from riskguard.margin.metrics import compute_metrics
 
     candles = candles_needed(put.policy)
     ex = PaperExchange(
@@ -316,12 +316,15 @@ def simulate(
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Every policy (after the baseline) over every path; the whole result document."""
-    from riskguard import load_snapshot
-
-    from .result import build_result
+    from riskguard.faces.simulate.result import build_result
+    from riskguard.model.snapshot import load_snapshot
 
     snap = load_snapshot(account)
-    marks = {p.symbol: snap.mark_price(p) for p in snap.positions}
+    marks: dict[str, float] = {}
+    for p in snap.positions:
+        mk = snap.mark_price(p)
+        if mk is not None:
+            marks[p.symbol] = mk
     for sym, m in snap.markets.items():
         if m.markPrice is not None:
             marks.setdefault(sym, m.markPrice)

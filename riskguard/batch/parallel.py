@@ -1,0 +1,262 @@
+"""Engines that run :func:`riskguard.batch.run.run_chunk` somewhere else: a local process
+pool, or a Dask cluster.
+
+Both take an iterator of units of work (lists of raw records, or line ranges of a JSON
+Lines file that the worker reads itself) and call ``consume`` with each
+chunk's :class:`~riskguard.batch.run.ChunkResult` **in input order**. At most a small
+window of chunks is in flight, so memory stays flat however long the input; results
+arriving out of order wait in that window. Workers load the policy once (a pool
+initializer; a per-process cache on Dask workers) from the compiled policy document the
+parent sends, and check its digest.
+
+Asked to stop (``stop()`` turns true: the command's Ctrl-C/SIGTERM handler sets it), an
+engine stops reading input, keeps every result already computed, hands them to
+``consume`` in order and returns: nothing already evaluated is lost, and no exception
+ever lands in the middle of a write. A hard KeyboardInterrupt (a second Ctrl-C) still
+cancels what is pending and propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Protocol
+
+Consume = Callable[[Any], None]
+Stop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+class ChunkTask(Protocol):
+    """What the engines run: the runner hands one in, so they never import the runner.
+
+    It must pickle (it travels to every worker once) and be safe to call many times in
+    one process; :meth:`prepare` does a worker's one-off work (load the policy)."""
+
+    def prepare(self) -> None: ...
+
+    def __call__(self, chunk: Any) -> Any: ...
+
+
+_TASK: ChunkTask | None = None
+
+
+def _init_pool_worker(task: ChunkTask) -> None:
+    # Ctrl-C reaches the whole process group; only the parent decides what to do with it
+    # (finish running chunks, write them, stop), so workers must not die mid-chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _TASK
+    _TASK = task
+    task.prepare()
+
+
+def _pool_chunk(chunk: Any) -> Any:
+    assert _TASK is not None, "worker not initialised"
+    return _TASK(chunk)
+
+
+def _dask_chunk(task: ChunkTask, chunk: Any) -> Any:
+    task.prepare()
+    return task(chunk)
+
+
+# --------------------------------------------------------------------------- ordering
+
+
+def _drain(pending: deque, consume: Consume, *, block_until: int) -> None:
+    """Consume finished heads in order; block on the head while more than ``block_until`` wait."""
+    while pending and (len(pending) > block_until or pending[0].done()):
+        consume(pending.popleft().result())
+
+
+def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> None:
+    """Stop early: keep every finished result (in order, up to the first gap), drop the rest.
+
+    A pool cancels only chunks not yet started, so the running ones are waited for (a
+    chunk is well under a second). Dask can cancel running tasks, so there only the
+    results already finished are kept.
+    """
+    if not wait_running:
+        while pending and pending[0].done():
+            f = pending.popleft()
+            try:
+                res = f.result()
+            except BaseException:  # noqa: BLE001 - stopping anyway; keep what came before
+                break
+            consume(res)
+    for f in pending:
+        f.cancel()
+    while pending:
+        f = pending.popleft()
+        if f.cancelled():
+            break
+        try:
+            res = f.result()
+        except BaseException:  # noqa: BLE001 - stopping anyway; keep what came before
+            break
+        consume(res)
+    pending.clear()
+
+
+def _in_order(
+    submit: Callable[[Any], Any],
+    chunks: Iterable[Any],
+    consume: Consume,
+    window: int,
+    stop: Stop,
+    wait_running: bool,
+) -> bool:
+    """Submit chunks keeping at most ``window`` in flight; consume results in input order.
+
+    Returns False when ``stop()`` ended the run early (what already ran is still consumed)."""
+    pending: deque = deque()
+    try:
+        for chunk in chunks:
+            pending.append(submit(chunk))
+            _drain(pending, consume, block_until=window - 1)
+            if stop():
+                _finish_early(pending, consume, wait_running=wait_running)
+                return False
+        _drain(pending, consume, block_until=0)
+    except BaseException:
+        for f in pending:
+            f.cancel()
+        raise
+    return True
+
+
+def _mp_context(task: ChunkTask) -> multiprocessing.context.BaseContext:
+    """forkserver where available (no fork of a threaded parent, shared imports), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([type(task).__module__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def default_workers() -> int:
+    """All cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def pool_map(
+    task: ChunkTask,
+    chunks: Iterable[list],
+    consume: Consume,
+    *,
+    workers: int,
+    window: int | None = None,
+    stop: Stop = _never,
+) -> bool:
+    """Evaluate ``chunks`` on a pool of ``workers`` processes; ``consume`` results in order.
+
+    Returns False when ``stop()`` ended the run early."""
+    window = window or 2 * workers
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=_mp_context(task),
+        initializer=_init_pool_worker,
+        initargs=(task,),
+    ) as ex:
+        return _in_order(
+            lambda chunk: ex.submit(_pool_chunk, chunk), chunks, consume, window, stop, True
+        )
+
+
+def dask_map(
+    task: ChunkTask,
+    chunks: Iterable[list],
+    consume: Consume,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Any = None,
+    window: int | None = None,
+    stop: Stop = _never,
+) -> bool:
+    """Evaluate ``chunks`` on a Dask cluster; ``consume`` results in order.
+
+    ``scheduler``: the address of a running scheduler; without one (and without a
+    ``client``) a ``LocalCluster`` of ``workers`` single-threaded processes is started and
+    closed again. Records are read here, in the client, and shipped with the tasks.
+    Returns False when ``stop()`` ended the run early.
+    """
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:  # the [dask] extra
+        from riskguard.errors import RiskguardError
+
+        raise RiskguardError(
+            '--engine dask needs Dask: pip install "riskguard[dask]" '
+            '(or pip install "dask[distributed]")'
+        ) from exc
+
+    cluster = None
+    own_client = client is None
+    if client is None:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            with _sigint_ignored():
+                # Worker processes inherit "ignore Ctrl-C": the terminal sends it to the
+                # whole process group, and only this process decides how to stop.
+                cluster = LocalCluster(
+                    n_workers=workers or default_workers(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            client = Client(cluster)
+    try:
+        n = len(client.scheduler_info(n_workers=-1).get("workers", {})) or (workers or 1)
+    except TypeError:  # older distributed: no n_workers argument
+        n = len(client.scheduler_info().get("workers", {})) or (workers or 1)
+    window = window or 2 * n
+    try:
+        shared = client.scatter(task, broadcast=True)
+        return _in_order(
+            lambda chunk: client.submit(_dask_chunk, shared, chunk, pure=False),
+            chunks,
+            consume,
+            window,
+            stop,
+            False,
+        )
+    finally:
+        if own_client:
+            client.close()
+            if cluster is not None:
+                cluster.close()

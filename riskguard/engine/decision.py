@@ -1,0 +1,178 @@
+"""Decisions and violations: the engine's output.
+
+A decision is ``allow``, ``resize`` (the order fits at ``maxAllowedAmount``) or ``deny``.
+Each violation carries a stable reason ``code`` (``CATEGORY_CONDITION``, NautilusTrader
+style) plus key=value ``context``, the observed and limit values and a human message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from riskguard.engine.actions import Action
+from riskguard.model.redact import redact
+from riskguard.model.snapshot import Order, format_timestamp, order_to_dict
+
+SEVERITIES = ("info", "warning", "error", "critical")
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+BLOCKING = frozenset({"error", "critical"})
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    type: str
+    code: str
+    severity: str
+    message: str
+    symbol: str | None = None
+    observed: Any = None
+    limit: Any = None
+    context: dict[Any, Any] = field(default_factory=dict)
+    #: "order" (judges the order itself: blocks even a reducing order), "position" or
+    #: "account" (judge the resulting state: never block an order that reduces exposure)
+    scope: str = "account"
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity in BLOCKING
+
+    def reason(self) -> str:
+        """``CODE: k=v, k=v`` — the one-line form for logs and bots."""
+        if not self.context:
+            return self.code
+        return self.code + ": " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.context.items())
+
+    def to_dict(self) -> dict[Any, Any]:
+        return {
+            "rule": self.rule,
+            "type": self.type,
+            "code": self.code,
+            "severity": self.severity,
+            "symbol": self.symbol,
+            "observed": _json_num(self.observed),
+            "limit": _json_num(self.limit),
+            "message": self.message,
+            "context": {k: _json_num(v) for k, v in self.context.items()},
+            "scope": self.scope,
+        }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _json_num(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two digits
+_SHIFTS = range(120, -10, -10)
+_MASK_130 = (1 << 130) - 1
+
+
+def new_decision_id(now_ms: int | None = None) -> str:
+    """A ULID: 48-bit millisecond time + 80 random bits, sortable by time."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    n = ((ms << 80) | int.from_bytes(os.urandom(10), "big")) & _MASK_130
+    # 26 Crockford digits = 130 bits (the 128-bit ULID with two leading zero bits), read
+    # ten bits at a time (a hot path: one per decision).
+    pairs = _PAIRS
+    return "".join([pairs[(n >> s) & 1023] for s in _SHIFTS])
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def digest(obj: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Decision:
+    decision: str  # allow | resize | deny
+    decisionId: str
+    timestamp: int  # epoch ms of the evaluation
+    policy: dict[Any, Any]  # name, version, digest
+    account: str
+    violations: tuple[Violation, ...]
+    actions: tuple[Action, ...]
+    metrics: Any  # AccountMetrics
+    durationUs: float
+    mode: str = "enforce"
+    order: Order | None = None
+    maxAllowedAmount: float | None = None
+    wouldDecide: str | None = None  # monitor mode: what enforce would have decided
+    errors: tuple[dict[Any, Any], ...] = ()
+    notes: tuple[str, ...] = ()
+    snapshotTimestamp: int | None = None
+    snapshotRef: str | None = None
+    _snapshot_dict: Any = None
+    _snapshot_digest: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision != "deny"
+
+    @property
+    def snapshot_digest(self) -> str:
+        if self._snapshot_digest is None:
+            src = self._snapshot_dict
+            self._snapshot_digest = digest(src() if callable(src) else src)
+        return self._snapshot_digest
+
+    def reasons(self) -> list[str]:
+        return [v.reason() for v in self.violations]
+
+    def to_dict(self, *, metrics: bool = True) -> dict[Any, Any]:
+        d: dict[Any, Any] = {
+            "decision": self.decision,
+            "decisionId": self.decisionId,
+            "timestamp": format_timestamp(self.timestamp),
+            "mode": self.mode,
+            "policy": self.policy,
+            "snapshot": {
+                "account": self.account,
+                "digest": self.snapshot_digest,
+                "timestamp": format_timestamp(self.snapshotTimestamp),
+            },
+            "violations": [v.to_dict() for v in self.violations],
+            "actions": [a.to_dict() for a in self.actions],
+            "durationUs": round(self.durationUs, 1),
+        }
+        if self.snapshotRef is not None:
+            d["snapshot"]["ref"] = self.snapshotRef
+        if self.order is not None:
+            # An order's unknown fields are echoed; a bot may have left credentials there.
+            d["order"] = redact(order_to_dict(self.order))
+            d["maxAllowedAmount"] = _json_num(self.maxAllowedAmount)
+        if self.mode == "monitor":
+            d["enforcement"] = "off: monitor mode never denies"
+            d["wouldDecide"] = self.wouldDecide
+        if self.errors:
+            d["errors"] = list(self.errors)
+        if self.notes:
+            d["notes"] = list(self.notes)
+        if metrics and self.metrics is not None:
+            d["metrics"] = _clean_metrics(self.metrics.to_dict())
+        return d
+
+
+def _clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
+    out = {k: _json_num(v) for k, v in m.items() if k != "positions"}
+    out["positions"] = [{k: _json_num(v) for k, v in p.items()} for p in m.get("positions", [])]
+    return out

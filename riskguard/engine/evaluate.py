@@ -1,0 +1,572 @@
+"""Evaluate a compiled policy against a snapshot (and an order) → Decision.
+
+Data flows one way: snapshot → enrich → metrics (projected after the order, when there
+is one) → rules → decide. The hot path calls the compiled rules directly; pluggy is not
+involved here.
+
+Decision semantics:
+
+- a violation of severity ``error`` or ``critical`` is *blocking*; ``warning``/``info``
+  only report;
+- without an order, any blocking violation denies (the account is in breach);
+- with an order, a blocking violation denies the order when it concerns the order's
+  symbol or the whole account (``symbol`` is None); hygiene findings on other positions
+  are reported with their actions but do not block an unrelated order;
+- if every blocking violation comes from a rule that can size the order and proposes
+  ``resize_order``, the order is re-checked at the largest amount all rules allow and the
+  decision is ``resize`` when that amount passes;
+- a rule, enrichment plugin or input that cannot be evaluated fails **closed**: a
+  ``critical`` violation with its own code, and the other rules still run and report;
+- ``monitor`` mode never denies: the decision is ``allow``, ``wouldDecide`` says what
+  enforcement would have done, and every decision states that enforcement is off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from riskguard.engine.actions import Action
+from riskguard.engine.context import EvalContext
+from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
+from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
+from riskguard.engine.policy import CompiledPolicy
+from riskguard.margin.base import MarginModel
+from riskguard.margin.metrics import AccountMetrics, apply_order, compute_metrics, order_reduces
+from riskguard.model.snapshot import Order, Snapshot
+
+ENGINE = "riskguard"
+
+#: Reason codes the engine itself emits (input plausibility and faults), for the docs table.
+ENGINE_CODES: dict[str, str] = {
+    "INPUT_MARK_PRICE_MISSING": "a position has no mark price (nor markets[symbol].markPrice)",
+    "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
+    "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
+    "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
+    "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
+    "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
+    "METRICS_ERROR": "the margin model (a plugin) raised computing metrics; the decision fails closed",
+    "CROSS_POOL_BELOW_MAINTENANCE": "the cross pool's equity is at or below its total maintenance margin: "
+    "it is being liquidated now, whatever single liquidation prices say",
+}
+
+
+#: Engine findings about the account's state, not faults: like rules' state findings they
+#: never block an order that only reduces exposure (an insolvent account must be able to
+#: reduce).
+_STATE_CODES = frozenset(
+    {
+        "ACCOUNT_EQUITY_NOT_POSITIVE",
+        "CROSS_POOL_BELOW_MAINTENANCE",
+        "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE",
+        "INPUT_TIERS_MISSING",
+    }
+)
+
+
+#: Engine state findings an order can cause by its size alone (so a smaller order may pass).
+_RESIZABLE_STATE = frozenset({"CROSS_POOL_BELOW_MAINTENANCE"})
+
+
+def _engine_violation(
+    code: str, message: str, symbol: str | None = None, **context: Any
+) -> Violation:
+    return Violation(ENGINE, "input", code, "critical", message, symbol, None, None, context)
+
+
+def _enrich(
+    policy: CompiledPolicy, snapshot: Snapshot, errors: list[dict[Any, Any]], vs: list[Violation]
+) -> dict[Any, Any]:
+    data: dict[Any, Any] = {}
+    for plugin, fn in policy.registry.enrichers:
+        try:
+            extra = fn(snapshot=snapshot)
+            if extra and not (
+                isinstance(extra, dict) and all(isinstance(f, dict) for f in extra.values())
+            ):
+                raise TypeError(
+                    f"returned {type(extra).__name__}, expected {{symbol: {{field: value}}}}"
+                )
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin fault must fail closed, not crash
+            errors.append({"plugin": plugin, "error": f"{type(exc).__name__}: {exc}"})
+            vs.append(
+                _engine_violation(
+                    "ENRICH_ERROR", f"enrichment plugin {plugin} failed: {exc}", plugin=plugin
+                )
+            )
+            continue
+        if not extra:
+            continue
+        for sym, fields in extra.items():
+            slot = data.get(sym)
+            if slot is None:
+                data[sym] = dict(fields)
+            else:
+                for k, v in fields.items():
+                    slot.setdefault(k, v)
+    return data
+
+
+def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
+    for p in snapshot.positions:
+        lp = p.liquidationPrice
+        if lp is not None and lp <= 0:
+            vs.append(
+                _engine_violation(
+                    "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE",
+                    f"{p.symbol}: the exchange reports liquidation price {lp:g}; treated as unknown, not as safe",
+                    p.symbol,
+                    reported=lp,
+                )
+            )
+    for pm in metrics.positions:
+        if pm.tierSource == "missing":
+            vs.append(
+                _engine_violation(
+                    "INPUT_TIERS_MISSING",
+                    f"{pm.symbol}: no leverage tiers and the {pm.marginModel} model has no default "
+                    "maintenance margin rate; liquidation price unknown",
+                    pm.symbol,
+                    model=pm.marginModel,
+                )
+            )
+    # A pool already past liquidation can have no positive liquidation price left for some
+    # position (the solver finds none), which must not read as "safe": judge the pool itself.
+    cross_mm = cross_upnl = 0.0
+    has_cross = False
+    for pm in metrics.positions:
+        if pm.marginMode == "cross" and pm.maintenanceMargin is not None:
+            has_cross = True
+            cross_mm += pm.maintenanceMargin
+            cross_upnl += pm.unrealizedPnl
+    cross_equity = metrics.crossWalletBalance + cross_upnl
+    if has_cross and cross_mm > 0 and metrics.equity > 0 and cross_equity <= cross_mm:
+        vs.append(
+            _engine_violation(
+                "CROSS_POOL_BELOW_MAINTENANCE",
+                f"cross pool equity {cross_equity:.2f} {metrics.settle} is at or below its maintenance "
+                f"margin {cross_mm:.2f}: the pool is being liquidated",
+                None,
+                crossEquity=cross_equity,
+                maintenanceMargin=cross_mm,
+            )
+        )
+    if metrics.equity <= 0 and (snapshot.positions or metrics.walletBalance < 0):
+        vs.append(
+            _engine_violation(
+                "ACCOUNT_EQUITY_NOT_POSITIVE",
+                f"equity is {metrics.equity:.2f} {metrics.settle}",
+                None,
+                equity=metrics.equity,
+            )
+        )
+
+
+def _missing_marks(snapshot: Snapshot) -> list[Violation]:
+    out = []
+    for p in snapshot.positions:
+        if snapshot.mark_price(p) is None:
+            out.append(
+                _engine_violation(
+                    "INPUT_MARK_PRICE_MISSING",
+                    f"{p.symbol}: no mark price; nothing can be judged",
+                    p.symbol,
+                )
+            )
+    return out
+
+
+def _drop_garbage(ctx: EvalContext, n0: int, a0: int) -> None:
+    """Remove what a rule added that is not a Violation with a known severity (or an Action),
+    and raise so the caller records RULE_ERROR: an unknown severity is not blocking, so a
+    plugin's ``severity="fatal"`` would otherwise allow by accident."""
+    vs, acts = ctx.violations, ctx.actions
+    bad: list[object] = [
+        v for v in vs[n0:] if not isinstance(v, Violation) or v.severity not in SEVERITY_RANK
+    ]
+    bad += [a for a in acts[a0:] if not isinstance(a, Action)]
+    if bad:
+        vs[n0:] = [v for v in vs[n0:] if not any(v is b for b in bad)]
+        acts[a0:] = [a for a in acts[a0:] if isinstance(a, Action)]
+        x = bad[0]
+        what = f"severity {x.severity!r}" if isinstance(x, Violation) else type(x).__name__
+        raise TypeError(f"rule added {what} where a Violation/Action with a known severity belongs")
+
+
+def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict[Any, Any]]) -> None:
+    for rule in policy.rules:
+        n0, a0 = len(ctx.violations), len(ctx.actions)
+        try:
+            rule.evaluate(ctx)
+            if len(ctx.violations) > n0 or len(ctx.actions) > a0:
+                _drop_garbage(ctx, n0, a0)
+        # SystemExit too: a rule calling sys.exit(0) must not end `riskguard check` with 0.
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - fail closed, record, keep evaluating the rest
+            errors.append({"rule": rule.id, "error": f"{type(exc).__name__}: {exc}"})
+            ctx.violations.append(
+                Violation(
+                    rule.id,
+                    rule.type,
+                    "RULE_ERROR",
+                    "critical",
+                    f"rule {rule.id} failed: {type(exc).__name__}: {exc}",
+                    None,
+                    None,
+                    None,
+                    {"error": type(exc).__name__},
+                )
+            )
+
+
+def _blocking(
+    violations: list[Violation], order: Order | None, reduces: bool = False
+) -> list[Violation]:
+    if order is None:
+        return [v for v in violations if v.blocking]
+    sym = order.symbol
+    if reduces:
+        # Never trap a trader in a position: state findings don't block an order that
+        # only reduces exposure; only checks of the order itself (scope "order") do.
+        # The engine's own state findings (equity, tiers, a reported LP) are state too;
+        # its faults (unpriceable order, plugin errors) still block.
+        return [
+            v
+            for v in violations
+            if v.blocking
+            and (v.scope == "order" or (v.rule == ENGINE and v.code not in _STATE_CODES))
+        ]
+    return [
+        v
+        for v in violations
+        if v.blocking and (v.scope == "order" or v.symbol is None or v.symbol == sym)
+    ]
+
+
+def _max_amount(policy: CompiledPolicy, ctx: EvalContext) -> tuple[float | None, set[str]]:
+    """The smallest bound any rule puts on the order's amount, and which rules bound it."""
+    best: float | None = None
+    bounded: set[str] = set()
+    for rule in policy.rules:
+        fn = getattr(rule, "max_amount", None)
+        # A rule that can only warn does not bound what an order may be.
+        if fn is None or rule.severity not in BLOCKING_SEVERITIES:
+            continue
+        try:
+            m = fn(ctx)
+        except (Exception, SystemExit):  # noqa: BLE001 - a rule that cannot size gives no bound; evaluate() fails closed
+            m = 0.0
+        if m is None:
+            continue
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or m != m:
+            m = 0.0  # garbage (text, NaN) from a plugin: the order cannot be sized
+        bounded.add(rule.id)
+        m = max(0.0, m)
+        if best is None or m < best:
+            best = m
+    return best, bounded
+
+
+def _floor_amount(x: float) -> float:
+    """Round an amount down to 8 significant digits so the resized order is never above the bound."""
+    if x < 1e-300 or not math.isfinite(x):  # below 1e-300 the scale overflows a float
+        return 0.0
+    scale: float = 10 ** (7 - math.floor(math.log10(x)))
+    return math.floor(x * scale) / scale
+
+
+def _evaluate_once(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None,
+    model: MarginModel,
+    market_data: dict[Any, Any],
+    now_ms: int,
+    state: Any,
+    trace: list[Any] | None,
+    errors: list[dict[Any, Any]],
+) -> EvalContext:
+    vs: list[Violation] = []
+    if order is not None:
+        try:
+            projected = apply_order(snapshot, order)
+        except ValueError as exc:
+            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+            projected = snapshot
+        metrics = compute_metrics(projected, model)
+        ctx = EvalContext(
+            projected,
+            metrics,
+            model,
+            order=order,
+            before=snapshot,
+            metrics_before=None,
+            market_data=market_data,
+            now_ms=now_ms,
+            state=state,
+            trace=trace,
+        )
+    else:
+        metrics = compute_metrics(snapshot, model)
+        ctx = EvalContext(
+            snapshot,
+            metrics,
+            model,
+            market_data=market_data,
+            now_ms=now_ms,
+            state=state,
+            trace=trace,
+        )
+    _input_checks(ctx.snapshot, metrics, vs)
+    ctx.violations.extend(vs)
+    _run_rules(policy, ctx, errors)
+    return ctx
+
+
+def evaluate(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None = None,
+    *,
+    now_ms: int | None = None,
+    state: Any = None,
+    trace: list[Any] | None = None,
+    ref: str | None = None,
+) -> Decision:
+    """Evaluate ``policy`` on ``snapshot`` (and ``order``) and decide. Never raises on bad data."""
+    t0 = time.perf_counter_ns()
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    if state is None:
+        state = {}
+    model = policy.registry.margin_model(snapshot.exchange)
+    errors: list[dict[Any, Any]] = []
+    notes: list[str] = []
+    if snapshot.exchange not in policy.registry.margin_models:
+        notes.append(
+            f"no margin model for exchange {snapshot.exchange!r}: used 'generic' (approximate)"
+        )
+
+    missing = _missing_marks(snapshot)
+    if missing:
+        return _finish(
+            policy, snapshot, order, missing, [], None, errors, notes, now_ms, t0, ref, None, "deny"
+        )
+
+    pre: list[Violation] = []
+    market_data = _enrich(policy, snapshot, errors, pre)
+    try:
+        ctx = _evaluate_once(
+            policy, snapshot, order, model, market_data, now_ms, state, trace, errors
+        )
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - margin-model plugin fault: fail closed
+        errors.append({"engine": "metrics", "error": f"{type(exc).__name__}: {exc}"})
+        v = _engine_violation(
+            "METRICS_ERROR",
+            f"metrics failed in the {model.name!r} margin model: {type(exc).__name__}: {exc}",
+            model=model.name,
+        )
+        return _finish(
+            policy, snapshot, order, [*pre, v], [], None, errors, notes, now_ms, t0, ref,
+            0.0 if order is not None else None, "deny",
+        )  # fmt: skip
+    violations = pre + ctx.violations
+    actions = ctx.actions
+    reduces = order is not None and order_reduces(snapshot, order)
+    blocking = _blocking(violations, order, reduces)
+
+    max_allowed = None
+    outcome = "deny" if blocking else "allow"
+    if order is not None:
+        max_allowed, bounded = _max_amount(policy, ctx)
+        if blocking and not errors and not pre:
+            resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
+            # A pool pushed past maintenance by the order itself is fixed by a smaller order
+            # too: the bisection in _try_resize re-judges it at every candidate amount.
+            if (
+                resizers
+                and all(v.rule in resizers or v.code in _RESIZABLE_STATE for v in blocking)
+                and any(v.rule in resizers for v in blocking)
+                and max_allowed is not None
+            ):
+                amount = _floor_amount(min(max_allowed, order.amount))
+                outcome, amount = _try_resize(
+                    policy, snapshot, order, model, market_data, now_ms, state, amount
+                )
+                if outcome == "resize":
+                    max_allowed = amount
+                    actions = [
+                        *actions,
+                        Action(
+                            "resize_order",
+                            next(iter(sorted({v.rule for v in blocking if v.rule in resizers}))),
+                            order.symbol,
+                            {"amount": amount, "requested": order.amount},
+                        ),
+                    ]
+    return _finish(
+        policy,
+        snapshot,
+        order,
+        violations,
+        actions,
+        ctx.metrics,
+        errors,
+        notes,
+        now_ms,
+        t0,
+        ref,
+        max_allowed,
+        outcome,
+    )
+
+
+def _try_resize(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order,
+    model: MarginModel,
+    market_data: dict[Any, Any],
+    now_ms: int,
+    state: Any,
+    amount: float,
+) -> tuple[str, float]:
+    """Check the order at ``amount``; shrink by bisection if the closed-form bound was optimistic."""
+    lo, hi = 0.0, amount
+    for i in range(24):
+        cand = hi if i == 0 else _floor_amount((lo + hi) / 2)
+        if cand <= 0:
+            break
+        ctx = _evaluate_once(
+            policy,
+            snapshot,
+            replace(order, amount=cand),
+            model,
+            market_data,
+            now_ms,
+            dict(state) if isinstance(state, dict) else state,
+            None,
+            [],
+        )
+        if not _blocking(ctx.violations, order, order_reduces(snapshot, order)):
+            if i == 0:
+                return "resize", cand
+            lo = cand
+        else:
+            hi = cand
+        if i > 0 and hi - lo <= 1e-6 * amount:
+            break
+    if lo > 0:
+        return "resize", lo
+    return "deny", 0.0
+
+
+def _finite_params(a: Action) -> bool:
+    return all(v - v == 0 for v in a.params.values() if type(v) is float)
+
+
+def _drop_non_finite(a: Action) -> Action:
+    """An action whose figure overflowed (absurd sizes or prices): leave the figure out
+    rather than propose inf/NaN to a bot or break the decision's JSON."""
+    ok = {k: v for k, v in a.params.items() if type(v) is not float or v - v == 0}
+    return replace(a, params=ok)
+
+
+def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
+    """One ``set_stop_loss`` per position: the most protective of those the rules propose.
+
+    Several rules may each want a stop (before liquidation, within the risk budget); a bot
+    can place only one, and the one nearest the mark on the protective side satisfies
+    every rule that asked for a looser one. The merged action names all of them.
+    """
+    stops: dict[str, list[Action]] = {}
+    for a in actions:
+        if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
+            stops.setdefault(a.symbol, []).append(a)
+    if not any(len(v) > 1 for v in stops.values()):
+        return actions
+    side = {p.symbol: p.side for p in snapshot.positions}
+    # Hedge mode (a long and a short on one symbol): a stop names only the symbol, so the
+    # proposals cannot be told apart by position; merging would drop one side's stop.
+    hedged = {p.symbol for p in snapshot.positions if side[p.symbol] != p.side}
+    keep: dict[str, Action] = {}
+    for sym, group in stops.items():
+        if sym in hedged:
+            continue
+        if len(group) == 1:
+            keep[sym] = group[0]
+            continue
+        long = side.get(sym, "long") == "long"
+        best = (
+            max(group, key=lambda a: a.params["price"])
+            if long
+            else min(group, key=lambda a: a.params["price"])
+        )
+        rules = sorted({a.rule for a in group})
+        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules})
+    out, done = [], set()
+    for a in actions:
+        if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
+            if a.symbol not in done:
+                out.append(keep[a.symbol])
+                done.add(a.symbol)
+            continue
+        out.append(a)
+    return out
+
+
+def _finish(
+    policy: CompiledPolicy,
+    snapshot: Snapshot,
+    order: Order | None,
+    violations: list[Violation],
+    actions: list[Action],
+    metrics: AccountMetrics | None,
+    errors: list[dict[Any, Any]],
+    notes: list[str],
+    now_ms: int,
+    t0: int,
+    ref: str | None,
+    max_allowed: float | None,
+    outcome: str,
+) -> Decision:
+    if outcome == "deny" and order is not None:
+        blockers = _blocking(violations, order, order_reduces(snapshot, order)) or [
+            v for v in violations if v.blocking
+        ]
+        actions = [
+            *actions,
+            Action(
+                "block_order",
+                blockers[0].rule if blockers else ENGINE,
+                order.symbol,
+                {"reasons": [v.reason() for v in blockers]},
+            ),
+        ]
+    actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    actions = _merge_stops(actions, snapshot)
+    would = outcome
+    if policy.mode == "monitor":
+        outcome = "allow"
+    return Decision(
+        decision=outcome,
+        decisionId=new_decision_id(now_ms),
+        timestamp=now_ms,
+        policy=policy.ref,
+        account=snapshot.account,
+        violations=tuple(violations),
+        actions=tuple(actions),
+        metrics=metrics,
+        durationUs=(time.perf_counter_ns() - t0) / 1000.0,
+        mode=policy.mode,
+        order=order,
+        maxAllowedAmount=max_allowed,
+        wouldDecide=would if policy.mode == "monitor" else None,
+        errors=tuple(errors),
+        notes=tuple(notes),
+        snapshotTimestamp=snapshot.timestamp,
+        snapshotRef=ref,
+        _snapshot_dict=snapshot.to_dict,
+    )

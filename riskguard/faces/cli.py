@@ -1,0 +1,100 @@
+"""The ``riskguard`` command.
+
+Each sub-command lives in ``riskguard/commands/<name>.py`` with ``add_parser(sub)`` and
+``run(args) -> int``. Exit codes: 0 ok, 1 policy outcome (denied / violations), 2 bad
+input or usage (a clear message on stderr, never a traceback), 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from riskguard.errors import RiskguardError
+
+# (command, module) in the order ``--help`` lists them.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("check", "check"),
+    ("audit", "audit"),
+    ("metrics", "metrics"),
+    ("validate", "validate"),
+    ("test", "policytest"),
+    ("explain", "explain"),
+    ("schema", "schema"),
+    ("plugins", "plugins"),
+    ("verify-log", "verify_log"),
+    ("generate", "generate"),
+    ("simulate", "simulate"),
+)
+
+EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="riskguard",
+        description="Risk policies for leveraged crypto-futures accounts: pre-trade checks, "
+        "bot guardrails and snapshot audits.",
+        epilog="Exit codes: 0 ok, 1 denied/resized or violations found, 2 bad input or usage, "
+        "3 internal error (the decision is deny). Run 'riskguard COMMAND --help' for details.",
+    )
+    from riskguard import __version__
+
+    parser.add_argument("--version", action="version", version=f"riskguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, modname in COMMANDS:
+        try:
+            mod = importlib.import_module(f"riskguard.faces.commands.{modname}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"riskguard.faces.commands.{modname}":
+                continue  # command not built yet
+            raise
+        p = mod.add_parser(sub, name)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def print_problems(exc: RiskguardError) -> None:
+    for p in exc.problems:
+        print(f"error: {p}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args._run(args) or 0)
+    except RiskguardError as exc:
+        print_problems(exc)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # last line of defence: no traceback, exit 3
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            "this is a bug in riskguard or a plugin; rerun with RISKGUARD_DEBUG=1 for a traceback",
+            file=sys.stderr,
+        )
+        import os
+
+        if os.environ.get("RISKGUARD_DEBUG"):
+            raise
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

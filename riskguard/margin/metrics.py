@@ -1,0 +1,607 @@
+"""Account and position figures, computed once per snapshot and shared by every rule.
+
+Definitions (all in the settle currency; DESIGN.md "Metrics"):
+
+- ``equity = walletBalance + Σ uPnL``
+- position ``initialMargin`` = ``isolatedMargin`` when isolated, ``notional / leverage``
+  when cross (notional at mark)
+- ``marginUtilization = Σ initialMargin / equity`` (``None`` when equity ≤ 0)
+- ``maintenanceMargin`` per position from the exchange model's tier
+- ``marginRatio = Σ maintenanceMargin / equity`` — Binance/ccxt direction: liquidation at
+  ≥ 100 % (OKX states the inverse, equity / MM)
+- ``effectiveLeverage = Σ notional / equity``
+- per position ``liquidationPrice`` from the exchange model (cross: others held at mark)
+  and ``liquidationDistancePct = s·(MP − LP)/MP·100`` (positive = safe side)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from riskguard.margin.base import MarginModel
+from riskguard.model.slots import fast_frozen_init
+from riskguard.model.snapshot import Order, Position, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMetrics:
+    symbol: str
+    side: str
+    marginMode: str
+    contracts: float
+    entryPrice: float
+    markPrice: float
+    notional: float
+    leverage: float | None
+    initialMargin: float
+    maintenanceMargin: float | None
+    maintenanceMarginRate: float | None
+    unrealizedPnl: float
+    liquidationPrice: float | None
+    liquidationDistancePct: float | None
+    exchangeLiquidationPrice: float | None
+    stopLossPrice: float | None
+    marginModel: str
+    approximate: bool
+    tierSource: str  # "tiers" | "default" | "missing"
+    leverageAssumed: bool
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMetrics:
+    account: str
+    exchange: str
+    settle: str
+    walletBalance: float
+    crossWalletBalance: float
+    unrealizedPnl: float
+    equity: float
+    initialMargin: float
+    openOrderInitialMargin: float
+    maintenanceMargin: float
+    marginUtilization: float | None
+    marginUtilizationWithOrders: float | None
+    marginRatio: float | None
+    effectiveLeverage: float | None
+    marginModel: str
+    approximate: bool
+    positions: tuple[PositionMetrics, ...]
+
+    def to_dict(self) -> dict:
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "positions"}
+        d["positions"] = [p.to_dict() for p in self.positions]
+        return d
+
+    def position(self, symbol: str) -> PositionMetrics | None:
+        for p in self.positions:
+            if p.symbol == symbol:
+                return p
+        return None
+
+
+fast_frozen_init(PositionMetrics)
+fast_frozen_init(AccountMetrics)
+
+
+def order_initial_margin(
+    order: Order, snapshot: Snapshot, leverage_hint: float | None = None
+) -> float:
+    """Margin an opening order would lock: amount·contractSize·price / leverage."""
+    price = order.price
+    market = snapshot.markets.get(order.symbol)
+    if price is None:
+        price = market.markPrice if market is not None else None
+        if price is None:
+            for p in snapshot.positions:
+                if p.symbol == order.symbol:
+                    price = snapshot.mark_price(p)
+                    break
+    if price is None:
+        return float("nan")
+    cs = contract_size_for(snapshot, order.symbol)
+    lev = order.leverage or leverage_hint or 1.0
+    return order.amount * cs * price / lev
+
+
+def contract_size_for(snapshot: Snapshot, symbol: str) -> float:
+    for p in snapshot.positions:
+        if p.symbol == symbol:
+            return p.contractSize
+    m = snapshot.markets.get(symbol)
+    if m is not None and m.contractSize is not None:
+        return m.contractSize
+    return 1.0
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _fast_pnl(model: MarginModel) -> bool:
+    """True when ``model`` keeps the base class's uPnL and notional (inlined on the hot path)."""
+    t = type(model)
+    return t.unrealized_pnl is MarginModel.unrealized_pnl and t.notional is MarginModel.notional
+
+
+def _fast_solver(model: MarginModel) -> bool:
+    """True when ``model`` uses the base class's mark-basis, notional-tier solver unchanged.
+
+    Then ``compute_metrics`` finds each position's tier once and shares it between the
+    maintenance margin and the liquidation-price iteration (the model's methods look it
+    up three times); the arithmetic is the model's, operation for operation, and
+    ``tests/test_guard.py`` checks the results are identical to the model's methods.
+    """
+    t = type(model)
+    base = MarginModel
+    return (
+        model.mmBasis == "mark"
+        and model.tierUnit == "notional"
+        and model.mmDeduction
+        and t.maintenance_margin is base.maintenance_margin
+        and t.liquidation_price is base.liquidation_price
+        and t._solve_tiers is base._solve_tiers
+        and t._linear_mark is base._linear_mark
+        and t.tier_for is base.tier_for
+        and t.tier_metric is base.tier_metric
+    )
+
+
+def _tier_at(tiers: tuple, x: float) -> Any:
+    chosen = tiers[0]
+    for t in tiers:
+        if t.minNotional <= x:
+            chosen = t
+        else:
+            break
+    return chosen
+
+
+def _lp_linear_mark(
+    model: MarginModel,
+    p: Position,
+    tiers: tuple,
+    tier: Any,
+    mark: float,
+    wb: float,
+    t1: float,
+    u1: float,
+) -> float | None:
+    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier."""
+    q = p.contracts * p.contractSize
+    s = 1 if p.side == "long" else -1
+    fee = model.closeFeeRate
+    ep = p.entryPrice
+    seen: set[Any] = set()
+    for _ in range(len(tiers) + 1):
+        den = q * (tier.maintenanceMarginRate + fee) - s * q
+        if den == 0:
+            return None
+        lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
+        if lp <= 0:
+            if (
+                not seen
+                and s == 1
+                and tier is tiers[0]
+                and model._surplus(p, tier, mark, wb, t1, u1) > 0
+            ):
+                # A safe long in the lowest tier with no positive root: the model's walk
+                # (``_first_hit``) has no lower tier to try and returns None; the common
+                # case of a well-margined cross long, skipped here.
+                return None
+            break  # another tier may still have a positive root: the model walks them
+        nxt = _tier_at(tiers, q * lp)
+        if nxt is tier:
+            return lp
+        if id(nxt) in seen:
+            break
+        seen.add(id(tier))
+        tier = nxt
+    # inconsistent tiers or no positive root here: the model walks the tiers (rare; slower)
+    return model.liquidation_price(p, tiers, mark, wb, t1, u1)
+
+
+def _mark(snapshot: Snapshot, p: Position) -> float | None:
+    mark = p.markPrice
+    if mark is None:
+        m = snapshot.markets.get(p.symbol)
+        mark = m.markPrice if m is not None else None
+    return mark
+
+
+def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
+    # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
+    # (same arithmetic, same order of operations as the model's methods).
+    positions = snapshot.positions
+    n = len(positions)
+    marks = [0.0] * n
+    upnl = [0.0] * n
+    mm: list[float | None] = [None] * n
+    mmr: list[float | None] = [None] * n
+    tier_src = ["tiers"] * n
+    iso_total = 0.0
+    cross_mm = 0.0
+    cross_upnl = 0.0
+    # Where the exchange counts the fee to close in the trigger (OKX, Gate, BingX), the
+    # other cross positions' fees weigh on the pool like their maintenance margin does.
+    fee_rate = model.closeFeeRate
+    fees = [0.0] * n
+    fast = _fast_pnl(model)
+    solver = _fast_solver(model)
+    start_tier: list[Any] = [None] * n
+    all_tiers = snapshot.leverageTiers
+    maintenance_margin = model.maintenance_margin
+    for i, p in enumerate(positions):
+        mark = _mark(snapshot, p)
+        marks[i] = mark  # type: ignore[assignment]  # builder guarantees a mark
+        if fast:
+            size = p.contracts * p.contractSize
+            sign = 1 if p.side == "long" else -1
+            if p.inverse:
+                u = sign * size * (1.0 / p.entryPrice - 1.0 / mark)  # type: ignore[operator]
+            else:
+                u = sign * size * (mark - p.entryPrice)  # type: ignore[operator]
+        else:
+            u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
+        upnl[i] = u
+        tiers = all_tiers.get(p.symbol, ())
+        if solver and tiers and not p.inverse:
+            size = p.contracts * p.contractSize
+            tier = start_tier[i] = _tier_at(tiers, size * mark)  # type: ignore[operator]
+            m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator]
+            m = max(m, 0.0)
+        else:
+            m, tier = maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
+        if tier is None:
+            tier_src[i] = "missing"
+        else:
+            mm[i] = m
+            mmr[i] = tier.maintenanceMarginRate
+            if not tiers:
+                tier_src[i] = "default"
+        if p.marginMode == "isolated":
+            iso_total += p.isolatedMargin or 0.0
+        else:
+            cross_upnl += u
+            if mm[i] is not None:
+                if fee_rate:
+                    size = p.contracts * p.contractSize
+                    fees[i] = fee_rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
+                cross_mm += m + fees[i]
+
+    wallet = snapshot.walletBalance
+    cross_wallet = wallet - iso_total
+    total_upnl = sum(upnl)
+    equity = wallet + total_upnl
+    out: list[PositionMetrics] = []
+    total_im = total_mm = total_notional = 0.0
+    lev_by_symbol: dict[str, float] = {}
+    liquidation_price = model.liquidation_price
+    name = model.name
+    approx = model.approximate
+    for i, p in enumerate(positions):
+        mark = marks[i]
+        if fast:
+            size = p.contracts * p.contractSize
+            notional = size / mark if p.inverse else size * mark
+        else:
+            notional = model.notional(p, mark)
+        leverage = p.leverage
+        lev = leverage or 1.0
+        lev_by_symbol[p.symbol] = lev
+        isolated = p.marginMode == "isolated"
+        if isolated:
+            im = p.isolatedMargin or 0.0
+        else:
+            im = notional / lev
+        lp = None
+        mmi = mm[i]
+        if mmi is not None:
+            tiers = all_tiers.get(p.symbol, ())
+            st = start_tier[i]
+            if st is not None:
+                if isolated:
+                    lp = _lp_linear_mark(
+                        model, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
+                    )
+                else:
+                    lp = _lp_linear_mark(
+                        model,
+                        p,
+                        tiers,
+                        st,
+                        mark,
+                        cross_wallet,
+                        cross_mm - mmi - fees[i],
+                        cross_upnl - upnl[i],
+                    )
+            elif isolated:
+                lp = liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
+            else:
+                lp = liquidation_price(
+                    p, tiers, mark, cross_wallet, cross_mm - mmi - fees[i], cross_upnl - upnl[i]
+                )
+        if lp is not None and lp - lp != 0:
+            lp = None  # inf/NaN from overflow (sizes near 1e308): no price a rule can use
+        sign = 1 if p.side == "long" else -1
+        dist = sign * (mark - lp) / mark * 100.0 if lp is not None else None
+        total_im += im
+        total_notional += notional
+        if mmi is not None:
+            total_mm += mmi
+        src = tier_src[i]
+        out.append(
+            PositionMetrics(
+                p.symbol,
+                p.side,
+                p.marginMode,
+                p.contracts,
+                p.entryPrice,
+                mark,
+                notional,
+                leverage,
+                im,
+                mmi,
+                mmr[i],
+                upnl[i],
+                lp,
+                dist,
+                p.liquidationPrice,
+                p.stopLossPrice,
+                name,
+                approx or src != "tiers" or (p.inverse and not model.inverseSupported),
+                src,
+                leverage is None,
+            )
+        )
+    order_im = 0.0
+    for o in snapshot.openOrders:
+        if not o.reduceOnly:
+            order_im += order_initial_margin(o, snapshot, lev_by_symbol.get(o.symbol))
+    util = _ratio(total_im, equity)
+    util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None  # NaN → None
+    return AccountMetrics(
+        snapshot.account,
+        snapshot.exchange,
+        snapshot.settle,
+        wallet,
+        cross_wallet,
+        total_upnl,
+        equity,
+        total_im,
+        order_im,
+        total_mm,
+        util,
+        util_o,
+        _ratio(total_mm, equity),
+        _ratio(total_notional, equity),
+        name,
+        approx or any(t != "tiers" for t in tier_src),
+        tuple(out),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMargin:
+    """The margin figures of one position that need no tiers (see :func:`compute_margin`)."""
+
+    symbol: str
+    side: str
+    marginMode: str
+    initialMargin: float
+    unrealizedPnl: float
+
+
+class MarginFigures:
+    """The part of :class:`AccountMetrics` that needs no tiers or liquidation prices.
+
+    Pre-trade rules compare the projected account with the account *before* the order,
+    and for that they need only equity and initial margins; computing the full metrics
+    (tiers, a liquidation price per position) a second time doubled the cost of a check.
+    The values are identical to the same fields of ``compute_metrics`` (same arithmetic).
+    Per-position records are built only when asked for.
+    """
+
+    __slots__ = (
+        "_pos",
+        "_rows",
+        "equity",
+        "initialMargin",
+        "marginUtilization",
+        "marginUtilizationWithOrders",
+        "openOrderInitialMargin",
+    )
+
+    def __init__(self, equity, initial_margin, order_im, util, util_o, rows) -> None:
+        self.equity = equity
+        self.initialMargin = initial_margin
+        self.openOrderInitialMargin = order_im
+        self.marginUtilization = util
+        self.marginUtilizationWithOrders = util_o
+        self._rows = rows  # (positions, ims, upnls)
+        self._pos: tuple[PositionMargin, ...] | None = None
+
+    @property
+    def positions(self) -> tuple[PositionMargin, ...]:
+        if self._pos is None:
+            ps, ims, ups = self._rows
+            self._pos = tuple(
+                PositionMargin(p.symbol, p.side, p.marginMode, im, u)
+                for p, im, u in zip(ps, ims, ups, strict=True)
+            )
+        return self._pos
+
+    def position(self, symbol: str) -> PositionMargin | None:
+        for p in self.positions:
+            if p.symbol == symbol:
+                return p
+        return None
+
+
+def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
+    """Equity, initial margins and utilization of ``snapshot`` (no tiers, no liquidation)."""
+    fast = _fast_pnl(model)
+    upnl = []
+    ims = []
+    total_im = 0.0
+    lev_by_symbol: dict[str, float] = {}
+    for p in snapshot.positions:
+        mark = _mark(snapshot, p)
+        if fast:
+            size = p.contracts * p.contractSize
+            sign = 1 if p.side == "long" else -1
+            if p.inverse:
+                u = sign * size * (1.0 / p.entryPrice - 1.0 / mark)  # type: ignore[operator]
+                notional = size / mark  # type: ignore[operator]
+            else:
+                u = sign * size * (mark - p.entryPrice)  # type: ignore[operator]
+                notional = size * mark  # type: ignore[operator]
+        else:
+            u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
+            notional = model.notional(p, mark)  # type: ignore[arg-type]
+        upnl.append(u)
+        lev = p.leverage or 1.0
+        lev_by_symbol[p.symbol] = lev
+        im = (p.isolatedMargin or 0.0) if p.marginMode == "isolated" else notional / lev
+        total_im += im
+        ims.append(im)
+    equity = snapshot.walletBalance + sum(upnl)
+    order_im = 0.0
+    for o in snapshot.openOrders:
+        if not o.reduceOnly:
+            order_im += order_initial_margin(o, snapshot, lev_by_symbol.get(o.symbol))
+    util = _ratio(total_im, equity)
+    util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None
+    return MarginFigures(equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl))
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` without its per-call field introspection (hot path)."""
+    cls = type(obj)
+    names = _INIT_FIELDS.get(cls)
+    if names is None:
+        names = _INIT_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.init)
+    return cls(*[changes[n] if n in changes else getattr(obj, n) for n in names])
+
+
+def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
+    """The snapshot as it would be right after ``order`` fills at its price (or mark).
+
+    Used for pre-trade checks: rules evaluate the projected account. Adds to, reduces,
+    closes or flips the one-way position of the order's symbol; isolated margin grows by
+    the order's initial margin. The wallet is unchanged (fees are not modelled).
+    """
+    price = order.price
+    existing = None
+    for p in snapshot.positions:
+        if p.symbol == order.symbol:
+            existing = p
+            break
+    if price is None:
+        # The position's own mark first, as Snapshot.mark_price and the rules read it: a
+        # fill at markets[symbol] while the position stays marked elsewhere is phantom PnL.
+        if existing is not None:
+            price = snapshot.mark_price(existing)
+        else:
+            m = snapshot.markets.get(order.symbol)
+            price = m.markPrice if m is not None else None
+    if price is None:
+        raise ValueError(
+            f"no price for {order.symbol}: the order has none and the snapshot has no mark"
+        )
+    side = "long" if order.side == "buy" else "short"
+    others = tuple(p for p in snapshot.positions if p is not existing)
+    if existing is None:
+        if order.reduceOnly:
+            return snapshot
+        lev = order.leverage or 1.0
+        mode = order.marginMode or "cross"
+        cs = contract_size_for(snapshot, order.symbol)
+        new = Position(
+            symbol=order.symbol,
+            side=side,
+            contracts=order.amount,
+            entryPrice=price,
+            markPrice=_mark_for(snapshot, order.symbol, price),
+            leverage=lev,
+            marginMode=mode,
+            contractSize=cs,
+            isolatedMargin=order.amount * cs * price / lev if mode == "isolated" else None,
+            stopLossPrice=order.stopLossPrice,
+        )
+        return _replace(snapshot, positions=(*others, new), source=None)
+    if existing.side == side:
+        if order.reduceOnly:
+            return snapshot  # exchanges reject a reduce-only order that would add (Binance -2022)
+        total = existing.contracts + order.amount
+        entry = (existing.entryPrice * existing.contracts + price * order.amount) / total
+        iso = existing.isolatedMargin
+        if existing.marginMode == "isolated":
+            lev = order.leverage or existing.leverage or 1.0
+            iso = (iso or 0.0) + order.amount * existing.contractSize * price / lev
+        new = _replace(
+            existing,
+            contracts=total,
+            entryPrice=entry,
+            isolatedMargin=iso,
+            stopLossPrice=order.stopLossPrice or existing.stopLossPrice,
+        )
+        return _replace(snapshot, positions=(*others, new), source=None)
+    # Opposite side: reduce, close or flip.
+    remaining = existing.contracts - order.amount
+    if abs(remaining) <= 1e-12 * max(existing.contracts, 1.0):
+        return _replace(snapshot, positions=others, source=None)
+    if remaining > 0:
+        frac = remaining / existing.contracts
+        iso = existing.isolatedMargin * frac if existing.isolatedMargin is not None else None
+        return _replace(
+            snapshot,
+            positions=(*others, _replace(existing, contracts=remaining, isolatedMargin=iso)),
+            source=None,
+        )
+    if order.reduceOnly:
+        return _replace(snapshot, positions=others, source=None)
+    flipped = -remaining
+    lev = order.leverage or existing.leverage or 1.0
+    iso = (
+        flipped * existing.contractSize * price / lev if existing.marginMode == "isolated" else None
+    )
+    new = _replace(
+        existing,
+        side=side,
+        contracts=flipped,
+        entryPrice=price,
+        isolatedMargin=iso,
+        stopLossPrice=order.stopLossPrice,
+        liquidationPrice=None,
+    )
+    return _replace(snapshot, positions=(*others, new), source=None)
+
+
+def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:
+    m = snapshot.markets.get(symbol)
+    if m is not None and m.markPrice is not None:
+        return m.markPrice
+    return fallback
+
+
+def order_reduces(snapshot: Snapshot, order: Order) -> bool:
+    """True when the order only reduces (or closes) an existing position."""
+    for p in snapshot.positions:
+        if p.symbol == order.symbol:
+            opposite = (p.side == "long") == (order.side == "sell")
+            return opposite and (order.reduceOnly or order.amount <= p.contracts)
+    return False
+
+
+def position_of(snapshot: Snapshot, symbol: str) -> Position | None:
+    for p in snapshot.positions:
+        if p.symbol == symbol:
+            return p
+    return None

@@ -1,0 +1,1012 @@
+"""The input data model: Snapshot, Position, Order, LeverageTier, Market.
+
+Field names follow ccxt's unified structures (camelCase) so a ccxt user maps with
+little code. Objects are frozen dataclasses with slots: a rule can never mutate its
+input and the hot path pays no ``__dict__``.
+
+``schemas/snapshot.schema.json`` and ``schemas/order.schema.json`` are the published
+contract. The builders below enforce the same contract in plain Python — jsonschema is
+about 50× slower, and the audit path builds millions of snapshots — and additionally
+check what JSON Schema cannot say (finite numbers, sorted non-overlapping tiers).
+``tests/test_snapshot.py`` checks that the two agree. Every problem is collected with
+its JSON path; nothing is reported first-only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from riskguard.errors import Problem, RiskguardError, SnapshotError
+from riskguard.model.slots import positional_constructor
+from riskguard.model.yamlio import Located, json_path, load_file, parse_json_fast, read_text
+
+SIDES = ("long", "short")
+ORDER_SIDES = ("buy", "sell")
+MARGIN_MODES = ("cross", "isolated")
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageTier:
+    """One maintenance-margin bracket (ccxt ``LeverageTier``).
+
+    ``maintenanceAmount`` is Binance's ``cum`` (Bybit: "MM deduction"); when the
+    source does not give it, it is derived so maintenance margin is continuous at
+    tier boundaries: ``cum_n = floor_n·(MMR_n − MMR_{n−1}) + cum_{n−1}``.
+    """
+
+    minNotional: float
+    maxNotional: float | None
+    maintenanceMarginRate: float
+    maxLeverage: float | None = None
+    maintenanceAmount: float = 0.0
+    tier: int | None = None
+    maintenanceAmountDerived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    side: str
+    contracts: float
+    entryPrice: float
+    markPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str = "cross"
+    contractSize: float = 1.0
+    isolatedMargin: float | None = None
+    inverse: bool = False
+    stopLossPrice: float | None = None
+    takeProfitPrice: float | None = None
+    liquidationPrice: float | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "long" else -1
+
+    @property
+    def size(self) -> float:
+        """Q: base units for linear contracts, USD (quote) notional for inverse ones."""
+        return self.contracts * self.contractSize
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    symbol: str
+    side: str
+    amount: float
+    type: str = "market"
+    price: float | None = None
+    reduceOnly: bool = False
+    stopLossPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str | None = None
+    clientOrderId: str | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "buy" else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    markPrice: float | None = None
+    atrPct: float | None = None
+    candles: tuple[Any, ...] = ()
+    contractSize: float | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    walletBalance: float
+    positions: tuple[Position, ...] = ()
+    exchange: str = "generic"
+    account: str = "default"
+    settle: str = "USDT"
+    timestamp: int | None = None  # epoch milliseconds
+    openOrders: tuple[Order, ...] = ()
+    leverageTiers: dict[str, tuple[LeverageTier, ...]] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)
+    schemaVersion: int = 1
+    extra: dict[Any, Any] = field(default_factory=dict)
+    source: dict[Any, Any] | None = field(default=None, compare=False, repr=False)  # the input dict
+
+    def mark_price(self, pos: Position) -> float | None:
+        if pos.markPrice is not None:
+            return pos.markPrice
+        m = self.markets.get(pos.symbol)
+        return m.markPrice if m is not None else None
+
+    def tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
+        return self.leverageTiers.get(symbol, ())
+
+    def to_dict(self) -> dict[Any, Any]:
+        if self.source is not None:
+            return self.source
+        return snapshot_to_dict(self)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+class _Ctx:
+    __slots__ = ("loc", "problems")
+
+    def __init__(self, loc: Located | None) -> None:
+        self.problems: list[Problem] = []
+        self.loc = loc
+
+    def add(self, path: tuple[Any, ...], message: str, code: str = "invalid") -> None:
+        if self.loc is not None:
+            self.problems.append(self.loc.problem(path, message, code))
+        else:
+            self.problems.append(Problem(message, json_path(path), code))
+
+
+def _num(
+    ctx: _Ctx,
+    d: dict[Any, Any],
+    key: str,
+    path: tuple[Any, ...],
+    *,
+    required: bool = False,
+    minimum: float | None = None,
+    exclusive: bool = False,
+    nullable: bool = True,
+) -> float | None:
+    v = d.get(key)
+    if v is None:
+        if required or (key in d and not nullable):
+            ctx.add(
+                (*path, key),
+                f"required: expected a number, got {'null' if key in d else 'nothing'}",
+                "required",
+            )
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        # Exchanges (and ccxt's raw `info`) send numbers as strings; accept clean ones.
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                ctx.add((*path, key), f"expected a number, got {v!r}", "type")
+                return None
+        else:
+            ctx.add((*path, key), f"expected a number, got {type(v).__name__}", "type")
+            return None
+    if not _finite(v):
+        shown = v if isinstance(v, float) else "an integer beyond the float range"
+        ctx.add((*path, key), f"expected a finite number, got {shown}", "not_finite")
+        return None
+    if minimum is not None:
+        if exclusive and v <= minimum:
+            ctx.add((*path, key), f"expected a number > {minimum:g}, got {v:g}", "range")
+            return None
+        if not exclusive and v < minimum:
+            ctx.add((*path, key), f"expected a number >= {minimum:g}, got {v:g}", "range")
+            return None
+    return float(v)
+
+
+def _finite(v: float) -> bool:
+    """math.isfinite that says False for an int too large for a float (JSON allows 1e400
+    written out in full) instead of raising OverflowError."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+_PLAIN = frozenset({str, bool, type(None)})
+
+
+def _json_ok(v: Any, depth: int = 0) -> bool:
+    """Fast pre-check for :func:`_check_json` (no paths built); False means "look closer"."""
+    t = type(v)
+    if t in _PLAIN:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    if t is int:
+        return bool(v.bit_length() <= 13_000)
+    if depth >= 64:
+        return False
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str or (type(x) not in _PLAIN and not _json_ok(x, depth + 1)):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(type(x) in _PLAIN or _json_ok(x, depth + 1) for x in v)
+    return False
+
+
+def _check_json(ctx: _Ctx, v: Any, path: tuple[Any, ...], depth: int = 0) -> None:
+    """Unknown fields are kept and hashed as canonical JSON, so they must be JSON data.
+
+    Files cannot break this (the parsers refuse NaN, dates, non-text keys); a Python
+    caller can pass anything, and a NaN or a datetime there used to surface as a raw
+    ValueError/TypeError when the decision was hashed. Only runs on non-empty extras.
+    """
+    if isinstance(v, str) or v is None or isinstance(v, bool):
+        return
+    if isinstance(v, int):
+        if v.bit_length() > 13_000:  # ~4000 digits: beyond CPython's int/str limit
+            ctx.add(path, "integer with more than 4000 digits", "limits")
+        return
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            ctx.add(path, f"expected a finite number, got {v}", "not_finite")
+        return
+    if depth >= 64:
+        ctx.add(path, "nested deeper than 64 levels", "limits")
+        return
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if isinstance(k, str):
+                _check_json(ctx, x, (*path, k), depth + 1)
+            else:
+                ctx.add(path, f"key {k!r} is not text (JSON object keys are strings)", "type")
+        return
+    if isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            _check_json(ctx, x, (*path, i), depth + 1)
+        return
+    ctx.add(path, f"expected JSON data, got {type(v).__name__}", "type")
+
+
+def _str(
+    ctx: _Ctx,
+    d: dict[Any, Any],
+    key: str,
+    path: tuple[Any, ...],
+    *,
+    required: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    default: str | None = None,
+) -> str | None:
+    v = d.get(key)
+    if v is None:
+        if required:
+            ctx.add((*path, key), "required: expected a string", "required")
+        return default
+    if not isinstance(v, str):
+        ctx.add((*path, key), f"expected a string, got {type(v).__name__}", "type")
+        return default
+    if choices is not None and v not in choices:
+        ctx.add((*path, key), f"expected one of {', '.join(choices)}, got {v!r}", "enum")
+        return default
+    return v
+
+
+def _bool(
+    ctx: _Ctx, d: dict[Any, Any], key: str, path: tuple[Any, ...], default: bool = False
+) -> bool:
+    v = d.get(key)
+    if v is None:
+        return default
+    if not isinstance(v, bool):
+        ctx.add((*path, key), f"expected true or false, got {v!r}", "type")
+        return default
+    return v
+
+
+_POSITION_KEYS = frozenset(Position.__dataclass_fields__) - {"extra"}
+_ORDER_KEYS = frozenset(Order.__dataclass_fields__) - {"extra"}
+_MARKET_KEYS = frozenset({"markPrice", "atrPct", "candles", "contractSize"})
+_SNAPSHOT_KEYS = frozenset(
+    {
+        "schemaVersion",
+        "account",
+        "exchange",
+        "timestamp",
+        "settle",
+        "walletBalance",
+        "positions",
+        "openOrders",
+        "leverageTiers",
+        "markets",
+    }
+)
+
+
+# Times a decision can print back (format_timestamp): 0001-01-01 to 9999-12-31 UTC.
+_MIN_MS = -62135596800000
+_MAX_MS = 253402300799999
+
+
+def parse_timestamp(v: Any) -> int | None:
+    """ISO-8601 (``Z`` or offset) or epoch milliseconds → epoch milliseconds."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("expected ISO-8601 text or epoch milliseconds")
+    if isinstance(v, (int, float)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError("expected non-negative epoch milliseconds")
+        if v > _MAX_MS:
+            raise ValueError("epoch milliseconds after the year 9999")
+        return int(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ms = int(dt.timestamp() * 1000)
+        if not _MIN_MS <= ms <= _MAX_MS:
+            raise ValueError("the time in UTC falls outside the years 1 to 9999")
+        return ms
+    raise ValueError("expected ISO-8601 text or epoch milliseconds")
+
+
+def format_timestamp(ms: int | None) -> str | None:
+    global _last_formatted
+    if ms is None:
+        return None
+    last = _last_formatted  # a decision formats its own time and its snapshot's: often equal
+    if last[0] == ms:
+        return last[1]
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_formatted = (ms, text)
+    return text
+
+
+_last_formatted: tuple[int | None, str] = (None, "")
+
+
+_INF = math.inf
+_BIG = 1e300  # ints beyond this take the full path (its float conversion may overflow)
+
+
+def _gt0(v: Any) -> float | None:
+    """A finite number > 0 of a JSON number type, as a float; None for anything else."""
+    t = type(v)
+    if t is float:
+        return v if 0.0 < v < _INF else None
+    if t is int and 0 < v < _BIG:
+        return float(v)
+    return None
+
+
+def _ge0(v: Any) -> float | None:
+    t = type(v)
+    if t is float:
+        return v if 0.0 <= v < _INF else None
+    if t is int and 0 <= v < _BIG:
+        return float(v)
+    return None
+
+
+def _any(v: Any) -> float | None:
+    t = type(v)
+    if t is float:
+        return v if -_INF < v < _INF else None
+    if t is int and -_BIG < v < _BIG:
+        return float(v)
+    return None
+
+
+def _plain_extra(d: dict[Any, Any], known: frozenset[Any]) -> dict[Any, Any] | None:
+    """The fields of ``d`` not in ``known`` ({} when none), or None when they are not
+    plain JSON data (the full path then says why)."""
+    if d.keys() <= known:
+        return {}
+    extra = {k: v for k, v in d.items() if k not in known}
+    return extra if _json_ok(extra) else None
+
+
+def _position_fast(d: Any) -> Position | None:
+    """:func:`_position` for the common case, in one pass: every field present has its
+    plain JSON type and is in range. None for anything else; the full path then builds
+    the position or says what is wrong (a property test pins the two together)."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    symbol, side, mode = g("symbol"), g("side"), g("marginMode", "cross")
+    if type(symbol) is not str or (side != "long" and side != "short"):
+        return None
+    if mode != "cross" and mode != "isolated":
+        return None
+    contracts, entry = _gt0(g("contracts")), _gt0(g("entryPrice"))
+    if contracts is None or entry is None:
+        return None
+    cs, mark, lev, iso = g("contractSize"), g("markPrice"), g("leverage"), g("isolatedMargin")
+    sl, tp, lp = g("stopLossPrice"), g("takeProfitPrice"), g("liquidationPrice")
+    inverse = g("inverse")
+    if cs is not None and (cs := _gt0(cs)) is None:
+        return None
+    if mark is not None and (mark := _gt0(mark)) is None:
+        return None
+    if lev is not None and (lev := _gt0(lev)) is None:
+        return None
+    if iso is not None:
+        if (iso := _ge0(iso)) is None:
+            return None
+    elif mode == "isolated":
+        return None
+    if sl is not None and (sl := _gt0(sl)) is None:
+        return None
+    if tp is not None and (tp := _gt0(tp)) is None:
+        return None
+    if lp is not None and (lp := _any(lp)) is None:
+        return None
+    if inverse is None:
+        inverse = False
+    elif type(inverse) is not bool:
+        return None
+    extra = _plain_extra(d, _POSITION_KEYS)
+    if extra is None:
+        return None
+    return _new_position(
+        symbol,
+        side,
+        contracts,
+        entry,
+        mark,
+        lev,
+        mode,
+        1.0 if cs is None else cs,
+        iso,
+        inverse,
+        sl,
+        tp,
+        lp,
+        extra,
+    )
+
+
+def _market_fast(d: Any) -> Market | None:
+    """:func:`_market` for a market without candles whose numbers are plain and in range."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    if g("candles") is not None:
+        return None
+    mark, atr, cs = g("markPrice"), g("atrPct"), g("contractSize")
+    if mark is not None and (mark := _gt0(mark)) is None:
+        return None
+    if atr is not None and (atr := _ge0(atr)) is None:
+        return None
+    if cs is not None and (cs := _gt0(cs)) is None:
+        return None
+    extra = _plain_extra(d, _MARKET_KEYS)
+    if extra is None:
+        return None
+    return _new_market(mark, atr, (), cs, extra)
+
+
+_new_position = positional_constructor(Position)
+_new_market = positional_constructor(Market)
+
+
+def _position(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Position | None:
+    if not isinstance(d, dict):
+        ctx.add(path, f"expected a position object, got {type(d).__name__}", "type")
+        return None
+    n0 = len(ctx.problems)
+    symbol = _str(ctx, d, "symbol", path, required=True)
+    side = _str(ctx, d, "side", path, required=True, choices=SIDES)
+    contracts = _num(ctx, d, "contracts", path, required=True, minimum=0, exclusive=True)
+    cs = _num(ctx, d, "contractSize", path, minimum=0, exclusive=True)
+    entry = _num(ctx, d, "entryPrice", path, required=True, minimum=0, exclusive=True)
+    mark = _num(ctx, d, "markPrice", path, minimum=0, exclusive=True)
+    lev = _num(ctx, d, "leverage", path, minimum=0, exclusive=True)
+    mode = _str(ctx, d, "marginMode", path, choices=MARGIN_MODES, default="cross")
+    iso = _num(ctx, d, "isolatedMargin", path, minimum=0)
+    if mode == "isolated" and d.get("isolatedMargin") is None:
+        ctx.add(
+            (*path, "isolatedMargin"),
+            "required for an isolated position: the margin assigned to it, excluding uPnL",
+            "required",
+        )
+    inverse = _bool(ctx, d, "inverse", path)
+    sl = _num(ctx, d, "stopLossPrice", path, minimum=0, exclusive=True)
+    tp = _num(ctx, d, "takeProfitPrice", path, minimum=0, exclusive=True)
+    # An exchange may report 0 or a negative liquidation price; keep it (rules flag it as
+    # implausible) rather than rejecting the whole snapshot.
+    lp = _num(ctx, d, "liquidationPrice", path)
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _POSITION_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
+    return Position(
+        symbol=symbol,  # type: ignore[arg-type]  # validated above
+        side=side,  # type: ignore[arg-type]  # validated above
+        contracts=contracts,  # type: ignore[arg-type]  # validated above
+        entryPrice=entry,  # type: ignore[arg-type]
+        markPrice=mark,
+        leverage=lev,
+        marginMode=mode or "cross",
+        contractSize=1.0 if cs is None else cs,
+        isolatedMargin=iso,
+        inverse=inverse,
+        stopLossPrice=sl,
+        takeProfitPrice=tp,
+        liquidationPrice=lp,
+        extra=extra,
+    )
+
+
+def _order(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Order | None:
+    if not isinstance(d, dict):
+        ctx.add(path, f"expected an order object, got {type(d).__name__}", "type")
+        return None
+    n0 = len(ctx.problems)
+    symbol = _str(ctx, d, "symbol", path, required=True)
+    side = _str(ctx, d, "side", path, required=True, choices=ORDER_SIDES)
+    amount = _num(ctx, d, "amount", path, required=True, minimum=0, exclusive=True)
+    otype = _str(ctx, d, "type", path, default="market")
+    price = _num(ctx, d, "price", path, minimum=0, exclusive=True)
+    reduce_only = _bool(ctx, d, "reduceOnly", path)
+    sl = _num(ctx, d, "stopLossPrice", path, minimum=0, exclusive=True)
+    lev = _num(ctx, d, "leverage", path, minimum=0, exclusive=True)
+    mode = _str(ctx, d, "marginMode", path, choices=MARGIN_MODES)
+    coid = d.get("clientOrderId")
+    if coid is not None and not isinstance(coid, str):
+        ctx.add((*path, "clientOrderId"), "expected a string", "type")
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
+    return Order(
+        symbol=symbol,  # type: ignore[arg-type]  # validated above
+        side=side,  # type: ignore[arg-type]  # validated above
+        amount=amount,  # type: ignore[arg-type]  # validated above
+        type=otype or "market",
+        price=price,
+        reduceOnly=reduce_only,
+        stopLossPrice=sl,
+        leverage=lev,
+        marginMode=mode,
+        clientOrderId=coid,
+        extra=extra,
+    )
+
+
+_TIER_NUMBERS = frozenset(
+    {"minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage", "maintenanceAmount"}
+)
+
+
+def _tiers(
+    ctx: _Ctx, symbol: str, raw: Any, path: tuple[Any, ...]
+) -> tuple[LeverageTier, ...] | None:
+    if not isinstance(raw, list):
+        ctx.add(path, "expected a list of tiers", "type")
+        return None
+    n0 = len(ctx.problems)
+    parsed: list[tuple[float, float | None, float, float | None, float | None, int | None]] = []
+    for i, t in enumerate(raw):
+        tp = (*path, i)
+        if not isinstance(t, dict):
+            ctx.add(tp, "expected a tier object", "type")
+            continue
+        lo = _num(ctx, t, "minNotional", tp, required=True, minimum=0)
+        hi = _num(ctx, t, "maxNotional", tp, minimum=0)
+        mmr = _num(ctx, t, "maintenanceMarginRate", tp, required=True, minimum=0)
+        if mmr is not None and mmr >= 1:
+            ctx.add(
+                (*tp, "maintenanceMarginRate"), f"expected a rate below 1, got {mmr:g}", "range"
+            )
+        maxlev = _num(ctx, t, "maxLeverage", tp, minimum=1)
+        amt = _num(ctx, t, "maintenanceAmount", tp)
+        if amt is None:
+            # ccxt keeps Binance's `cum` (and BingX's `maintAmount`) only in `info`.
+            info = t.get("info")
+            if isinstance(info, dict):
+                for k in ("cum", "maintAmount", "mmDeduction"):
+                    if info.get(k) is not None:
+                        amt = _num(ctx, info, k, (*tp, "info"))
+                        break
+        rest = {k: v for k, v in t.items() if k not in _TIER_NUMBERS}
+        if rest and not _json_ok(rest):
+            _check_json(ctx, rest, tp)
+        tier_no = t.get("tier")
+        parsed.append((lo, hi, mmr, maxlev, amt, tier_no if isinstance(tier_no, int) else None))  # type: ignore[arg-type]
+    if len(ctx.problems) > n0:
+        return None
+    for i in range(1, len(parsed)):
+        prev, cur = parsed[i - 1], parsed[i]
+        if cur[0] < prev[0]:
+            ctx.add(
+                (*path, i, "minNotional"),
+                f"tiers must be sorted by minNotional ({cur[0]:g} after {prev[0]:g})",
+                "tiers",
+            )
+        elif prev[1] is not None and cur[0] < prev[1]:
+            ctx.add(
+                (*path, i, "minNotional"),
+                f"tier overlaps the previous one (starts at {cur[0]:g}, previous ends at {prev[1]:g})",
+                "tiers",
+            )
+    for i, (lo, hi, *_rest) in enumerate(parsed):
+        if hi is not None and hi <= lo:
+            ctx.add(
+                (*path, i, "maxNotional"), f"expected maxNotional > minNotional ({lo:g})", "range"
+            )
+    if len(ctx.problems) > n0:
+        return None
+    return derive_tiers(parsed)
+
+
+def derive_tiers(rows: list[Any]) -> tuple[LeverageTier, ...]:
+    """Build tiers, deriving each missing maintenance amount by Binance's recurrence."""
+    out: list[LeverageTier] = []
+    cum_prev = 0.0
+    mmr_prev = 0.0
+    for i, (lo, hi, mmr, maxlev, amt, tier_no) in enumerate(rows):
+        derived = amt is None
+        if derived:
+            amt = 0.0 if i == 0 else lo * (mmr - mmr_prev) + cum_prev
+        out.append(
+            LeverageTier(
+                lo, hi, mmr, maxlev, amt, tier_no if tier_no is not None else i + 1, derived
+            )
+        )
+        cum_prev, mmr_prev = amt, mmr
+    return tuple(out)
+
+
+def _market(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Market | None:
+    if not isinstance(d, dict):
+        ctx.add(path, "expected a market object", "type")
+        return None
+    n0 = len(ctx.problems)
+    mark = _num(ctx, d, "markPrice", path, minimum=0, exclusive=True)
+    atr = _num(ctx, d, "atrPct", path, minimum=0)
+    cs = _num(ctx, d, "contractSize", path, minimum=0, exclusive=True)
+    candles_raw = d.get("candles")
+    candles: list[Any] = []
+    if candles_raw is not None:
+        if not isinstance(candles_raw, list):
+            ctx.add(
+                (*path, "candles"),
+                "expected a list of [ts, open, high, low, close, volume]",
+                "type",
+            )
+        else:
+            for i, c in enumerate(candles_raw):
+                cp = (*path, "candles", i)
+                if not isinstance(c, list) or len(c) < 5:
+                    ctx.add(cp, "expected [timestamp, open, high, low, close, volume?]", "type")
+                    continue
+                for j in range(6, len(c)):
+                    _check_json(ctx, c[j], (*cp, j))
+                row = []
+                for j, v in enumerate(c[:6]):
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
+                        ctx.add((*cp, j), f"expected a finite number, got {v!r}", "type")
+                        break
+                    row.append(float(v))
+                else:
+                    _ts, o, h, lo, cl = row[:5]
+                    if min(o, h, lo, cl) <= 0 or h < max(o, cl, lo) or lo > min(o, cl):
+                        ctx.add(cp, "expected 0 < low <= open, close <= high", "range")
+                    candles.append(tuple(row))
+    if len(ctx.problems) > n0:
+        return None
+    extra = {k: v for k, v in d.items() if k not in _MARKET_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, path)
+        if len(ctx.problems) > n0:
+            return None
+    return Market(mark, atr, tuple(candles), cs, extra)
+
+
+def build_snapshot(
+    d: Any, loc: Located | None = None, *, leverage_tiers: dict[Any, Any] | None = None
+) -> Snapshot:
+    """Validate a snapshot document and build the model; raise SnapshotError listing every problem.
+
+    ``leverage_tiers``: the document's ``leverageTiers`` already built (by this function,
+    from the same value: see :mod:`riskguard.batch.tiermemo`); the value in ``d`` is not read.
+    """
+    ctx = _Ctx(loc)
+    if not isinstance(d, dict):
+        ctx.add((), f"expected a snapshot object, got {type(d).__name__}", "type")
+        raise SnapshotError(ctx.problems)
+    root: tuple[Any, ...] = ()
+    sv = d.get("schemaVersion", 1)
+    if sv != 1:
+        ctx.add(
+            ("schemaVersion",),
+            f"expected 1 (the only version this riskguard reads), got {sv!r}",
+            "enum",
+        )
+    wallet = _num(ctx, d, "walletBalance", root, required=True)
+    exchange = _str(ctx, d, "exchange", root, default="generic")
+    account = _str(ctx, d, "account", root, default="default")
+    settle = _str(ctx, d, "settle", root, default="USDT")
+    ts = None
+    try:
+        ts = parse_timestamp(d.get("timestamp"))
+    except (ValueError, OverflowError) as exc:
+        ctx.add(("timestamp",), f"expected ISO-8601 text or epoch milliseconds: {exc}", "format")
+
+    markets: dict[Any, Any] = {}
+    raw_markets = d.get("markets")
+    if raw_markets is not None:
+        if not isinstance(raw_markets, dict):
+            ctx.add(("markets",), "expected an object keyed by symbol", "type")
+        else:
+            for sym, m in raw_markets.items():
+                if not isinstance(sym, str):
+                    ctx.add(("markets",), f"symbol {sym!r} is not text", "type")
+                    continue
+                mk = _market_fast(m) or _market(ctx, m, ("markets", sym))
+                if mk is not None:
+                    markets[sym] = mk
+
+    tiers: dict[Any, Any] = {} if leverage_tiers is None else leverage_tiers
+    raw_tiers = d.get("leverageTiers") if leverage_tiers is None else None
+    if raw_tiers is not None:
+        if not isinstance(raw_tiers, dict):
+            ctx.add(("leverageTiers",), "expected an object keyed by symbol", "type")
+        else:
+            for sym, t in raw_tiers.items():
+                if not isinstance(sym, str):
+                    ctx.add(("leverageTiers",), f"symbol {sym!r} is not text", "type")
+                    continue
+                tt = _tiers(ctx, sym, t, ("leverageTiers", sym))
+                if tt is not None:
+                    tiers[sym] = tt
+
+    positions: list[Position] = []
+    raw_pos = d.get("positions", [])
+    if not isinstance(raw_pos, list):
+        ctx.add(("positions",), "expected a list of positions", "type")
+    else:
+        for i, p in enumerate(raw_pos):
+            pos = _position_fast(p) or _position(ctx, p, ("positions", i))
+            if pos is None:
+                continue
+            if pos.markPrice is None and (
+                markets.get(pos.symbol) is None or markets[pos.symbol].markPrice is None
+            ):
+                ctx.add(
+                    ("positions", i, "markPrice"),
+                    f"required: no markPrice on the position and none in markets[{pos.symbol!r}]",
+                    "required",
+                )
+                continue
+            positions.append(pos)
+
+    orders: list[Order] = []
+    raw_orders = d.get("openOrders", [])
+    if raw_orders is not None:
+        if not isinstance(raw_orders, list):
+            ctx.add(("openOrders",), "expected a list of orders", "type")
+        else:
+            for i, o in enumerate(raw_orders):
+                order = _order(ctx, o, ("openOrders", i))
+                if order is not None:
+                    orders.append(order)
+
+    extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
+    if extra and not _json_ok(extra):
+        _check_json(ctx, extra, root)
+    if ctx.problems:
+        raise SnapshotError(ctx.problems)
+    return Snapshot(
+        walletBalance=wallet,  # type: ignore[arg-type]  # validated above
+        positions=tuple(positions),
+        exchange=exchange,  # type: ignore[arg-type]
+        account=account,  # type: ignore[arg-type]  # validated above
+        settle=settle,  # type: ignore[arg-type]  # validated above
+        timestamp=ts,
+        openOrders=tuple(orders),
+        leverageTiers=tiers,
+        markets=markets,
+        schemaVersion=1,
+        extra=extra,
+        source=d,
+    )
+
+
+def build_order(d: Any, loc: Located | None = None) -> Order:
+    ctx = _Ctx(loc)
+    order = _order(ctx, d, ())
+    if ctx.problems or order is None:
+        raise SnapshotError(ctx.problems)
+    return order
+
+
+def _load(path: str | Path) -> tuple[Any, Located | None]:
+    p = str(path)
+    if p.endswith(".json"):
+        text = read_text(path)
+        data = parse_json_fast(text, p)
+        return data, None
+    loc = load_file(path)
+    return loc.data, loc
+
+
+def load_snapshot(src: str | Path | dict[Any, Any] | Snapshot) -> Snapshot:
+    """A Snapshot from a file path (JSON or YAML), a dict, or a Snapshot (returned as is)."""
+    if isinstance(src, Snapshot):
+        return src
+    if isinstance(src, dict):
+        return build_snapshot(src)
+    data, loc = _load(src)
+    try:
+        return build_snapshot(data, loc)
+    except SnapshotError as exc:
+        if loc is None:
+            # Re-parse as YAML only now, to point the error at a line and column.
+            from riskguard.model.yamlio import parse_text
+
+            try:
+                loc = parse_text(read_text(src), str(src))
+            except RiskguardError:  # valid JSON YAML cannot read (e.g. a raw \x7f)
+                raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
+            raise SnapshotError(_relocate(exc.problems, loc)) from None
+        raise
+
+
+def load_order(src: str | Path | dict[Any, Any] | Order) -> Order:
+    if isinstance(src, Order):
+        return src
+    if isinstance(src, dict):
+        return build_order(src)
+    data, loc = _load(src)
+    try:
+        return build_order(data, loc)
+    except SnapshotError as exc:
+        if loc is None:
+            from riskguard.model.yamlio import parse_text
+
+            try:
+                loc = parse_text(read_text(src), str(src))
+            except RiskguardError:  # valid JSON YAML cannot read (e.g. a raw \x7f)
+                raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
+            raise SnapshotError(_relocate(exc.problems, loc)) from None
+        raise
+
+
+def _relocate(problems: list[Problem], loc: Located | None, file: str = "") -> list[Problem]:
+    out = []
+    for p in problems:
+        if loc is None:
+            out.append(Problem(p.message, p.path, p.code, file))
+            continue
+        key = _path_tuple(p.path)
+        line, col = loc.mark(key)
+        out.append(Problem(p.message, p.path, p.code, loc.file, line, col))
+    return out
+
+
+def _path_tuple(path: str) -> tuple[Any, ...]:
+    import re
+
+    out: list[Any] = []
+    for m in re.finditer(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\"(?:[^\"\\]|\\.)*\")\]", path):
+        if m.group(1):
+            out.append(m.group(1))
+        elif m.group(2):
+            out.append(int(m.group(2)))
+        else:
+            import json
+
+            out.append(json.loads(m.group(3)))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- to dict
+
+
+def _clean(d: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def position_to_dict(p: Position) -> dict[Any, Any]:
+    d = _clean(
+        {
+            "symbol": p.symbol,
+            "side": p.side,
+            "contracts": p.contracts,
+            "contractSize": p.contractSize,
+            "entryPrice": p.entryPrice,
+            "markPrice": p.markPrice,
+            "leverage": p.leverage,
+            "marginMode": p.marginMode,
+            "isolatedMargin": p.isolatedMargin,
+            "inverse": p.inverse,
+            "stopLossPrice": p.stopLossPrice,
+            "takeProfitPrice": p.takeProfitPrice,
+            "liquidationPrice": p.liquidationPrice,
+        }
+    )
+    d.update(p.extra)
+    return d
+
+
+def order_to_dict(o: Order) -> dict[Any, Any]:
+    d = _clean(
+        {
+            "symbol": o.symbol,
+            "side": o.side,
+            "type": o.type,
+            "amount": o.amount,
+            "price": o.price,
+            "reduceOnly": o.reduceOnly,
+            "stopLossPrice": o.stopLossPrice,
+            "leverage": o.leverage,
+            "marginMode": o.marginMode,
+            "clientOrderId": o.clientOrderId,
+        }
+    )
+    d.update(o.extra)
+    return d
+
+
+def snapshot_to_dict(s: Snapshot) -> dict[Any, Any]:
+    d: dict[Any, Any] = {
+        "schemaVersion": s.schemaVersion,
+        "account": s.account,
+        "exchange": s.exchange,
+        "settle": s.settle,
+        "walletBalance": s.walletBalance,
+        "positions": [position_to_dict(p) for p in s.positions],
+    }
+    if s.timestamp is not None:
+        d["timestamp"] = format_timestamp(s.timestamp)
+    if s.openOrders:
+        d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
+    if s.leverageTiers:
+        d["leverageTiers"] = {
+            sym: [
+                _clean(
+                    {
+                        "tier": t.tier,
+                        "minNotional": t.minNotional,
+                        "maxNotional": t.maxNotional,
+                        "maintenanceMarginRate": t.maintenanceMarginRate,
+                        "maxLeverage": t.maxLeverage,
+                        "maintenanceAmount": t.maintenanceAmount,
+                    }
+                )
+                for t in tiers
+            ]
+            for sym, tiers in s.leverageTiers.items()
+        }
+    if s.markets:
+        d["markets"] = {
+            sym: {
+                **_clean(
+                    {
+                        "markPrice": m.markPrice,
+                        "atrPct": m.atrPct,
+                        "contractSize": m.contractSize,
+                        "candles": [list(c) for c in m.candles] or None,
+                    }
+                ),
+                **m.extra,
+            }
+            for sym, m in s.markets.items()
+        }
+    d.update(s.extra)
+    return d
+
+
+def iter_snapshot_files(path: str | Path) -> list[Path]:
+    p = Path(path)
+    if p.is_dir():
+        return sorted(
+            x for x in p.rglob("*") if x.suffix in (".json", ".yaml", ".yml") and x.is_file()
+        )
+    return [p]
