@@ -99,6 +99,7 @@ def _model(name_or_model: Any) -> Any:
 
 _new_position = positional_constructor(Position)
 _new_market = positional_constructor(Market)
+_new_snapshot = positional_constructor(Snapshot)
 
 ATR_PERIOD = 14  # riskguard's enrichment defaults (riskguard/enrich.py)
 RV_WINDOW = 20
@@ -338,6 +339,7 @@ class PaperExchange:
             and type(m).unrealized_pnl is MarginModel.unrealized_pnl
         )
         self.stats: dict[str, MarketStats] = {}
+        self._tier_views: dict[tuple, dict] = {}
         self.has = {
             "fetchBalance": True,
             "fetchPositions": True,
@@ -500,6 +502,7 @@ class PaperExchange:
             m["contractSize"] = float(contract_size)
         if tiers is not None:
             self.tiers[symbol] = derive_tiers(list(tiers))
+            self._tier_views.clear()
         return m
 
     def view(self, account: str) -> PaperExchange:
@@ -1036,7 +1039,7 @@ class PaperExchange:
             for o in acct.orders.values()
             if o.trigger is None and not o.reduceOnly and o.remaining > 0
         )
-        wanted = list(dict.fromkeys([*acct.positions, *symbols]))
+        wanted = tuple(dict.fromkeys([*acct.positions, *symbols]))
         n = self.snapshot_candles
         markets = {}
         for sym in wanted:
@@ -1055,16 +1058,22 @@ class PaperExchange:
             if c and n > 0:
                 rows = tuple(list(c)[-n:]) if len(c) > n else tuple(c)
             markets[sym] = _new_market(marks.get(sym), None, rows, cs, {})
-        return Snapshot(
-            walletBalance=acct.wallet,
-            positions=tuple(positions),
-            exchange=self.model.name,
-            account=acct.name,
-            settle=acct.settle,
-            timestamp=self.now,
-            openOrders=orders,
-            leverageTiers={s: self.tiers[s] for s in wanted if s in self.tiers},
-            markets=markets,
+        tiers = self._tier_views.get(wanted)
+        if tiers is None:  # one dict per set of symbols, shared by every snapshot (read-only)
+            tiers = self._tier_views[wanted] = {s: self.tiers[s] for s in wanted if s in self.tiers}
+        return _new_snapshot(
+            acct.wallet,
+            tuple(positions),
+            self.model.name,
+            acct.name,
+            acct.settle,
+            self.now,
+            orders,
+            tiers,
+            markets,
+            1,
+            {},
+            None,
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -1836,14 +1845,20 @@ def _stops(acct: PaperAccount) -> dict[tuple[str, str], list[float]]:
 
 
 def _first_stop(stops, p: Any, mark: float | None) -> float | None:
-    cands = stops.get((p.symbol, "sell" if p.side == "long" else "buy"))
+    """The stop that triggers first: the highest below the mark (long), lowest above (short)."""
+    long = p.side == "long"
+    cands = stops.get((p.symbol, "sell" if long else "buy"))
     if not cands:
         return None
     ref = mark or p.entryPrice
-    side = [x for x in cands if (x < ref if p.side == "long" else x > ref)]
-    if not side:
-        return None
-    return max(side) if p.side == "long" else min(side)
+    best = None
+    for x in cands:
+        if long:
+            if x < ref and (best is None or x > best):
+                best = x
+        elif x > ref and (best is None or x < best):
+            best = x
+    return best
 
 
 def _first_tp(acct: PaperAccount, p: PaperPosition) -> float | None:
