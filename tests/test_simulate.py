@@ -210,3 +210,21 @@ def test_bench_quick_runs():
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "steps/s" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script for a TTY")
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    typescript = tmp_path / "tty"
+    cmd = (
+        f"{sys.executable} -m riskguard simulate --account {ISO_NO_STOP} -p {DEFAULT} "
+        f"--scenario gap-down > {tmp_path / 'out.txt'}"
+    )
+    r = subprocess.run(
+        ["script", "-qec", cmd, str(typescript)], capture_output=True, timeout=300, cwd=ROOT
+    )
+    assert r.returncode in (0, 1)
+    shown = typescript.read_bytes().decode("utf-8", "replace")
+    assert "simulate" in shown and "/600 steps" in shown  # 300 steps × (no policy + default)
+    # stdout went to a file: the table is there, the bar is not
+    table = (tmp_path / "out.txt").read_text()
+    assert "gap-down" in table and "/600 steps" not in table
