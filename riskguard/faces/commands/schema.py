@@ -11,7 +11,7 @@ from riskguard.model.schemas import load_schema
 def add_parser(sub, name):
     p = sub.add_parser(
         name,
-        help="print the JSON Schema of a policy, snapshot, order or decision",
+        help="print the JSON Schema of a policy, snapshot, order, decision or simulation result",
         description="Print a JSON Schema. The policy schema is composed from the "
         "params schemas of every loaded rule type (plugins included): point your "
         "editor's YAML language server at it.",
