@@ -13,9 +13,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from riskguard import Guard
-from riskguard.metrics import compute_metrics
-from riskguard.plugins import get_registry
-from riskguard.snapshot import build_snapshot, snapshot_to_dict
+from riskguard.engine.plugins import get_registry
+from riskguard.margin.metrics import compute_metrics
+from riskguard.model.snapshot import build_snapshot, snapshot_to_dict
 
 from .conftest import EXAMPLES, POLICIES
 
@@ -33,7 +33,7 @@ from riskguard.paper import AsyncPaperExchange, PaperExchange  # noqa: E402
 TWO_CROSS = EXAMPLES / "snapshots" / "binance-two-cross.json"
 DEFAULT = POLICIES / "default.yaml"
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
-MODELS = ("binance", "bybit", "okx", "gate", "bingx", "mexc", "weex", "generic")
+MODELS = ("binance", "bybit", "bybit-classic", "okx", "gate", "bingx", "mexc", "weex", "generic")
 
 
 def doc(model: str = "binance", **over) -> dict:
@@ -218,7 +218,7 @@ def test_executor_reports_the_4048_refusal_and_places_the_stop():
             == r.action.params["price"]
         )
     # a forced margin-mode switch with a position open comes back as a refusal with -4048
-    from riskguard import Action, Decision  # noqa: F401 - the public names
+    from riskguard import Action
 
     forced = replace(
         decision,
@@ -336,7 +336,7 @@ def test_cross_pool_liquidated_when_margin_balance_reaches_maintenance(case, eth
 
 
 def test_every_bundled_model_is_covered():
-    assert set(MODELS) <= set(get_registry().margin_models)
+    assert set(MODELS) == set(get_registry().margin_models)
 
 
 def test_a_gap_through_stop_and_liquidation_is_a_liquidation():
@@ -354,3 +354,89 @@ def test_paper_snapshot_is_a_valid_snapshot_document():
     ex.step({BTC: 60000.0, ETH: 3000.0}, timestamp=ex.now + 60_000)
     again = build_snapshot(snapshot_to_dict(ex.snapshot()))
     assert again.walletBalance == ex.account.wallet
+
+
+@given(st.lists(st.floats(0.9, 1.1), min_size=2, max_size=80), st.floats(1.0, 1e5))
+def test_incremental_market_stats_equal_riskguards_volatility(moves, start):
+    from riskguard.model.volatility import atr_pct, realized_vol_pct
+    from riskguard.paper.exchange import MarketStats
+
+    candles, px = [], start
+    for i, m in enumerate(moves):
+        o, px = px, px * m
+        candles.append([i, o, max(o, px) * 1.001, min(o, px) * 0.999, px, 0.0])
+    st_ = MarketStats()
+    for c in candles:
+        st_.add(c[2], c[3], c[4])
+    want = atr_pct(candles, 14)
+    assert (st_.atr_pct is None) == (want is None)
+    if want is not None:
+        assert st_.atr_pct == pytest.approx(want, rel=1e-12)
+    rv = realized_vol_pct(candles, 20)
+    assert (st_.realized_vol_pct is None) == (rv is None)
+    if rv is not None:
+        assert st_.realized_vol_pct == pytest.approx(rv, rel=1e-6, abs=1e-9)
+
+
+def test_funding_is_paid_when_a_funding_time_is_crossed():
+    ex = PaperExchange(doc(), funding_rate=0.0001)
+    w0 = ex.account.wallet
+    t8 = (ex.now // 28_800_000 + 1) * 28_800_000  # the next 00/08/16 UTC
+    assert ex.step({BTC: 61000.0, ETH: 2950.0}, timestamp=t8 - 60_000) == []
+    ev = ex.step({BTC: 61000.0, ETH: 2950.0}, timestamp=t8)
+    assert sorted(e["symbol"] for e in ev if e["type"] == "funding") == [BTC, ETH]
+    # the long pays, the short receives: 0.25 × 61,000 × 1e-4 − 2 × 2,950 × 1e-4
+    assert ex.account.wallet == pytest.approx(w0 - 1.525 + 0.59)
+    assert ex.account.funding == pytest.approx(1.525 - 0.59)
+
+
+def test_several_accounts_share_the_market_and_keep_their_books():
+    a, b = doc(), isolated_doc()
+    ex = PaperExchange({"a": a, "b": b})
+    assert set(ex.accounts) == {"a", "b"} and ex.account.name == "a"
+    ex.create_order(BTC, "market", "sell", 0.25, None, {"reduceOnly": True, "account": "b"})
+    assert BTC in ex.accounts["a"].positions and BTC not in ex.accounts["b"].positions
+    vb = ex.view("b")
+    assert [p["symbol"] for p in vb.fetch_positions()] == [ETH]
+    assert vb.fetch_positions()[0]["marginMode"] == "isolated"
+    with pytest.raises(ccxt.BadRequest):
+        ex.fetch_balance({"account": "c"})
+    # one mark moves both books
+    lp = compute_metrics(ex.snapshot("b"), ex.model).position(ETH).liquidationPrice
+    ev = ex.step({ETH: lp * 1.01, BTC: 61000.0}, timestamp=ex.now + 60_000)
+    assert [(e["type"], e["account"]) for e in ev if e["type"] == "liquidation"] == [
+        ("liquidation", "b")
+    ]
+
+
+@given(
+    st.sampled_from(["long", "short"]),
+    st.floats(1000.0, 100_000.0),
+    st.floats(2.0, 50.0),
+    st.integers(1, 500),
+    st.lists(st.floats(-0.03, 0.08), min_size=5, max_size=40),
+)
+def test_inverse_isolated_liquidation_matches_binance_coin_m(side, entry, lev, contracts, steps):
+    sym = "BTC/USD:BTC"
+    margin = contracts * 100 / entry / lev  # coin
+    d = {"schemaVersion": 1, "account": "c", "exchange": "binance", "timestamp": 0,
+         "settle": "BTC", "walletBalance": margin * 2,
+         "positions": [{"symbol": sym, "side": side, "contracts": float(contracts),
+                        "contractSize": 100.0, "inverse": True, "entryPrice": entry,
+                        "markPrice": entry, "leverage": lev, "marginMode": "isolated",
+                        "isolatedMargin": margin}]}  # fmt: skip
+    ex = PaperExchange(d, taker_fee=0.0)
+    lp = compute_metrics(ex.snapshot(), ex.model).positions[0].liquidationPrice
+    assume(lp is not None)
+    path = _path(entry, steps, side)
+    assume(all(abs(px - lp) > 1e-9 * lp for px in path))
+    crossed = [px <= lp if side == "long" else px >= lp for px in path]
+    for k, px in enumerate(path):
+        liq = [
+            e for e in ex.step({sym: px}, timestamp=(k + 1) * 60_000) if e["type"] == "liquidation"
+        ]
+        first = crossed[k] and not any(crossed[:k])
+        assert bool(liq) == first, (k, px, lp)
+        if liq:
+            assert ex.account.wallet == pytest.approx(margin, rel=1e-9)
+            break

@@ -53,6 +53,10 @@ margin as ``ccxt.InsufficientFunds``, ``-2022`` reduce-only that would increase 
 what to install).
 
 Price paths for the driver live in :mod:`riskguard.paper.prices`.
+
+May import: ``riskguard.errors``, ``riskguard.model``, ``riskguard.margin``,
+``riskguard.engine`` (the margin-model registry), and ccxt (lazily). Never a face, the
+batch auditor or contrib: the simulator and the ccxt wrappers sit above it.
 """
 
 from __future__ import annotations

@@ -48,7 +48,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from riskguard.snapshot import (
+from riskguard.margin.base import MarginModel
+from riskguard.model.slots import positional_constructor
+from riskguard.model.snapshot import (
     LeverageTier,
     Market,
     Order,
@@ -86,13 +88,74 @@ def _s(x: float | None) -> str | None:
 def _model(name_or_model: Any) -> Any:
     if not isinstance(name_or_model, str):
         return name_or_model
-    from riskguard.plugins import get_registry
+    from riskguard.engine.plugins import get_registry
 
     reg = get_registry()
     if name_or_model not in reg.margin_models:
         known = ", ".join(sorted(reg.margin_models))
         raise ValueError(f"unknown margin model {name_or_model!r}; known: {known}")
     return reg.margin_models[name_or_model]
+
+
+_new_position = positional_constructor(Position)
+_new_market = positional_constructor(Market)
+_new_snapshot = positional_constructor(Snapshot)
+
+ATR_PERIOD = 14  # riskguard's enrichment defaults (riskguard/enrich.py)
+RV_WINDOW = 20
+
+
+class MarketStats:
+    """ATR% (Wilder, 14) and realized volatility (20 log returns, % per candle) of one
+    symbol's recorded candles, kept incrementally — the definitions of
+    ``riskguard.model.volatility``, over the whole recorded history instead of a window."""
+
+    __slots__ = ("_rets", "_s", "_ss", "_trs", "atr", "close")
+
+    def __init__(self) -> None:
+        self.close: float | None = None
+        self.atr: float | None = None
+        self._trs: list[float] = []
+        self._rets: deque[float] = deque()
+        self._s = 0.0
+        self._ss = 0.0
+
+    def add(self, high: float, low: float, close: float) -> None:
+        prev = self.close
+        self.close = close
+        if prev is None:
+            return
+        tr = max(high - low, abs(high - prev), abs(low - prev))
+        if self.atr is None:
+            self._trs.append(tr)
+            if len(self._trs) == ATR_PERIOD:
+                self.atr = sum(self._trs) / ATR_PERIOD
+                self._trs = []
+        else:
+            self.atr = (self.atr * (ATR_PERIOD - 1) + tr) / ATR_PERIOD
+        if prev > 0 and close > 0:
+            r = math.log(close / prev)
+            self._rets.append(r)
+            self._s += r
+            self._ss += r * r
+            if len(self._rets) > RV_WINDOW:
+                old = self._rets.popleft()
+                self._s -= old
+                self._ss -= old * old
+
+    @property
+    def atr_pct(self) -> float | None:
+        if self.atr is None or not self.close:
+            return None
+        return self.atr / self.close * 100.0
+
+    @property
+    def realized_vol_pct(self) -> float | None:
+        n = len(self._rets)
+        if n < 2:
+            return None
+        var = (self._ss - self._s * self._s / n) / (n - 1)
+        return math.sqrt(max(var, 0.0)) * 100.0
 
 
 # --------------------------------------------------------------------------- state
@@ -170,17 +233,36 @@ class PaperOrder:
         "type",
     )
 
-    def __init__(self, **kw: Any) -> None:
-        self.average = None
+    def __init__(
+        self,
+        *,
+        id: str,
+        clientOrderId: str | None,
+        symbol: str,
+        type: str,
+        side: str,
+        amount: float,
+        price: float | None,
+        reduceOnly: bool,
+        timestamp: int,
+    ) -> None:
+        self.id = id
+        self.clientOrderId = clientOrderId
+        self.symbol = symbol
+        self.type = type
+        self.side = side
+        self.amount = amount
+        self.price = price
+        self.reduceOnly = reduceOnly
+        self.timestamp = timestamp
+        self.average: float | None = None
         self.cost = 0.0
         self.fee = 0.0
         self.filled = 0.0
         self.status = "open"
         self.direction = 0  # trigger orders: -1 fires when mark <= trigger, +1 when >=
-        self.kind = None  # "stop_loss" | "take_profit" | "trigger" | None
-        self.trigger = None
-        for k, v in kw.items():
-            setattr(self, k, v)
+        self.kind: str | None = None  # "stop_loss" | "take_profit" | "trigger" | None
+        self.trigger: float | None = None
 
     @property
     def remaining(self) -> float:
@@ -201,6 +283,7 @@ class PaperAccount:
         self.modes: dict[str, str] = {}
         self.fees = 0.0
         self.funding = 0.0
+        self.upnl = 0.0  # Σ uPnL at the marks of the last liquidation check
         self.realized = 0.0
         self.liquidations: list[dict] = []
 
@@ -231,6 +314,7 @@ class PaperExchange:
         default_leverage: float = 20.0,
         candle_history: int = 1000,
         snapshot_candles: int = 50,
+        market_stats: bool = False,
         timestamp: int | None = None,
     ) -> None:
         ccxt_module()  # refusals are ccxt exceptions: fail at construction, not mid-run
@@ -246,6 +330,16 @@ class PaperExchange:
         self.funding_rate = funding_rate
         self.default_leverage = float(default_leverage)
         self.snapshot_candles = int(snapshot_candles)
+        self.market_stats = bool(market_stats)
+        m = self.model
+        self._fast = (
+            m.mmBasis == "mark"
+            and m.tierUnit == "notional"
+            and type(m).maintenance_margin is MarginModel.maintenance_margin
+            and type(m).unrealized_pnl is MarginModel.unrealized_pnl
+        )
+        self.stats: dict[str, MarketStats] = {}
+        self._tier_views: dict[tuple, dict] = {}
         self.has = {
             "fetchBalance": True,
             "fetchPositions": True,
@@ -295,7 +389,11 @@ class PaperExchange:
                 self.marks.setdefault(sym, m.markPrice)
             if m.candles and sym not in self.candles:
                 d = self.candles[sym] = deque(maxlen=self._candle_history)
-                d.extend(tuple(float(x) for x in c) for c in m.candles)
+                st = self.stats[sym] = MarketStats()
+                for c in m.candles:
+                    row = tuple(float(x) for x in c)
+                    d.append(row)
+                    st.add(row[2], row[3], row[4])
         for p in s.positions:
             self.add_market(p.symbol, contract_size=p.contractSize, inverse=p.inverse)
             mark = s.mark_price(p)
@@ -404,6 +502,7 @@ class PaperExchange:
             m["contractSize"] = float(contract_size)
         if tiers is not None:
             self.tiers[symbol] = derive_tiers(list(tiers))
+            self._tier_views.clear()
         return m
 
     def view(self, account: str) -> PaperExchange:
@@ -422,7 +521,7 @@ class PaperExchange:
     def _acct(self, params: dict | None) -> PaperAccount:
         name = (params or {}).get("account") or self._default
         try:
-            return self.accounts[name]
+            return self.accounts[str(name)]
         except KeyError:
             raise self._refuse("bad_request", f"no account {name!r}") from None
 
@@ -475,11 +574,15 @@ class PaperExchange:
                 d = self.candles.get(sym)
                 if d is None:
                     d = self.candles[sym] = deque(maxlen=self._candle_history)
+                    self.stats[sym] = MarketStats()
                 c = candles.get(sym) if candles is not None else None
-                if c is not None:
-                    d.append(tuple(float(x) for x in c))
-                else:
-                    d.append((float(self.now), px, px, px, px, 0.0))
+                row = (
+                    tuple(float(x) for x in c)
+                    if c is not None
+                    else (float(self.now), px, px, px, px, 0.0)
+                )
+                d.append(row)
+                self.stats[sym].add(row[2], row[3], row[4])
         funding = (
             self.funding_rate
             and timestamp is not None
@@ -489,11 +592,12 @@ class PaperExchange:
             if not acct.positions and not acct.orders:
                 continue
             self._liquidate(acct, out)  # a gap past liquidation: the liquidation comes first
+            n = len(out)
             if acct.orders:
                 self._fill_resting(acct, out)
             if funding:
                 self._fund(acct, out)
-            if acct.positions:
+            if acct.positions and len(out) > n:  # fills or funding moved the margin
                 self._liquidate(acct, out)
         if out:
             self.events.extend(out)
@@ -595,18 +699,43 @@ class PaperExchange:
         fee = model.closeFeeRate
         marks = self.marks
         tiers = self.tiers
-        iso_total = c_upnl = c_need = 0.0
+        fast = self._fast
+        deduct = model.mmDeduction
+        default_rate = model.defaultMaintenanceMarginRate
+        iso_total = c_upnl = c_need = upnl = 0.0
         cross: list[PaperPosition] = []
         for p in list(acct.positions.values()):
             mark = marks.get(p.symbol)
             if mark is None:
                 continue
-            pos = p.position
-            u = model.unrealized_pnl(pos, mark)
-            mm, tier = model.maintenance_margin(pos, tiers.get(p.symbol, ()), mark)
-            if tier is None:
-                mm = 0.0  # no tier and no default rate: the model cannot say
-            need = mm + fee * model.notional(pos, mark)
+            if fast and not p.inverse:
+                # the base model's arithmetic, inlined (mark basis, tiers on notional)
+                size = p.contracts * p.contractSize
+                u = (size if p.side == "long" else -size) * (mark - p.entryPrice)
+                notional = size * mark
+                ts = tiers.get(p.symbol)
+                if ts:
+                    t = ts[0]
+                    for t2 in ts:
+                        if t2.minNotional <= notional:
+                            t = t2
+                        else:
+                            break
+                    mm = notional * t.maintenanceMarginRate - (
+                        t.maintenanceAmount if deduct else 0.0
+                    )
+                    if mm < 0.0:
+                        mm = 0.0
+                else:
+                    mm = notional * default_rate if default_rate is not None else 0.0
+                need = mm + fee * notional
+            else:
+                pos = p.position
+                u = model.unrealized_pnl(pos, mark)
+                mm, tier = model.maintenance_margin(pos, tiers.get(p.symbol, ()), mark)
+                if tier is None:
+                    mm = 0.0  # no tier and no default rate: the model cannot say
+                need = mm + fee * model.notional(pos, mark)
             if p.marginMode == "isolated":
                 iso = p.isolatedMargin or 0.0
                 if iso + u <= need:
@@ -618,10 +747,12 @@ class PaperExchange:
                     out.append(ev)
                 else:
                     iso_total += iso
+                    upnl += u
             else:
                 c_upnl += u
                 c_need += need
                 cross.append(p)
+        acct.upnl = upnl + c_upnl
         if not cross:
             return
         cross_wallet = acct.wallet - iso_total
@@ -632,6 +763,7 @@ class PaperExchange:
                 self._cancel_reduce_only(acct, p.symbol)
             acct.wallet = max(acct.wallet - lost, 0.0)
             acct.realized -= lost
+            acct.upnl = upnl
             out.append(
                 self._liq_event(
                     acct,
@@ -868,7 +1000,9 @@ class PaperExchange:
         Stops are read from the open reduce-only stop orders the way
         ``snapshot_from_ccxt`` reads them (the first to trigger on the adverse side of the
         mark); markets carry the mark, contract size and the last ``snapshot_candles``
-        candles of every held symbol and of ``symbols``.
+        candles of every held symbol and of ``symbols`` — or, with ``market_stats=True``,
+        no candles but their ATR% and realized volatility kept incrementally
+        (:class:`MarketStats`, what the simulator uses: O(1) per step, not O(candles)).
         """
         acct = self.accounts[account or self._default]  # type: ignore[index]
         marks = self.marks
@@ -877,18 +1011,21 @@ class PaperExchange:
         for p in acct.positions.values():
             mark = marks.get(p.symbol)
             positions.append(
-                Position(
-                    symbol=p.symbol,
-                    side=p.side,
-                    contracts=p.contracts,
-                    entryPrice=p.entryPrice,
-                    markPrice=mark,
-                    leverage=p.leverage,
-                    marginMode=p.marginMode,
-                    contractSize=p.contractSize,
-                    isolatedMargin=p.isolatedMargin if p.marginMode == "isolated" else None,
-                    inverse=p.inverse,
-                    stopLossPrice=_first_stop(stops, p, mark),
+                _new_position(
+                    p.symbol,
+                    p.side,
+                    p.contracts,
+                    p.entryPrice,
+                    mark,
+                    p.leverage,
+                    p.marginMode,
+                    p.contractSize,
+                    p.isolatedMargin if p.marginMode == "isolated" else None,
+                    p.inverse,
+                    _first_stop(stops, p, mark) if stops else None,
+                    None,
+                    None,
+                    {},
                 )
             )
         orders = tuple(
@@ -902,29 +1039,41 @@ class PaperExchange:
             for o in acct.orders.values()
             if o.trigger is None and not o.reduceOnly and o.remaining > 0
         )
-        wanted = list(dict.fromkeys([*acct.positions, *symbols]))
+        wanted = tuple(dict.fromkeys([*acct.positions, *symbols]))
         n = self.snapshot_candles
         markets = {}
         for sym in wanted:
+            cs = self.markets[sym]["contractSize"] if sym in self.markets else None
+            if self.market_stats:
+                st = self.stats.get(sym)
+                atr = rv = None
+                if st is not None:
+                    atr, rv = st.atr_pct, st.realized_vol_pct
+                markets[sym] = _new_market(
+                    marks.get(sym), atr, (), cs, {} if rv is None else {"realizedVolPct": rv}
+                )
+                continue
             c = self.candles.get(sym)
             rows: tuple = ()
             if c and n > 0:
                 rows = tuple(list(c)[-n:]) if len(c) > n else tuple(c)
-            markets[sym] = Market(
-                markPrice=marks.get(sym),
-                candles=rows,
-                contractSize=self.markets[sym]["contractSize"] if sym in self.markets else None,
-            )
-        return Snapshot(
-            walletBalance=acct.wallet,
-            positions=tuple(positions),
-            exchange=self.model.name,
-            account=acct.name,
-            settle=acct.settle,
-            timestamp=self.now,
-            openOrders=orders,
-            leverageTiers={s: self.tiers[s] for s in wanted if s in self.tiers},
-            markets=markets,
+            markets[sym] = _new_market(marks.get(sym), None, rows, cs, {})
+        tiers = self._tier_views.get(wanted)
+        if tiers is None:  # one dict per set of symbols, shared by every snapshot (read-only)
+            tiers = self._tier_views[wanted] = {s: self.tiers[s] for s in wanted if s in self.tiers}
+        return _new_snapshot(
+            acct.wallet,
+            tuple(positions),
+            self.model.name,
+            acct.name,
+            acct.settle,
+            self.now,
+            orders,
+            tiers,
+            markets,
+            1,
+            {},
+            None,
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -1029,7 +1178,7 @@ class PaperExchange:
         }
 
     def _metrics(self, acct: PaperAccount) -> Any:
-        from riskguard.metrics import compute_metrics
+        from riskguard.margin.metrics import compute_metrics
 
         return compute_metrics(self.snapshot(acct.name), self.model)
 
@@ -1412,9 +1561,11 @@ class PaperExchange:
         out: list[dict] = []
         if type == "market":
             self._execute(acct, o, self._taker_price(side, mark), self.taker_fee, out)  # type: ignore[arg-type]
-        elif mark is not None and (
-            (side == "buy" and mark <= price) or (side == "sell" and mark >= price)
-        ):  # type: ignore[operator]
+        elif (
+            mark is not None
+            and price is not None
+            and ((side == "buy" and mark <= price) or (side == "sell" and mark >= price))
+        ):
             self._execute(acct, o, self._taker_price(side, mark), self.taker_fee, out)
         if out:
             self.events.extend(out)
@@ -1694,14 +1845,20 @@ def _stops(acct: PaperAccount) -> dict[tuple[str, str], list[float]]:
 
 
 def _first_stop(stops, p: Any, mark: float | None) -> float | None:
-    cands = stops.get((p.symbol, "sell" if p.side == "long" else "buy"))
+    """The stop that triggers first: the highest below the mark (long), lowest above (short)."""
+    long = p.side == "long"
+    cands = stops.get((p.symbol, "sell" if long else "buy"))
     if not cands:
         return None
     ref = mark or p.entryPrice
-    side = [x for x in cands if (x < ref if p.side == "long" else x > ref)]
-    if not side:
-        return None
-    return max(side) if p.side == "long" else min(side)
+    best = None
+    for x in cands:
+        if long:
+            if x < ref and (best is None or x > best):
+                best = x
+        elif x > ref and (best is None or x < best):
+            best = x
+    return best
 
 
 def _first_tp(acct: PaperAccount, p: PaperPosition) -> float | None:
