@@ -16,10 +16,11 @@ examples:
   riskguard watch watch.yaml --execute set_stop_loss,add_isolated_margin
   riskguard watch watch.yaml --execute set_stop_loss --dry-run
 
-signals: SIGTERM/SIGINT drain alerts and logs, save state and exit 0;
+signals: SIGTERM/SIGINT finish the rounds in flight, drain alerts and logs, save the state
+         and exit (with the status below);
          SIGUSR1 halts every account (kill switch), SIGUSR2 releases it.
 exit codes: 0 nothing at error or above open, 1 a blocking breach, a blind or a stopped
-            account remains, 2 bad config or usage.
+            account remains, 2 bad config or usage, 3 internal error.
 """
 
 
