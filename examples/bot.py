@@ -125,8 +125,8 @@ def main() -> int:
         try:
             exchange.create_order(symbol, kind, side, amount, price, params)
             d = exchange.last_decision
-            if d.decision == "resize":
-                print(f"  resized to {d.maxAllowedAmount:g} (policy limit)")
+            if not d.allowed:  # a resize: only the approved amount was sent
+                print(f"  resized to {d.approved_amount:g} (policy limit)")
         except OrderRejected as exc:
             print(f"  rejected: {'; '.join(exc.decision.reasons())}")
 

@@ -39,7 +39,7 @@ async function main() {
 
   // 1. a new account snapshot, checked with the first order
   let d = await ask({ account: "main", snapshot, order: buy });
-  console.log(`buy 0.3 BTC -> ${d.decision}` + (d.decision === "resize" ? ` to ${d.maxAllowedAmount}` : ""));
+  console.log(`buy 0.3 BTC -> ${d.decision}` + (d.decision === "resize" ? ` to ${d.approvedAmount}` : ""));
 
   // 2. the next order reuses the stored snapshot: only the order crosses the pipe
   d = await ask({ account: "main", order: { ...buy, amount: 0.1 } });

@@ -212,13 +212,20 @@ def test_decisions_are_reproducible_and_judged_at_the_snapshot_time(tmp_path):
         assert d["timestamp"] == d["snapshot"]["timestamp"]
 
 
-def test_out_appends(tmp_path):
+def test_out_appends_only_when_asked(tmp_path):
     jl = write_jsonl(tmp_path / "a.jsonl", series(3))
     out = tmp_path / "out.jsonl"
     out.write_text('{"earlier": true}\n')
-    run_cli("audit", "-p", DEFAULT, str(jl), "--out", str(out))
+    r = run_cli("audit", "-p", DEFAULT, str(jl), "--out", str(out))
+    assert r.returncode == 2 and "--append" in r.stderr and "--force" in r.stderr
+    assert out.read_text() == '{"earlier": true}\n'  # refused before any work
+    run_cli("audit", "-p", DEFAULT, str(jl), "--out", str(out), "--append")
     lines = out.read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[0]) == {"earlier": True}
+    run_cli("audit", "-p", DEFAULT, str(jl), "--out", str(out), "--force")
+    assert [json.loads(x)["snapshot"]["ref"] for x in out.read_text().splitlines()] == [
+        f"{jl}:{n}" for n in (1, 2, 3)
+    ]
 
 
 def test_compact_metrics_are_a_subset_of_full(tmp_path):

@@ -70,7 +70,7 @@ def test_default_policy_suite_passes_and_covers_every_rule():
 
 
 def test_fixture_suite_reports_each_case_and_table_row_by_name():
-    r = cli(str(MINI))
+    r = cli(str(MINI), "-z")  # its one skipped case would exit 1 without -z
     assert r.returncode == 0, r.stdout + r.stderr
     for name in (
         "calm account from a file",
@@ -197,7 +197,7 @@ def test_empty_list_means_none_at_all(tmp_path):
 
 
 def test_coverage_lists_rules_no_case_violated():
-    r = cli(str(MINI), "--coverage")
+    r = cli(str(MINI), "--coverage", "--exit-zero-on-skipped")
     assert r.returncode == 0
     assert "coverage of policy mini: 2/3 rules violated by some case" in r.stdout
     assert "not exercised (no case violates): isolate-on-volatility" in r.stdout
@@ -227,6 +227,7 @@ def test_json_format_has_summary_locations_and_failures():
         "failed": 1,
         "errors": 0,
         "skipped": 0,
+        "untested": 0,
         "files": 1,
     }
     bad = doc["results"][1]
@@ -537,3 +538,46 @@ def test_api_run_tests_and_coverage():
     ]
     assert tf.cases[3].row == {"name": "small", "amount": 0.1, "decision": "allow"}
     assert tf.cases[0].line == 6  # reported at the case's own line
+
+
+# --------------------------------------------------------------------------- what was skipped
+
+
+def test_a_skipped_case_is_reported_and_fails_the_run_unless_z():
+    r = cli(str(MINI))
+    assert r.returncode == 1, r.stdout + r.stderr  # every other case passes
+    assert "SKIP " in r.stdout and "FAIL 0" in r.stdout and "SKIP 1" in r.stdout
+    assert cli(str(MINI), "-z").returncode == 0
+
+
+def test_a_policy_without_tests_is_named_as_skipped(tmp_path):
+    (tmp_path / "tested.yaml").write_text(MINI.read_text())
+    (tmp_path / "tested.tests.yaml").write_text(
+        (PT / "mini.tests.yaml").read_text().replace("policy: mini.yaml", "policy: tested.yaml")
+    )
+    (tmp_path / "lonely.yaml").write_text(MINI.read_text())
+    (tmp_path / "not-a-policy.yaml").write_text("- {name: row, amount: 1}\n")
+    for rel in ("buy-btc.json", "calm.json", "amounts.yaml"):
+        (tmp_path / rel).write_text((PT / rel).read_text())
+    r = cli(str(tmp_path), "-z")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "lonely.yaml: no tests (expected lonely.tests.yaml beside it)" in r.stdout
+    assert "UNTESTED 1" in r.stdout
+    assert "tested.yaml: no tests" not in r.stdout and "not-a-policy" not in r.stdout
+    assert cli(str(tmp_path)).returncode == 1
+    doc = json.loads(cli(str(tmp_path), "--format", "json").stdout)
+    assert doc["summary"]["untested"] == 1 and doc["untested"] == [str(tmp_path / "lonely.yaml")]
+    r = cli(str(tmp_path / "lonely.yaml"))
+    assert r.returncode == 1 and "lonely.yaml: no tests" in r.stdout
+
+
+def test_every_preset_has_a_passing_tests_file():
+    """policies/README.md promises `<name>.tests.yaml` beside every preset."""
+    presets = sorted(p for p in POLICIES.glob("*.yaml") if not p.name.endswith(".tests.yaml"))
+    assert len(presets) >= 5
+    for p in presets:
+        assert p.with_name(p.stem + ".tests.yaml").is_file(), p.name
+    r = cli(str(POLICIES), "--coverage")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "UNTESTED" not in r.stdout and "SKIP" not in r.stdout
+    assert "not exercised" not in r.stdout  # every rule of every preset is violated somewhere

@@ -163,3 +163,34 @@ def test_stream_needs_no_snapshot_but_check_does():
     assert r.returncode == 2 and "--snapshot" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("check", "--stream", "-p", DEFAULT, "--order", "x.json", input="")
     assert r.returncode == 2 and "--stream" in r.stderr
+
+
+def test_a_bound_is_printed_at_one_precision_on_every_line():
+    """Issue 13 item 9: a resize and an allow of the same account gave the same bound at
+    two precisions (0.2471… floored for the resize, the raw float for the allow)."""
+    snap = json.loads((ROOT / "examples" / "snapshots" / "binance-two-cross.json").read_text())
+    buy = {
+        "symbol": "BTC/USDT:USDT",
+        "side": "buy",
+        "type": "limit",
+        "price": 61000,
+        "leverage": 10,
+    }
+    out = stream(
+        {"id": 1, "account": "main", "snapshot": snap, "order": {**buy, "amount": 0.3}},
+        {"id": 2, "account": "main", "order": {**buy, "amount": 0.1}},
+    )
+    assert [o["decision"] for o in out] == ["resize", "allow"]
+    assert out[0]["maxAllowedAmount"] == out[1]["maxAllowedAmount"]
+    assert len(repr(out[1]["maxAllowedAmount"]).replace("0.", "", 1)) <= 8
+    assert out[0]["approvedAmount"] == out[0]["maxAllowedAmount"]
+    assert out[1]["approvedAmount"] == 0.1
+
+
+def test_a_malformed_line_names_the_streams_line_not_the_parsers():
+    out = stream({"id": 1, "snapshot": snapshot_doc()}, "", "", '{"id": 4, "order": }')
+    err = out[1]["error"]
+    assert out[1]["line"] == 4
+    assert err["code"] == "invalid_json"
+    assert err["message"].startswith("line 4, column ")
+    assert "line 1" not in err["message"]

@@ -195,6 +195,27 @@ def pool_map(
         )
 
 
+#: How long to try a ``--scheduler`` address before calling it a usage error (distributed's
+#: own default is 30 s, spent in silence).
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+
+
+def _connect(client_cls: Any, address: str, timeout: float) -> Any:
+    """A client of the scheduler at ``address``, or a usage error at once (exit 2): a wrong
+    address is the user's to fix, not a fault of riskguard."""
+    from riskguard.errors import RiskguardError
+
+    try:
+        return client_cls(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        detail = str(exc).strip() or type(exc).__name__
+        raise RiskguardError(
+            f"--scheduler {address}: cannot reach a Dask scheduler there within {timeout:g} s "
+            f"({detail}). Check the address (tcp://host:8786) and that the scheduler is "
+            "running; omit --scheduler to start a local cluster"
+        ) from None
+
+
 def dask_map(
     task: ChunkTask,
     chunks: Iterable[list],
@@ -205,6 +226,7 @@ def dask_map(
     client: Any = None,
     window: int | None = None,
     stop: Stop = _never,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> bool:
     """Evaluate ``chunks`` on a Dask cluster; ``consume`` results in order.
 
@@ -227,7 +249,7 @@ def dask_map(
     own_client = client is None
     if client is None:
         if scheduler:
-            client = Client(scheduler)
+            client = _connect(Client, scheduler, connect_timeout)
         else:
             with _sigint_ignored():
                 # Worker processes inherit "ignore Ctrl-C": the terminal sends it to the

@@ -556,10 +556,10 @@ class _GuardedBase:
     def _allowed_amount(self, decision: Any, order: Order) -> float:
         """The amount to send, or raise OrderRejected."""
         self.last_decision = decision
-        if decision.decision == "allow":
+        if decision.allowed:
             return order.amount
         if decision.decision == "resize" and self.resize:
-            allowed = decision.maxAllowedAmount or 0.0
+            allowed = decision.amount_to_send(order)  # 0 unless a positive resized amount
             amount = allowed
             to_precision = getattr(self._exchange, "amount_to_precision", None)
             if to_precision is not None:

@@ -126,7 +126,56 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return self.decision != "deny"
+        """True only when the order (or account) may go ahead **unchanged**.
+
+        A ``resize`` is not ``allowed``: the order fits only at a smaller amount. Send
+        :attr:`approved_amount` (or :meth:`amount_to_send`), never the order's own amount.
+        Monitor mode never denies, so there ``allowed`` is always true.
+        """
+        return self.decision == "allow"
+
+    @property
+    def approved_amount(self) -> float:
+        """The amount this decision lets you send: the order's amount when allowed, the
+        resized amount (``maxAllowedAmount``, never above the order's) when resized, and
+        ``0.0`` when denied or when the check had no order. Round it **down** to the
+        exchange's precision before sending (ccxt's ``amount_to_precision`` truncates)."""
+        order = self.order
+        if order is None or self.decision == "deny":
+            return 0.0
+        if self.decision == "allow":
+            return float(order.amount)
+        m = self.maxAllowedAmount  # resize
+        if m is None or not math.isfinite(m) or m <= 0:
+            return 0.0
+        return float(min(m, order.amount))
+
+    def amount_to_send(self, order: Any = None) -> float:
+        """:attr:`approved_amount`, after checking that ``order`` (dict or
+        :class:`~riskguard.Order`) is the order this decision judged: a decision is never
+        applied to another symbol, side or a larger amount. ``0.0`` means: send nothing."""
+        if order is not None and self.order is not None:
+
+            def get(key: str) -> Any:
+                if isinstance(order, dict):
+                    return order.get(key)
+                return getattr(order, key, None)
+
+            for key in ("symbol", "side"):
+                theirs = get(key)
+                ours = getattr(self.order, key)
+                if theirs is not None and theirs != ours:
+                    raise ValueError(
+                        f"this decision judged a {self.order.side} {self.order.symbol} order, "
+                        f"not {key}={theirs!r}: check that order first"
+                    )
+            amount = get("amount")
+            if amount is not None and float(amount) > self.order.amount:
+                raise ValueError(
+                    f"this decision judged amount {self.order.amount:g}, not {float(amount):g}: "
+                    "check that order first"
+                )
+        return self.approved_amount
 
     @property
     def snapshot_digest(self) -> str:
@@ -160,6 +209,7 @@ class Decision:
             # An order's unknown fields are echoed; a bot may have left credentials there.
             d["order"] = redact(order_to_dict(self.order))
             d["maxAllowedAmount"] = _json_num(self.maxAllowedAmount)
+            d["approvedAmount"] = self.approved_amount
         if self.mode == "monitor":
             d["enforcement"] = "off: monitor mode never denies"
             d["wouldDecide"] = self.wouldDecide

@@ -381,6 +381,10 @@ def evaluate(
     outcome = "deny" if blocking else "allow"
     if order is not None:
         max_allowed, bounded = _max_amount(policy, ctx)
+        if max_allowed is not None and 0 < max_allowed < math.inf:
+            # One precision for every decision (a resize's amount is floored too), so a
+            # stream of answers never shows the same bound at two precisions.
+            max_allowed = _floor_amount(max_allowed)
         if blocking and not errors and not pre:
             resizers = {r.id for r in policy.rules if "resize_order" in r.actions} & bounded
             # A pool pushed past maintenance by the order itself is fixed by a smaller order

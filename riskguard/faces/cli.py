@@ -29,6 +29,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Risk policies for leveraged crypto-futures accounts: pre-trade checks, "
         "bot guardrails and snapshot audits.",
         epilog="Exit codes: 0 ok, 1 denied/resized or violations found, 2 bad input or usage, "
-        "3 internal error (the decision is deny). Run 'riskguard COMMAND --help' for details.",
+        "3 internal error (the decision is deny), 141 stdout closed early (broken pipe). "
+        "Run 'riskguard COMMAND --help' for details.",
     )
     from riskguard import __version__
 
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
     except RiskguardError as exc:
         print_problems(exc)
         return EXIT_USAGE
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return EXIT_OK
+        return _broken_pipe()
     except Exception as exc:  # last line of defence: no traceback, exit 3
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(
@@ -94,6 +98,23 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("RISKGUARD_DEBUG"):
             raise
         return EXIT_INTERNAL
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``riskguard audit ... | head -1``).
+
+    Exit as a process killed by SIGPIPE does in a shell (128 + 13), without a traceback, so
+    ``set -o pipefail`` still sees a failure: the output, and the outcome it carried, were
+    not delivered. stdout is pointed at /dev/null first so the interpreter's final flush
+    does not raise again (the recipe of the Python docs, "Note on SIGPIPE")."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     from riskguard import Guard
     guard = Guard.from_file("policies/default.yaml", audit_log="audit.jsonl")
     decision = guard.check(snapshot, order)      # dict | Snapshot, dict | Order | None
-    if not decision.allowed: ...
+    amount = decision.amount_to_send(order)      # 0 if denied, the smaller amount if resized
+    if amount > 0: ...                           # decision.allowed: true only if unchanged
     decision = await guard.acheck(snapshot, order)   # from asyncio: never waits on disk
 
 Why it is shaped this way:

@@ -17,11 +17,18 @@ OUTCOME_STYLE = {"allow": "bold green", "resize": "bold yellow", "deny": "bold r
 SEVERITY_STYLE = {"info": "dim", "warning": "yellow", "error": "red", "critical": "bold red"}
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich exits 1 here; the command line turns a broken pipe into exit 141 (cli.py)
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (logs, CI, `| less`) gets a wide fixed width so codes don't wrap.
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
-    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+    return _Console(file=stream, highlight=False, soft_wrap=False, width=width)
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -121,6 +128,7 @@ def print_decision(d: Any, *, title: str | None = None) -> None:
     if d.order is not None:
         o = d.order
         line = f"order {o.side} {o.amount:g} {o.symbol}"
+        line += f" · send {d.approved_amount:g}"
         if d.maxAllowedAmount is not None:
             line += f" · largest allowed amount {d.maxAllowedAmount:g}"
         c.print(line)

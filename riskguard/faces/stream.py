@@ -18,7 +18,10 @@ Rules of the protocol:
 - ``{"control": {"tradingState": "halted"}}`` flips the kill switch (answered with
   ``{"ok": true, ...}``);
 - a malformed line gets ``{"error": {"code", "message", "problems"?}, "line": N}`` and the
-  stream goes on: one bad message never takes the guardrail down;
+  stream goes on: one bad message never takes the guardrail down; ``N`` (and the message)
+  count the stream's lines from 1, blank lines included;
+- a decision on an order carries ``approvedAmount``: the amount to send (the order's on
+  ``allow``, the smaller one on ``resize``, 0 on ``deny``);
 - one :class:`~riskguard.faces.guard.Guard` serves the whole stream, so stateful rules (order
   rates, the kill switch) see every order.
 """
@@ -66,8 +69,15 @@ class Stream:
         try:
             try:
                 msg = json.loads(line, parse_constant=_no_constants)
-            except ValueError as exc:  # JSONDecodeError, NaN/Infinity
-                raise _LineError("invalid_json", f"not JSON: {exc}") from None
+            except json.JSONDecodeError as exc:
+                # The parser counts lines within this one message (always "line 1"): name
+                # the stream's line instead, and the column within it.
+                raise _LineError(
+                    "invalid_json",
+                    f"line {lineno}, column {exc.colno}: not JSON: {exc.msg}",
+                ) from None
+            except ValueError as exc:  # NaN/Infinity
+                raise _LineError("invalid_json", f"line {lineno}: not JSON: {exc}") from None
             if not isinstance(msg, dict):
                 raise _LineError(
                     "invalid_message", f"expected a JSON object, got {type(msg).__name__}"

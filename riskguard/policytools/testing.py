@@ -300,6 +300,8 @@ class SuiteResult:
     files: list[str] = field(default_factory=list)
     policies: dict[str, CompiledPolicy] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    #: policy files among the inputs that no tests file covers (reported as skipped)
+    untested: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -319,8 +321,15 @@ class SuiteResult:
             "failed": self.count("fail"),
             "errors": self.count("error"),
             "skipped": self.count("skip"),
+            "untested": len(self.untested),
             "files": len(self.files),
         }
+
+    @property
+    def skipped_anything(self) -> bool:
+        """A skipped case or a policy without tests: ``riskguard test`` exits 1 for it
+        unless ``--exit-zero-on-skipped`` (as ``opa test`` does)."""
+        return bool(self.untested) or any(r.status == "skip" for r in self.results)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -356,8 +365,6 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Problem], list[str]]:
             stem = p.name.rsplit(".", 1)[0] if "." in p.name else p.name
             cands = [p.with_name(stem + s) for s in SUFFIXES]
             found = [q for q in cands if q.is_file()]
-            if not found:
-                notices.append(f"{raw}: no tests (expected {cands[0].name} beside the policy)")
             files.extend(found)
     out: list[Path] = []
     seen: set[Path] = set()
@@ -367,6 +374,45 @@ def discover(paths: list[str]) -> tuple[list[Path], list[Problem], list[str]]:
             seen.add(key)
             out.append(f)
     return out, problems, notices
+
+
+_POLICY_KIND = re.compile(r"^kind:\s*['\"]?Policy['\"]?\s*(#.*)?$", re.M)
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+def is_policy_file(p: Path) -> bool:
+    """A policy document (``kind: Policy`` at the top level), read as text: cheap, and a
+    file that only looks like one is compiled, and judged, by its tests anyway."""
+    if not p.is_file() or not p.name.endswith(POLICY_SUFFIXES) or is_test_file(p):
+        return False
+    try:
+        with open(p, encoding="utf-8") as fh:
+            head = fh.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return _POLICY_KIND.search(head) is not None
+
+
+def untested_policies(paths: list[str], tested: set[Path]) -> list[str]:
+    """Policy files named by ``paths`` (or found in a directory of them, recursively) that
+    no tests file covers: ``tested`` holds the resolved policies the tests files named."""
+    out: list[str] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            cands = sorted(q for s in POLICY_SUFFIXES for q in p.rglob(f"*{s}"))
+        elif p.is_file() and not is_test_file(p):
+            cands = [p]
+        else:
+            continue
+        for q in cands:
+            key = q.resolve()
+            if key in seen or key in tested or not is_policy_file(q):
+                continue
+            seen.add(key)
+            out.append(str(q))
+    return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -1282,20 +1328,36 @@ def run_tests(
     suite.problems += problems
     suite.notices += notices
     loader = _Loader(tuple(plugins))
+    tested: set[Path] = set()
     for f in files:
         suite.files.append(str(f))
+        # A tests file that fails to load still names its policy: that policy is not
+        # "untested", its tests are broken (reported as the input error they are).
+        tested.add(_default_policy_of(f).resolve())
         try:
             tf = loader.load(f)
         except RiskguardError as exc:
             suite.problems += exc.problems
             continue
+        tested.add(Path(tf.policy).resolve())
         policy = loader.policies[str(Path(tf.policy).resolve())]
         suite.policies[str(Path(tf.policy).resolve())] = policy
         for case in tf.cases:
             if pattern is not None and not pattern.search(case.name):
                 continue
             suite.results.append(run_case(case, policy))
+    suite.untested = untested_policies(paths, tested)
     return suite
+
+
+def _default_policy_of(test_file: Path) -> Path:
+    """``x.tests.yaml`` -> ``x.yaml`` beside it (what a tests file without ``policy:``
+    tests; the loader reads the real ``policy:`` field)."""
+    name = test_file.name
+    for s in SUFFIXES:
+        if name.endswith(s):
+            return test_file.with_name(name[: -len(s)] + ".yaml")
+    return test_file
 
 
 # --------------------------------------------------------------------------- coverage
@@ -1380,6 +1442,8 @@ def json_report(suite: SuiteResult, *, with_coverage: bool = False) -> dict:
     }
     if suite.notices:
         doc["notices"] = list(suite.notices)
+    if suite.untested:
+        doc["untested"] = list(suite.untested)
     if with_coverage:
         doc["coverage"] = coverage(suite)
     return doc

@@ -1,6 +1,6 @@
 """``cross_stress``: does the cross pool survive an adverse shock to every position at once?
 
-Practice (reference/trading-risk.md, rule 6): cross hides risk per trade — any trade can
+Practice (docs/trading-risk.md, rule 6): cross hides risk per trade — any trade can
 take the whole pool, and in a crash everything moves against you together. So shock
 every cross position adversely at the same time (longs down, shorts up) by ``shockPct``
 percent, or by ``atrMultiple`` × each symbol's ATR% (when both are set, the larger per

@@ -1,6 +1,6 @@
 """``isolate_on_volatility``: in extreme volatility, cross positions move to isolated.
 
-Practice (reference/trading-risk.md, rule 5, phase 3): around major news, macro
+Practice (docs/trading-risk.md, rule 5, phase 3): around major news, macro
 announcements, flash crashes or ATR spikes, move active positions back to isolated so a
 wick against one position consumes only its own margin instead of cascading through the
 cross pool.

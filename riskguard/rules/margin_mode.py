@@ -1,6 +1,6 @@
 """``margin_mode``: each symbol runs in the margin mode the policy says.
 
-Practice (reference/trading-risk.md, "where modes fit"): isolated for scalping,
+Practice (docs/trading-risk.md, "where each mode fits"): isolated for scalping,
 breakouts, hedges that must not share margin and beginners; cross for long-horizon trend
 books and netted hedges. The policy fixes the mode per symbol or group; drift between the
 policy and the account (configured isolated, found cross) is a violation with a

@@ -1,6 +1,6 @@
 """``margin_utilization``: keep total initial margin at or below a share of equity.
 
-Practice (reference/trading-risk.md, rule 1): the sum of initial margins of open
+Practice (docs/trading-risk.md, rule 1): the sum of initial margins of open
 positions should stay at or below 30–40 % of the account, even in cross, so that a
 drawdown never forces a margin call. ``utilization = Σ initialMargin / equity``, with
 margin reserved by open orders included when ``includeOpenOrders`` is true.

@@ -1,6 +1,6 @@
 """``max_leverage``: leverage per position and for the whole account, within limits.
 
-Practice (reference/trading-risk.md, rules 3 and 7): know your leverage — 20× means a
+Practice (docs/trading-risk.md, rules 3 and 7): know your leverage — 20× means a
 ~5 % adverse move consumes isolated margin — and resist the over-leverage that cross
 invites because its buffer looks large.
 

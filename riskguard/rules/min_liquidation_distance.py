@@ -1,6 +1,6 @@
 """``min_liquidation_distance``: the liquidation price stays far enough from the mark.
 
-Practice (reference/trading-risk.md, rule 3): know your leverage — at 20× a ~5 % adverse
+Practice (docs/trading-risk.md, rule 3): know your leverage — at 20× a ~5 % adverse
 move liquidates isolated margin. Require a minimum distance ``s·(mark − LP)/mark`` in
 percent of the mark (``minPct``) and/or in multiples of the symbol's ATR% (``atrMultiple``,
 so that ordinary noise cannot liquidate: 3 × ATR is a common floor). When both are set,

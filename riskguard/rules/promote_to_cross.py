@@ -1,6 +1,6 @@
 """``promote_to_cross``: an over-margined isolated winner may join the cross pool (advisory).
 
-Practice (reference/trading-risk.md, rule 5, phase 2): once an isolated position's profit
+Practice (docs/trading-risk.md, rule 5, phase 2): once an isolated position's profit
 far exceeds its maintenance margin, moving it to cross lends that profit to the other
 positions, pushing their liquidation prices away. Only when markets are calm: with a
 volatility trigger active (ATR% above ``atrPctAbove``, realized volatility above

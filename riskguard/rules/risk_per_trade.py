@@ -1,6 +1,6 @@
 """``risk_per_trade``: the loss at the stop is at most a fixed fraction of equity.
 
-Practice (reference/trading-risk.md, rule 4): enter with a fixed risk per trade, e.g.
+Practice (docs/trading-risk.md, rule 4): enter with a fixed risk per trade, e.g.
 1 % of the portfolio: the loss if the stop is hit — or, with no stop, what can be lost —
 stays at or below ``max`` × equity. Risk per position:
 

@@ -1,6 +1,6 @@
 """``stop_before_liquidation``: every position has a stop-loss that triggers before liquidation.
 
-Practice (reference/trading-risk.md, rule 2): never rely on the exchange's liquidation;
+Practice (docs/trading-risk.md, rule 2): never rely on the exchange's liquidation;
 a hard stop must trigger before the liquidation price. The buffer between them follows
 freqtrade's ``liquidation_buffer`` (margin-math.md §2.4): the stop must be at least
 ``bufferFraction`` of the entry→liquidation distance away from the liquidation price,

@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 from riskguard.batch.run import (
+    DECISION_FORMS,
     DEFAULT_CHUNK_SIZE,
     METRICS_MODES,
     AuditOptions,
     AuditTotals,
     BadRecord,
+    check_out_free,
     expand_inputs,
     input_size,
     run_audit,
@@ -34,7 +36,10 @@ EPILOG = """exit codes:
 examples:
   riskguard audit --policy policies/default.yaml examples/snapshots
   riskguard audit -p policies/default.yaml 'archive/2026-11-*.jsonl.gz' --out decisions.jsonl
+  riskguard audit -p policies/default.yaml big.jsonl --out archive.jsonl.gz --decision-form compact
   riskguard audit -p policies/default.yaml archive/ --report report.html --json
+  riskguard audit -p policies/default.yaml archive/ --format junit > audit.xml
+  riskguard audit -p policies/default.yaml archive/ --format sarif > audit.sarif
   riskguard audit -p policies/default.yaml big.jsonl --engine dask --scheduler tcp://10.0.0.5:8786
 """
 
@@ -49,6 +54,16 @@ def _positive_int(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
     return n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return x
 
 
 def add_parser(sub, name):
@@ -73,7 +88,21 @@ def add_parser(sub, name):
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="append one decision per snapshot to this JSON Lines file, in input order",
+        help="write one decision per snapshot to this JSON Lines file, in input order "
+        "(FILE.gz: gzip-compressed). An existing file is refused unless --append or --force",
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--append", action="store_true", help="add to an existing --out file (a .gz gets a member)"
+    )
+    again.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--decision-form",
+        choices=DECISION_FORMS,
+        default="full",
+        help="--out decisions: full (default) or compact, the archive form (no metrics, "
+        "violation messages, alert actions or explanatory text; the codes, context and "
+        'numbers stay; marked "form": "compact"; about half the size)',
     )
     p.add_argument(
         "--metrics",
@@ -82,7 +111,17 @@ def add_parser(sub, name):
         help="metrics in each --out decision: compact (utilization, equity, liquidation "
         "distance per position; default) or full (every figure of `riskguard metrics`, slower)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "junit", "sarif"),
+        default=None,
+        help="output on stdout: text summary (default), json summary, junit (JUnit XML: one "
+        "test case per policy rule, failed by breaches at or above --fail-on) or sarif "
+        "(SARIF 2.1.0: one result per breach episode, at the snapshot's file:line)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (= --format json)"
+    )
     p.add_argument(
         "--report",
         metavar="FILE",
@@ -115,6 +154,13 @@ def add_parser(sub, name):
         metavar="ADDRESS",
         help="Dask scheduler address (tcp://host:8786); records are read here and sent with "
         "the tasks. Default: start a local cluster of --workers processes",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to try --scheduler before giving up with exit 2 (default: 5)",
     )
     p.add_argument(
         "--chunk-size",
@@ -244,12 +290,19 @@ def run(args) -> int:
         raise RiskguardError(
             f"--report {args.report}: no such directory", file=str(Path(args.report).parent)
         )
+    if args.json and args.format not in (None, "json"):
+        raise RiskguardError(f"--json and --format {args.format} ask for two outputs: pick one")
+    fmt = "json" if args.json else (args.format or "text")
     if args.scheduler and args.engine != "dask":
         raise RiskguardError("--scheduler needs --engine dask")
     policy = load_policy(args.policy, plugins=tuple(args.plugin))
     locations = expand_inputs(args.inputs)  # exit 2 on a missing input, before any work
     if args.out:
         _check_out_is_not_an_input(Path(args.out), locations)
+        if not (args.append or args.force):
+            check_out_free(args.out)
+    elif args.append or args.force or args.decision_form != "full":
+        raise RiskguardError("--append, --force and --decision-form go with --out FILE")
     from riskguard.batch.parallel import default_workers
 
     workers = args.workers or default_workers()
@@ -258,9 +311,12 @@ def run(args) -> int:
         workers=workers,
         engine=args.engine,
         scheduler=args.scheduler,
+        connect_timeout=args.connect_timeout,
         chunk_size=args.chunk_size,
         metrics=args.metrics,
         plugins=tuple(args.plugin),
+        out_mode="append" if args.append else "overwrite" if args.force else "new",
+        decision_form=args.decision_form,
     )
     show_progress = sys.stderr.isatty() and not args.no_progress
     stop = _StopSignals()
@@ -296,7 +352,16 @@ def run(args) -> int:
         from riskguard.batch.report import write_report
 
         write_report(totals.summary, Path(args.report), policy_limit=_policy_limit(policy))
-    if args.json:
+    code = 2 if args.strict and totals.bad_count else 1 if failed else 0
+    if fmt == "junit":
+        from riskguard.faces.ciformats import audit_junit
+
+        sys.stdout.write(audit_junit(totals.summary, policy, fail_on=args.fail_on))
+    elif fmt == "sarif":
+        from riskguard.faces.ciformats import audit_sarif
+
+        print_json(audit_sarif(totals.summary, policy, fail_on=args.fail_on, exit_code=code))
+    elif fmt == "json":
         print_json(
             {
                 **totals.summary.to_dict(),
@@ -329,6 +394,4 @@ def run(args) -> int:
             print(f"decisions: {args.out}")
         if args.report:
             print(f"report: {args.report}")
-    if args.strict and totals.bad_count:
-        return 2
-    return 1 if failed else 0
+    return code

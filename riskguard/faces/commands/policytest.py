@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from riskguard.faces.commands._common import add_plugin_arg, print_json
@@ -16,8 +17,10 @@ EPILOG = """where tests are found:
   a directory        every *.tests.yaml below it, recursively
 
 exit codes:
-  0  every case passed
-  1  some case failed (or errored); with --fail-on-empty also: no case ran
+  0  every case passed, none was skipped, every policy given has tests
+  1  some case failed (or errored); or some case was skipped, or a policy among the
+     inputs has no tests file (unless -z / --exit-zero-on-skipped, as in opa test);
+     with --fail-on-empty also: no case ran
   2  bad input: a test file, snapshot, order or policy is invalid (file:line:col given)
 
 examples:
@@ -25,6 +28,8 @@ examples:
   riskguard test policies/ --coverage
   riskguard test policies/ -r 'utilization' -v
   riskguard test policies/ --format json
+  riskguard test policies/ --format junit > policy-tests.xml
+  riskguard test policies/ --format sarif > policy-tests.sarif
 
 format of the test files: docs/policy-testing.md
 """
@@ -49,7 +54,14 @@ def add_parser(sub, name):
         action="store_true",
         help="report, per policy, the rules no case violated and the rules no case saw pass",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "junit", "sarif"),
+        default="text",
+        help="output format on stdout: text (default), json, junit (JUnit XML for CI test "
+        "reports) or sarif (SARIF 2.1.0 for code scanning: failing, erroring and skipped cases "
+        "at their place in the tests file)",
+    )
     p.add_argument(
         "-r",
         "--run",
@@ -58,6 +70,13 @@ def add_parser(sub, name):
     )
     p.add_argument(
         "--fail-on-empty", action="store_true", help="exit 1 when no case ran (nothing found)"
+    )
+    p.add_argument(
+        "-z",
+        "--exit-zero-on-skipped",
+        action="store_true",
+        help="skipped cases and policies without tests do not make the exit code 1 "
+        "(they are still reported), as in opa test",
     )
     p.add_argument(
         "-v",
@@ -73,13 +92,27 @@ def add_parser(sub, name):
 def run(args) -> int:
     suite = run_tests(list(args.paths), plugins=tuple(args.plugin), run=args.run)
     empty = not suite.results
-    if args.format == "json":
-        print_json(json_report(suite, with_coverage=args.coverage))
-    else:
-        _print_text(suite, args)
     code = suite.exit_code
     if code == 0 and empty and args.fail_on_empty:
-        return 1
+        code = 1
+    if code == 0 and suite.skipped_anything and not args.exit_zero_on_skipped:
+        code = 1  # like opa test: a skip is not a pass unless -z says so
+    if args.format == "json":
+        print_json(json_report(suite, with_coverage=args.coverage))
+    elif args.format == "junit":
+        from riskguard.faces.ciformats import policytest_junit
+
+        sys.stdout.write(policytest_junit(suite))
+    elif args.format == "sarif":
+        from riskguard.faces.ciformats import policytest_sarif
+
+        print_json(policytest_sarif(suite, exit_code=code))
+    else:
+        _print_text(suite, args)
+    if args.format in ("junit", "sarif"):
+        for p in suite.problems:  # also said where a person sees it (text prints its own)
+            where = f"{p.where()}: " if p.file else ""
+            print(f"{where}error: {p.message}", file=sys.stderr)
     return code
 
 
@@ -164,6 +197,12 @@ def _print_text(suite: SuiteResult, args) -> None:
                     else ""
                 )
                 out.print(f"        [dim]{pre}{d.decision}{extra} — {escape(codes)}[/]")
+    for path in suite.untested:
+        stem = Path(path).name.rsplit(".", 1)[0]
+        out.print(
+            f"[yellow]SKIP [/] policy {escape(_rel(path))}: no tests "
+            f"[dim](expected {escape(stem)}.tests.yaml beside it)[/]"
+        )
     s = suite.summary()
     if args.coverage:
         _print_coverage(suite, out, escape)
@@ -175,6 +214,8 @@ def _print_text(suite: SuiteResult, args) -> None:
         parts.append(f"[bold red]ERROR {s['errors']}[/]")
     if s["skipped"]:
         parts.append(f"[yellow]SKIP {s['skipped']}[/]")
+    if s["untested"]:
+        parts.append(f"[yellow]UNTESTED {s['untested']}[/]")
     tail = f"{s['total']} case{'s' if s['total'] != 1 else ''} in {s['files']} file{'s' if s['files'] != 1 else ''}"
     if suite.problems:
         tail += f"; {len(suite.problems)} input error{'s' if len(suite.problems) != 1 else ''}"
