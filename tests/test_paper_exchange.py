@@ -456,3 +456,21 @@ def test_the_equity_the_simulator_reads_each_step_is_the_exchanges(case, stop):
         acct = ex.account
         assert acct.wallet + acct.upnl == pytest.approx(ex.equity(), rel=1e-12, abs=1e-9)
         assert ex.equity() >= -1e-9 or acct.positions  # a closed book never shows debt
+
+
+def test_the_package_imports_without_ccxt_and_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['ccxt'] = None\n"
+        "import riskguard.paper, riskguard.paper.prices\n"
+        "p = riskguard.paper.prices.gap({'BTC/USDT:USDT': 100.0})\n"
+        "try:\n"
+        "    riskguard.paper.PaperExchange()\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "pip install 'riskguard[paper]'" in r.stdout
