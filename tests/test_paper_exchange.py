@@ -440,3 +440,37 @@ def test_inverse_isolated_liquidation_matches_binance_coin_m(side, entry, lev, c
         if liq:
             assert ex.account.wallet == pytest.approx(margin, rel=1e-9)
             break
+
+
+@given(one_position("cross"), st.booleans())
+def test_the_equity_the_simulator_reads_each_step_is_the_exchanges(case, stop):
+    """``acct.wallet + acct.upnl`` (kept by the liquidation check) equals ``equity()`` after
+    every step: fills, stops, liquidations and the last position closing included."""
+    d, steps = case
+    p = d["positions"][0]
+    if stop:  # a stop halfway to where the path goes
+        p["stopLossPrice"] = p["entryPrice"] * (0.97 if p["side"] == "long" else 1.03)
+    ex = PaperExchange(d)
+    for k, px in enumerate(_path(p["entryPrice"], steps, p["side"])):
+        ex.step({BTC: px}, timestamp=(k + 1) * 60_000)
+        acct = ex.account
+        assert acct.wallet + acct.upnl == pytest.approx(ex.equity(), rel=1e-12, abs=1e-9)
+        assert ex.equity() >= -1e-9 or acct.positions  # a closed book never shows debt
+
+
+def test_the_package_imports_without_ccxt_and_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['ccxt'] = None\n"
+        "import riskguard.paper, riskguard.paper.prices\n"
+        "p = riskguard.paper.prices.gap({'BTC/USDT:USDT': 100.0})\n"
+        "try:\n"
+        "    riskguard.paper.PaperExchange()\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "pip install 'riskguard[paper]'" in r.stdout

@@ -90,6 +90,7 @@ def test_json_result_matches_its_schema_and_is_byte_identical_run_to_run(crash, 
     )  # fmt: skip
     assert again.stdout == r.stdout
     assert all(isinstance(x["liquidations"], int) for x in doc["runs"])
+    assert all(0.0 <= x["maxDrawdown"] <= 1.0 for x in doc["runs"])  # equity never below 0
     # `riskguard schema simulation` prints the same schema
     assert json.loads(run_cli("schema", "simulation").stdout) == schema
 

@@ -586,10 +586,12 @@ class PaperExchange:
         funding = (
             self.funding_rate
             and timestamp is not None
+            and self.now > prev
             and prev // FUNDING_INTERVAL_MS != self.now // FUNDING_INTERVAL_MS
         )
         for acct in self.accounts.values():
             if not acct.positions and not acct.orders:
+                acct.upnl = 0.0
                 continue
             self._liquidate(acct, out)  # a gap past liquidation: the liquidation comes first
             n = len(out)
@@ -597,8 +599,8 @@ class PaperExchange:
                 self._fill_resting(acct, out)
             if funding:
                 self._fund(acct, out)
-            if acct.positions and len(out) > n:  # fills or funding moved the margin
-                self._liquidate(acct, out)
+            if len(out) > n:  # fills or funding moved the margin
+                self._liquidate(acct, out)  # (and refreshes acct.upnl, 0 with no position)
         if out:
             self.events.extend(out)
         return out
