@@ -1076,6 +1076,8 @@ class PaperExchange:
             1,
             {},
             None,
+            "oneway",  # the paper exchange is one-way and single-collateral (main's new fields)
+            (),
         )
 
     def equity(self, account: str | None = None) -> float:
