@@ -11,6 +11,8 @@ every problem), ``model`` what they hold, ``check`` how a decision is compared w
 case's expectations, ``run`` runs cases, measures rule coverage and writes the report.
 Data-driven ``table`` + ``template`` cases are reported row by row, like OPA's
 parameterised tests.
+
+May import: what ``riskguard.policytools`` may (a case with steps runs a ``Guard``).
 """
 
 from riskguard.model.yamlio import json_path
