@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("verify-log", "verify_log"),
     ("generate", "generate"),
     ("serve", "serve"),
+    ("watch", "watch"),
+    ("simulate", "simulate"),
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
