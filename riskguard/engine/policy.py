@@ -17,13 +17,12 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from riskguard.engine.actions import ACTION_TYPES
 from riskguard.engine.decision import SEVERITIES, digest
@@ -32,6 +31,9 @@ from riskguard.engine.rule import Match, RuleSpec
 from riskguard.errors import PluginFault, PolicyError, Problem, RiskguardError
 from riskguard.model.redact import EXCERPT_CHARS, excerpt
 from riskguard.model.yamlio import Located, json_path, parse_text, read_text
+
+if TYPE_CHECKING:  # jsonschema is imported when a policy is validated (not on a cache hit)
+    from jsonschema import Draft202012Validator
 
 API_VERSION = "riskguard/v1"
 
@@ -141,6 +143,7 @@ class PolicyDoc:
 
     data: Any
     located: Located
+    sha256: str | None = None  # of the text parsed (files only): what a cache checks
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class CompiledPolicy:
     files: tuple[str, ...]
     warnings: tuple[Problem, ...]
     registry: Registry = field(repr=False)
+    # (file, SHA-256 of the text parsed) for each policy file read, in ``files`` order
+    sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> dict[Any, Any]:
@@ -235,9 +240,17 @@ def _schema_problems(
 def _validator(registry: Registry) -> Draft202012Validator:
     cached = getattr(registry, "_policy_validator", None)
     if cached is None:
+        from jsonschema import Draft202012Validator
+
         cached = Draft202012Validator(policy_schema(registry))
         registry._policy_validator = cached  # type: ignore[attr-defined]
     return cached
+
+
+def _params_valid(schema: dict[str, Any], params: dict[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator
+
+    return bool(Draft202012Validator(schema).is_valid(params))
 
 
 def _parse(source: str | Path | dict[Any, Any], file: str | None = None) -> PolicyDoc:
@@ -245,7 +258,12 @@ def _parse(source: str | Path | dict[Any, Any], file: str | None = None) -> Poli
         return PolicyDoc(source, Located(source, {}, file or "<dict>"))
     text = read_text(source)
     loc = parse_text(text, str(source))
-    return PolicyDoc(loc.data, loc)
+    return PolicyDoc(loc.data, loc, text_sha256(text))
+
+
+def text_sha256(text: str) -> str:
+    """The digest of a policy file's text as read (the compiled-policy cache compares it)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _not_json(v: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str] | None:
@@ -531,7 +549,7 @@ def load_policy(
         raw_params = rule.get("params") or {}
         if rtype is None or not isinstance(raw_params, dict):
             continue
-        if schema_failed and not Draft202012Validator(rtype.params).is_valid(raw_params):
+        if schema_failed and not _params_valid(rtype.params, raw_params):
             continue  # its schema errors are already reported; cross-field checks need valid params
         params = _defaults(rtype.params, raw_params)
         if rtype.check is not None:
@@ -653,6 +671,7 @@ def load_policy(
         files=tuple(k for _d, k in docs),
         warnings=tuple(warnings),
         registry=reg,
+        sources=tuple((k, d.sha256) for d, k in docs if d.sha256 is not None),
     )
 
 
