@@ -110,7 +110,7 @@ class MarketStats:
     symbol's recorded candles, kept incrementally — the definitions of
     ``riskguard.model.volatility``, over the whole recorded history instead of a window."""
 
-    __slots__ = ("_rets", "_s", "_ss", "_trs", "atr", "close")
+    __slots__ = ("_n", "_rets", "_s", "_ss", "_trs", "atr", "close")
 
     def __init__(self) -> None:
         self.close: float | None = None
@@ -119,6 +119,7 @@ class MarketStats:
         self._rets: deque[float] = deque()
         self._s = 0.0
         self._ss = 0.0
+        self._n = 0
 
     def add(self, high: float, low: float, close: float) -> None:
         prev = self.close
@@ -142,6 +143,10 @@ class MarketStats:
                 old = self._rets.popleft()
                 self._s -= old
                 self._ss -= old * old
+                self._n += 1
+                if self._n % 1024 == 0:  # re-sum now and then: no drift over a long path
+                    self._s = math.fsum(self._rets)
+                    self._ss = math.fsum(r * r for r in self._rets)
 
     @property
     def atr_pct(self) -> float | None:
