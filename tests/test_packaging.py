@@ -36,6 +36,7 @@ def test_wheel_contents(wheel):
     for schema in ("snapshot", "order", "decision", "policy"):
         assert f"riskguard/schemas/{schema}.schema.json" in names
     assert "riskguard/contrib/ccxt_guard.py" in names
+    assert "riskguard/faces/serve/app.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
     assert "riskguard/py.typed" in names  # PEP 561: embedders get riskguard's types
 

@@ -33,7 +33,8 @@ from riskguard.paper import AsyncPaperExchange, PaperExchange  # noqa: E402
 TWO_CROSS = EXAMPLES / "snapshots" / "binance-two-cross.json"
 DEFAULT = POLICIES / "default.yaml"
 BTC, ETH = "BTC/USDT:USDT", "ETH/USDT:USDT"
-MODELS = ("binance", "bybit", "bybit-classic", "okx", "gate", "bingx", "mexc", "weex", "generic")
+#: every bundled margin model: the property tests run over all of them
+MODELS = tuple(sorted(get_registry().margin_models))
 
 
 def doc(model: str = "binance", **over) -> dict:
@@ -344,7 +345,8 @@ def test_cross_pool_liquidated_when_margin_balance_reaches_maintenance(case, eth
 
 
 def test_every_bundled_model_is_covered():
-    assert set(MODELS) == set(get_registry().margin_models)
+    known = {"binance", "bybit", "bybit-classic", "okx", "gate", "bingx", "mexc", "weex", "generic"}
+    assert known <= set(MODELS)
 
 
 def test_a_gap_through_stop_and_liquidation_is_a_liquidation():

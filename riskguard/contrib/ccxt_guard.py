@@ -64,7 +64,13 @@ EXCHANGE_MODELS = {
     "bingx": "bingx",
     "mexc": "mexc",
     "weex": "weex",
+    "hyperliquid": "hyperliquid",
+    "bitget": "bitget",
 }
+
+# Exchanges whose ccxt balance ``total`` is account equity (wallet + uPnL): Hyperliquid's
+# marginSummary.accountValue, Bitget's accountEquity. The wallet is that minus Σ uPnL.
+_TOTAL_IS_EQUITY = frozenset({"hyperliquid", "bitget"})
 
 STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
 
@@ -247,10 +253,13 @@ def snapshot_from_ccxt(
                     }
                 )
     pos_out = []
+    upnl_total, hedged = 0.0, False
     for p in positions:
         contracts = _f(p.get("contracts"))
         if not contracts:
             continue
+        upnl_total += _f(p.get("unrealizedPnl")) or 0.0
+        hedged = hedged or p.get("hedged") is True
         sym = p["symbol"]
         side = p.get("side") or ("long" if contracts > 0 else "short")
         mkt = markets.get(sym) or {}
@@ -318,7 +327,29 @@ def snapshot_from_ccxt(
     }
     if timestamp is not None:
         doc["timestamp"] = int(timestamp)
+    _account_forms(doc, exchange_id, wallet_src, upnl_total, hedged, markets)
     return doc
+
+
+def _account_forms(doc, exchange_id, wallet_src, upnl_total, hedged, markets) -> None:
+    """Hedge mode from ccxt's ``hedged``; wallet net of uPnL where ccxt's total is equity;
+    Hyperliquid's maintenance rate 1/(2·max leverage) from the market when no tiers."""
+    model = doc["exchange"]
+    if hedged:
+        doc["positionMode"] = "hedge"
+    if model in _TOTAL_IS_EQUITY and wallet_src.endswith(".total"):
+        doc["walletBalance"] = doc["walletBalance"] - upnl_total
+        doc["ccxt"]["walletBalanceFrom"] = wallet_src + " - sum(positions.unrealizedPnl)"
+    if model == "hyperliquid":
+        for pos in doc["positions"]:
+            sym = pos["symbol"]
+            mx = _f(
+                (((markets.get(sym) or {}).get("limits") or {}).get("leverage") or {}).get("max")
+            )
+            if sym not in doc["leverageTiers"] and mx and mx >= 1:
+                doc["leverageTiers"][sym] = [
+                    {"minNotional": 0, "maintenanceMarginRate": 1 / (2 * mx), "maxLeverage": mx}
+                ]
 
 
 def order_from_ccxt(
@@ -336,7 +367,8 @@ def order_from_ccxt(
 
     ``params.stopLoss`` (the stop attached to an entry) becomes ``stopLossPrice``; an
     order that *is* a stop or take-profit (``params.stopLossPrice``/``takeProfitPrice``,
-    ccxt's conditional close) or ``reduceOnly``/``closePosition`` only reduces.
+    ccxt's conditional close) or ``reduceOnly``/``closePosition`` only reduces. In hedge
+    mode the leg comes from ``positionSide``/``posSide``/``positionIdx`` (:func:`_leg`).
     """
     params = params or {}
     sl = params.get("stopLoss")
@@ -358,7 +390,18 @@ def order_from_ccxt(
         leverage=_f(params.get("leverage")) or leverage,
         marginMode=params.get("marginMode") or margin_mode,
         clientOrderId=params.get("clientOrderId"),
+        positionSide=_leg(params),
     )
+
+
+def _leg(params: dict) -> str | None:
+    """The hedge-mode leg an order names: Binance ``positionSide`` LONG|SHORT, OKX ``posSide``
+    long|short, Bybit ``positionIdx`` 1|2. None: one-way, or ccxt's ``hedged`` flag alone
+    (riskguard then infers the leg as ccxt does: a reduce-only order closes the opposite one)."""
+    ps = params.get("positionSide") or params.get("posSide")
+    if isinstance(ps, str) and ps.lower() in ("long", "short"):
+        return ps.lower()
+    return {1: "long", 2: "short", "1": "long", "2": "short"}.get(params.get("positionIdx"))
 
 
 # --------------------------------------------------------------------------- fetching

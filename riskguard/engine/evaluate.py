@@ -45,6 +45,10 @@ ENGINE_CODES: dict[str, str] = {
     "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE": "the exchange reported a liquidation price of 0 or below",
     "INPUT_TIERS_MISSING": "a position has no leverage tiers and its margin model has no default MMR",
     "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
+    "INPUT_POSITION_MODE_UNSTATED": "a long and a short on one symbol in a snapshot without "
+    '"positionMode": "hedge": each is judged as a one-way position (a warning)',
+    "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
+    "would open or add to; the exchange rejects it",
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
@@ -111,6 +115,23 @@ def _enrich(
 
 
 def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
+    if snapshot.positionMode == "oneway" and len(snapshot.positions) > 1:
+        sides: dict[str, str] = {}
+        for p in snapshot.positions:
+            if sides.setdefault(p.symbol, p.side) != p.side:
+                vs.append(
+                    Violation(
+                        ENGINE,
+                        "input",
+                        "INPUT_POSITION_MODE_UNSTATED",
+                        "warning",
+                        f"{p.symbol}: a long and a short on one symbol, but the snapshot does "
+                        'not say "positionMode": "hedge"; they are judged as independent '
+                        "one-way positions, not as legs sharing one cross liquidation price",
+                        p.symbol,
+                    )
+                )
+                break
     for p in snapshot.positions:
         lp = p.liquidationPrice
         if lp is not None and lp <= 0:
@@ -292,8 +313,9 @@ def _evaluate_once(
     if order is not None:
         try:
             projected = apply_order(snapshot, order)
-        except ValueError as exc:
-            vs.append(_engine_violation("INPUT_ORDER_UNPRICEABLE", str(exc), order.symbol))
+        except ValueError as exc:  # no price; or an order the exchange would refuse
+            code = getattr(exc, "code", "INPUT_ORDER_UNPRICEABLE")
+            vs.append(_engine_violation(code, str(exc), order.symbol))
             projected = snapshot
         metrics = compute_metrics(projected, model)
         ctx = EvalContext(

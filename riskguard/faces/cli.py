@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("verify-log", "verify_log"),
     ("generate", "generate"),
     ("simulate", "simulate"),
+    ("serve", "serve"),
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

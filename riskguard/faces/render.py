@@ -66,6 +66,15 @@ def metrics_tables(m: Any) -> list[Table]:
             "—" if m.effectiveLeverage is None else f"{m.effectiveLeverage:.2f}×",
         ),
     ]
+    if getattr(m, "positionMode", "oneway") == "hedge":
+        rows.append(("position mode", "hedge (legs of a symbol share a cross LP)"))
+    if getattr(m, "collateralValue", None) is not None:  # multi-collateral account
+        rows += [
+            ("collateral value", _num(m.collateralValue)),
+            ("margin balance", _num(m.marginBalance)),
+            ("account IM rate", _pct(m.accountInitialMarginRate)),
+            ("account MM rate (liq. at 100 %)", _pct(m.accountMaintenanceMarginRate)),
+        ]
     for k, v in rows:
         acc.add_row(k, v)
     pos = Table(title="positions")

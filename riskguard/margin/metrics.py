@@ -76,15 +76,36 @@ class AccountMetrics:
         d["positions"] = [p.to_dict() for p in self.positions]
         return d
 
-    def position(self, symbol: str) -> PositionMetrics | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMetrics | None:
+        """The position of ``symbol`` (in hedge mode: its ``side`` leg, when given)."""
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
 
 fast_frozen_init(PositionMetrics)
 fast_frozen_init(AccountMetrics)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedAccountMetrics(AccountMetrics):
+    """AccountMetrics plus the figures of a hedge-mode or multi-collateral account
+    (``riskguard.margin.accounts``); one-way single-currency accounts never carry them."""
+
+    positionMode: str = "oneway"
+    collateralValue: float | None = None  # Σ amount × price × collateral ratio
+    marginBalance: float | None = None  # collateral value with uPnL in the settle coin
+    accountInitialMarginRate: float | None = None  # Bybit "Account IM Rate"
+    accountMaintenanceMarginRate: float | None = None  # liquidation at >= 1 (100 %)
+    balances: tuple[Any, ...] = ()
+    # Σ notional / equity of both legs; ``effectiveLeverage`` nets a symbol's legs in hedge mode
+    grossEffectiveLeverage: float | None = None
+
+    def to_dict(self) -> dict:
+        d = AccountMetrics.to_dict(self)
+        d["balances"] = [dict(b) for b in self.balances]
+        return d
 
 
 def order_initial_margin(
@@ -213,6 +234,10 @@ def _mark(snapshot: Snapshot, p: Position) -> float | None:
 
 
 def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
+    if snapshot.balances or snapshot.positionMode != "oneway":
+        from riskguard.margin.accounts import account_metrics  # hedge mode, multi-collateral
+
+        return account_metrics(snapshot, model, compute_metrics, ExtendedAccountMetrics)
     # Hot path: attribute lookups are hoisted and the base model's uPnL/notional inlined
     # (same arithmetic, same order of operations as the model's methods).
     positions = snapshot.positions
@@ -434,9 +459,9 @@ class MarginFigures:
             )
         return self._pos
 
-    def position(self, symbol: str) -> PositionMargin | None:
+    def position(self, symbol: str, side: str | None = None) -> PositionMargin | None:
         for p in self.positions:
-            if p.symbol == symbol:
+            if p.symbol == symbol and (side is None or p.side == side):
                 return p
         return None
 
@@ -495,8 +520,13 @@ def apply_order(snapshot: Snapshot, order: Order) -> Snapshot:
 
     Used for pre-trade checks: rules evaluate the projected account. Adds to, reduces,
     closes or flips the one-way position of the order's symbol; isolated margin grows by
-    the order's initial margin. The wallet is unchanged (fees are not modelled).
+    the order's initial margin. The wallet is unchanged (fees are not modelled). In hedge
+    mode the order acts on its own leg (``riskguard.margin.accounts.apply_hedged_order``).
     """
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import apply_hedged_order
+
+        return apply_hedged_order(snapshot, order, apply_order)
     price = order.price
     existing = None
     for p in snapshot.positions:
@@ -593,6 +623,10 @@ def _mark_for(snapshot: Snapshot, symbol: str, fallback: float) -> float:
 
 def order_reduces(snapshot: Snapshot, order: Order) -> bool:
     """True when the order only reduces (or closes) an existing position."""
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import hedged_order_reduces
+
+        return hedged_order_reduces(snapshot, order)
     for p in snapshot.positions:
         if p.symbol == order.symbol:
             opposite = (p.side == "long") == (order.side == "sell")
@@ -605,3 +639,18 @@ def position_of(snapshot: Snapshot, symbol: str) -> Position | None:
         if p.symbol == symbol:
             return p
     return None
+
+
+def order_position(snapshot: Snapshot, order: Order) -> Position | None:
+    """The position ``order`` acts on: its symbol's, or in hedge mode the leg it opens or
+    closes (``riskguard.margin.accounts.order_leg``), so pre-trade sizing never mistakes an
+    order opening one leg for one closing the other."""
+    if snapshot.positionMode == "hedge":
+        from riskguard.margin.accounts import order_leg
+
+        leg = order_leg(order)
+        for p in snapshot.positions:
+            if p.symbol == order.symbol and p.side == leg:
+                return p
+        return None
+    return position_of(snapshot, order.symbol)

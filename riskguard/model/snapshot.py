@@ -87,6 +87,9 @@ class Order:
     marginMode: str | None = None
     clientOrderId: str | None = None
     extra: dict[Any, Any] = field(default_factory=dict)
+    # Hedge mode: the leg the order opens or closes (Binance positionSide LONG|SHORT, Bybit
+    # positionIdx 1|2, OKX posSide). None: one-way, or inferred (riskguard.margin.accounts).
+    positionSide: str | None = None
 
     @property
     def sign(self) -> int:
@@ -116,6 +119,10 @@ class Snapshot:
     schemaVersion: int = 1
     extra: dict[Any, Any] = field(default_factory=dict)
     source: dict[Any, Any] | None = field(default=None, compare=False, repr=False)  # the input dict
+    # "hedge": a long and a short leg per symbol may coexist (riskguard.margin.accounts).
+    positionMode: str = "oneway"
+    # Multi-collateral accounts (Binance Multi-Assets, Bybit UTA): riskguard.model.balances.
+    balances: tuple[Any, ...] = ()  # tuple[Balance, ...]
 
     def mark_price(self, pos: Position) -> float | None:
         if pos.markPrice is not None:
@@ -312,6 +319,8 @@ _SNAPSHOT_KEYS = frozenset(
         "openOrders",
         "leverageTiers",
         "markets",
+        "positionMode",
+        "balances",
     }
 )
 
@@ -556,6 +565,9 @@ def _order(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Order | None:
     coid = d.get("clientOrderId")
     if coid is not None and not isinstance(coid, str):
         ctx.add((*path, "clientOrderId"), "expected a string", "type")
+    pside = d.get("positionSide")
+    if pside is not None:
+        pside = _position_side(ctx, pside, (*path, "positionSide"))
     if len(ctx.problems) > n0:
         return None
     extra = {k: v for k, v in d.items() if k not in _ORDER_KEYS}
@@ -575,12 +587,21 @@ def _order(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Order | None:
         marginMode=mode,
         clientOrderId=coid,
         extra=extra,
+        positionSide=pside,
     )
 
 
 _TIER_NUMBERS = frozenset(
     {"minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage", "maintenanceAmount"}
 )
+
+
+def _position_side(ctx: _Ctx, v: Any, path: tuple[Any, ...]) -> str | None:
+    """An order's hedge-mode leg: long | short (ccxt/Binance spell LONG, SHORT; BOTH is one-way)."""
+    if v in ("long", "short", "both", "LONG", "SHORT", "BOTH"):
+        return None if v in ("both", "BOTH") else str(v).lower()
+    ctx.add(path, f"expected long, short or both (or LONG, SHORT, BOTH), got {v!r}", "enum")
+    return None
 
 
 def _tiers(
@@ -797,6 +818,12 @@ def build_snapshot(
                 if order is not None:
                     orders.append(order)
 
+    mode: str = "oneway"
+    balances: tuple[Any, ...] = ()
+    if "positionMode" in d or "balances" in d:
+        from riskguard.model.balances import read_account_forms
+
+        mode, balances = read_account_forms(ctx, d, positions)
     extra = {k: v for k, v in d.items() if k not in _SNAPSHOT_KEYS}
     if extra and not _json_ok(extra):
         _check_json(ctx, extra, root)
@@ -815,6 +842,8 @@ def build_snapshot(
         schemaVersion=1,
         extra=extra,
         source=d,
+        positionMode=mode,
+        balances=balances,
     )
 
 
@@ -948,6 +977,7 @@ def order_to_dict(o: Order) -> dict[Any, Any]:
             "leverage": o.leverage,
             "marginMode": o.marginMode,
             "clientOrderId": o.clientOrderId,
+            "positionSide": o.positionSide,
         }
     )
     d.update(o.extra)
@@ -965,6 +995,12 @@ def snapshot_to_dict(s: Snapshot) -> dict[Any, Any]:
     }
     if s.timestamp is not None:
         d["timestamp"] = format_timestamp(s.timestamp)
+    if s.positionMode != "oneway":
+        d["positionMode"] = s.positionMode
+    if s.balances:
+        from riskguard.model.balances import balance_to_dict
+
+        d["balances"] = [balance_to_dict(b) for b in s.balances]
     if s.openOrders:
         d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
     if s.leverageTiers:

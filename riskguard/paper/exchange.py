@@ -44,6 +44,7 @@ import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ from .errors import ccxt_module, refusal
 #: riskguard margin model -> the ccxt exchange id the paper exchange presents itself as
 CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit"}
 
+#: models whose ccxt balance ``total`` is equity, not the wallet (as ccxt parses them)
+TOTAL_IS_EQUITY = frozenset({"binance", "bybit", "hyperliquid", "bitget"})
 STOP_KINDS = ("stop_market", "take_profit_market")
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 
@@ -97,9 +100,22 @@ def _model(name_or_model: Any) -> Any:
     return reg.margin_models[name_or_model]
 
 
-_new_position = positional_constructor(Position)
-_new_market = positional_constructor(Market)
-_new_snapshot = positional_constructor(Snapshot)
+def _positional(cls: Any, names: tuple[str, ...]) -> Any:
+    """The slot-filling constructor when ``cls`` has exactly these fields (in order), else
+    the dataclass itself called with them by keyword — a field added upstream then costs
+    speed, never correctness."""
+    if tuple(f.name for f in fields(cls)) == names:
+        return positional_constructor(cls)
+    return lambda *args: cls(**dict(zip(names, args, strict=True)))
+
+
+_new_position = _positional(
+    Position,
+    ("symbol", "side", "contracts", "entryPrice", "markPrice", "leverage", "marginMode",
+     "contractSize", "isolatedMargin", "inverse", "stopLossPrice", "takeProfitPrice",
+     "liquidationPrice", "extra"),
+)  # fmt: skip
+_new_market = _positional(Market, ("markPrice", "atrPct", "candles", "contractSize", "extra"))
 
 ATR_PERIOD = 14  # riskguard's enrichment defaults (riskguard/enrich.py)
 RV_WINDOW = 20
@@ -1068,19 +1084,16 @@ class PaperExchange:
         tiers = self._tier_views.get(wanted)
         if tiers is None:  # one dict per set of symbols, shared by every snapshot (read-only)
             tiers = self._tier_views[wanted] = {s: self.tiers[s] for s in wanted if s in self.tiers}
-        return _new_snapshot(
-            acct.wallet,
-            tuple(positions),
-            self.model.name,
-            acct.name,
-            acct.settle,
-            self.now,
-            orders,
-            tiers,
-            markets,
-            1,
-            {},
-            None,
+        return Snapshot(
+            walletBalance=acct.wallet,
+            positions=tuple(positions),
+            exchange=self.model.name,
+            account=acct.name,
+            settle=acct.settle,
+            timestamp=self.now,
+            openOrders=orders,
+            leverageTiers=tiers,
+            markets=markets,
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -1152,9 +1165,10 @@ class PaperExchange:
                 },
             }
         else:
-            # Binance's ccxt total is marginBalance (wallet + uPnL); the other paper models
-            # report the wallet itself as total, which is what snapshot_from_ccxt reads.
-            total = margin_balance if self.model.name == "binance" else acct.wallet
+            # ccxt's total is the margin balance (wallet + uPnL) for Binance, Hyperliquid
+            # (accountValue) and Bitget (accountEquity); the other paper models report the
+            # wallet itself as total, which is what snapshot_from_ccxt reads for them.
+            total = margin_balance if self.model.name in TOTAL_IS_EQUITY else acct.wallet
             info = {
                 "totalWalletBalance": _s(acct.wallet),
                 "totalUnrealizedProfit": _s(upnl),

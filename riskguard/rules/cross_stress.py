@@ -107,13 +107,31 @@ def pool_after(
     return equity, need
 
 
-def cushion(model: MarginModel, legs: list[tuple[Any, ...]], wallet: float) -> float | None:
+def _pool(
+    model: MarginModel,
+    snapshot: Any,
+    legs: list[tuple[Any, ...]],
+    wallet: float,
+    shocks: list[float],
+) -> tuple[float, float]:
+    """:func:`pool_after`, or for hedge-mode and multi-collateral accounts its counterpart
+    that moves each symbol once and shocks collateral prices too."""
+    if snapshot is not None and (snapshot.balances or snapshot.positionMode == "hedge"):
+        from riskguard.margin.accounts import stress_pool
+
+        return stress_pool(model, snapshot, legs, shocks)
+    return pool_after(model, legs, wallet, shocks)
+
+
+def cushion(
+    model: MarginModel, legs: list[tuple[Any, ...]], wallet: float, snapshot: Any = None
+) -> float | None:
     """Smallest uniform adverse shock (percent) at which the pool's equity meets its maintenance."""
     if not legs:
         return None
 
     def surplus(u: float) -> float:
-        e, n = pool_after(model, legs, wallet, [u] * len(legs))
+        e, n = _pool(model, snapshot, legs, wallet, [u] * len(legs))
         return e - n
 
     def deficit(u: float) -> float:  # ≥ 0 where the pool is liquidated (a NaN counts)
@@ -172,7 +190,7 @@ class CrossStress(BaseRule):
     def _surplus(self, ctx: EvalContext, snapshot: Snapshot) -> float:
         legs = self._matched(ctx, snapshot)
         shocks, _ = self._shocks(ctx, legs)
-        e, n = pool_after(ctx.model, legs, _cross_wallet(snapshot), shocks)
+        e, n = _pool(ctx.model, snapshot, legs, _cross_wallet(snapshot), shocks)
         return e - n
 
     def evaluate(self, ctx: EvalContext) -> None:
@@ -192,13 +210,17 @@ class CrossStress(BaseRule):
                     severity="warning",
                 )
         wallet = _cross_wallet(ctx.snapshot)
-        equity, need = pool_after(model, legs, wallet, shocks)
+        equity, need = _pool(model, ctx.snapshot, legs, wallet, shocks)
         if math.isnan(equity):
             self.note(ctx, "a cross position has no maintenance tier: not stressed", passed=False)
             return  # the engine reports INPUT_TIERS_MISSING
         survives = equity >= need
         # the cushion is a search: solved only when it is reported (a violation or explain)
-        cush = cushion(model, legs, wallet) if not survives or ctx.trace is not None else None
+        cush = (
+            cushion(model, legs, wallet, ctx.snapshot)
+            if not survives or ctx.trace is not None
+            else None
+        )
         if ctx.trace is not None:
             shocked = ", ".join(
                 f"{p.symbol} {x:.3g}%" for (p, _m, _t), x in zip(legs, shocks, strict=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import position_of
+from riskguard.margin.metrics import order_position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 MODES = ("isolated", "cross")
@@ -98,7 +98,7 @@ class MarginMode(BaseRule):
         order = ctx.order
         opening = None
         if order is not None and self.match.symbol(order.symbol):
-            existing = position_of(ctx.before, order.symbol)
+            existing = order_position(ctx.before, order)
             if existing is None and not order.reduceOnly:
                 opening = order.symbol
                 self._judge_order(ctx)

@@ -15,7 +15,13 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import AccountMetrics, MarginFigures, contract_size_for, position_of
+from riskguard.margin.metrics import (
+    AccountMetrics,
+    MarginFigures,
+    contract_size_for,
+    order_position,
+    position_of,
+)
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
 PARAMS = {
@@ -170,7 +176,7 @@ class MarginUtilization(BaseRule):
             return 0.0
         im0 = util0 * before.equity
         e0 = before.equity
-        pos = position_of(ctx.before, order.symbol)
+        pos = order_position(ctx.before, order)
         cs = contract_size_for(ctx.before, order.symbol)
         mark = None
         mkt = ctx.before.markets.get(order.symbol)
@@ -178,6 +184,8 @@ class MarginUtilization(BaseRule):
             mark = ctx.before.mark_price(pos)
         elif mkt is not None:
             mark = mkt.markPrice
+        if mark is None and (other := position_of(ctx.before, order.symbol)) is not None:
+            mark = ctx.before.mark_price(other)  # hedge mode: a new leg beside the other one
         price = order.price or mark
         if price is None or mark is None:
             return 0.0
@@ -185,7 +193,7 @@ class MarginUtilization(BaseRule):
         if pos is not None and (pos.side == "long") != (order.side == "buy"):
             # Opposite side: the first `pos.contracts` close; only the flip adds margin.
             start = pos.contracts
-            pm = before.position(order.symbol)
+            pm = before.position(order.symbol, pos.side)
             im0 -= pm.initialMargin if pm is not None else 0.0
             e0 -= pm.unrealizedPnl if pm is not None else 0.0
             pos = None

@@ -31,6 +31,7 @@ from riskguard.margin.metrics import (
     AccountMetrics,
     PositionMetrics,
     contract_size_for,
+    order_position,
     order_reduces,
     position_of,
 )
@@ -112,14 +113,23 @@ class MaxLeverage(BaseRule):
             return None
         if self.match.everything:
             return metrics.effectiveLeverage
-        n = sum(p.notional for p in metrics.positions if self.match.position(p))
+        matched = [p for p in metrics.positions if self.match.position(p)]
+        if getattr(metrics, "positionMode", "oneway") == "hedge":
+            from riskguard.margin.accounts import net_notional  # a symbol's legs offset
+
+            return net_notional(matched) / metrics.equity
+        n = sum(p.notional for p in matched)
         return n / metrics.equity
 
-    def _before_leverage(self, ctx: EvalContext, symbol: str) -> float | None:
-        pos = position_of(ctx.before, symbol)
+    def _before_leverage(self, ctx: EvalContext, symbol: str, side: str) -> float | None:
+        before = ctx.before
+        if before.positionMode == "hedge":  # the same leg, not the symbol's other one
+            pos = next((p for p in before.positions if p.symbol == symbol and p.side == side), None)
+        else:
+            pos = position_of(before, symbol)
         if pos is None:
             return None
-        pm = ctx.metrics_before.position(symbol)
+        pm = ctx.metrics_before.position(symbol, pos.side)
         return _position_leverage(ctx.model, pos, pm, None)[0]
 
     def evaluate(self, ctx: EvalContext) -> None:
@@ -162,7 +172,7 @@ class MaxLeverage(BaseRule):
                 continue
             worsens = True
             if is_order_sym:
-                prev = self._before_leverage(ctx, sym)
+                prev = self._before_leverage(ctx, sym, pos.side)
                 worsens = prev is None or lev >= prev * (
                     1 - _TOL
                 )  # only a lowering order is let by
@@ -229,7 +239,7 @@ class MaxLeverage(BaseRule):
             return None
         before = ctx.before
         side = "long" if order.side == "buy" else "short"
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         start, c0 = 0.0, 0.0
         if existing is not None and existing.side != side:
             start = existing.contracts  # closes first; the rest opens a new leg
@@ -258,6 +268,8 @@ class MaxLeverage(BaseRule):
         mark = before.mark_price(existing) if existing is not None else None
         if mark is None and mkt is not None:
             mark = mkt.markPrice
+        if mark is None and (other := position_of(before, order.symbol)) is not None:
+            mark = before.mark_price(other)  # hedge mode: a new leg beside the other one
         if price is None:
             price = mark
         if mark is None:
@@ -289,7 +301,7 @@ class MaxLeverage(BaseRule):
             n0 = sum(p.notional for p in mb.positions if self.match.position(p))
             e0 = mb.equity
             if start:
-                pm = mb.position(order.symbol)
+                pm = mb.position(order.symbol, existing.side if existing else None)
                 if pm is not None and self.match.position(pm):
                     n0 -= pm.notional
                 if pm is not None:

@@ -26,7 +26,12 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import contract_size_for, order_reduces, position_of
+from riskguard.margin.metrics import (
+    contract_size_for,
+    order_position,
+    order_reduces,
+    position_of,
+)
 from riskguard.model.snapshot import Snapshot
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 
@@ -127,7 +132,7 @@ class OrderLimits(BaseRule):
         assert order is not None
         before = ctx.before
         cs = contract_size_for(before, order.symbol)
-        pos = position_of(before, order.symbol)
+        pos = order_position(before, order)
         if pos is not None and pos.inverse:
             return cs
         price = order.price if order.price is not None else _mark(before, order.symbol)
@@ -143,7 +148,7 @@ class OrderLimits(BaseRule):
         before = ctx.before
         reduces = order_reduces(before, order)
         trace = ctx.trace is not None
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         sym = order.symbol
 
         if self.reduce_only and order.reduceOnly:

@@ -34,6 +34,7 @@ from riskguard.margin.metrics import (
     PositionMetrics,
     apply_order,
     contract_size_for,
+    order_position,
     order_reduces,
     position_of,
 )
@@ -76,7 +77,7 @@ def _order_price(snapshot: Snapshot, order: Order) -> float | None:
     m = snapshot.markets.get(order.symbol)
     if m is not None and m.markPrice is not None:
         return m.markPrice
-    p = position_of(snapshot, order.symbol)
+    p = order_position(snapshot, order) or position_of(snapshot, order.symbol)
     return snapshot.mark_price(p) if p is not None else None
 
 
@@ -249,7 +250,7 @@ class RiskPerTrade(BaseRule):
             return 0.0
         side = "long" if order.side == "buy" else "short"
         s = 1.0 if side == "long" else -1.0
-        existing = position_of(before, order.symbol)
+        existing = order_position(before, order)
         start = 0.0
         if existing is not None and existing.side != side:
             # the first `existing.contracts` close the position; the rest opens a new leg
@@ -302,7 +303,7 @@ class RiskPerTrade(BaseRule):
 
         def ok(a: float) -> bool:
             proj = apply_order(ctx.before, replace(order, amount=a))
-            pos = position_of(proj, order.symbol)
+            pos = order_position(proj, order)
             if pos is None:
                 return True
             mark = proj.mark_price(pos) or pos.entryPrice
