@@ -172,6 +172,12 @@ def test_bad_inputs_exit_2_naming_file_line_and_column(tmp_path):
     assert r.returncode == 2 and "cannot be applied" in r.stderr
     r = run_cli("simulate", "--account", ISO_NO_STOP)
     assert r.returncode == 2 and "nothing to replay" in r.stderr
+    hedge = json.loads((EXAMPLES / "snapshots" / "isolated-no-stop.json").read_text())
+    hedge["positions"].append({**hedge["positions"][0], "side": "short"})
+    hedge["positionMode"] = "hedge"
+    (tmp_path / "hedge.json").write_text(json.dumps(hedge))
+    r = run_cli("simulate", "--account", str(tmp_path / "hedge.json"), "--scenario", "gbm")
+    assert r.returncode == 2 and "one-way" in r.stderr and "Traceback" not in r.stderr
     jl = tmp_path / "x.jsonl"
     jl.write_text("[1, 2, 3]\n")
     r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", f"{SOL}={jl}")

@@ -49,6 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from riskguard.errors import RiskguardError
 from riskguard.margin.base import MarginModel
 from riskguard.model.slots import positional_constructor
 from riskguard.model.snapshot import (
@@ -401,6 +402,17 @@ class PaperExchange:
     def _add_account(self, s: Snapshot) -> None:
         if s.account in self.accounts:
             raise ValueError(f"two accounts named {s.account!r}")
+        syms = [p.symbol for p in s.positions]
+        if getattr(s, "positionMode", "oneway") == "hedge" or len(set(syms)) != len(syms):
+            raise RiskguardError(
+                f"account {s.account}: the paper exchange runs one-way mode (one position "
+                "per symbol); a hedge-mode snapshot cannot be simulated yet"
+            )
+        if getattr(s, "balances", ()):
+            raise RiskguardError(
+                f"account {s.account}: the paper exchange holds one settle currency; a "
+                "multi-collateral snapshot (balances) cannot be simulated yet"
+            )
         acct = PaperAccount(s.account, s.walletBalance, s.settle)
         for sym, ts in s.leverageTiers.items():
             self.tiers.setdefault(sym, ts)
