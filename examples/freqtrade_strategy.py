@@ -15,10 +15,25 @@
   decision, and a warning is advice, as the engine treats it when sizing orders. Set
   ``riskguard_follow_warnings = True`` to tighten to those stops as well.
 
+- ``custom_stake_amount`` sizes each entry to what the policy allows: an entry the policy
+  would only *resize* is entered at its ``maxAllowedAmount`` (as stake: amount × rate /
+  leverage) instead of being refused later; a denied entry gets stake 0 (no trade).
+- **Fail closed.** freqtrade calls these callbacks through ``strategy_safe_wrapper`` with a
+  default: an exception in ``confirm_trade_entry`` would become ``True`` (enter) and one in
+  ``custom_stake_amount`` the proposed stake. Every callback here therefore catches its own
+  errors, logs them, and answers "no entry" (``False`` / stake 0); ``custom_stoploss``
+  answers ``None`` (the stop stays where it is).
+- Wallet: in dry-run and backtesting freqtrade's wallet excludes unrealized PnL, as the
+  snapshot's ``walletBalance`` must. Live, ``wallets.get_total()`` is ccxt's ``total``, which
+  for Binance USDⓈ-M (``marginBalance``) and OKX (``eq``) already includes it, so the
+  open trades' unrealized PnL is taken off there (``LIVE_TOTAL_INCLUDES_UPNL``).
+
 Use it: copy this file to ``user_data/strategies/``, ``pip install riskguard`` into the
 freqtrade environment, set ``"trading_mode": "futures"`` and run
-``freqtrade trade --strategy RiskguardStrategy``. ``RISKGUARD_POLICY`` selects the policy
-(default ``policies/default.yaml``) and ``RISKGUARD_AUDIT_LOG`` an audit log.
+``freqtrade trade --strategy RiskguardStrategy``. ``RISKGUARD_POLICY`` selects the policy:
+a file path, or ``preset:<name>`` for a policy shipped with riskguard (default
+``preset:default``, which works from any working directory); ``RISKGUARD_AUDIT_LOG`` an
+audit log.
 
 The riskguard logic lives in :class:`RiskguardMixin`, which does not import freqtrade,
 so it can be reused in another strategy (``class Mine(RiskguardMixin, IStrategy)``).
@@ -39,6 +54,9 @@ from riskguard.model.snapshot import LeverageTier
 log = logging.getLogger(__name__)
 
 EXCHANGES = {"binance": "binance", "binanceusdm": "binance", "bybit": "bybit", "okx": "okx"}
+#: exchanges whose ccxt ``total`` (freqtrade's live ``get_total``) includes unrealized PnL:
+#: Binance USDⓈ-M reports ``marginBalance``, OKX ``eq``; Bybit's is ``walletBalance`` (excl.)
+LIVE_TOTAL_INCLUDES_UPNL = frozenset({"binance", "binanceusdm", "okx"})
 
 
 def stop_ratio(stop_rate: float, current_rate: float, is_short: bool, leverage: float) -> float:
@@ -54,8 +72,11 @@ def stop_ratio(stop_rate: float, current_rate: float, is_short: bool, leverage: 
 def enforced(decision: Any, action: Any) -> bool:
     """Whether a blocking violation (error/critical) of the position backs ``action``.
 
-    A merged stop names every rule that proposed it in ``params["rules"]``.
+    A merged stop names every rule that proposed it in ``params["rules"]``; an action that
+    carries its proposer's severity answers directly.
     """
+    if getattr(action, "severity", None) is not None:
+        return action.blocking
     rules = set(action.params.get("rules") or (action.rule,))
     return any(
         v.blocking and v.rule in rules and v.symbol == action.symbol for v in decision.violations
@@ -65,7 +86,7 @@ def enforced(decision: Any, action: Any) -> bool:
 class RiskguardMixin:
     """The guard side of the strategy; expects freqtrade's ``config``, ``wallets``, ``dp``."""
 
-    riskguard_policy: str = os.environ.get("RISKGUARD_POLICY", "policies/default.yaml")
+    riskguard_policy: str = os.environ.get("RISKGUARD_POLICY", "preset:default")
     riskguard_leverage: float = 5.0
     #: also tighten to stops that only warning-level rules propose (see the module docstring)
     riskguard_follow_warnings: bool = False
@@ -76,6 +97,7 @@ class RiskguardMixin:
     @property
     def guard(self) -> Guard:
         if self._guard is None:
+            # a file, or "preset:<name>" for a policy shipped inside the riskguard package
             self._guard = Guard.from_file(
                 self.riskguard_policy, audit_log=os.environ.get("RISKGUARD_AUDIT_LOG")
             )
@@ -87,16 +109,26 @@ class RiskguardMixin:
         return list(Trade.get_trades_proxy(is_open=True))
 
     def mark(self, pair: str, fallback: float) -> float:
+        """The pair's price now: the ticker live/dry-run, the last candle's close in backtests."""
         dp = getattr(self, "dp", None)
-        try:
-            t = dp.ticker(pair) if dp is not None else None
-        except Exception:  # noqa: BLE001 - no ticker in backtesting: use the fallback
-            t = None
-        for key in ("markPrice", "last", "close"):
-            v = (t or {}).get(key)
-            if v:
-                return float(v)
-        return fallback
+        if dp is None:
+            return fallback
+        mode = getattr(getattr(dp, "runmode", None), "value", None)
+        if mode in ("live", "dry_run"):
+            try:
+                t = dp.ticker(pair)
+            except Exception:  # noqa: BLE001 - no ticker: use the fallback
+                t = None
+            for key in ("markPrice", "last", "close"):
+                v = (t or {}).get(key)
+                if v:
+                    return float(v)
+            return fallback
+        try:  # backtesting / hyperopt: never ask the exchange; the candle up to now
+            df, _ = dp.get_analyzed_dataframe(pair, self.timeframe)  # type: ignore[attr-defined]
+            return float(df.iloc[-1]["close"]) if len(df) else fallback
+        except Exception:  # noqa: BLE001 - no candles for the pair
+            return fallback
 
     def tiers(self, pairs: list[str]) -> dict:
         ex = getattr(getattr(self, "dp", None), "_exchange", None)
@@ -145,8 +177,16 @@ class RiskguardMixin:
 
         markets = {pair: Market(markPrice=rate) for pair, rate in (extra or {}).items()}
         exchange = cfg.get("exchange", {}).get("name", "generic")
+        wallet = float(self.wallets.get_total(stake))  # type: ignore[attr-defined]
+        if not cfg.get("dry_run", True) and exchange in LIVE_TOTAL_INCLUDES_UPNL:
+            # live: ccxt's total already holds the open positions' uPnL; the snapshot's
+            # walletBalance must not (the metrics add it once, from the positions)
+            wallet -= sum(
+                (1.0 if p.side == "long" else -1.0) * p.contracts * (p.markPrice - p.entryPrice)
+                for p in positions
+            )
         return Snapshot(
-            walletBalance=float(self.wallets.get_total(stake)),  # type: ignore[attr-defined]
+            walletBalance=wallet,
             positions=tuple(positions),
             exchange=EXCHANGES.get(exchange, exchange),
             account=cfg.get("bot_name") or "freqtrade",
@@ -182,12 +222,22 @@ class RiskguardMixin:
         side: str,
         **kwargs: Any,
     ) -> bool:
+        try:
+            return self._confirm_entry(pair, order_type, amount, rate, side)
+        except Exception:  # fail closed: freqtrade would turn it into "enter"
+            log.exception("riskguard: entry %s %s refused: the check failed", side, pair)
+            return False
+
+    def riskguard_entry_order(
+        self, pair: str, order_type: str, amount: float, rate: float, side: str
+    ) -> Order:
+        """The entry as a riskguard order, with the stop freqtrade's ``stoploss`` implies."""
         lev = self.riskguard_leverage
         is_short = side == "short"
         # freqtrade's stoploss is the loss on the stake: the price moves stoploss/leverage
         move = abs(self.stoploss) / lev  # type: ignore[attr-defined]
         stop = rate * (1 + move) if is_short else rate * (1 - move)
-        order = Order(
+        return Order(
             symbol=pair,
             side="sell" if is_short else "buy",
             amount=float(amount),
@@ -197,6 +247,11 @@ class RiskguardMixin:
             marginMode=self.config.get("margin_mode") or "isolated",  # type: ignore[attr-defined]
             stopLossPrice=stop,
         )
+
+    def _confirm_entry(
+        self, pair: str, order_type: str, amount: float, rate: float, side: str
+    ) -> bool:
+        order = self.riskguard_entry_order(pair, order_type, amount, rate, side)
         decision = self.guard.check(self.riskguard_snapshot({pair: float(rate)}), order)
         if decision.decision == "allow":
             return True
@@ -211,6 +266,47 @@ class RiskguardMixin:
         )
         return False
 
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs: Any,
+    ) -> float:
+        """The proposed stake, or the largest the policy allows (0: no entry)."""
+        try:
+            lev = float(leverage or self.riskguard_leverage)
+            rate = float(current_rate)
+            amount = float(proposed_stake) * lev / rate
+            order = self.riskguard_entry_order(pair, "market", amount, rate, side)
+            decision = self.guard.check_quiet(self.riskguard_snapshot({pair: rate}), order)
+            if decision.decision == "allow":
+                return proposed_stake
+            if decision.decision == "resize" and decision.maxAllowedAmount:
+                stake = float(decision.maxAllowedAmount) * rate / lev
+                log.info(
+                    "riskguard: %s %s stake %.8g -> %.8g (%s)",
+                    side,
+                    pair,
+                    proposed_stake,
+                    stake,
+                    "; ".join(decision.reasons()),
+                )
+                return stake if min_stake is None or stake >= min_stake else 0.0
+            log.warning(
+                "riskguard: no stake for %s %s: %s", side, pair, "; ".join(decision.reasons())
+            )
+            return 0.0
+        except Exception:  # fail closed: freqtrade would use the proposed stake
+            log.exception("riskguard: no stake for %s %s: the check failed", side, pair)
+            return 0.0
+
     def custom_stoploss(
         self,
         pair: str,
@@ -221,6 +317,13 @@ class RiskguardMixin:
         after_fill: bool,
         **kwargs: Any,
     ) -> float | None:
+        try:
+            return self._safe_stop(pair, trade, current_rate)
+        except Exception:  # the stop stays where it is; logged
+            log.exception("riskguard: stop check for %s failed; stop unchanged", pair)
+            return None
+
+    def _safe_stop(self, pair: str, trade: Any, current_rate: float) -> float | None:
         decision = self.guard.check_quiet(self.riskguard_snapshot())
         for a in decision.actions:
             if a.type == "set_stop_loss" and a.symbol == pair:

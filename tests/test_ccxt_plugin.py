@@ -330,10 +330,19 @@ def test_executor_places_the_missing_stop_on_bybit():
     (_, sym, kind, side, amount, _, params) = ex.sent[0]
     assert (sym, kind, side, amount) == ("ETH/USDT:USDT", "market", "sell", 2.0)
     assert params["reduceOnly"] and params["stopLossPrice"] == stop.action.params["price"]
-    (_, sym, kind, side, amount, _, params) = ex.sent[1]
+    assert stop.action.severity == "error"  # merged: the highest of its rules'
+    # BTC's tighter stop comes from the warning-level risk budget only: advice, not placed
+    btc = stops["BTC/USDT:USDT"]
+    assert btc.action.severity == "warning" and btc.status == "skipped"
+    assert "severity warning" in btc.detail
+    assert len(ex.sent) == 1
+    # ... unless the executor is told to follow warnings too
+    CcxtExecutor(ex, min_severity="warning").execute(d)
+    (_, sym, kind, side, amount, _, params) = ex.sent[-1]
     assert (sym, kind, side, amount) == ("BTC/USDT:USDT", "market", "sell", 0.1)
-    assert params["stopLossPrice"] == stops["BTC/USDT:USDT"].action.params["price"]
-    assert len(ex.sent) == 2
+    assert params["stopLossPrice"] == btc.action.params["price"]
+    with pytest.raises(ValueError, match="min_severity"):
+        CcxtExecutor(ex, min_severity="fatal")
     assert {r.status for r in run.results if r.action.type == "alert"} == {"skipped"}
     assert CcxtExecutor(ex, apply=()).execute(d).results[0].status == "skipped"
     assert CcxtExecutor(ex, dry_run=True).execute(d).results[1].status == "dry-run"
@@ -357,7 +366,11 @@ def test_infeasible_switch_is_skipped_with_the_exchange_reason():
     assert switches["BTC/USDT:USDT"].rule == "isolate-on-volatility"
     assert switches["ETH/USDT:USDT"].rule == "promote-to-cross"
     ex = FakeExchange("binance")
-    results = CcxtExecutor(ex).execute(d).results
+    # promote-to-cross is advisory (info): by default the executor does not even try it
+    default = CcxtExecutor(ex).execute(d).results
+    promo = next(r for r in default if r.action is switches["ETH/USDT:USDT"])
+    assert promo.status == "skipped" and "severity info" in promo.detail
+    results = CcxtExecutor(ex, min_severity="info").execute(d).results
     for sw in switches.values():
         assert sw.params["feasible"] is False and sw.params["exchangeCode"] == "-4048"
         r = next(r for r in results if r.action is sw)
@@ -411,7 +424,9 @@ def real_binance(body: dict):
 def test_binance_refusal_is_reported_not_raised_and_the_decision_kept():
     d = Guard.from_file(DEFAULT).check(volatile_binance_doc())
     ex, made = real_binance(fixture("binance")["errors"]["set_margin_mode_with_position"])
-    run = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True).execute(d)
+    run = CcxtExecutor(
+        ex, apply=("switch_margin_mode",), attempt_infeasible=True, min_severity="info"
+    ).execute(d)
     # two switches (BTC to isolated, ETH promoted to cross), each attempted and refused
     rs = [r for r in run.results if r.action.type == "switch_margin_mode"]
     assert [r.action.symbol for r in rs] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]

@@ -1,17 +1,27 @@
-"""examples/freqtrade_strategy.py: entries the policy refuses are not confirmed, and stops
-move to the safe side of liquidation. The callbacks' logic runs with stubs everywhere;
-the last tests run the strategy against freqtrade itself where it is installed."""
+"""examples/freqtrade_strategy.py: entries the policy refuses are not confirmed, entries it
+would resize are sized down, stops move to the safe side of liquidation, and any error in
+the guard denies. The first tests drive the mixin with freqtrade's attributes stubbed; the
+rest run it inside freqtrade itself — its ``strategy_safe_wrapper`` (which turns an
+exception into its default, *allow*), its ``Trade`` and its backtester. freqtrade is part
+of the ``[dev]`` extra (Python 3.11+), so CI runs them; they are skipped only on 3.10."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
 
-from .conftest import EXAMPLES, POLICIES
+from .conftest import EXAMPLES, POLICIES, ROOT
+
+needs_freqtrade = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="freqtrade needs Python 3.11+ (the [dev] extra has it there)"
+)
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
 
@@ -139,11 +149,120 @@ def test_short_stops_are_tightened_downwards():
     assert 60000.0 < new_stop < 80000.0
 
 
+# ----------------------------------------------------------------- errors, wallet, sizing
+
+
+class Broken(Stub):
+    riskguard_policy = "/nonexistent/policy.yaml"  # the guard cannot even be built
+
+
+def test_any_error_in_the_guard_refuses_the_entry(caplog):
+    s = Broken([trade()])
+    assert entry(s) is False
+    assert "check failed" in caplog.text
+    assert (
+        s.custom_stake_amount("ETH/USDT:USDT", NOW, 3000.0, 500.0, 10.0, 9000.0, 5.0, None, "long")
+        == 0.0
+    )
+    t = s.trades[0]
+    assert s.custom_stoploss(t.pair, t, NOW, 60000.0, 0.0, False) is None  # the stop stays
+
+
+def test_the_default_policy_is_the_shipped_preset_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no policies/ here
+    s = Stub([trade()])
+    s.riskguard_policy = ex.RiskguardMixin.riskguard_policy
+    assert s.riskguard_policy == "preset:default"
+    assert s.guard.policy.name == "default"
+    assert entry(s) is True
+
+
+def test_live_wallet_does_not_count_unrealized_pnl_twice():
+    # freqtrade's dry-run wallet excludes uPnL; live it is ccxt's total, which for Binance
+    # USDⓈ-M is marginBalance = wallet + uPnL. The position is 0.1 BTC up 1,000 at 70,000.
+    up = trade(stop_loss=None)
+    dry = Stub([up], wallet=10_000.0)
+    dry.config = {**CONFIG, "dry_run": True}
+    dry.mark = lambda pair, fallback: 70_000.0
+    live = Stub([up], wallet=11_000.0)  # the exchange's total: 10,000 + 1,000 uPnL
+    live.config = {**CONFIG, "dry_run": False}
+    live.mark = dry.mark
+    for s in (dry, live):
+        snap = s.riskguard_snapshot()
+        assert snap.walletBalance == pytest.approx(10_000.0)
+        assert s.guard.metrics(snap).equity == pytest.approx(11_000.0)
+    bybit = Stub([up], wallet=10_000.0)  # Bybit's ccxt total is walletBalance: left alone
+    bybit.config = {**CONFIG, "dry_run": False, "exchange": {"name": "bybit"}}
+    bybit.mark = dry.mark
+    assert bybit.riskguard_snapshot().walletBalance == pytest.approx(10_000.0)
+
+
+def test_an_entry_that_only_needs_resizing_is_sized_to_the_allowed_amount():
+    s = Stub([])
+    rate, lev = 3000.0, 5.0
+    proposed = 5000.0  # margin: 50 % of 10,000 — the default policy caps it at 35 %
+    order = s.riskguard_entry_order("ETH/USDT:USDT", "market", proposed * lev / rate, rate, "long")
+    d = s.guard.check(s.riskguard_snapshot({"ETH/USDT:USDT": rate}), order)
+    assert d.decision == "resize"
+    stake = s.custom_stake_amount(
+        "ETH/USDT:USDT", NOW, rate, proposed, 10.0, 9000.0, lev, None, "long"
+    )
+    assert stake == pytest.approx(d.maxAllowedAmount * rate / lev)
+    assert 0 < stake < proposed
+    assert entry(s, amount=proposed * lev / rate) is False  # unsized, the entry is refused
+    assert entry(s, amount=stake * lev / rate) is True  # sized, it is confirmed
+    # a stake the policy allows is left as it is
+    assert (
+        s.custom_stake_amount("ETH/USDT:USDT", NOW, rate, 500.0, 10.0, 9000.0, lev, None, "long")
+        == 500.0
+    )
+
+
 # ----------------------------------------------------------------- against freqtrade itself
 
 
+def _strategy(tmp_path, policy: str | None = None):
+    from freqtrade.persistence import init_db
+
+    init_db("sqlite://")
+    strategy = ex.RiskguardStrategy(
+        {**CONFIG, "timeframe": "1h", "user_data_dir": str(tmp_path), "dry_run": True}
+    )
+    if policy is not None:
+        strategy.riskguard_policy = policy
+    strategy.wallets = Wallets(10_000.0)
+    strategy.dp = None
+    return strategy
+
+
+@needs_freqtrade
+def test_freqtrades_wrapper_gets_a_refusal_not_an_exception(tmp_path):
+    """freqtrade calls the callbacks through strategy_safe_wrapper(default_retval=...): an
+    exception escaping them would become True (enter) / the proposed stake."""
+    from freqtrade.strategy.strategy_wrapper import strategy_safe_wrapper
+
+    strategy = _strategy(tmp_path, "/nonexistent/policy.yaml")
+    confirm = strategy_safe_wrapper(strategy.confirm_trade_entry, default_retval=True)
+    assert confirm(
+        pair="ETH/USDT:USDT", order_type="limit", amount=1.0, rate=3000.0,
+        time_in_force="GTC", current_time=NOW, entry_tag=None, side="long",
+    ) is False  # fmt: skip
+    stake = strategy_safe_wrapper(strategy.custom_stake_amount, default_retval=500.0)
+    assert stake(
+        pair="ETH/USDT:USDT", current_time=NOW, current_rate=3000.0, proposed_stake=500.0,
+        min_stake=10.0, max_stake=9000.0, leverage=5.0, entry_tag=None, side="long",
+    ) == 0.0  # fmt: skip
+    # and a working guard answers through the same wrapper
+    ok = _strategy(tmp_path)
+    confirm = strategy_safe_wrapper(ok.confirm_trade_entry, default_retval=False)
+    assert confirm(
+        pair="ETH/USDT:USDT", order_type="limit", amount=1.0, rate=3000.0,
+        time_in_force="GTC", current_time=NOW, entry_tag=None, side="long",
+    ) is True  # fmt: skip
+
+
+@needs_freqtrade
 def test_stop_ratio_is_freqtrades_own_formula():
-    pytest.importorskip("freqtrade")
     from freqtrade.strategy import stoploss_from_absolute
 
     for stop, rate, short, lev in [
@@ -156,18 +275,12 @@ def test_stop_ratio_is_freqtrades_own_formula():
         )
 
 
+@needs_freqtrade
 def test_strategy_runs_inside_freqtrade(tmp_path):
-    pytest.importorskip("freqtrade")
     from freqtrade.enums import TradingMode
-    from freqtrade.persistence import Trade, init_db
+    from freqtrade.persistence import Trade
 
-    init_db("sqlite://")
-    strategy = ex.RiskguardStrategy(
-        {**CONFIG, "timeframe": "1h", "user_data_dir": str(tmp_path), "dry_run": True}
-    )
-    strategy.riskguard_policy = str(POLICIES / "default.yaml")
-    strategy.wallets = Wallets(10_000.0)
-    strategy.dp = None
+    strategy = _strategy(tmp_path, str(POLICIES / "default.yaml"))
     t = Trade(
         pair="BTC/USDT:USDT",
         is_short=False,
@@ -201,3 +314,28 @@ def test_strategy_runs_inside_freqtrade(tmp_path):
     t.adjust_stop_loss(60000.0, ratio)  # freqtrade's own application of the ratio
     assert t.stop_loss == pytest.approx(safe.params["price"], rel=1e-6)
     assert strategy.custom_stoploss(t.pair, t, NOW, 60000.0, 0.0, False) is None  # now safe
+
+
+@needs_freqtrade
+def test_a_freqtrade_backtest_enters_resized_instead_of_refusing(tmp_path):
+    """freqtrade's backtester, stake 5,000 of a 10,000 wallet at 5x (50 % margin): the
+    default policy allows 35 %, so every entry is sized down by custom_stake_amount and
+    then confirmed — none is refused, none exceeds the cap."""
+    r = subprocess.run(
+        [sys.executable, "-m", "tests.freqtrade_backtest", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "RISKGUARD_POLICY": "preset:default"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    trades = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(trades) >= 4 and {t["is_short"] for t in trades} == {True, False}
+    wallet = 10_000.0
+    for t in trades:
+        assert t["stake_amount"] < 5000.0  # resized, not refused
+        # margin of the one open trade ≤ 35 % of the wallet at entry (+ amount rounding)
+        assert t["stake_amount"] <= 0.35 * wallet + 1e-6
+        assert t["stake_amount"] > 0.34 * wallet  # sized to the cap, not below it
+        wallet += t["profit_abs"]

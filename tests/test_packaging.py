@@ -36,6 +36,8 @@ def test_wheel_contents(wheel):
     for schema in ("snapshot", "order", "decision", "policy"):
         assert f"riskguard/schemas/{schema}.schema.json" in names
     assert "riskguard/contrib/ccxt_guard.py" in names
+    for preset in ("default", "conservative", "scalper", "trend", "prop-desk"):
+        assert f"riskguard/presets/{preset}.yaml" in names  # Guard.from_preset
     assert "riskguard/faces/serve/app.py" in names
     assert any(n.endswith("entry_points.txt") for n in names)
     assert "riskguard/py.typed" in names  # PEP 561: embedders get riskguard's types
@@ -73,7 +75,11 @@ def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_p
     code = (
         "import riskguard, riskguard.model.schemas as s; "
         f"assert riskguard.__file__.startswith({str(target)!r}), riskguard.__file__; "
-        "print(s.load_schema('snapshot')['title'])"
+        "print(s.load_schema('snapshot')['title']); "
+        "from riskguard import Guard; g = Guard.from_preset('default'); "
+        "import riskguard.faces.guard as m; "
+        f"assert str(m.preset_path('default')).startswith({str(target)!r}); "
+        "print('preset', g.policy.name)"
     )
     r = subprocess.run(
         [sys.executable, "-c", code],
@@ -85,3 +91,4 @@ def test_installed_package_finds_its_schemas_away_from_the_checkout(wheel, tmp_p
     )
     assert r.returncode == 0, r.stderr
     assert "snapshot" in r.stdout
+    assert "preset default" in r.stdout

@@ -23,12 +23,17 @@ Pieces, each usable alone:
 - :class:`GuardedExchange` — a ccxt exchange whose order-placing methods ask the guard
   first. A denied order raises :class:`OrderRejected` carrying the decision and never
   reaches the exchange; a ``resize`` is sent at the allowed amount only with
-  ``resize=True``. Every other method passes through; order-placing methods the wrapper
+  ``resize=True``. A ``params.stopLoss`` counts as the entry's stop only where ccxt
+  attaches it to the order (``has["createOrderWithTakeProfitAndStopLoss"]``: Bybit, OKX —
+  not Binance, where the entry is judged without it); a bare number is sent as ccxt's
+  ``{"triggerPrice": x}``, the only form ccxt's OKX reads. Every other method passes
+  through; order-placing methods the wrapper
   does not know (``create_*``/``edit_*``) raise :class:`UnguardedMethod` instead of
   slipping past the guard. (ccxt's raw endpoint methods, ``fapiPrivatePostOrder`` and
   friends, are not guarded: don't call them.)
 - :class:`CcxtExecutor` — applies a decision's actions through ccxt (``set_margin_mode``,
-  ``add_margin``, stop-loss orders, reductions) **only when asked**, and reports each
+  ``add_margin``, stop-loss orders — on the price grid, rounded toward the mark —,
+  reductions) **only when asked**, and reports each
   exchange refusal (Binance ``-4048``: no margin-mode switch with an open position) as a
   result next to the untouched decision instead of raising.
 - Plugin hooks: a ``ccxt`` snapshot source (``ccxt:binanceusdm`` — keys from
@@ -73,6 +78,18 @@ EXCHANGE_MODELS = {
 _TOTAL_IS_EQUITY = frozenset({"hyperliquid", "bitget"})
 
 STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
+
+#: Open-order queries that list the conditional (trigger/stop) orders an exchange keeps apart
+#: from its plain open orders, as ``fetch_open_orders`` params, per ccxt exchange id. Binance
+#: USDⓈ-M serves STOP/STOP_MARKET orders from its algo-order endpoint
+#: (``GET /fapi/v1/openAlgoOrders``, ccxt ``{"trigger": True}``); OKX from
+#: ``GET /api/v5/trade/orders-algo-pending`` by ``ordType`` (a stop-loss is ``conditional`` or
+#: part of an ``oco``). Bybit's ``/v5/order/realtime`` lists conditional orders with the rest.
+CONDITIONAL_ORDER_PARAMS: dict[str, tuple[dict, ...]] = {
+    "binance": ({"trigger": True},),
+    "binanceusdm": ({"trigger": True},),
+    "okx": ({"ordType": "conditional"}, {"ordType": "oco"}),
+}
 
 
 def _ccxt() -> Any:
@@ -119,8 +136,9 @@ def _f(x: Any) -> float | None:
 def wallet_balance(exchange_id: str, balance: dict, settle: str) -> tuple[float, str]:
     """Wallet balance *excluding* unrealized PnL, and where it was read from.
 
-    ccxt's unified ``total`` is Binance's ``marginBalance`` (wallet + uPnL) for futures, so
-    the raw fields are preferred where we know them.
+    ccxt's unified ``total`` is Binance's ``marginBalance`` (wallet + uPnL) for futures and
+    OKX's ``eq`` (cash + uPnL), so the raw fields are preferred where we know them:
+    Binance ``walletBalance``, Bybit ``walletBalance``, OKX ``cashBal``.
     """
     info = balance.get("info") or {}
     model = EXCHANGE_MODELS.get(exchange_id, exchange_id)
@@ -135,6 +153,12 @@ def wallet_balance(exchange_id: str, balance: dict, settle: str) -> tuple[float,
             for c in acct.get("coin") or ():
                 if c.get("coin") == settle and _f(c.get("walletBalance")) is not None:
                     return _f(c["walletBalance"]), "info.result.list[].coin[].walletBalance"  # type: ignore[return-value]
+    if model == "okx" and isinstance(info, dict):
+        # ccxt's total is OKX's eq (cash + uPnL); cashBal is the cash balance without it
+        for acct in info.get("data") or ():
+            for d in acct.get("details") or ():
+                if d.get("ccy") == settle and _f(d.get("cashBal")) is not None:
+                    return _f(d["cashBal"]), "info.data[].details[].cashBal"  # type: ignore[return-value]
     total = _f((balance.get(settle) or {}).get("total"))
     if total is None:
         total = _f((balance.get("total") or {}).get(settle))
@@ -195,12 +219,27 @@ def tiers_from_ccxt(tiers: Iterable[dict]) -> list[dict]:
 
 
 def _is_stop(o: dict) -> bool:
+    """A resting order that closes or reduces the position when a price is touched.
+
+    ccxt parses some exchanges' conditional orders as ``type: market`` with a
+    ``triggerPrice`` (Binance's algo ``STOP_MARKET``): the trigger and the reduce-only /
+    close-position flag make it a stop; a take-profit (``takeProfitPrice`` or a
+    ``TAKE_PROFIT*`` raw type) is not one. Which side of the mark it rests on is checked
+    where stops are matched to positions.
+    """
     if _f(o.get("stopLossPrice")) is not None:
         return True
-    kind = str(o.get("type") or "").lower()
     info = o.get("info") or {}
+    raw = " ".join(
+        str(x).lower()
+        for x in (o.get("type"), info.get("orderType"), info.get("type"), info.get("origType"))
+        if x
+    )
+    if _f(o.get("takeProfitPrice")) is not None or "take_profit" in raw:
+        return False
     closes = bool(o.get("reduceOnly") or str(info.get("closePosition")).lower() == "true")
-    return kind in STOP_TYPES and closes
+    kind = str(o.get("type") or "").lower()
+    return closes and (kind in STOP_TYPES or "stop" in raw or _stop_price(o) is not None)
 
 
 def _stop_price(o: dict) -> float | None:
@@ -412,6 +451,14 @@ class SnapshotBuilder:
 
     Balance, positions and open orders are fetched on every call (they change with every
     fill); leverage tiers and candles are cached for ``tiers_ttl``/``ohlcv_ttl`` seconds.
+
+    Open orders: where the exchange refuses or penalises a query without a symbol (ccxt's
+    ``options["fetchOpenOrders"]["warnWithoutSymbol"]``, on by default for Binance), they
+    are fetched per symbol — the positions' and ``fetch(symbols)``'s — so orders on other
+    symbols are not seen; ``order_symbols`` adds symbols to ask for, and
+    ``open_orders_by_symbol`` forces either way. Conditional orders (stops) that the
+    exchange lists apart (:data:`CONDITIONAL_ORDER_PARAMS`) are fetched too, unless
+    ``conditional_orders=False``.
     """
 
     def __init__(
@@ -427,8 +474,14 @@ class SnapshotBuilder:
         tiers_ttl: float = 3600.0,
         ohlcv_ttl: float = 60.0,
         clock: Callable[[], float] = time.time,
+        open_orders_by_symbol: bool | None = None,
+        order_symbols: Iterable[str] = (),
+        conditional_orders: bool = True,
     ) -> None:
         self.exchange = exchange
+        self.open_orders_by_symbol = open_orders_by_symbol
+        self.order_symbols = tuple(order_symbols)
+        self.conditional_orders = conditional_orders
         self.settle = settle
         self.account = account
         self.timeframe = timeframe
@@ -461,13 +514,49 @@ class SnapshotBuilder:
         now = self.clock()
         return [s for s in symbols if s not in cache or now - cache[s][0] > ttl]
 
+    def _by_symbol(self) -> bool:
+        """Whether open orders must be asked for symbol by symbol (ccxt's own test)."""
+        if self.open_orders_by_symbol is not None:
+            return self.open_orders_by_symbol
+        opts = getattr(self.exchange, "options", None) or {}
+        legacy = opts.get("warnOnFetchOpenOrdersWithoutSymbol")
+        per = opts.get("fetchOpenOrders")
+        warn = per.get("warnWithoutSymbol") if isinstance(per, dict) else None
+        return legacy is True or (legacy is None and warn is True)
+
+    def order_queries(self, symbols: Iterable[str]) -> list[tuple[str | None, dict]]:
+        """The ``fetch_open_orders(symbol, params=...)`` calls one snapshot makes."""
+        if not (self.open_orders and self._has("fetchOpenOrders")):
+            return []
+        targets: list[str | None] = (
+            list(dict.fromkeys([*symbols, *self.order_symbols])) if self._by_symbol() else [None]
+        )
+        ex_id = getattr(self.exchange, "id", "")
+        extra = CONDITIONAL_ORDER_PARAMS.get(ex_id, ()) if self.conditional_orders else ()
+        return [(s, dict(p)) for s in targets for p in ({}, *extra)]
+
+    @staticmethod
+    def _merge_orders(batches: Iterable[list]) -> list:
+        seen: set = set()
+        out = []
+        for batch in batches:
+            for o in batch or ():
+                key = (o.get("id"), o.get("symbol"))
+                if o.get("id") is not None and key in seen:
+                    continue
+                seen.add(key)
+                out.append(o)
+        return out
+
     def fetch(self, symbols: Iterable[str] = ()) -> Snapshot:
         """A snapshot of the account, with market data for its positions and ``symbols``."""
         ex = self.exchange
         balance = ex.fetch_balance()
         positions = [p for p in ex.fetch_positions() if _f(p.get("contracts"))]
-        orders = ex.fetch_open_orders() if self.open_orders and self._has("fetchOpenOrders") else []
         wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        orders = self._merge_orders(
+            ex.fetch_open_orders(s, None, None, params) for s, params in self.order_queries(wanted)
+        )
         missing = self._stale(self._tiers, wanted, self.tiers_ttl)
         if missing and self._has("fetchLeverageTiers"):
             got = ex.fetch_leverage_tiers(missing)
@@ -487,15 +576,14 @@ class SnapshotBuilder:
     async def afetch(self, symbols: Iterable[str] = ()) -> Snapshot:
         """``fetch`` for ``ccxt.async_support`` exchanges (the calls run concurrently)."""
         ex = self.exchange
-        balance, positions, orders = await asyncio.gather(
-            ex.fetch_balance(),
-            ex.fetch_positions(),
-            ex.fetch_open_orders()
-            if self.open_orders and self._has("fetchOpenOrders")
-            else _none(),
-        )
+        balance, positions = await asyncio.gather(ex.fetch_balance(), ex.fetch_positions())
         positions = [p for p in positions if _f(p.get("contracts"))]
         wanted = list(dict.fromkeys([*(p["symbol"] for p in positions), *symbols]))
+        orders = self._merge_orders(
+            await asyncio.gather(
+                *(ex.fetch_open_orders(s, None, None, q) for s, q in self.order_queries(wanted))
+            )
+        )
         missing = self._stale(self._tiers, wanted, self.tiers_ttl)
         if missing and self._has("fetchLeverageTiers"):
             got = await ex.fetch_leverage_tiers(missing)
@@ -530,10 +618,6 @@ class SnapshotBuilder:
             timestamp=int(self.clock() * 1000),
         )
         return build_snapshot(doc)
-
-
-async def _none() -> list:
-    return []
 
 
 def _snake(name: str) -> str:
@@ -584,7 +668,28 @@ class _GuardedBase:
         """The wrapped, unguarded exchange (for reads; its order methods bypass the guard)."""
         return self._exchange
 
+    def _attached_stops(self) -> bool | None:
+        """Whether ccxt places a ``params.stopLoss`` with the order on this exchange
+        (``has["createOrderWithTakeProfitAndStopLoss"]``); None for a non-ccxt object."""
+        has = getattr(self._exchange, "has", None)
+        if not isinstance(has, dict) or "createOrderWithTakeProfitAndStopLoss" not in has:
+            return None
+        return has["createOrderWithTakeProfitAndStopLoss"] is True
+
+    def _outgoing(self, params: dict | None) -> dict:
+        """The params as sent: a bare-number ``stopLoss`` in ccxt's unified form
+        ``{"triggerPrice": x}`` — ccxt's OKX reads only the dict and drops a number silently."""
+        out = dict(params or {})
+        sl = out.get("stopLoss")
+        if sl is not None and not isinstance(sl, dict) and self._attached_stops():
+            out["stopLoss"] = {"triggerPrice": sl}
+        return out
+
     def _order(self, symbol, type, side, amount, price, params) -> Order:
+        if params and params.get("stopLoss") is not None and self._attached_stops() is False:
+            # ccxt cannot attach a stop to an order here (Binance): judge the order as the
+            # exchange will hold it — without one — rather than on a stop that never exists
+            params = {k: v for k, v in params.items() if k != "stopLoss"}
         return order_from_ccxt(
             symbol,
             type,
@@ -680,7 +785,7 @@ class GuardedExchange(_GuardedBase):
         order = self._order(symbol, type, side, amount, price, params)
         decision = self.guard.check(self._snap([symbol]), order)
         send = self._allowed_amount(decision, order)
-        return self._exchange.create_order(symbol, type, side, send, price, params or {})
+        return self._exchange.create_order(symbol, type, side, send, price, self._outgoing(params))
 
     def create_orders(self, orders: list[dict], params: dict | None = None) -> Any:
         """All or nothing: every order is checked (against one snapshot) before any is sent."""
@@ -692,7 +797,7 @@ class GuardedExchange(_GuardedBase):
                 o["symbol"], o["type"], o["side"], o["amount"], o.get("price"), o.get("params")
             )
             send = self._allowed_amount(self.guard.check(snap, order), order)
-            out.append({**o, "amount": send})
+            out.append({**o, "amount": send, "params": self._outgoing(o.get("params"))})
         return self._exchange.create_orders(out, params or {})
 
     def edit_order(self, id, symbol, type, side, amount=None, price=None, params=None) -> Any:
@@ -701,7 +806,9 @@ class GuardedExchange(_GuardedBase):
             order = self._order(symbol, type, side, amount, price, params)
             decision = self.guard.check(self._snap([symbol]), order)
             amount = self._allowed_amount(decision, order)
-        return self._exchange.edit_order(id, symbol, type, side, amount, price, params or {})
+        return self._exchange.edit_order(
+            id, symbol, type, side, amount, price, self._outgoing(params)
+        )
 
     def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
         return self.create_order(symbol, "limit", side, amount, price, params)
@@ -743,7 +850,9 @@ class AsyncGuardedExchange(_GuardedBase):
         order = self._order(symbol, type, side, amount, price, params)
         decision = await self.guard.acheck(await self._snap([symbol]), order)
         send = self._allowed_amount(decision, order)
-        return await self._exchange.create_order(symbol, type, side, send, price, params or {})
+        return await self._exchange.create_order(
+            symbol, type, side, send, price, self._outgoing(params)
+        )
 
     async def create_limit_order(self, symbol, side, amount, price, params=None) -> Any:
         return await self.create_order(symbol, "limit", side, amount, price, params)
@@ -810,7 +919,10 @@ _CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
 
 
 class CcxtExecutor:
-    """Apply a decision's actions through ccxt — only the types in ``apply``.
+    """Apply a decision's actions through ccxt — only the types in ``apply``, and only those
+    proposed at ``min_severity`` or above (default ``error``: what the policy enforces; a
+    stop only a warning-level rule proposes is advice and is skipped — pass
+    ``min_severity="warning"`` to apply those too).
 
     ``reduce_position`` and ``close_position`` send market orders, so they are applied
     only when listed explicitly. An action the exchange model already marks infeasible
@@ -826,9 +938,18 @@ class CcxtExecutor:
         apply: Iterable[str] = DEFAULT_APPLY,
         attempt_infeasible: bool = False,
         dry_run: bool = False,
+        min_severity: str = "error",
     ) -> None:
+        from riskguard.engine.decision import SEVERITY_RANK
+
+        if min_severity not in SEVERITY_RANK:
+            raise ValueError(
+                f"min_severity must be one of {', '.join(SEVERITY_RANK)}, not {min_severity!r}"
+            )
         self.exchange = exchange.exchange if isinstance(exchange, _GuardedBase) else exchange
         self.apply = frozenset(apply)
+        self.min_severity = min_severity
+        self._rank = SEVERITY_RANK
         self.attempt_infeasible = attempt_infeasible
         self.dry_run = dry_run
 
@@ -847,6 +968,14 @@ class CcxtExecutor:
     def _one(self, decision: Any, a: Any) -> ExecutionResult:
         if a.type not in self.apply:
             return ExecutionResult(a, "skipped", "not in the executor's apply list")
+        sev = getattr(a, "severity", None)
+        if self._rank.get(str(sev), -1) < self._rank[self.min_severity]:
+            return ExecutionResult(
+                a,
+                "skipped",
+                f"proposed at severity {sev or 'unknown'} (by {a.rule}); the executor applies "
+                f"{self.min_severity} and above (min_severity)",
+            )
         p = a.params
         ex = self.exchange
         if a.type == "switch_margin_mode":
@@ -870,7 +999,8 @@ class CcxtExecutor:
                 return ExecutionResult(a, "skipped", "no position for the symbol in the decision")
             close_side = "sell" if pm.side == "long" else "buy"
             if a.type == "set_stop_loss":
-                amount, params = pm.contracts, {"stopLossPrice": p["price"], "reduceOnly": True}
+                price = self._protective_price(a.symbol, p["price"], pm.side == "long")
+                amount, params = pm.contracts, {"stopLossPrice": price, "reduceOnly": True}
             elif a.type == "reduce_position":
                 amount, params = min(p["amount"], pm.contracts), {"reduceOnly": True}
             else:
@@ -885,6 +1015,24 @@ class CcxtExecutor:
         except Exception as exc:  # noqa: BLE001 - reported next to the decision, never lost
             return self._refusal(a, exc)
         return ExecutionResult(a, "applied", "sent", response=resp)
+
+    def _protective_price(self, symbol: str, price: float, long: bool) -> float:
+        """The stop on the exchange's price grid, rounded toward the mark, never past the
+        proposed price (ccxt rounds to the nearest tick, which can put a long's stop a tick
+        nearer liquidation than the policy allows)."""
+        ex = self.exchange
+        try:
+            tick = float(ex.market(symbol)["precision"]["price"])
+            on_grid = float(ex.price_to_precision(symbol, price))
+        except Exception:  # noqa: BLE001 - no market data: let ccxt do as it does
+            return price
+        if not (tick > 0 and math.isfinite(on_grid)):
+            return price
+        if long and on_grid < price:
+            on_grid = float(ex.price_to_precision(symbol, on_grid + tick))
+        elif not long and on_grid > price:
+            on_grid = float(ex.price_to_precision(symbol, on_grid - tick))
+        return on_grid
 
     def _refusal(self, a: Any, exc: Exception) -> ExecutionResult:
         text = str(exc)
@@ -969,12 +1117,13 @@ def riskguard_action_sinks(register):
             apply=options.get("apply", DEFAULT_APPLY),
             attempt_infeasible=bool(options.get("attemptInfeasible", False)),
             dry_run=bool(options.get("dryRun", False)),
+            min_severity=str(options.get("minSeverity", "error")),
         )
 
     register(
         ActionSink(
             "ccxt",
-            "apply actions through a ccxt exchange (options: exchange, apply, dryRun)",
+            "apply actions through a ccxt exchange (options: exchange, apply, dryRun, minSeverity)",
             _open_sink,
         )
     )

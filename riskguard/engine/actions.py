@@ -2,6 +2,13 @@
 
 Actions are *proposals*: the engine never acts. A bot applies them itself, or an
 executor plugin (``riskguard/contrib/ccxt_guard.py``) applies them when asked to.
+
+Each action carries the ``severity`` of what proposed it: the highest severity among the
+proposing rule's violations (for the action's symbol, else account-wide), else the rule's
+configured severity; a stop merged from several rules takes the highest of theirs; the
+engine's own ``block_order`` (a fault) is ``critical``. An executor applies by default only
+actions of blocking severity (``error``/``critical``): a stop proposed by a warning-level
+rule is advice, as the engine treats it when deciding.
 """
 
 from __future__ import annotations
@@ -29,10 +36,19 @@ class Action:
     rule: str
     symbol: str | None = None
     params: dict[Any, Any] = field(default_factory=dict)
+    #: info | warning | error | critical — set by the engine (see the module docstring)
+    severity: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """Proposed with blocking severity (error/critical): what an executor applies."""
+        return self.severity in ("error", "critical")
 
     def to_dict(self) -> dict[Any, Any]:
         d: dict[Any, Any] = {"type": self.type, "rule": self.rule}
         if self.symbol is not None:
             d["symbol"] = self.symbol
+        if self.severity is not None:
+            d["severity"] = self.severity
         d.update(self.params)
         return d

@@ -33,7 +33,7 @@ from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
 from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
 from riskguard.engine.policy import CompiledPolicy
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, account_fee_model
 from riskguard.margin.metrics import AccountMetrics, apply_order, compute_metrics, order_reduces
 from riskguard.model.snapshot import Order, Snapshot
 
@@ -380,6 +380,8 @@ def evaluate(
     pre: list[Violation] = []
     market_data = _enrich(policy, snapshot, errors, pre)
     try:
+        if model.takerFeeInTrigger and "takerFeeRate" in snapshot.extra:
+            model = account_fee_model(model, snapshot)  # rules see the account's rate too
         ctx = _evaluate_once(
             policy, snapshot, order, model, market_data, now_ms, state, trace, errors
         )
@@ -500,6 +502,32 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
+def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> list[Any]:
+    """Give each action the severity of what proposed it (``riskguard.actions``)."""
+    if not actions or all(a.severity is not None for a in actions):
+        return actions
+    rank = SEVERITY_RANK
+    worst: dict[tuple[str, str | None], str] = {}
+    for v in violations:
+        for key in ((v.rule, v.symbol), (v.rule, "*")):
+            cur = worst.get(key)
+            if v.severity in rank and (cur is None or rank[v.severity] > rank[cur]):
+                worst[key] = v.severity
+    configured = {r.id: r.severity for r in policy.rules}
+    out = []
+    for a in actions:
+        if a.severity is None:
+            sev = (
+                worst.get((a.rule, a.symbol))
+                or worst.get((a.rule, "*"))
+                or configured.get(a.rule)
+                or ("critical" if a.rule == ENGINE else None)
+            )
+            a = replace(a, severity=sev)
+        out.append(a)
+    return out
+
+
 def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
     """One ``set_stop_loss`` per position: the most protective of those the rules propose.
 
@@ -531,7 +559,9 @@ def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
             else min(group, key=lambda a: a.params["price"])
         )
         rules = sorted({a.rule for a in group})
-        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules})
+        sevs = [a.severity for a in group if a.severity in SEVERITY_RANK]
+        sev = max(sevs, key=SEVERITY_RANK.__getitem__) if sevs else None
+        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules}, sev)
     out, done = [], set()
     for a in actions:
         if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
@@ -572,6 +602,7 @@ def _finish(
             ),
         ]
     actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    actions = _with_severity(actions, violations, policy)
     actions = _merge_stops(actions, snapshot)
     would = outcome
     if policy.mode == "monitor":

@@ -405,13 +405,56 @@ def _unreachable(spec: RuleSpec, rtype: Any) -> list[Problem]:
     return out
 
 
+# --------------------------------------------------------------------- presets
+
+
+def _preset_dir() -> Path:
+    """``riskguard/presets/`` in an installed wheel, else ``policies/`` of the source tree."""
+    pkg = Path(__file__).resolve().parent
+    while pkg.name != "riskguard" and pkg.parent != pkg:  # this module may sit in a subpackage
+        pkg = pkg.parent
+    for d in (pkg / "presets", pkg.parent / "policies"):
+        if (d / "default.yaml").is_file():
+            return d
+    raise FileNotFoundError(
+        f"riskguard's preset policies are missing (looked in {pkg / 'presets'})"
+    )
+
+
+def preset_names() -> list[str]:
+    """The policies shipped with riskguard (``default``, ``conservative``, ...)."""
+    return sorted(
+        p.stem for p in _preset_dir().glob("*.yaml") if not p.name.endswith(".tests.yaml")
+    )
+
+
+def preset_path(name: str) -> Path:
+    """The file of the shipped policy ``name``; a ValueError lists the known ones.
+
+    ``load_policy("preset:<name>")`` (so ``riskguard check -p preset:default``) and
+    ``Guard.from_preset(name)`` load it.
+    """
+    path = _preset_dir() / f"{name}.yaml"
+    if name.endswith(".tests") or "/" in name or "\\" in name or not path.is_file():
+        raise ValueError(f"no preset policy {name!r}; known: {', '.join(preset_names())}")
+    return path
+
+
 def load_policy(
     source: str | Path | dict[Any, Any],
     *,
     registry: Registry | None = None,
     plugins: tuple[str, ...] | list[str] = (),
 ) -> CompiledPolicy:
-    """Load, validate and compile a policy; raise PolicyError listing every problem."""
+    """Load, validate and compile a policy; raise PolicyError listing every problem.
+
+    ``source`` is a file, a dict, or ``"preset:<name>"`` for a policy shipped with riskguard.
+    """
+    if isinstance(source, str) and source.startswith("preset:"):
+        try:
+            source = preset_path(source[len("preset:") :])
+        except (ValueError, FileNotFoundError) as exc:
+            raise PolicyError([Problem(str(exc), "$", "not_found", str(source))]) from None
     reg = registry or get_registry(tuple(plugins))
     problems: list[Problem] = []
     docs: list[tuple[PolicyDoc, str]] = []

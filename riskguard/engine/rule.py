@@ -153,6 +153,7 @@ class BaseRule:
                     self.id,
                     symbol,
                     {"code": code, "severity": v.severity, "message": message},
+                    v.severity,
                 )
             )
         if "halt_trading" in self.actions and v.blocking:
@@ -162,6 +163,7 @@ class BaseRule:
                     self.id,
                     None,
                     {"state": self.params.get("haltState", "reducing")},
+                    v.severity,
                 )
             )
         return v

@@ -49,7 +49,7 @@ from typing import Any, Protocol
 from riskguard.engine.actions import Action
 from riskguard.engine.decision import Decision, Violation, digest, new_decision_id
 from riskguard.engine.evaluate import ENGINE, evaluate
-from riskguard.engine.policy import CompiledPolicy, load_policy
+from riskguard.engine.policy import CompiledPolicy, load_policy, preset_names, preset_path
 from riskguard.errors import RiskguardError
 from riskguard.margin.metrics import AccountMetrics, compute_metrics
 from riskguard.model.snapshot import Order, Snapshot, build_order, build_snapshot
@@ -297,6 +297,17 @@ class Guard:
     def from_file(cls, path: str | Path, **kw: Any) -> Guard:
         plugins = tuple(kw.get("plugins", ()))
         return cls(load_policy(path, plugins=plugins), source=path, **kw)
+
+    preset_names = staticmethod(preset_names)  # the shipped policies' names
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **kw: Any) -> Guard:
+        """A guard on one of the policies shipped with riskguard (``preset_names()``).
+
+        The presets are package data, so this works from an installed wheel in any working
+        directory; ``preset_path(name)`` gives the file to copy and adapt.
+        """
+        return cls.from_file(preset_path(name), **kw)
 
     @classmethod
     def from_dict(cls, doc: dict, **kw: Any) -> Guard:
@@ -597,7 +608,9 @@ def _fault(policy, snap, order, now, t0, ref, code, message, context) -> Decisio
     v = Violation(ENGINE, "engine", code, "critical", message, None, None, None, context, "order")
     actions: tuple[Action, ...] = ()
     if order is not None:
-        actions = (Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),)
+        actions = (
+            Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}, "critical"),
+        )
     monitor = policy.mode == "monitor"
     return Decision(
         decision="allow" if monitor else "deny",

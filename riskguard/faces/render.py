@@ -98,6 +98,9 @@ def metrics_tables(m: Any) -> list[Table]:
         model = p.marginModel + (" ≈" if p.approximate else "")
         if p.tierSource != "tiers":
             model += f" ({p.tierSource} MMR)"
+        src = getattr(p, "closeFeeRateSource", "none")
+        if src != "none":  # the exchange's trigger counts the taker fee to close
+            model += f", fee {p.closeFeeRate * 100:.4g} % ({src})"
         pos.add_row(
             p.symbol,
             p.side,

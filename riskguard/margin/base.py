@@ -27,7 +27,7 @@ each form; each exchange module cites its primary source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from riskguard.model.snapshot import LeverageTier, Position
 
@@ -80,6 +80,10 @@ class MarginModel:
     inverseSupported: bool = False
     capabilities: Capabilities = field(default_factory=Capabilities)
     notes: str = ""
+    # True where the exchange's published trigger counts the taker fee to close (OKX, Gate,
+    # BingX): ``closeFeeRate`` is then only the default, and an account's own taker rate
+    # (snapshot ``takerFeeRate``, per symbol ``markets[s].takerFeeRate``) replaces it.
+    takerFeeInTrigger: bool = False
 
     # ----------------------------------------------------------------- tiers
 
@@ -327,3 +331,63 @@ class MarginModel:
                 "with an open position; expect a refusal",
             )
         return Feasibility(True, "allowed")
+
+
+# --------------------------------------------------------------------- fee rates as inputs
+
+_FEE_MODELS: dict[tuple[int, float], MarginModel] = {}
+
+
+def with_close_fee(model: MarginModel, rate: float) -> MarginModel:
+    """``model`` counting ``rate`` as the closing fee in its trigger (cached per rate)."""
+    if rate == model.closeFeeRate:
+        return model
+    key = (id(model), rate)
+    got = _FEE_MODELS.get(key)
+    if got is None or got.name != model.name:
+        if len(_FEE_MODELS) > 256:  # a few tiers per account in practice; stay bounded
+            _FEE_MODELS.clear()
+        got = _FEE_MODELS[key] = replace(model, closeFeeRate=rate)
+    return got
+
+
+def _fee_rate(value: object, where: str) -> float | None:
+    """A taker rate from the snapshot, or SnapshotError naming its JSON path."""
+    if value is None:
+        return None
+    from riskguard.errors import Problem, SnapshotError
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"a taker fee rate must be a number, not {value!r}"
+        raise SnapshotError([Problem(msg, f"$.{where}", "type")])
+    rate = float(value)
+    if not (0.0 <= rate < 0.1):  # 10 %: no exchange charges that; a percent given as a rate
+        msg = f"taker fee rate {rate!r} is outside [0, 0.1) (a rate: 0.0005 = 0.05 %)"
+        raise SnapshotError([Problem(msg, f"$.{where}", "range")])
+    return rate
+
+
+def close_fee_rate(model: MarginModel, snapshot: object, symbol: str) -> tuple[float, str]:
+    """The closing-fee rate the model counts for ``symbol``, and where it came from:
+    ``market`` (``markets[symbol].takerFeeRate``), ``account`` (``takerFeeRate``),
+    ``default`` (the model's base rate) or ``none`` (the exchange's trigger has no fee)."""
+    if not model.takerFeeInTrigger:
+        return model.closeFeeRate, "none"
+    m = getattr(snapshot, "markets", {}).get(symbol)
+    rate = _fee_rate(
+        (getattr(m, "extra", None) or {}).get("takerFeeRate"), f"markets[{symbol!r}].takerFeeRate"
+    )
+    if rate is not None:
+        return rate, "market"
+    rate = _fee_rate((getattr(snapshot, "extra", None) or {}).get("takerFeeRate"), "takerFeeRate")
+    if rate is not None:
+        return rate, "account"
+    return model.closeFeeRate, "default"
+
+
+def account_fee_model(model: MarginModel, snapshot: object) -> MarginModel:
+    """``model`` with the snapshot's account-level taker rate, where the trigger counts one."""
+    if not model.takerFeeInTrigger:
+        return model
+    rate = _fee_rate((getattr(snapshot, "extra", None) or {}).get("takerFeeRate"), "takerFeeRate")
+    return model if rate is None else with_close_fee(model, rate)

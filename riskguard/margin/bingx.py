@@ -29,8 +29,8 @@ mark with Binance-style re-iteration. Because the formula is ours and not BingX'
 
 Parameters and assumptions:
 - ``closeFeeRate = 0.0005``: BingX's standard perpetual taker rate as we understand it
-  [unsure: VIP tiers and promotions differ]. Pass the account's rate with
-  ``dataclasses.replace(BINGX, closeFeeRate=...)``.
+  [unsure: VIP tiers and promotions differ]. The account's own rate comes from the
+  snapshot: ``takerFeeRate``, or ``markets[symbol].takerFeeRate`` for one symbol.
 - The closing fee is valued at the liquidation (mark) price.
 - Without tiers the model assumes MMR 0.5 % (conservative next to ETH-USDT's 0.33 % first
   tier) and the metrics say a default was used.
@@ -60,6 +60,7 @@ BINGX = MarginModel(
     mmBasis="mark",
     tierUnit="notional",
     closeFeeRate=0.0005,
+    takerFeeInTrigger=True,
     mmDeduction=True,
     defaultMaintenanceMarginRate=0.005,
     approximate=True,
@@ -79,7 +80,7 @@ BINGX = MarginModel(
         "POST /openApi/swap/v2/trade/positionMargin {symbol, amount, type: 1 add|2 reduce}.",
     ),
     notes="LP derived from BingX's published trigger (MM + taker fee); default taker fee "
-    "0.05 %, override with dataclasses.replace(model, closeFeeRate=...).",
+    "0.05 %, or the snapshot's takerFeeRate (account or per market).",
 )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, close_fee_rate, with_close_fee
 from riskguard.model.slots import fast_frozen_init
 from riskguard.model.snapshot import Order, Position, Snapshot
 
@@ -46,6 +46,10 @@ class PositionMetrics:
     approximate: bool
     tierSource: str  # "tiers" | "default" | "missing"
     leverageAssumed: bool
+    # the closing-fee rate counted in the liquidation trigger, and where it came from:
+    # "market" | "account" (the snapshot's takerFeeRate) | "default" (the model's) | "none"
+    closeFeeRate: float
+    closeFeeRateSource: str
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -254,6 +258,16 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     # other cross positions' fees weigh on the pool like their maintenance margin does.
     fee_rate = model.closeFeeRate
     fees = [0.0] * n
+    # The account's taker rate (snapshot takerFeeRate, per symbol markets[s].takerFeeRate)
+    # replaces the model's default where its trigger counts one; one model per rate.
+    fee_src: list[str] | None = None
+    models: list[MarginModel] | None = None
+    if model.takerFeeInTrigger:
+        fee_src, models = [], []
+        for p in positions:
+            r, src = close_fee_rate(model, snapshot, p.symbol)
+            fee_src.append(src)
+            models.append(with_close_fee(model, r))
     fast = _fast_pnl(model)
     solver = _fast_solver(model)
     start_tier: list[Any] = [None] * n
@@ -292,9 +306,10 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         else:
             cross_upnl += u
             if mm[i] is not None:
-                if fee_rate:
+                rate = models[i].closeFeeRate if models is not None else fee_rate
+                if rate:
                     size = p.contracts * p.contractSize
-                    fees[i] = fee_rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
+                    fees[i] = rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
                 cross_mm += m + fees[i]
 
     wallet = snapshot.walletBalance
@@ -324,17 +339,19 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
             im = notional / lev
         lp = None
         mmi = mm[i]
+        pmodel = models[i] if models is not None else model
+        lp_of = liquidation_price if pmodel is model else pmodel.liquidation_price
         if mmi is not None:
             tiers = all_tiers.get(p.symbol, ())
             st = start_tier[i]
             if st is not None:
                 if isolated:
                     lp = _lp_linear_mark(
-                        model, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
+                        pmodel, p, tiers, st, mark, p.isolatedMargin or 0.0, 0.0, 0.0
                     )
                 else:
                     lp = _lp_linear_mark(
-                        model,
+                        pmodel,
                         p,
                         tiers,
                         st,
@@ -344,9 +361,9 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                         cross_upnl - upnl[i],
                     )
             elif isolated:
-                lp = liquidation_price(p, tiers, mark, p.isolatedMargin or 0.0)
+                lp = lp_of(p, tiers, mark, p.isolatedMargin or 0.0)
             else:
-                lp = liquidation_price(
+                lp = lp_of(
                     p, tiers, mark, cross_wallet, cross_mm - mmi - fees[i], cross_upnl - upnl[i]
                 )
         if lp is not None and lp - lp != 0:
@@ -380,6 +397,8 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
                 approx or src != "tiers" or (p.inverse and not model.inverseSupported),
                 src,
                 leverage is None,
+                pmodel.closeFeeRate,
+                fee_src[i] if fee_src is not None else "none",
             )
         )
     order_im = 0.0

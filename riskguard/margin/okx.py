@@ -33,9 +33,12 @@ covered, so ``gate`` is marked approximate. It is registered here because it cos
 second parameter set.
 
 Parameters and assumptions:
-- ``closeFeeRate`` defaults to 0.0005, the base-tier taker rate for perpetuals we assume
-  for both exchanges [unsure: check your fee tier]. freqtrade's fixtures use 0.0006. Set
-  the account's own rate with ``dataclasses.replace(OKX, closeFeeRate=0.0006)``.
+- The fee rate is an input: the snapshot's ``takerFeeRate`` (the account's taker rate,
+  which depends on its fee tier), or ``markets[symbol].takerFeeRate`` for one symbol,
+  replaces the default; the metrics report the rate used per position
+  (``closeFeeRate``, ``closeFeeRateSource``: market | account | default). Without one,
+  ``closeFeeRate`` defaults to 0.0005, the base-tier taker rate for perpetuals we assume
+  for both exchanges [unsure: check your fee tier]; freqtrade's fixtures use 0.0006.
 - OKX tiers (``GET /api/v5/public/position-tiers``: ``minSz, maxSz, mmr, imr, maxLever``)
   are sized in **contracts** for swaps; ccxt copies ``minSz``/``maxSz`` into
   ``minNotional``/``maxNotional`` unchanged, so the ``okx`` model reads tier floors as
@@ -72,6 +75,7 @@ OKX = MarginModel(
     mmBasis="mark",
     tierUnit="contracts",
     closeFeeRate=0.0005,
+    takerFeeInTrigger=True,
     mmDeduction=False,
     defaultMaintenanceMarginRate=0.005,
     approximate=False,
@@ -92,8 +96,8 @@ OKX = MarginModel(
         "POST /api/v5/account/set-leverage {mgnMode}. Isolated margin: POST "
         "/api/v5/account/position/margin-balance {type: add|reduce}.",
     ),
-    notes="Fee rate in the trigger: default 0.05 % taker (assumed base tier); override "
-    "with dataclasses.replace(model, closeFeeRate=...).",
+    notes="Fee rate in the trigger: the snapshot's takerFeeRate (account or per market), "
+    "else 0.05 % taker (assumed base tier).",
 )
 
 GATE = MarginModel(
@@ -103,6 +107,7 @@ GATE = MarginModel(
     mmBasis="mark",
     tierUnit="notional",
     closeFeeRate=0.0005,
+    takerFeeInTrigger=True,
     mmDeduction=False,
     defaultMaintenanceMarginRate=0.005,
     approximate=True,

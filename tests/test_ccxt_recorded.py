@@ -1,0 +1,252 @@
+"""The ccxt integration on ccxt's real exchange classes (binanceusdm, bybit, okx), with only
+the HTTP layer answered from recorded payloads (``tests/ccxt_recorded.py``): ccxt builds,
+signs and parses every request as it would live."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from riskguard import Guard
+
+from .ccxt_recorded import recorded_exchange
+
+ccxt = pytest.importorskip("ccxt")
+
+from riskguard.contrib.ccxt_guard import (  # noqa: E402
+    CcxtExecutor,
+    GuardedExchange,
+    OrderRejected,
+    SnapshotBuilder,
+)
+
+T = 1722161166.529  # the recorded position's updateTime, as the builder's clock
+BTC = "BTC/USDT:USDT"
+
+
+def codes(decision, symbol=None):
+    return {v.code for v in decision.violations if symbol is None or v.symbol == symbol}
+
+
+# ----------------------------------------------------------------- Binance USDⓈ-M
+
+
+def test_binanceusdm_open_orders_are_asked_per_symbol_not_refused():
+    ex, http = recorded_exchange("binanceusdm")
+    # ccxt's own guard: binanceusdm refuses a symbol-less open-orders query by default
+    with pytest.raises(ccxt.ExchangeError, match="warnWithoutSymbol"):
+        ex.fetch_open_orders()
+    snap = SnapshotBuilder(ex, clock=lambda: T).fetch()
+    assert http.requested("GET", "/fapi/v1/openOrders", symbol="BTCUSDT")
+    assert not [
+        c for c in http.calls if c.path == "/fapi/v1/openOrders" and "symbol" not in c.params
+    ]
+    [o] = snap.openOrders  # the resting limit sell, counted for utilization with orders
+    assert (o.symbol, o.side, o.amount, o.price) == (BTC, "sell", 0.2, 110001.0)
+    [p] = snap.positions
+    assert (p.symbol, p.side, p.contracts, p.entryPrice) == (BTC, "long", 0.009, 67445.9)
+    assert snap.walletBalance == pytest.approx(31.022612)  # info.assets[USDT].walletBalance
+    assert snap.leverageTiers[BTC][1].maintenanceAmount == 50.0  # Binance's cum
+
+
+def test_binanceusdm_conditional_stop_is_fetched_and_counts_as_the_stop():
+    ex, http = recorded_exchange("binanceusdm")
+    snap = SnapshotBuilder(ex, clock=lambda: T).fetch()
+    assert http.requested("GET", "/fapi/v1/openAlgoOrders", symbol="BTCUSDT")
+    assert snap.positions[0].stopLossPrice == 65500.0  # the algo STOP_MARKET's trigger
+    guard = Guard.from_preset("default")
+    assert "STOP_LOSS_MISSING" not in codes(guard.check(snap), BTC)
+    # the same account with no conditional order open: now the stop is missing
+    http.add("GET", "/fapi/v1/openAlgoOrders", [], symbol="BTCUSDT")
+    bare = SnapshotBuilder(ex, clock=lambda: T).fetch()
+    assert bare.positions[0].stopLossPrice is None
+    assert "STOP_LOSS_MISSING" in codes(guard.check(bare), BTC)
+
+
+def test_binanceusdm_guarded_exchange_sends_only_what_the_guard_allows():
+    ex, http = recorded_exchange("binanceusdm")
+    policy = {
+        "apiVersion": "riskguard/v1",
+        "kind": "Policy",
+        "metadata": {"name": "notional-cap", "version": "1"},
+        "spec": {
+            "rules": [
+                {
+                    "id": "order-cap",
+                    "type": "order_limits",
+                    "params": {"maxNotional": 1000},
+                    "severity": "error",
+                }
+            ]
+        },
+    }
+    guarded = GuardedExchange(ex, Guard.from_dict(policy))
+    placed = guarded.create_order(BTC, "limit", "buy", 0.01, 60000)  # 600 USDT: allowed
+    assert placed["id"] == "4087922045"
+    [sent] = http.requested("POST", "/fapi/v1/order", symbol="BTCUSDT", type="LIMIT")
+    assert sent.params["quantity"] == "0.01" and sent.params["price"] == "60000"
+    with pytest.raises(OrderRejected):
+        guarded.create_order(BTC, "limit", "buy", 0.1, 60000)  # 6,000 USDT: denied
+    assert len(http.requested("POST", "/fapi/v1/order")) == 1  # nothing more was sent
+
+
+def test_binanceusdm_executor_places_the_stop_as_an_algo_order_and_reports_refusals():
+    ex, http = recorded_exchange("binanceusdm")
+    http.add("GET", "/fapi/v1/openAlgoOrders", [], symbol="BTCUSDT")  # no stop yet
+    d = Guard.from_preset("default").check(SnapshotBuilder(ex, clock=lambda: T).fetch())
+    [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
+    run = CcxtExecutor(ex).execute(d)
+    [res] = [r for r in run.results if r.action.type == "set_stop_loss"]
+    assert res.status == "applied", res
+    [sent] = http.requested("POST", "/fapi/v1/algoOrder", symbol="BTCUSDT", side="SELL")
+    assert sent.params["type"] == "STOP_MARKET" and sent.params["reduceOnly"] == "true"
+    assert float(sent.params["triggerPrice"]) == pytest.approx(stop.params["price"], rel=1e-4)
+    # Binance refuses a margin-mode switch with a position open: reported, not raised
+    switch = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True)
+    from riskguard.engine.actions import Action
+
+    refused = switch._one(
+        d, Action("switch_margin_mode", "test", BTC, {"to": "isolated"}, severity="error")
+    )
+    assert refused.status == "refused" and refused.exchangeCode == "-4048"
+    assert http.requested("POST", "/fapi/v1/marginType", symbol="BTCUSDT", marginType="ISOLATED")
+
+
+# ----------------------------------------------------------------- Bybit v5, OKX
+
+
+def test_bybit_snapshot_reads_the_untriggered_stop_and_the_wallet_without_upnl():
+    ex, http = recorded_exchange("bybit_v5")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    # Bybit answers a symbol-less query for the settle coin: one call, conditional orders in it
+    [q] = http.requested("GET", "/v5/order/realtime", settleCoin="USDT", category="linear")
+    assert "symbol" not in q.params
+    [p] = snap.positions
+    assert (p.symbol, p.side, p.contracts, p.marginMode) == (
+        "XRP/USDT:USDT",
+        "long",
+        100.0,
+        "cross",
+    )
+    assert p.stopLossPrice == 0.33  # the Untriggered StopLoss order's trigger
+    assert snap.walletBalance == 100.0  # walletBalance, not equity (98.17 with uPnL)
+    assert snap.leverageTiers["XRP/USDT:USDT"][1].maintenanceAmount == 1000.0  # mmDeduction
+    assert "STOP_LOSS_MISSING" not in codes(Guard.from_preset("default").check(snap))
+
+
+def test_okx_snapshot_fetches_conditional_stops_and_reads_cash_not_equity():
+    ex, http = recorded_exchange("okx")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert http.requested("GET", "/api/v5/trade/orders-algo-pending", ordType="conditional")
+    [p] = snap.positions
+    assert (p.contracts, p.contractSize, p.entryPrice, p.markPrice) == (2.0, 0.01, 60000.0, 61000.0)
+    assert p.stopLossPrice == 58000.0  # the conditional algo order's slTriggerPx
+    # ccxt's total is OKX's eq = cash 1,000 + uPnL 20: the wallet must not count uPnL twice
+    assert ex.fetch_balance()["USDT"]["total"] == 1020.0
+    assert snap.walletBalance == 1000.0
+    m = Guard.from_preset("default").metrics(snap)
+    assert m.equity == pytest.approx(1020.0)  # 1,000 + 0.02 BTC × (61,000 − 60,000)
+    http.add("GET", "/api/v5/trade/orders-algo-pending", {"code": "0", "msg": "", "data": []})
+    bare = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert "STOP_LOSS_MISSING" in codes(Guard.from_preset("default").check(bare))
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol", "amount", "price", "stop", "endpoint"),
+    [
+        ("bybit_v5", "XRP/USDT:USDT", 10, 0.34, 0.335, "/v5/order/create"),
+        ("okx", BTC, 1, 61000, 60900, None),
+    ],
+)
+def test_guarded_entries_reach_the_exchange_only_when_allowed(
+    name, symbol, amount, price, stop, endpoint
+):
+    ex, http = recorded_exchange(name)
+    guarded = GuardedExchange(
+        ex, Guard.from_preset("default"), builder=SnapshotBuilder(ex, ohlcv=False)
+    )
+    before = [c for c in http.calls if c.method == "POST"]
+    with pytest.raises(OrderRejected, match="MARGIN_UTILIZATION"):  # 1,000× the size: refused
+        guarded.create_order(symbol, "limit", "buy", amount * 1000, price, {"stopLoss": stop})
+    assert [c for c in http.calls if c.method == "POST"] == before  # nothing sent
+    placed = guarded.create_order(symbol, "limit", "buy", amount, price, {"stopLoss": stop})
+    assert placed["id"]
+    [sent] = [c for c in http.calls if c.method == "POST"]
+    if endpoint is not None:
+        assert sent.path == endpoint
+    assert str(stop) in json.dumps(sent.params)  # the stop went with the entry
+
+
+@pytest.mark.parametrize(
+    ("name", "no_stops", "endpoint", "trigger_key"),
+    [
+        ("bybit_v5", ("GET", "/v5/order/realtime", {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": []}}), "/v5/order/create", "triggerPrice"),
+        ("okx", ("GET", "/api/v5/trade/orders-algo-pending", {"code": "0", "msg": "", "data": []}), "/api/v5/trade/order-algo", "slTriggerPx"),
+    ],
+)  # fmt: skip
+def test_executor_places_the_missing_stop_reduce_only(name, no_stops, endpoint, trigger_key):
+    ex, http = recorded_exchange(name)
+    http.add(*no_stops)
+    d = Guard.from_preset("default").check(SnapshotBuilder(ex, ohlcv=False).fetch())
+    [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
+    pm = d.metrics.position(stop.symbol)
+    [res] = [r for r in CcxtExecutor(ex).execute(d).results if r.action is stop]
+    assert res.status == "applied"
+    [sent] = http.requested("POST", endpoint)
+    assert sent.params["reduceOnly"] in (True, "true")
+    # on the exchange's tick grid, rounded toward the mark (never a tick nearer liquidation)
+    tick = ex.market(stop.symbol)["precision"]["price"]
+    sent_px = float(sent.params[trigger_key])
+    assert stop.params["price"] <= sent_px < stop.params["price"] + tick
+    qty = sent.params.get("qty", sent.params.get("sz"))
+    assert float(qty) == pm.contracts  # the whole position, in the exchange's contracts
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol", "attached"),
+    [("binanceusdm", BTC, False), ("bybit_v5", "XRP/USDT:USDT", True), ("okx", BTC, True)],
+)
+def test_an_attached_stop_counts_only_where_ccxt_places_it(name, symbol, attached):
+    """ccxt attaches params.stopLoss to an entry on Bybit and OKX
+    (has.createOrderWithTakeProfitAndStopLoss) but not on Binance: there the guard judges
+    the entry without it, as the exchange will hold it."""
+    ex, _ = recorded_exchange(name)
+    guarded = GuardedExchange(ex, Guard.from_preset("default"))
+    order = guarded._order(symbol, "limit", "buy", 1, 100, {"stopLoss": 90})
+    assert order.stopLossPrice == (90.0 if attached else None)
+    # a bare number is sent in ccxt's unified form: ccxt's OKX drops a number silently
+    sent = guarded._outgoing({"stopLoss": 90})
+    assert sent["stopLoss"] == ({"triggerPrice": 90} if attached else 90)
+
+
+def test_okx_entry_carries_its_stop_as_an_attached_algo_order():
+    ex, http = recorded_exchange("okx")
+    guarded = GuardedExchange(
+        ex, Guard.from_preset("default"), builder=SnapshotBuilder(ex, ohlcv=False)
+    )
+    guarded.create_order(BTC, "limit", "buy", 1, 61000, {"stopLoss": 60900})
+    [sent] = http.requested("POST", "/api/v5/trade/batch-orders")
+    [o] = sent.params["batch"]
+    assert [a["slTriggerPx"] for a in o["attachAlgoOrds"]] == ["60900"]
+
+
+def test_async_builder_and_guard_on_ccxt_async_support():
+    import asyncio
+
+    from riskguard.contrib.ccxt_guard import AsyncGuardedExchange
+
+    async def main():
+        ex, http = recorded_exchange("binanceusdm", asynchronous=True)
+        try:
+            snap = await SnapshotBuilder(ex, clock=lambda: T).afetch()
+            assert snap.positions[0].stopLossPrice == 65500.0
+            assert http.requested("GET", "/fapi/v1/openAlgoOrders", symbol="BTCUSDT")
+            guarded = AsyncGuardedExchange(ex, Guard.from_preset("default"))
+            with pytest.raises(OrderRejected):
+                await guarded.create_order(BTC, "limit", "buy", 1.0, 60000)
+            assert not http.requested("POST", "/fapi/v1/order")
+        finally:
+            await ex.close()
+
+    asyncio.run(main())
