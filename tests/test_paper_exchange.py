@@ -223,7 +223,7 @@ def test_executor_reports_the_4048_refusal_and_places_the_stop():
 
     forced = replace(
         decision,
-        actions=(Action("switch_margin_mode", "test", BTC, {"to": "isolated"}),),
+        actions=(Action("switch_margin_mode", "test", BTC, {"to": "isolated"}, "error"),),
     )
     run = CcxtExecutor(ex, apply=("switch_margin_mode",), attempt_infeasible=True).execute(forced)
     (r,) = run.results

@@ -13,6 +13,11 @@ Conventions, each a fact of the exchanges riskguard models (``riskguard/margin/`
   fill at their limit price when the mark reaches it, paying ``maker_fee``; a limit order
   that is marketable when placed fills at once as a taker. Fees are charged on the
   notional and come out of the wallet.
+- **Fees in the trigger**: where the margin model counts the fee to close in the
+  liquidation trigger (OKX, Gate, BingX), the rate is this exchange's taker fee, and
+  :meth:`PaperExchange.snapshot` states it as the account's ``takerFeeRate`` so riskguard's
+  metrics count the same. ``taker_fee`` defaults to the first snapshot's ``takerFeeRate``,
+  else 0.05 %.
 - **Margin**: opening needs ``notional / leverage`` plus the fee out of the available
   balance, ``cross wallet + cross uPnL − cross initial margin − open orders' margin``
   (Binance's ``availableBalance``); else ``InsufficientFunds`` (Binance ``-2019``). An
@@ -50,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from riskguard.errors import RiskguardError
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, with_close_fee
 from riskguard.model.slots import positional_constructor
 from riskguard.model.snapshot import (
     LeverageTier,
@@ -66,6 +71,8 @@ from .errors import ccxt_module, refusal
 
 #: riskguard margin model -> the ccxt exchange id the paper exchange presents itself as
 CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit"}
+
+DEFAULT_TAKER_FEE = 0.0005  # 0.05 %: a base-tier perpetual taker rate
 
 #: models whose ccxt balance ``total`` is equity, not the wallet (as ccxt parses them)
 TOTAL_IS_EQUITY = frozenset({"binance", "bybit", "hyperliquid", "bitget"})
@@ -329,7 +336,7 @@ class PaperExchange:
         accounts: Any = None,
         *,
         model: Any = None,
-        taker_fee: float = 0.0005,
+        taker_fee: float | None = None,
         maker_fee: float = 0.0002,
         slippage_bps: float = 0.0,
         funding_rate: float | None = None,
@@ -343,10 +350,16 @@ class PaperExchange:
         snaps = _snapshots(accounts)
         if model is None:
             model = snaps[0].exchange if snaps else "generic"
-        self.model = _model(model)
+        base = _model(model)
+        if taker_fee is None:  # the account's own taker rate when its snapshot states one
+            stated = (snaps[0].extra or {}).get("takerFeeRate") if snaps else None
+            taker_fee = float(stated) if isinstance(stated, (int, float)) else DEFAULT_TAKER_FEE
+        self.taker_fee = float(taker_fee)
+        # Where the exchange counts the fee to close in the liquidation trigger (OKX, Gate,
+        # BingX), it is the account's taker rate: this exchange's own.
+        self.model = with_close_fee(base, self.taker_fee) if base.takerFeeInTrigger else base
         self.id = CCXT_IDS.get(self.model.name, self.model.name)
         self.name = f"paper {self.model.title}"
-        self.taker_fee = float(taker_fee)
         self.maker_fee = float(maker_fee)
         self.slippage = float(slippage_bps) / 10_000.0
         self.funding_rate = funding_rate
@@ -1106,6 +1119,7 @@ class PaperExchange:
             openOrders=orders,
             leverageTiers=tiers,
             markets=markets,
+            extra={"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
         )
 
     def equity(self, account: str | None = None) -> float:
