@@ -278,10 +278,10 @@ def _path(entry: float, steps: list[float], side: str) -> list[float]:
     return out
 
 
-@given(one_position("isolated"))
-def test_isolated_position_liquidated_on_the_first_step_past_riskguards_price(case):
+@given(one_position("isolated"), st.sampled_from([0.0, 0.0006]))
+def test_isolated_position_liquidated_on_the_first_step_past_riskguards_price(case, fee):
     d, steps = case
-    ex = PaperExchange(d, taker_fee=0.0)
+    ex = PaperExchange(d, taker_fee=fee)  # OKX, Gate, BingX count it in their trigger
     lp = compute_metrics(ex.snapshot(), ex.model).positions[0].liquidationPrice
     assume(lp is not None)
     side = d["positions"][0]["side"]
@@ -299,15 +299,22 @@ def test_isolated_position_liquidated_on_the_first_step_past_riskguards_price(ca
         assert not liq, (k, px, lp)
 
 
-@given(one_position("cross"), st.floats(0.1, 3.0), st.sampled_from(["long", "short"]))
-def test_cross_pool_liquidated_when_margin_balance_reaches_maintenance(case, eth_size, eth_side):
+@given(
+    one_position("cross"),
+    st.floats(0.1, 3.0),
+    st.sampled_from(["long", "short"]),
+    st.sampled_from([0.0, 0.0006]),
+)
+def test_cross_pool_liquidated_when_margin_balance_reaches_maintenance(
+    case, eth_size, eth_side, fee
+):
     d, steps = case
     d["positions"].append(
         {"symbol": ETH, "side": eth_side, "contracts": eth_size, "entryPrice": 3000.0,
          "markPrice": 3000.0, "leverage": 10.0, "marginMode": "cross"}
     )  # fmt: skip
     d["walletBalance"] += eth_size * 300.0
-    ex = PaperExchange(d, taker_fee=0.0)
+    ex = PaperExchange(d, taker_fee=fee)
     side = d["positions"][0]["side"]
     path = _path(d["positions"][0]["entryPrice"], steps, side)
     eth = 3000.0
