@@ -169,10 +169,23 @@ class BaseRule:
         return v
 
     def act(
-        self, ctx: EvalContext, type_: str, *, symbol: str | None = None, **params: Any
+        self,
+        ctx: EvalContext,
+        type_: str,
+        *,
+        symbol: str | None = None,
+        leg: str | None = None,
+        **params: Any,
     ) -> None:
+        """Propose an action (if the policy lists ``type_`` in the rule's ``actions``).
+
+        ``leg`` is the side (long | short) of the position the action is for: in a hedge-mode
+        snapshot the action carries it as ``positionSide`` so an executor acts on that leg
+        and not the symbol's other one; in one-way mode it is dropped.
+        """
         if type_ in self.actions:
-            ctx.actions.append(Action(type_, self.id, symbol, params))
+            side = leg if leg is not None and ctx.snapshot.positionMode == "hedge" else None
+            ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=side))
 
     def note(
         self,

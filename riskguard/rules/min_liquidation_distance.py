@@ -205,6 +205,7 @@ class MinLiquidationDistance(BaseRule):
                 ctx,
                 "add_isolated_margin",
                 symbol=pos.symbol,
+                leg=pos.side,
                 amount=hi,
                 note=f"moves the liquidation price {need:.3g}% from the mark",
             )
@@ -234,6 +235,7 @@ class MinLiquidationDistance(BaseRule):
             ctx,
             "reduce_position",
             symbol=pos.symbol,
+            leg=pos.side,
             amount=n - lo,
             note=f"leaves the liquidation price {need:.3g}% from the mark (others held at mark)",
         )

@@ -144,6 +144,7 @@ class StopBeforeLiquidation(BaseRule):
                     ctx,
                     "reduce_position",
                     symbol=sym,
+                    leg=pm.side,
                     amount=pm.contracts / 2,
                     reason="mark inside the liquidation buffer",
                 )
@@ -162,6 +163,7 @@ class StopBeforeLiquidation(BaseRule):
                         ctx,
                         "set_stop_loss",
                         symbol=sym,
+                        leg=pm.side,
                         price=safe,
                         note="furthest safe stop; tighter is better",
                     )
@@ -178,7 +180,7 @@ class StopBeforeLiquidation(BaseRule):
                     limit=safe,
                     liquidationPrice=lp,
                 )
-                self.act(ctx, "set_stop_loss", symbol=sym, price=safe, previous=stop)
+                self.act(ctx, "set_stop_loss", symbol=sym, leg=pm.side, price=safe, previous=stop)
             elif (stop < safe) if long else (stop > safe):
                 self.violate(
                     ctx,
@@ -190,7 +192,7 @@ class StopBeforeLiquidation(BaseRule):
                     limit=safe,
                     liquidationPrice=lp,
                 )
-                self.act(ctx, "set_stop_loss", symbol=sym, price=safe, previous=stop)
+                self.act(ctx, "set_stop_loss", symbol=sym, leg=pm.side, price=safe, previous=stop)
 
 
 def _compile(spec: RuleSpec) -> StopBeforeLiquidation:
