@@ -118,6 +118,33 @@ def test_stops_merge_within_a_leg_never_across_legs():
         assert a.severity == "error"  # the highest of the merged rules'
 
 
+def test_the_smaller_cross_leg_is_not_judged_against_the_shared_liquidation_price():
+    """The pair's one liquidation price lies below the mark (net long): the short leg
+    gains there. Reducing the short would only add to the net long, so no rule asks it."""
+    pol = policy(
+        {"id": "sbl", "type": "stop_before_liquidation",
+         "params": {"required": True, "bufferFraction": 0.1, "bufferPct": 0.5},
+         "severity": "error", "onViolation": ["set_stop_loss", "reduce_position"]},
+        {"id": "mld", "type": "min_liquidation_distance", "params": {"minPct": 10},
+         "severity": "error", "onViolation": ["reduce_position"]},
+    )  # fmt: skip
+    d = Guard.from_dict(pol).check(btc_doc())
+    lp = {p.side: p.liquidationPrice for p in d.metrics.positions}
+    assert lp["long"] == lp["short"] < 61000 * 0.5  # far below the mark
+    codes = {v.code for v in d.violations}
+    assert codes == {"STOP_LOSS_MISSING"}  # both legs lack a stop; nothing is breached
+    (stop,) = d.actions
+    assert (stop.type, stop.positionSide) == ("set_stop_loss", "long")
+    assert stop.params["price"] < 61000
+    # the larger leg is still judged: with little wallet the shared price comes within 10 %
+    near = Guard.from_dict(pol).check(btc_doc(wallet=200.0))
+    assert {(a.type, a.positionSide) for a in near.actions} <= {
+        ("set_stop_loss", "long"),
+        ("reduce_position", "long"),
+    }
+    assert any(a.type == "reduce_position" for a in near.actions)
+
+
 def test_one_way_actions_carry_no_leg():
     doc = btc_doc(mode="oneway", positions=[leg("long", 0.2, 60000)])
     d = Guard.from_dict(STOP_RULES).check(doc)
@@ -210,15 +237,21 @@ def test_binance_stop_for_each_leg_is_a_close_on_that_side():
 
 
 def test_binance_reduce_position_acts_on_the_named_leg_only():
-    d = hedge_decision()
-    reduce = next(a for a in d.actions if a.type == "reduce_position")
+    # the long leg is under water with a far stop: a stop within the 1 % budget would sit
+    # above the mark, so risk per trade proposes reducing that leg
+    doc = btc_doc(positions=[leg("long", 0.2, 60000, mark=59000, stopLossPrice=58000),
+                             leg("short", 0.1, 62000, mark=59000, stopLossPrice=62500)])  # fmt: skip
+    d = hedge_decision(policy_doc=RISK_ONLY, doc=doc)
+    (reduce,) = [a for a in d.actions if a.type == "reduce_position"]
+    assert reduce.positionSide == "long"
     ex, http = recorded_exchange("hedge_binanceusdm")
     CcxtExecutor(ex, apply=("reduce_position",)).execute(d)
     (call,) = http.requested("POST", "/fapi/v1/order")
     want = {"long": ("SELL", "LONG"), "short": ("BUY", "SHORT")}[reduce.positionSide]
     assert (call.params["side"], call.params["positionSide"]) == want
     assert call.params["type"] == "MARKET" and "reduceOnly" not in call.params
-    assert float(call.params["quantity"]) == pytest.approx(reduce.params["amount"])
+    # ccxt truncates to the market's amount precision (0.001 BTC)
+    assert float(call.params["quantity"]) == pytest.approx(reduce.params["amount"], abs=1e-3)
 
 
 def test_one_way_binance_stop_stays_reduce_only_without_a_leg():

@@ -210,6 +210,27 @@ class BaseRule:
             )
 
 
+def hedge_minor_leg(ctx: EvalContext, pm: PositionMetrics) -> bool:
+    """A hedge-mode cross leg smaller than the symbol's opposite cross leg.
+
+    Cross legs of one symbol share one liquidation price, on the side where the *net*
+    exposure (the larger leg) loses: for the smaller leg that price lies where it gains.
+    Its own stop cannot protect against that liquidation and reducing it only adds to the
+    net exposure, so price-distance rules judge the symbol through its larger leg and
+    propose nothing for this one. Equal legs: neither is minor.
+    """
+    if ctx.snapshot.positionMode != "hedge" or pm.marginMode != "cross":
+        return False
+    size = abs(pm.notional)
+    return any(
+        p.symbol == pm.symbol
+        and p.side != pm.side
+        and p.marginMode == "cross"
+        and abs(p.notional) > size
+        for p in ctx.metrics.positions
+    )
+
+
 def judged_liquidation_price(pm: PositionMetrics, source: str) -> float | None:
     """The liquidation price a rule judges against: ``model`` (riskguard's exchange model),
     ``exchange`` (the snapshot's reported figure, falling back to the model's), or

@@ -32,7 +32,13 @@ from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import PositionMetrics
 from riskguard.model.snapshot import Position
 from riskguard.rules._search import boundary
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.rules.base import (
+    BaseRule,
+    RuleSpec,
+    RuleType,
+    hedge_minor_leg,
+    judged_liquidation_price,
+)
 
 PARAMS = {
     "type": "object",
@@ -115,7 +121,9 @@ class MinLiquidationDistance(BaseRule):
                     )
                 elif atr is not None:
                     need = max(need, self.atr_mult * atr)
-            lp = self._lp(pm)
+            # hedge mode: the smaller cross leg's shared liquidation lies where it gains;
+            # the symbol is judged through its larger leg
+            lp = None if hedge_minor_leg(ctx, pm) else self._lp(pm)
             mark = pm.markPrice
             dist = None if lp is None else _distance(lp, mark, pm.side)
             if trace:

@@ -20,7 +20,13 @@ from typing import Any
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import PositionMetrics
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.rules.base import (
+    BaseRule,
+    RuleSpec,
+    RuleType,
+    hedge_minor_leg,
+    judged_liquidation_price,
+)
 
 PARAMS = {
     "type": "object",
@@ -88,7 +94,8 @@ class StopBeforeLiquidation(BaseRule):
                 continue
             sym = pm.symbol
             stop = pm.stopLossPrice
-            lp = self._lp(pm)
+            # hedge mode: the smaller cross leg's shared liquidation lies where it gains
+            lp = None if hedge_minor_leg(ctx, pm) else self._lp(pm)
             if lp is None:
                 if stop is None and self.required:
                     self.violate(
