@@ -321,6 +321,7 @@ class MinLiquidationDistance(BaseRule):
                     ctx,
                     "add_isolated_margin",
                     symbol=pos.symbol,
+                    leg=pos.side,
                     amount=exact,
                     note=f"moves the liquidation price {need:.3g}% from the mark",
                 )
