@@ -486,3 +486,35 @@ def test_switch_to_isolated_is_infeasible_in_multi_assets(rule):
     assert res.status == "skipped" and "-4168" in res.detail and http.calls == []
     (res,) = CcxtExecutor(ex, attempt_infeasible=True).execute(d).results
     assert (res.status, res.exchangeCode) == ("refused", "-4168")
+
+
+def test_every_built_in_position_action_is_proposed_with_its_leg():
+    """Each ``self.act(ctx, "<position action>", ...)`` in the built-in rules passes ``leg=``."""
+    import ast
+
+    from riskguard.engine.actions import POSITION_ACTIONS
+
+    missing, seen = [], 0
+    for path in sorted((ROOT / "riskguard" / "rules").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr != "act" or len(node.args) < 2:
+                continue
+            kind = node.args[1]
+            if isinstance(kind, ast.Constant) and kind.value in POSITION_ACTIONS:
+                seen += 1
+                if not any(k.arg == "leg" for k in node.keywords):
+                    missing.append(f"{path.name}:{node.lineno} {kind.value}")
+    assert seen >= 10 and missing == []
+
+
+def test_default_policy_on_a_hedge_account_names_every_position_actions_leg():
+    d = Guard.from_file(ROOT / "policies" / "default.yaml").check(
+        btc_doc(wallet=400.0, markets={BTC: {"markPrice": 61000.0, "atrPct": 6.0}})
+    )
+    from riskguard.engine.actions import POSITION_ACTIONS
+
+    acts = [a for a in d.actions if a.type in POSITION_ACTIONS]
+    assert {a.type for a in acts} >= {"set_stop_loss", "switch_margin_mode"}
+    assert all(a.positionSide in ("long", "short") for a in acts)
