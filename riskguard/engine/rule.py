@@ -44,10 +44,14 @@ class Match:
         return self.symbols == ("*",) or any(fnmatch.fnmatchcase(symbol, p) for p in self.symbols)
 
     def position(self, pos: Any) -> bool:
-        if self.marginMode != "any" and pos.marginMode != self.marginMode:
+        mode = self.marginMode
+        if mode != "any" and pos.marginMode != mode:
             return False
-        if self.side != "any" and pos.side != self.side:
+        side = self.side
+        if side != "any" and pos.side != side:
             return False
+        if not self.exclude and self.symbols == ("*",):
+            return True  # every rule matching everything asks this for every position
         return self.symbol(pos.symbol)
 
 
