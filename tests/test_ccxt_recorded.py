@@ -250,3 +250,73 @@ def test_async_builder_and_guard_on_ccxt_async_support():
             await ex.close()
 
     asyncio.run(main())
+
+
+# ----------------------------------------------------------------- Hyperliquid
+
+
+def test_hyperliquid_snapshot_from_ccxts_recorded_clearinghouse_state():
+    """ccxt's ``hyperliquid`` class answered with the ``clearinghouseState`` and
+    ``frontendOpenOrders`` bodies ccxt recorded (fixture ``source``; the two markets are
+    hand-written minimum entries). Expected values are computed here from the raw body."""
+    ex, http = recorded_exchange("hyperliquid")
+    snap = SnapshotBuilder(ex, settle="USDC", ohlcv=False).fetch()
+    assert http.requested("POST", "/info", type="clearinghouseState")
+    assert http.requested("POST", "/info", type="frontendOpenOrders")
+    sol, eth = snap.positions
+    # mark = positionValue / szi (Hyperliquid sends no mark in the position)
+    assert (sol.symbol, sol.side, sol.contracts, sol.entryPrice) == (
+        "SOL/USDC:USDC",
+        "long",
+        3.34,
+        112.0945,
+    )
+    assert sol.markPrice == pytest.approx(463.9594 / 3.34)
+    assert (eth.contracts, eth.entryPrice, eth.markPrice) == (
+        3.6,
+        1100.0,
+        pytest.approx(13694.04 / 3.6),
+    )
+    # ccxt's total is accountValue (wallet + uPnL): the wallet is accountValue − Σ unrealizedPnl
+    assert snap.walletBalance == pytest.approx(19762.483455 - 89.563507 - 9734.04)
+    # the untyped resting SOL buy (no orderType in the recorded row) counts as a limit order
+    [o] = snap.openOrders
+    assert (o.symbol, o.side, o.type, o.amount, o.price) == (
+        "SOL/USDC:USDC",
+        "buy",
+        "limit",
+        0.1,
+        60.0,
+    )
+    guard = Guard.from_preset("default")
+    m = guard.metrics(snap)
+    # maintenance = Σ notional / (2 · max leverage 50): Hyperliquid's own figure in the body,
+    # crossMaintenanceMarginUsed = 141.579994
+    assert {p.tierSource for p in m.positions} == {"tiers"}
+    assert m.maintenanceMargin == pytest.approx(141.579994, abs=1e-6)
+    assert m.openOrderInitialMargin == pytest.approx(0.1 * 60.0 / 20)  # at the account's 20×
+    d = guard.check(snap)
+    assert d.decision == "deny"
+    assert "INPUT_TIERS_MISSING" not in codes(d)
+    # neither recorded position has a stop (no trigger order is open)
+    assert {s for s in (sol.symbol, eth.symbol) if "STOP_LOSS_MISSING" in codes(d, s)} == {
+        sol.symbol,
+        eth.symbol,
+    }
+
+
+def test_hyperliquid_decision_with_a_stop_on_each_position():
+    """The same recorded account with a reduce-only trigger sell under each mark (added
+    routes, shaped like ccxt's recorded 'trigger open order' row): the stops are read."""
+    ex, http = recorded_exchange("hyperliquid")
+    http.add("POST", "/info", [
+        {"children": [], "cloid": None, "coin": c, "isPositionTpsl": True, "isTrigger": True,
+         "limitPx": px, "oid": oid, "orderType": "Stop Market", "origSz": sz, "reduceOnly": True,
+         "side": "A", "sz": sz, "tif": None, "timestamp": "1709652410317",
+         "triggerCondition": f"Price below {px}", "triggerPx": px}
+        for c, px, sz, oid in (("SOL", "120.0", "3.34", "1"), ("ETH", "3500.0", "3.6", "2"))
+    ], type="frontendOpenOrders")  # fmt: skip
+    snap = SnapshotBuilder(ex, settle="USDC", ohlcv=False).fetch()
+    assert [p.stopLossPrice for p in snap.positions] == [120.0, 3500.0]
+    assert not snap.openOrders
+    assert "STOP_LOSS_MISSING" not in codes(Guard.from_preset("default").check(snap))

@@ -250,6 +250,15 @@ def _stop_price(o: dict) -> float | None:
     return None
 
 
+def _order_type(o: dict) -> str:
+    """ccxt's order type; a resting order ccxt leaves untyped (its Hyperliquid parser does
+    for ``frontendOpenOrders`` rows without ``orderType``) is a limit order if it has a price."""
+    t = o.get("type")
+    if t:
+        return str(t).lower()
+    return "limit" if _f(o.get("price")) else ""
+
+
 def snapshot_from_ccxt(
     exchange_id: str,
     balance: dict,
@@ -277,7 +286,7 @@ def snapshot_from_ccxt(
             px = _stop_price(o)
             if px is not None:
                 stops.setdefault((o["symbol"], o.get("side") or ""), []).append(px)
-        elif not o.get("reduceOnly") and str(o.get("type") or "").lower() in ("limit", "market"):
+        elif not o.get("reduceOnly") and _order_type(o) in ("limit", "market"):
             amount = _f(o.get("remaining"))
             if amount is None:
                 amount = _f(o.get("amount"))
@@ -286,7 +295,7 @@ def snapshot_from_ccxt(
                     {
                         "symbol": o["symbol"],
                         "side": o["side"],
-                        "type": o.get("type") or "limit",
+                        "type": _order_type(o),
                         "amount": amount,
                         **({"price": _f(o["price"])} if _f(o.get("price")) else {}),
                     }
@@ -507,7 +516,12 @@ class SnapshotBuilder:
             except Exception:  # noqa: BLE001 - unknown symbol or markets not loaded
                 m = None
             if m:
-                out[s] = {"contractSize": m.get("contractSize"), "inverse": m.get("inverse")}
+                # limits: Hyperliquid's maintenance rate comes from limits.leverage.max
+                out[s] = {
+                    "contractSize": m.get("contractSize"),
+                    "inverse": m.get("inverse"),
+                    "limits": m.get("limits") or {},
+                }
         return out
 
     def _stale(self, cache: dict, symbols: Iterable[str], ttl: float) -> list[str]:
