@@ -117,21 +117,35 @@ def test_binanceusdm_executor_places_the_stop_as_an_algo_order_and_reports_refus
 
 
 def test_bybit_snapshot_reads_the_untriggered_stop_and_the_wallet_without_upnl():
+    """Position, wallet balance: ccxt's recorded Bybit v5 bodies (two separate recordings —
+    the wallet's USDT uPnL −17.9613 belongs to positions the position recording does not
+    hold). The Untriggered StopLoss order and the risk-limit tiers are hand-written (ccxt
+    has no recording of either; see the fixture's ``source``)."""
     ex, http = recorded_exchange("bybit_v5")
     snap = SnapshotBuilder(ex, ohlcv=False).fetch()
     # Bybit answers a symbol-less query for the settle coin: one call, conditional orders in it
     [q] = http.requested("GET", "/v5/order/realtime", settleCoin="USDT", category="linear")
     assert "symbol" not in q.params
     [p] = snap.positions
-    assert (p.symbol, p.side, p.contracts, p.marginMode) == (
-        "XRP/USDT:USDT",
+    assert (p.symbol, p.side, p.contracts, p.entryPrice, p.markPrice, p.leverage) == (
+        "LTC/USDT:USDT",
         "long",
-        100.0,
-        "cross",
+        1.2,
+        64.59947917,
+        71.1,
+        6.0,
     )
-    assert p.stopLossPrice == 0.33  # the Untriggered StopLoss order's trigger
-    assert snap.walletBalance == 100.0  # walletBalance, not equity (98.17 with uPnL)
-    assert snap.leverageTiers["XRP/USDT:USDT"][1].maintenanceAmount == 1000.0  # mmDeduction
+    assert p.marginMode == "cross"  # tradeMode 0; ccxt leaves marginMode None
+    assert p.stopLossPrice == 60.0  # the Untriggered StopLoss order's trigger
+    # the USDT coin's walletBalance, not its equity 3,304.29766609 (wallet + uPnL)
+    assert snap.walletBalance == 3322.25896609
+    assert snap.leverageTiers["LTC/USDT:USDT"][1].maintenanceAmount == 1000.0  # mmDeduction
+    m = Guard.from_preset("default").metrics(snap)
+    # equity = wallet + the recorded position's uPnL at its mark: 1.2 × (71.1 − 64.59947917)
+    assert m.equity == pytest.approx(3322.25896609 + 1.2 * (71.1 - 64.59947917))
+    # Bybit values maintenance at entry: tier 1's 1 % of 1.2 × 64.59947917 — the body's own
+    # positionValue 77.519375
+    assert m.maintenanceMargin == pytest.approx(0.01 * 77.519375)
     assert "STOP_LOSS_MISSING" not in codes(Guard.from_preset("default").check(snap))
 
 
@@ -155,7 +169,7 @@ def test_okx_snapshot_fetches_conditional_stops_and_reads_cash_not_equity():
 @pytest.mark.parametrize(
     ("name", "symbol", "amount", "price", "stop", "endpoint"),
     [
-        ("bybit_v5", "XRP/USDT:USDT", 10, 0.34, 0.335, "/v5/order/create"),
+        ("bybit_v5", "LTC/USDT:USDT", 1, 70, 65, "/v5/order/create"),
         ("okx", BTC, 1, 61000, 60900, None),
     ],
 )
@@ -191,7 +205,10 @@ def test_executor_places_the_missing_stop_reduce_only(name, no_stops, endpoint, 
     d = Guard.from_preset("default").check(SnapshotBuilder(ex, ohlcv=False).fetch())
     [stop] = [a for a in d.actions if a.type == "set_stop_loss"]
     pm = d.metrics.position(stop.symbol)
-    [res] = [r for r in CcxtExecutor(ex).execute(d).results if r.action is stop]
+    # on the recorded Bybit account the stop comes from risk-per-trade at severity warning
+    # (the wallet dwarfs the position: no liquidation price), so the executor is told to apply it
+    executor = CcxtExecutor(ex, min_severity=stop.severity)
+    [res] = [r for r in executor.execute(d).results if r.action is stop]
     assert res.status == "applied"
     [sent] = http.requested("POST", endpoint)
     assert sent.params["reduceOnly"] in (True, "true")
@@ -205,7 +222,7 @@ def test_executor_places_the_missing_stop_reduce_only(name, no_stops, endpoint, 
 
 @pytest.mark.parametrize(
     ("name", "symbol", "attached"),
-    [("binanceusdm", BTC, False), ("bybit_v5", "XRP/USDT:USDT", True), ("okx", BTC, True)],
+    [("binanceusdm", BTC, False), ("bybit_v5", "LTC/USDT:USDT", True), ("okx", BTC, True)],
 )
 def test_an_attached_stop_counts_only_where_ccxt_places_it(name, symbol, attached):
     """ccxt attaches params.stopLoss to an entry on Bybit and OKX
