@@ -166,6 +166,38 @@ def test_okx_snapshot_fetches_conditional_stops_and_reads_cash_not_equity():
     assert "STOP_LOSS_MISSING" in codes(Guard.from_preset("default").check(bare))
 
 
+def test_okx_recorded_account_long_short_mode_contract_sizes_and_a_buy_trigger():
+    """ccxt's recorded OKX bodies as they are (fixture ``okx_recorded``): a LTC long in
+    long/short mode, a conditional BUY on LTC, an ADA post-only buy of 50 contracts, a
+    multi-currency balance. Expected values are computed here from those bodies."""
+    ex, http = recorded_exchange("okx_recorded")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert http.requested("GET", "/api/v5/trade/orders-algo-pending", ordType="conditional")
+    assert snap.positionMode == "hedge"  # posSide "long": OKX long/short mode
+    [p] = snap.positions
+    assert (p.symbol, p.side, p.contracts, p.contractSize, p.entryPrice, p.markPrice) == (
+        "LTC/USDT:USDT",
+        "long",
+        1.0,
+        0.001,
+        68.24,
+        68.24,
+    )
+    # a conditional buy does not close a long: it is not the long's stop
+    assert p.stopLossPrice is None
+    # the settle coin's cashBal, as recorded
+    assert snap.walletBalance == 0.000258796
+    m = Guard.from_preset("default").metrics(snap)
+    # riskguard's initial margin is OKX's own imr for the position: 1 × 0.001 × 68.24 / 3
+    assert m.positions[0].initialMargin == pytest.approx(0.0227466666666667, rel=1e-12)
+    # the ADA order is 50 contracts of 100 ADA (the market's ctVal) at 0.2, no leverage known
+    [o] = snap.openOrders
+    assert (o.symbol, o.side, o.amount, o.price) == ("ADA/USDT:USDT", "buy", 50.0, 0.2)
+    assert snap.markets["ADA/USDT:USDT"].contractSize == 100.0
+    assert m.openOrderInitialMargin == pytest.approx(50 * 100 * 0.2)
+    assert "RISK_PER_TRADE_UNBOUNDED" in codes(Guard.from_preset("default").check(snap), p.symbol)
+
+
 @pytest.mark.parametrize(
     ("name", "symbol", "amount", "price", "stop", "endpoint"),
     [

@@ -357,10 +357,12 @@ def snapshot_from_ccxt(
         ]
         if candles:
             mk_out.setdefault(sym, {})["candles"] = candles
+    # an open order on a symbol without a position is in contracts too: its market's size
+    ordered = {o["symbol"] for o in plain_orders}
     for sym, m in markets.items():
         cs = _f(m.get("contractSize"))
-        if cs is not None and sym in mk_out:
-            mk_out[sym]["contractSize"] = cs
+        if cs is not None and (sym in mk_out or sym in ordered):
+            mk_out.setdefault(sym, {})["contractSize"] = cs
     doc: dict = {
         "schemaVersion": 1,
         "account": account or exchange_id,
@@ -626,7 +628,7 @@ class SnapshotBuilder:
             ohlcv={s: self._ohlcv[s][1] for s in wanted if s in self._ohlcv},
             open_orders=orders,
             tickers=tickers,
-            markets=self._markets(wanted),
+            markets=self._markets([*wanted, *(o["symbol"] for o in orders if o.get("symbol"))]),
             settle=self.settle,
             account=self.account,
             timestamp=int(self.clock() * 1000),
