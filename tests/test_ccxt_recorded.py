@@ -369,3 +369,63 @@ def test_hyperliquid_decision_with_a_stop_on_each_position():
     assert [p.stopLossPrice for p in snap.positions] == [120.0, 3500.0]
     assert not snap.openOrders
     assert "STOP_LOSS_MISSING" not in codes(Guard.from_preset("default").check(snap))
+
+
+# ----------------------------------------------------------------- Bitget (unified trading account)
+
+BITGET_STOP = ("GET", "/api/v3/trade/unfilled-strategy-orders")
+
+
+def test_bitget_uta_snapshot_from_ccxts_recordings():
+    """ccxt's ``bitget`` class on a unified trading account, every body one ccxt recorded
+    (fixture ``bitget_uta``; the recordings were taken at different times). Expected
+    values are computed here from the raw bodies."""
+    ex, http = recorded_exchange("bitget_uta")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    # a symbol-less query would ask for SPOT orders (ccxt's default type): asked per symbol
+    assert http.requested(
+        "GET", "/api/v3/trade/unfilled-orders", category="USDT-FUTURES", symbol="BTCUSDT"
+    )
+    assert not http.requested("GET", "/api/v3/trade/unfilled-orders", category="SPOT")
+    # the position stop-loss lives among the strategy (trigger) orders
+    assert http.requested(*BITGET_STOP, category="USDT-FUTURES", symbol="BTCUSDT")
+    # Bitget offers tiers per market only (fetchMarketLeverageTiers)
+    assert http.requested("GET", "/api/v3/market/position-tier", symbol="BTCUSDT")
+    [p] = snap.positions
+    assert (p.symbol, p.side, p.contracts, p.entryPrice, p.markPrice, p.leverage, p.marginMode) == (
+        "BTC/USDT:USDT", "long", 0.001, 115085.6, 115085.6, 20.0, "cross",
+    )  # fmt: skip
+    assert p.stopLossPrice == 114000.0  # the strategy order's stopLoss (ccxt leaves its side None)
+    assert snap.walletBalance == 10000.0  # the USDT asset; uPnL 0
+    [o] = snap.openOrders
+    assert (o.side, o.amount, o.price) == ("buy", 0.001, 50000.0)
+    guard = Guard.from_preset("default")
+    m = guard.metrics(snap)
+    notional = 0.001 * 115085.6
+    # tier 1 of the recorded table (0–150,000 at 0.4 %), the position row's own mmr 0.004
+    assert m.maintenanceMargin == pytest.approx(0.004 * notional)
+    assert m.positions[0].tierSource == "tiers"
+    # initial margin notional / 20: Bitget's positionBalance 5.82333136 less the open fee
+    # 0.06905136 it holds
+    assert m.initialMargin == pytest.approx(5.82333136 - 0.06905136)
+    assert m.openOrderInitialMargin == pytest.approx(0.001 * 50000 / 20)  # the position's 20×
+    assert guard.check(snap).decision == "allow"
+    # the same account without the stop-loss strategy order
+    http.add(*BITGET_STOP, {"code": "00000", "msg": "success", "data": []})
+    bare = SnapshotBuilder(ex, ohlcv=False).fetch()
+    assert bare.positions[0].stopLossPrice is None
+    assert "STOP_LOSS_MISSING" in codes(guard.check(bare), p.symbol)
+
+
+def test_bitget_guarded_entry_reaches_the_exchange_only_when_allowed():
+    ex, http = recorded_exchange("bitget_uta")
+    guarded = GuardedExchange(
+        ex, Guard.from_preset("default"), builder=SnapshotBuilder(ex, ohlcv=False)
+    )
+    with pytest.raises(OrderRejected, match="MARGIN_UTILIZATION"):  # 4 BTC at 20x: 20,000 of IM
+        guarded.create_order(BTC, "limit", "buy", 4, 100000, {"stopLoss": 95000})
+    assert not http.requested("POST", "/api/v3/trade/place-order")
+    placed = guarded.create_order(BTC, "limit", "buy", 0.001, 100000, {"stopLoss": 95000})
+    assert placed["id"] == "1330958844544008192"  # the recorded answer's orderId
+    [sent] = http.requested("POST", "/api/v3/trade/place-order", symbol="BTCUSDT", qty="0.001")
+    assert sent.params["stopLoss"] == "95000"  # ccxt attaches the stop to the entry

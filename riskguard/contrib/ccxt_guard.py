@@ -85,11 +85,18 @@ STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
 #: (``GET /fapi/v1/openAlgoOrders``, ccxt ``{"trigger": True}``); OKX from
 #: ``GET /api/v5/trade/orders-algo-pending`` by ``ordType`` (a stop-loss is ``conditional`` or
 #: part of an ``oco``). Bybit's ``/v5/order/realtime`` lists conditional orders with the rest.
+#: Bitget keeps stop-loss (strategy/plan) orders apart: ccxt ``{"trigger": True}``
+#: (``GET /api/v3/trade/unfilled-strategy-orders`` on a unified account).
 CONDITIONAL_ORDER_PARAMS: dict[str, tuple[dict, ...]] = {
     "binance": ({"trigger": True},),
     "binanceusdm": ({"trigger": True},),
     "okx": ({"ordType": "conditional"}, {"ordType": "oco"}),
+    "bitget": ({"trigger": True},),
 }
+
+#: Exchanges whose symbol-less open-order query cannot list futures orders, so open orders are
+#: asked per symbol: ccxt's Bitget defaults to spot and sends ``category=SPOT``.
+OPEN_ORDERS_PER_SYMBOL = frozenset({"bitget"})
 
 
 def _ccxt() -> Any:
@@ -250,6 +257,16 @@ def _stop_price(o: dict) -> float | None:
     return None
 
 
+def _closing_side(o: dict) -> str:
+    """The side a stop order trades. ccxt leaves it None for Bitget's position stop-loss
+    (a strategy order naming only ``posSide``): a long's stop sells, a short's buys."""
+    if o.get("side"):
+        return str(o["side"])
+    info = o.get("info") or {}
+    leg = str(info.get("posSide") or info.get("holdSide") or "").lower()
+    return {"long": "sell", "short": "buy"}.get(leg, "")
+
+
 def _order_type(o: dict) -> str:
     """ccxt's order type; a resting order ccxt leaves untyped (its Hyperliquid parser does
     for ``frontendOpenOrders`` rows without ``orderType``) is a limit order if it has a price."""
@@ -285,7 +302,7 @@ def snapshot_from_ccxt(
         if _is_stop(o):
             px = _stop_price(o)
             if px is not None:
-                stops.setdefault((o["symbol"], o.get("side") or ""), []).append(px)
+                stops.setdefault((o["symbol"], _closing_side(o)), []).append(px)
         elif not o.get("reduceOnly") and _order_type(o) in ("limit", "market"):
             amount = _f(o.get("remaining"))
             if amount is None:
@@ -534,6 +551,8 @@ class SnapshotBuilder:
         """Whether open orders must be asked for symbol by symbol (ccxt's own test)."""
         if self.open_orders_by_symbol is not None:
             return self.open_orders_by_symbol
+        if getattr(self.exchange, "id", "") in OPEN_ORDERS_PER_SYMBOL:
+            return True
         opts = getattr(self.exchange, "options", None) or {}
         legacy = opts.get("warnOnFetchOpenOrdersWithoutSymbol")
         per = opts.get("fetchOpenOrders")
@@ -579,6 +598,9 @@ class SnapshotBuilder:
             now = self.clock()
             for s in missing:
                 self._tiers[s] = (now, got.get(s) or [])
+        elif missing and self._has("fetchMarketLeverageTiers"):  # OKX, Bitget: per market
+            for s in missing:
+                self._tiers[s] = (self.clock(), ex.fetch_market_leverage_tiers(s) or [])
         if self.ohlcv and self._has("fetchOHLCV"):
             for s in self._stale(self._ohlcv, wanted, self.ohlcv_ttl):
                 self._ohlcv[s] = (
@@ -605,6 +627,10 @@ class SnapshotBuilder:
             got = await ex.fetch_leverage_tiers(missing)
             for s in missing:
                 self._tiers[s] = (self.clock(), got.get(s) or [])
+        elif missing and self._has("fetchMarketLeverageTiers"):
+            rows = await asyncio.gather(*(ex.fetch_market_leverage_tiers(s) for s in missing))
+            for s, r in zip(missing, rows, strict=True):
+                self._tiers[s] = (self.clock(), r or [])
         if self.ohlcv and self._has("fetchOHLCV"):
             stale = self._stale(self._ohlcv, wanted, self.ohlcv_ttl)
             rows = await asyncio.gather(
