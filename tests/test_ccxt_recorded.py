@@ -1,6 +1,24 @@
-"""The ccxt integration on ccxt's real exchange classes (binanceusdm, bybit, okx), with only
-the HTTP layer answered from recorded payloads (``tests/ccxt_recorded.py``): ccxt builds,
-signs and parses every request as it would live."""
+"""The ccxt integration on ccxt's real exchange classes (binanceusdm, bybit, okx, hyperliquid,
+bitget), with only the HTTP layer answered (``tests/ccxt_recorded.py``): ccxt builds, signs
+and parses every request as it would live.
+
+The answers are ccxt's own recordings of the exchanges' APIs (``httpResponse`` entries of
+``ts/src/test/static/response/<exchange>.json`` in github.com/ccxt/ccxt) wherever ccxt has
+one; each fixture's ``source`` names the recording of every body, and the few that are
+hand-written:
+
+- Binance USDⓈ-M: the open algo (conditional) order, the algoOrder/positionMargin answers
+  and the ``-4048`` error (ccxt has no recording of them).
+- Bybit v5: the Untriggered StopLoss conditional order and the risk-limit tiers.
+- OKX (``okx``): the one-position scenario (balance, position, pending and algo orders) —
+  the recorded bodies cannot show cash vs equity or a sell-side stop; they are used as they
+  are in ``okx_recorded``. Both OKX fixtures answer the position-tier query with an empty
+  list (no recording).
+- Hyperliquid: the two markets (minimum unified entries).
+- Bitget (unified account): nothing.
+
+Expected numbers are computed in the tests from the bodies, never read back from riskguard.
+"""
 
 from __future__ import annotations
 
@@ -150,6 +168,8 @@ def test_bybit_snapshot_reads_the_untriggered_stop_and_the_wallet_without_upnl()
 
 
 def test_okx_snapshot_fetches_conditional_stops_and_reads_cash_not_equity():
+    """Hand-written OKX scenario (see the fixture's ``source`` for why): cash 1,000, uPnL 20,
+    a conditional sell stop at 58,000."""
     ex, http = recorded_exchange("okx")
     snap = SnapshotBuilder(ex, ohlcv=False).fetch()
     assert http.requested("GET", "/api/v5/trade/orders-algo-pending", ordType="conditional")
