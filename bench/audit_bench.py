@@ -241,11 +241,18 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="also profile the in-process path")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (best kept)")
     ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run (300 snapshots, 1 and 2 workers): proves the script runs, measures nothing",
+    )
+    ap.add_argument(
         "--policy",
         default=str(POLICY),
         help="policy file, or 'core' for the three core rules (default: policies/default.yaml)",
     )
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.workers, args.repeat = "300", "1,2", 1
     if args.policy == "core":
         POLICY = args.data_dir / "bench-core.yaml"
         args.data_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ settings.register_profile(
 )
 settings.register_profile("deep", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# The compiled-policy cache of every CLI run the tests start goes to a directory of this run,
+# never the user's ~/.cache (the cache's own tests point it elsewhere explicitly).
+os.environ.setdefault("RISKGUARD_CACHE_DIR", tempfile.mkdtemp(prefix="riskguard-test-cache-"))
 
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd: Path | None = None):

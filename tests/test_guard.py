@@ -496,9 +496,71 @@ def test_fast_metrics_equal_the_models_own_methods(snap):
             m.initialMargin,
             m.marginUtilization,
         )
-        assert [(p.symbol, p.initialMargin, p.unrealizedPnl) for p in margin.positions] == [
-            (p.symbol, p.initialMargin, p.unrealizedPnl) for p in m.positions
-        ]
+        assert [
+            (p.symbol, p.initialMargin, p.unrealizedPnl, p.notional) for p in margin.positions
+        ] == [(p.symbol, p.initialMargin, p.unrealizedPnl, p.notional) for p in m.positions]
+
+
+@st.composite
+def rootless_books(draw):
+    """Books whose positions often have no positive root in their mark's tier: cross longs
+    well above the lowest tier with a wallet near or above their entry value, a short or an
+    isolated leg beside them, tier tables with and without hand-made (discontinuous)
+    maintenance amounts — the tier walk's cases (``_first_hit``), reached from the hot path."""
+    k = draw(st.integers(2, 5))
+    upper = draw(st.lists(st.floats(100, 1e6), min_size=k - 1, max_size=k - 1, unique=True))
+    floors = [0.0, *sorted(upper)]
+    rates = sorted(draw(st.lists(st.floats(0.001, 0.3), min_size=k, max_size=k)))
+    hand_made = draw(st.booleans())
+    tiers = []
+    for j in range(k):
+        t = {
+            "minNotional": floors[j],
+            "maxNotional": floors[j + 1] if j + 1 < k else None,
+            "maintenanceMarginRate": rates[j],
+        }
+        if hand_made:
+            t["maintenanceAmount"] = draw(st.floats(0, 5e4))
+        tiers.append(t)
+    positions = []
+    for i in range(draw(st.integers(1, 3))):
+        entry = draw(_price)
+        mark = entry * draw(st.floats(0.8, 1.3))
+        notional = draw(st.floats(floors[-1], floors[-1] * 3 + 1000))  # at the mark: top tier
+        pos = {
+            "symbol": f"W{i}/USDT:USDT",
+            "side": draw(st.sampled_from(["long", "long", "long", "short"])),
+            "contracts": notional / mark,
+            "entryPrice": entry,
+            "markPrice": mark,
+            "leverage": draw(st.sampled_from([1, 2, 10])),
+            "marginMode": draw(st.sampled_from(["cross", "cross", "cross", "isolated"])),
+        }
+        if pos["marginMode"] == "isolated":
+            pos["isolatedMargin"] = notional * draw(st.floats(0.05, 1.5))
+        positions.append(pos)
+    doc = snapshot_doc(
+        positions=positions,
+        leverageTiers={p["symbol"]: tiers for p in positions},
+        markets={},
+    )
+    value = sum(p["contracts"] * p["entryPrice"] for p in positions)
+    if draw(st.booleans()):
+        doc["walletBalance"] = value * draw(st.floats(0.0, 2.0))
+    else:
+        # a wallet just below the entry value: no positive root in the mark's (top) tier,
+        # whose maintenance amount lifts the balance past the entry value, but one lower
+        cum = sum(floors[j] * (rates[j] - rates[j - 1]) for j in range(1, k))
+        doc["walletBalance"] = max(0.0, value - cum * draw(st.floats(0.0, 1.0)))
+    return build_snapshot(doc)
+
+
+@given(rootless_books())
+def test_fast_metrics_equal_the_models_tier_walk(snap):
+    for model in (BINANCE, GENERIC):
+        fast = compute_metrics(snap, model).to_dict()
+        slow = compute_metrics(snap, _general(model)).to_dict()
+        assert repr(fast) == repr(slow)  # bit for bit
 
 
 def test_metrics_records_stay_frozen_with_the_same_signature():
@@ -568,3 +630,61 @@ def test_hedged_positions_keep_a_stop_each():
     assert prices[0] < 61000.0 < prices[-1]  # the long's stops below the mark, the short's above
     # equity 10,000 (the PnLs cancel): each side's risk budget stop is 2,000 from the entry
     assert prices[1] == pytest.approx(58000.0) and prices[2] == pytest.approx(62000.0)
+
+
+# ----------------------------------------------------------------- dict path, tier memo
+# Guard.check reads a dict's leverage-tier tables once per distinct table (the bot sends
+# the same ones every tick); the decision and the errors must be those of a fresh read.
+
+_TABLE = [
+    {"minNotional": 0, "maxNotional": 50000, "maintenanceMarginRate": 0.004, "maxLeverage": 125},
+    {
+        "minNotional": 50000,
+        "maxNotional": 250000,
+        "maintenanceMarginRate": 0.005,
+        "maxLeverage": 100,
+    },
+]
+
+
+def test_dict_checks_with_remembered_tiers_decide_as_objects_do():
+    g = Guard.from_file(DEFAULT)
+    doc = snapshot_doc(leverageTiers={"BTC/USDT:USDT": copy.deepcopy(_TABLE)})
+    order = {"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.01, "price": 61000}
+    first = g.check(copy.deepcopy(doc), order)
+    again = g.check(copy.deepcopy(doc), order)  # the table now comes from the memo
+    objects = g.check(build_snapshot(copy.deepcopy(doc)), Order(**order))
+    for d in (again, objects):
+        assert (d.decision, d.maxAllowedAmount, [v.code for v in d.violations]) == (
+            first.decision,
+            first.maxAllowedAmount,
+            [v.code for v in first.violations],
+        )
+    assert again.metrics.to_dict() == first.metrics.to_dict()
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (
+            lambda t: t[1].update(maintenanceMarginRate=True),  # equal to 1 in Python
+            '$.leverageTiers["BTC/USDT:USDT"][1].maintenanceMarginRate',
+        ),
+        (
+            lambda t: t[0].update(maintenanceMarginRate=-0.004),
+            '$.leverageTiers["BTC/USDT:USDT"][0].maintenanceMarginRate',
+        ),
+        (lambda t: t.reverse(), '$.leverageTiers["BTC/USDT:USDT"]'),
+    ],
+)
+def test_a_bad_table_after_a_good_one_is_still_named_by_path(mutate, path):
+    g = Guard.from_file(DEFAULT)
+    doc = snapshot_doc(leverageTiers={"BTC/USDT:USDT": copy.deepcopy(_TABLE)})
+    g.check(doc)  # remembered
+    bad = copy.deepcopy(doc)
+    mutate(bad["leverageTiers"]["BTC/USDT:USDT"])
+    with pytest.raises(riskguard.SnapshotError) as ei:
+        g.check(bad)
+    assert any(p.path.startswith(path) for p in ei.value.problems), [
+        p.path for p in ei.value.problems
+    ]

@@ -174,3 +174,98 @@ def test_no_atr_warning_for_a_position_that_cannot_be_liquidated():
     # the same without ATR but liquidatable (isolated 5×) still warns that ATR is missing
     d = check(policy(minPct=5, atrMultiple=3), snap(pos()))
     assert "LIQUIDATION_DISTANCE_ATR_MISSING" in {v.code for v in d.violations}
+
+
+# The isolated margin to add is solved in closed form on the shared linear solver (Binance,
+# Bybit-style tiers); other models search. Either way the amount must fix the position and
+# be (nearly) the least that does.
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TIERED = [
+    {"minNotional": 0, "maxNotional": 5000, "maintenanceMarginRate": 0.01, "maxLeverage": 50},
+    {"minNotional": 5000, "maxNotional": 50000, "maintenanceMarginRate": 0.025, "maxLeverage": 20},
+    {"minNotional": 50000, "maxNotional": None, "maintenanceMarginRate": 0.05, "maxLeverage": 10},
+]
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    contracts=st.floats(0.5, 2000),
+    entry=st.floats(90, 110),
+    margin_share=st.floats(0.01, 0.2),
+    min_pct=st.floats(2, 40),
+    exchange=st.sampled_from(["binance", "bybit", "okx", "generic"]),
+    tiered=st.booleans(),
+)
+def test_the_margin_proposed_fixes_the_position_and_is_about_the_least(
+    side, contracts, entry, margin_share, min_pct, exchange, tiered
+):
+    iso = contracts * entry * margin_share
+
+    def with_margin(m):
+        p = pos(side=side, contracts=contracts, entryPrice=entry, markPrice=100, isolatedMargin=m)
+        return snap(p, wallet=1e9)
+
+    doc = with_margin(iso)
+    doc["exchange"] = exchange
+    if tiered:
+        doc["leverageTiers"] = {SYM: _TIERED}
+    pol = policy(minPct=min_pct, liquidationSource="model")
+    d = check(pol, doc)
+    if not d.violations:
+        return
+    add = [a for a in d.actions if a.type == "add_isolated_margin"]
+    assert add, d.violations
+    amount = add[0].params["amount"]
+    assert amount > 0
+
+    fixed = with_margin(iso + amount)
+    fixed["exchange"] = exchange
+    if tiered:
+        fixed["leverageTiers"] = {SYM: _TIERED}
+    assert not check(pol, fixed).violations
+    less = with_margin(iso + amount * (1 - 1e-6) - 1e-6)
+    less["exchange"] = exchange
+    if tiered:
+        less["leverageTiers"] = {SYM: _TIERED}
+    assert check(pol, less).violations
+
+
+@given(
+    side=st.sampled_from(["long", "short"]),
+    contracts=st.floats(1, 2000),
+    wallet_share=st.floats(0.02, 0.5),
+    others=st.integers(0, 3),
+    min_pct=st.floats(2, 40),
+    exchange=st.sampled_from(["binance", "bybit", "okx", "generic"]),
+    tiered=st.booleans(),
+)
+def test_the_reduction_proposed_fixes_the_cross_position_and_is_about_the_least(
+    side, contracts, wallet_share, others, min_pct, exchange, tiered
+):
+    def book(c):
+        ps = [pos(side=side, contracts=c, marginMode="cross", isolatedMargin=None, leverage=10)]
+        ps += [
+            {**pos(marginMode="cross", isolatedMargin=None, leverage=10), "symbol": f"O{i}/USDT:USDT",
+             "markPrice": 100.0}
+            for i in range(others)
+        ]  # fmt: skip
+        d = snap(*ps, wallet=contracts * 100 * wallet_share + 30 * others)
+        d["exchange"] = exchange
+        if tiered:
+            d["leverageTiers"] = {p["symbol"]: _TIERED for p in ps}
+        return d
+
+    pol = policy(minPct=min_pct, liquidationSource="model")
+    d = check(pol, book(contracts))
+    mine = [v for v in d.violations if v.symbol == SYM]
+    if not mine or any(v.code == "ACCOUNT_EQUITY_NOT_POSITIVE" for v in d.violations):
+        return
+    red = [a for a in d.actions if a.type == "reduce_position" and a.symbol == SYM]
+    assert red, d.violations
+    keep = contracts - red[0].params["amount"]
+    assert 0 < keep < contracts
+    assert not [v for v in check(pol, book(keep)).violations if v.symbol == SYM]
+    assert [v for v in check(pol, book(keep * (1 + 1e-6) + 1e-9)).violations if v.symbol == SYM]

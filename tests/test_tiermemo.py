@@ -209,3 +209,38 @@ def test_memory_stays_bounded_when_tables_never_repeat(monkeypatch):
         assert_same(json.dumps(snapshot_doc(leverageTiers=tiers)))
     assert len(tiermemo._MEMO.by_id) <= 4
     assert tiermemo._MEMO.resets == tiermemo._MAX_RESETS  # then it stops learning
+
+
+_scalar = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 0, 1, 1.0, True, False, None]),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=5),
+)
+_tables = st.dictionaries(
+    st.text(max_size=8),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["minNotional", "maxNotional", "ü", "tier"]), _scalar, max_size=4
+        ),
+        max_size=3,
+    ),
+    max_size=3,
+)
+
+
+@given(st.lists(_tables, min_size=1, max_size=4))
+def test_digest_of_dicts_with_remembered_table_text_is_the_plain_digest(sets):
+    """Dicts (a bot's, a stream's) are hashed with each table's canonical text remembered
+    by content: any sequence of documents gives the plain digest — equal tables whose
+    numbers differ only in type (1, 1.0, true) or in the sign of zero included."""
+    for tiers in sets:
+        doc = snapshot_doc(leverageTiers=tiers)
+        assert tiermemo.snapshot_digest(doc) == digest(doc)
+
+
+def test_negative_zero_is_not_taken_for_zero():
+    a = snapshot_doc(leverageTiers={"X": [{"minNotional": 0.0}]})
+    b = snapshot_doc(leverageTiers={"X": [{"minNotional": -0.0}]})
+    assert tiermemo.snapshot_digest(a) == digest(a)
+    assert tiermemo.snapshot_digest(b) == digest(b) != digest(a)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from itertools import chain
@@ -57,12 +58,13 @@ class _TierSet:
 
 
 class _Memo:
-    __slots__ = ("by_id", "by_prefix", "resets", "tables")
+    __slots__ = ("by_id", "by_prefix", "canon", "resets", "tables")
 
     def __init__(self) -> None:
         self.by_prefix: dict[str, list[_TierSet]] = {}
         self.by_id: dict[int, _TierSet] = {}  # id(raw) -> set; the set keeps raw alive
         self.tables: dict[tuple, tuple] = {}
+        self.canon: dict[tuple, str] = {}  # table key -> canonical JSON of the table
         self.resets = 0
 
 
@@ -160,22 +162,64 @@ def snapshot_digest(data: Any) -> str:
     the top level is composed here from the canonical text of each value.
     """
     raw = data.get("leverageTiers") if type(data) is dict else None
-    ts = _MEMO.by_id.get(id(raw)) if raw is not None else None
-    if ts is None or ts.raw is not raw:
+    if raw is None:
         return digest(data)
+    ts = _MEMO.by_id.get(id(raw))
+    canon: str | None
+    if ts is not None and ts.raw is raw:
+        canon = ts.canon
+    else:
+        canon = _tiers_canon(raw)  # a dict read whole (a bot's, a stream's): table by table
+        if canon is None:
+            return digest(data)
     # The keys sorting before and after "leverageTiers", each half encoded in one call.
     lo: dict[str, Any] = {}
     hi: dict[str, Any] = {}
     for k, v in data.items():
         if v is not raw:
             (lo if k < "leverageTiers" else hi)[k] = v
-    text = '"leverageTiers":' + ts.canon
+    text = '"leverageTiers":' + canon
     if lo:
         text = _encode(lo)[:-1] + "," + text
     else:
         text = "{" + text
     text = text + "," + _encode(hi)[1:] if hi else text + "}"
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _tiers_canon(raw: Any) -> str | None:
+    """``canonical_json(raw)`` for a ``leverageTiers`` object, each table's text remembered
+    by its content key (None: not a plain object of tables; the caller encodes it whole).
+
+    Two tables with equal keys have equal canonical text, with one exception: ``0.0`` and
+    ``-0.0`` are equal floats with different text, so a table holding ``-0.0`` is never
+    looked up or remembered.
+    """
+    if type(raw) is not dict or not raw or not all(type(k) is str for k in raw):
+        return None
+    memo = _MEMO.canon
+    parts = []
+    for sym in sorted(raw):
+        table = raw[sym]
+        key = _tier_key(table)
+        if key is None or _negative_zero(table):
+            return None
+        text = memo.get(key)
+        if text is None:
+            text = canonical_json(table)
+            if len(memo) >= _MAX_TABLES:
+                memo.clear()
+            memo[key] = text
+        parts.append(_encode(sym) + ":" + text)
+    return "{" + ",".join(parts) + "}"
+
+
+def _negative_zero(table: list) -> bool:
+    for d in table:
+        for v in d.values():
+            if v == 0 and type(v) is float and math.copysign(1.0, v) < 0:
+                return True
+    return False
 
 
 # --------------------------------------------------------------------------- by content

@@ -46,7 +46,6 @@ supported by :class:`AsyncGuardedExchange` and ``SnapshotBuilder.afetch``.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import re
@@ -613,6 +612,8 @@ class SnapshotBuilder:
 
     async def afetch(self, symbols: Iterable[str] = ()) -> Snapshot:
         """``fetch`` for ``ccxt.async_support`` exchanges (the calls run concurrently)."""
+        import asyncio  # not at import: the plugin is loaded by every riskguard command
+
         ex = self.exchange
         balance, positions = await asyncio.gather(ex.fetch_balance(), ex.fetch_positions())
         positions = [p for p in positions if _f(p.get("contracts"))]
@@ -884,6 +885,8 @@ class AsyncGuardedExchange(_GuardedBase):
 
     async def _snap(self, symbols: list[str]) -> Any:
         if self._snapshot is not None:
+            import asyncio
+
             got = self._snapshot(symbols)
             return await got if asyncio.iscoroutine(got) else got
         return await self.builder.afetch(symbols)

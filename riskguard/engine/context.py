@@ -87,8 +87,11 @@ class EvalContext:
         """Equity, initial margins and utilization before the order (full metrics if known)."""
         if self._metrics_before is not None:
             return self._metrics_before
+        before = self.before
+        if before.balances or before.positionMode != "oneway":
+            return self.metrics_before  # hedge / multi-collateral: the account model's equity
         if self._margin_before is None:
-            self._margin_before = compute_margin(self.before, self.model)
+            self._margin_before = compute_margin(before, self.model)
         return self._margin_before
 
     @property

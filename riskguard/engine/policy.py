@@ -17,13 +17,12 @@ from __future__ import annotations
 import copy
 import difflib
 import fnmatch
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from riskguard.engine.actions import ACTION_TYPES
 from riskguard.engine.decision import SEVERITIES, digest
@@ -31,6 +30,9 @@ from riskguard.engine.plugins import Registry, get_registry
 from riskguard.engine.rule import Match, RuleSpec
 from riskguard.errors import PolicyError, Problem, RiskguardError
 from riskguard.model.yamlio import Located, json_path, parse_text, read_text
+
+if TYPE_CHECKING:  # jsonschema is imported when a policy is validated (not on a cache hit)
+    from jsonschema import Draft202012Validator
 
 API_VERSION = "riskguard/v1"
 
@@ -140,6 +142,7 @@ class PolicyDoc:
 
     data: Any
     located: Located
+    sha256: str | None = None  # of the text parsed (files only): what a cache checks
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class CompiledPolicy:
     files: tuple[str, ...]
     warnings: tuple[Problem, ...]
     registry: Registry = field(repr=False)
+    # (file, SHA-256 of the text parsed) for each policy file read, in ``files`` order
+    sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> dict[Any, Any]:
@@ -225,9 +230,17 @@ def _schema_problems(
 def _validator(registry: Registry) -> Draft202012Validator:
     cached = getattr(registry, "_policy_validator", None)
     if cached is None:
+        from jsonschema import Draft202012Validator
+
         cached = Draft202012Validator(policy_schema(registry))
         registry._policy_validator = cached  # type: ignore[attr-defined]
     return cached
+
+
+def _params_valid(schema: dict[str, Any], params: dict[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator
+
+    return bool(Draft202012Validator(schema).is_valid(params))
 
 
 def _parse(source: str | Path | dict[Any, Any], file: str | None = None) -> PolicyDoc:
@@ -235,7 +248,12 @@ def _parse(source: str | Path | dict[Any, Any], file: str | None = None) -> Poli
         return PolicyDoc(source, Located(source, {}, file or "<dict>"))
     text = read_text(source)
     loc = parse_text(text, str(source))
-    return PolicyDoc(loc.data, loc)
+    return PolicyDoc(loc.data, loc, text_sha256(text))
+
+
+def text_sha256(text: str) -> str:
+    """The digest of a policy file's text as read (the compiled-policy cache compares it)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _not_json(v: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str] | None:
@@ -497,7 +515,7 @@ def load_policy(
         raw_params = rule.get("params") or {}
         if rtype is None or not isinstance(raw_params, dict):
             continue
-        if schema_failed and not Draft202012Validator(rtype.params).is_valid(raw_params):
+        if schema_failed and not _params_valid(rtype.params, raw_params):
             continue  # its schema errors are already reported; cross-field checks need valid params
         params = _defaults(rtype.params, raw_params)
         if rtype.check is not None:
@@ -607,6 +625,7 @@ def load_policy(
         files=tuple(k for _d, k in docs),
         warnings=tuple(warnings),
         registry=reg,
+        sources=tuple((k, d.sha256) for d, k in docs if d.sha256 is not None),
     )
 
 

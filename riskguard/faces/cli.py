@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("verify-log", "verify_log"),
     ("generate", "generate"),
     ("serve", "serve"),
+    ("watch", "watch"),
+    ("simulate", "simulate"),
 )
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -39,7 +41,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only`` (a command's name) just that command's parser,
+    so a one-shot command imports its own module and not every other command's."""
     parser = _Parser(
         prog="riskguard",
         description="Risk policies for leveraged crypto-futures accounts: pre-trade checks, "
@@ -53,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"riskguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, modname in COMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(f"riskguard.faces.commands.{modname}")
         except ModuleNotFoundError as exc:
@@ -69,8 +75,16 @@ def print_problems(exc: RiskguardError) -> None:
         print(f"error: {p}", file=sys.stderr)
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names (the top level has only flags), if it is a known one."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if any(a == name for name, _m in COMMANDS) else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

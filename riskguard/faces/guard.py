@@ -32,7 +32,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -46,8 +45,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol
 
+from riskguard.batch.tiermemo import build_snapshot_memo, snapshot_digest
 from riskguard.engine.actions import Action
-from riskguard.engine.decision import Decision, Violation, digest, new_decision_id
+from riskguard.engine.decision import Decision, Violation, new_decision_id
 from riskguard.engine.evaluate import ENGINE, evaluate
 from riskguard.engine.policy import CompiledPolicy, load_policy, preset_names, preset_path
 from riskguard.errors import RiskguardError
@@ -427,6 +427,8 @@ class Guard:
         if self._runner.stuck() >= self._runner.max_stuck:  # type: ignore[union-attr]
             d = self._over_budget(policy, snap, o, now, t0, ref, saturated=True)
             return self._record(d, snapshot)
+        import asyncio  # loaded already when a coroutine runs; not at import (one-shot CLI)
+
         fut = self._runner.submit(self._job(policy, snap, o, now, ref))  # type: ignore[union-attr]
         try:
             decision = await asyncio.wait_for(asyncio.wrap_future(fut), self._budget_s)
@@ -469,7 +471,7 @@ class Guard:
             return decision
         if isinstance(raw, dict):
             # The caller owns the dict and may reuse it once check returns: hash it now.
-            decision._snapshot_digest = digest(raw)
+            decision._snapshot_digest = snapshot_digest(raw)  # tier tables' text remembered
         w.put("decision", _DecisionRecord(decision))
         return decision
 
@@ -593,7 +595,9 @@ class _DecisionRecord:
 
 
 def _inputs(snapshot: Any, order: Any) -> tuple[Snapshot, Order | None]:
-    snap = snapshot if isinstance(snapshot, Snapshot) else build_snapshot(snapshot)
+    # A dict's leverage-tier tables (a bot sends the same ones every tick) are validated
+    # and built once per distinct table (tiermemo); the rest is validated every time.
+    snap = snapshot if isinstance(snapshot, Snapshot) else build_snapshot_memo(snapshot)
     if order is None or isinstance(order, Order):
         return snap, order
     return snap, build_order(order)

@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
+from riskguard.batch.tiermemo import build_snapshot_memo, snapshot_digest
 from riskguard.errors import RiskguardError
 from riskguard.faces.guard import TRADING_STATES, Guard
-from riskguard.model.snapshot import Snapshot, build_order, build_snapshot
+from riskguard.model.snapshot import Snapshot, build_order
 
 
 class _LineError(Exception):
@@ -59,6 +60,7 @@ class Stream:
         self.guard = guard
         self.metrics = metrics
         self.accounts: dict[str, Snapshot] = {}
+        self._digest: tuple[Snapshot | None, str] = (None, "")  # the last snapshot hashed
 
     def preload(self, snapshot: Snapshot, account: str | None = None) -> None:
         self.accounts[account or snapshot.account] = snapshot
@@ -99,6 +101,14 @@ class Stream:
                         "invalid_order", "the order is not valid", _problems(exc, "$.order")
                     ) from None
             decision = self.guard.check(snap, order, ref=f"stdin:{lineno}")
+            if decision._snapshot_digest is None:
+                # orders against a stored snapshot hash it once; a new snapshot's tier
+                # tables are re-encoded only when they changed (tiermemo)
+                last, dg = self._digest
+                if last is not snap:
+                    dg = snapshot_digest(snap.to_dict())
+                    self._digest = (snap, dg)
+                decision._snapshot_digest = dg
             out = decision.to_dict(metrics=self.metrics)
         except _LineError as exc:
             err: dict = {"code": exc.code, "message": exc.message}
@@ -119,7 +129,7 @@ class Stream:
         raw = msg.get("snapshot")
         if raw is not None:
             try:
-                snap = build_snapshot(raw)
+                snap = build_snapshot_memo(raw)
             except RiskguardError as exc:
                 raise _LineError(
                     "invalid_snapshot", "the snapshot is not valid", _problems(exc, "$.snapshot")

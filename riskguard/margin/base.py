@@ -31,6 +31,82 @@ from dataclasses import dataclass, field, replace
 
 from riskguard.model.snapshot import LeverageTier, Position
 
+# ----------------------------------------------------------------- shared primitives
+# One home for the arithmetic the solver below and the hot path in ``metrics.py`` share,
+# so an exchange's formula is written once (the hot path keeps its own loop shape).
+
+
+def tier_at(tiers: tuple[LeverageTier, ...], x: float) -> LeverageTier:
+    """The last tier whose floor ≤ ``x`` (boundaries go up); the first tier below its floor."""
+    chosen = tiers[0]
+    for t in tiers:
+        if t.minNotional <= x:
+            chosen = t
+        else:
+            break
+    return chosen
+
+
+def linear_mark_root(
+    q: float, s: int, ep: float, rate: float, amt: float, wb: float, t1: float, u1: float
+) -> float | None:
+    """``P = (WB − T1 + U1 + cum − s·Q·EP) / (Q·(MMR + f) − s·Q)``; None when the slope is 0.
+
+    ``rate`` is ``MMR + f`` (maintenance rate plus the closing fee counted in the trigger),
+    ``amt`` the tier's maintenance amount when the exchange deducts it (else 0).
+    """
+    den = q * rate - s * q
+    if den == 0:
+        return None
+    return (wb - t1 + u1 + amt - s * q * ep) / den
+
+
+def linear_surplus(
+    q: float,
+    s: int,
+    ep: float,
+    rate: float,
+    amt: float,
+    fee: float,
+    price: float,
+    wb: float,
+    t1: float,
+    u1: float,
+) -> float:
+    """Margin balance minus maintenance margin and closing fee of a linear position at ``price``.
+
+    ``WB − T1 + U1 + s·Q·(P − EP) − (max(Q·P·MMR − cum, 0) + f·Q·P)``; ``rate`` is the
+    tier's MMR, ``amt`` its maintenance amount when deducted (else 0).
+    """
+    mm = q * price * rate - amt
+    need = max(mm, 0.0) + fee * (q * price)
+    return wb - t1 + u1 + s * q * (price - ep) - need
+
+
+def walk_tiers(tiers, i, step, safe, root, surplus, tier_of, price_of) -> float | None:
+    """The first price, walking the tiers from index ``i`` by ``step``, where the balance meets
+    the requirement: a root inside its own tier, or a tier boundary where the surplus
+    changes sign (maintenance margin jumps there). ``safe`` is the sign of the surplus at
+    the mark; ``root(tier)``, ``surplus(tier, price)``, ``tier_of(price)`` and
+    ``price_of(floor)`` are the exchange's arithmetic (see :meth:`MarginModel._first_hit`).
+    """
+    n = len(tiers)
+    while True:
+        t = tiers[i]
+        p = root(t)
+        if p is not None and p > 0 and tier_of(p) is t:
+            return p
+        j = i + step
+        if not 0 <= j < n:
+            return None
+        x = tiers[max(i, j)].minNotional  # the boundary: the upper tier's floor
+        if x <= 0:
+            return None
+        b = price_of(x)
+        if (surplus(tiers[j], b) > 0) != safe:
+            return b
+        i = j
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
@@ -106,14 +182,7 @@ class MarginModel:
         """The last tier whose floor ≤ the position's size at ``price`` (boundaries go up)."""
         if not tiers:
             return self.default_tier()
-        x = self.tier_metric(pos, price)
-        chosen = tiers[0]
-        for t in tiers:
-            if t.minNotional <= x:
-                chosen = t
-            else:
-                break
-        return chosen
+        return tier_at(tiers, self.tier_metric(pos, price))
 
     # ----------------------------------------------------------------- figures
 
@@ -218,39 +287,43 @@ class MarginModel:
         safe = self._surplus(pos, start, mark, wb, t1, u1) > 0
         if not safe:
             step = -step
-        while True:
-            t = tiers[i]
-            p = solve(pos, t, wb, t1, u1)
-            if p is not None and p > 0 and self.tier_for(pos, tiers, p) is t:
-                return p
-            j = i + step
-            if not 0 <= j < len(tiers):
-                return None
-            x = tiers[max(i, j)].minNotional  # the boundary: the upper tier's floor
-            if x <= 0:
-                return None
-            b = pos.size / x if pos.inverse else x / pos.size
-            if (self._surplus(pos, tiers[j], b, wb, t1, u1) > 0) != safe:
-                return b
-            i = j
+        q = pos.size
+        return walk_tiers(
+            tiers,
+            i,
+            step,
+            safe,
+            lambda t: solve(pos, t, wb, t1, u1),
+            lambda t, price: self._surplus(pos, t, price, wb, t1, u1),
+            lambda price: self.tier_for(pos, tiers, price),
+            (lambda x: q / x) if pos.inverse else (lambda x: x / q),
+        )
 
     def _surplus(self, pos, tier, price, wb, t1, u1) -> float:
         """Margin balance minus maintenance margin and closing fee at ``price`` in ``tier``."""
         amt = tier.maintenanceAmount if self.mmDeduction else 0.0
         rate = tier.maintenanceMarginRate
-        mm = pos.size * rate / price - amt if pos.inverse else pos.size * price * rate - amt
+        if not pos.inverse:
+            return linear_surplus(
+                pos.size, pos.sign, pos.entryPrice, rate, amt, self.closeFeeRate, price, wb, t1, u1
+            )
+        mm = pos.size * rate / price - amt
         need = max(mm, 0.0) + self.closeFeeRate * self.notional(pos, price)
         return wb - t1 + u1 + self.unrealized_pnl(pos, price) - need
 
     def _linear_mark(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float
     ) -> float | None:
-        q, s = pos.size, pos.sign
-        den = q * (tier.maintenanceMarginRate + self.closeFeeRate) - s * q
-        if den == 0:
-            return None
-        amt = tier.maintenanceAmount if self.mmDeduction else 0.0
-        return (wb - t1 + u1 + amt - s * q * pos.entryPrice) / den
+        return linear_mark_root(
+            pos.size,
+            pos.sign,
+            pos.entryPrice,
+            tier.maintenanceMarginRate + self.closeFeeRate,
+            tier.maintenanceAmount if self.mmDeduction else 0.0,
+            wb,
+            t1,
+            u1,
+        )
 
     def _linear_entry(
         self, pos: Position, tier: LeverageTier, wb: float, t1: float, u1: float

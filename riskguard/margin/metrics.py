@@ -19,9 +19,17 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from riskguard.margin.base import MarginModel, close_fee_rate, with_close_fee
+from riskguard.margin.base import (
+    MarginModel,
+    close_fee_rate,
+    linear_mark_root,
+    linear_surplus,
+    walk_tiers,
+    with_close_fee,
+)
+from riskguard.margin.base import tier_at as _tier_at
 from riskguard.model.slots import fast_frozen_init
-from riskguard.model.snapshot import Order, Position, Snapshot
+from riskguard.model.snapshot import LeverageTier, Order, Position, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,16 +183,6 @@ def _fast_solver(model: MarginModel) -> bool:
     )
 
 
-def _tier_at(tiers: tuple, x: float) -> Any:
-    chosen = tiers[0]
-    for t in tiers:
-        if t.minNotional <= x:
-            chosen = t
-        else:
-            break
-    return chosen
-
-
 def _lp_linear_mark(
     model: MarginModel,
     p: Position,
@@ -195,29 +193,24 @@ def _lp_linear_mark(
     t1: float,
     u1: float,
 ) -> float | None:
-    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier."""
+    """``MarginModel._solve_tiers`` with ``_linear_mark``, starting from the known tier.
+
+    The same primitives as the model (``tier_at``, ``linear_mark_root``) in the same order;
+    where the iteration finds no self-consistent positive root, the model's tier walk
+    (``_first_hit``) answers from here, as ``_solve_tiers`` would after the same iteration.
+    """
     q = p.contracts * p.contractSize
     s = 1 if p.side == "long" else -1
     fee = model.closeFeeRate
     ep = p.entryPrice
+    start = tier
     seen: set[Any] = set()
     for _ in range(len(tiers) + 1):
-        den = q * (tier.maintenanceMarginRate + fee) - s * q
-        if den == 0:
-            return None
-        lp = (wb - t1 + u1 + tier.maintenanceAmount - s * q * ep) / den
-        if lp <= 0:
-            if (
-                not seen
-                and s == 1
-                and tier is tiers[0]
-                and model._surplus(p, tier, mark, wb, t1, u1) > 0
-            ):
-                # A safe long in the lowest tier with no positive root: the model's walk
-                # (``_first_hit``) has no lower tier to try and returns None; the common
-                # case of a well-margined cross long, skipped here.
-                return None
-            break  # another tier may still have a positive root: the model walks them
+        lp = linear_mark_root(
+            q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
+        )
+        if lp is None or lp <= 0:
+            break  # another tier may still have a positive root: the walk below tries them
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
             return lp
@@ -225,8 +218,33 @@ def _lp_linear_mark(
             break
         seen.add(id(tier))
         tier = nxt
-    # inconsistent tiers or no positive root here: the model walks the tiers (rare; slower)
-    return model.liquidation_price(p, tiers, mark, wb, t1, u1)
+    # Inconsistent tiers or no positive root here: the model's walk (``_first_hit``), from
+    # the mark's tier, with the same primitives — without redoing the iteration above.
+    safe = (
+        linear_surplus(
+            q, s, ep, start.maintenanceMarginRate, start.maintenanceAmount, fee, mark, wb, t1, u1
+        )
+        > 0
+    )
+    if safe and s == 1 and start is tiers[0]:
+        return None  # a safe long in the lowest tier: no lower tier to walk to (common)
+    i = 0
+    while tiers[i] is not start:
+        i += 1
+    return walk_tiers(
+        tiers,
+        i,
+        (-1 if s == 1 else 1) if safe else (1 if s == 1 else -1),
+        safe,
+        lambda t: linear_mark_root(
+            q, s, ep, t.maintenanceMarginRate + fee, t.maintenanceAmount, wb, t1, u1
+        ),
+        lambda t, price: linear_surplus(
+            q, s, ep, t.maintenanceMarginRate, t.maintenanceAmount, fee, price, wb, t1, u1
+        ),
+        lambda price: _tier_at(tiers, q * price),
+        lambda x: x / q,
+    )
 
 
 def _mark(snapshot: Snapshot, p: Position) -> float | None:
@@ -289,8 +307,9 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         tiers = all_tiers.get(p.symbol, ())
         if solver and tiers and not p.inverse:
             size = p.contracts * p.contractSize
-            tier = start_tier[i] = _tier_at(tiers, size * mark)  # type: ignore[operator]
-            m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator]
+            tier: LeverageTier | None = _tier_at(tiers, size * mark)  # type: ignore[operator]
+            start_tier[i] = tier
+            m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator,union-attr]
             m = max(m, 0.0)
         else:
             m, tier = maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
@@ -437,13 +456,14 @@ class PositionMargin:
     marginMode: str
     initialMargin: float
     unrealizedPnl: float
+    notional: float = 0.0
 
 
 class MarginFigures:
     """The part of :class:`AccountMetrics` that needs no tiers or liquidation prices.
 
     Pre-trade rules compare the projected account with the account *before* the order,
-    and for that they need only equity and initial margins; computing the full metrics
+    and for that they need only equity, initial margins and notionals; computing the full metrics
     (tiers, a liquidation price per position) a second time doubled the cost of a check.
     The values are identical to the same fields of ``compute_metrics`` (same arithmetic).
     Per-position records are built only when asked for.
@@ -465,16 +485,16 @@ class MarginFigures:
         self.openOrderInitialMargin = order_im
         self.marginUtilization = util
         self.marginUtilizationWithOrders = util_o
-        self._rows = rows  # (positions, ims, upnls)
+        self._rows = rows  # (positions, ims, upnls, notionals)
         self._pos: tuple[PositionMargin, ...] | None = None
 
     @property
     def positions(self) -> tuple[PositionMargin, ...]:
         if self._pos is None:
-            ps, ims, ups = self._rows
+            ps, ims, ups, ns = self._rows
             self._pos = tuple(
-                PositionMargin(p.symbol, p.side, p.marginMode, im, u)
-                for p, im, u in zip(ps, ims, ups, strict=True)
+                PositionMargin(p.symbol, p.side, p.marginMode, im, u, n)
+                for p, im, u, n in zip(ps, ims, ups, ns, strict=True)
             )
         return self._pos
 
@@ -490,6 +510,7 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
     fast = _fast_pnl(model)
     upnl = []
     ims = []
+    notionals = []
     total_im = 0.0
     lev_by_symbol: dict[str, float] = {}
     for p in snapshot.positions:
@@ -507,6 +528,7 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
             u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
             notional = model.notional(p, mark)  # type: ignore[arg-type]
         upnl.append(u)
+        notionals.append(notional)
         lev = p.leverage or 1.0
         lev_by_symbol[p.symbol] = lev
         im = (p.isolatedMargin or 0.0) if p.marginMode == "isolated" else notional / lev
@@ -519,7 +541,9 @@ def compute_margin(snapshot: Snapshot, model: MarginModel) -> MarginFigures:
             order_im += order_initial_margin(o, snapshot, lev_by_symbol.get(o.symbol))
     util = _ratio(total_im, equity)
     util_o = _ratio(total_im + order_im, equity) if order_im == order_im else None
-    return MarginFigures(equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl))
+    return MarginFigures(
+        equity, total_im, order_im, util, util_o, (snapshot.positions, ims, upnl, notionals)
+    )
 
 
 _INIT_FIELDS: dict[type, tuple[str, ...]] = {}

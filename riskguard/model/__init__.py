@@ -1,11 +1,12 @@
 """The model and its reading: what an account looks like, and how outside data becomes one.
 
-Holds the frozen, slotted data model (``snapshot``: ``Snapshot``, ``Position``, ``Order``,
-``LeverageTier``, ``Market``) with its validating builders, the account forms beyond
-one-way single-currency (``balances``: position mode, collateral balances), the YAML/JSON reader that keeps
-line and column for every node (``yamlio``), the JSON Schemas' loader (``schemas``), secret
-redaction (``redact``), volatility figures derived from candles (``volatility``) and the fast
-slot-filling constructor (``slots``).
+``types`` holds the frozen, slotted data model (``Snapshot``, ``Position``, ``Order``,
+``LeverageTier``, ``Market``) and its JSON form; ``balances`` the multi-collateral balances;
+``snapshot`` reads snapshots and orders from files and dicts, validating every field with its
+JSON path (``fastpath`` reads the common all-plain case in one pass); ``yamlio`` /
+``yamlparse`` / ``located`` read YAML and JSON keeping each node's line and column;
+``schemas`` loads the published JSON Schemas; ``redact`` removes secrets; ``volatility``
+derives ATR and realized volatility from candles; ``slots`` builds frozen objects fast.
 
 May import: ``riskguard.errors`` only. Everything else builds on this package.
 """

@@ -1,10 +1,7 @@
-"""The input data model: Snapshot, Position, Order, LeverageTier, Market.
+"""Reading snapshots and orders from outside: validated, located, built into the model.
 
-Field names follow ccxt's unified structures (camelCase) so a ccxt user maps with
-little code. Objects are frozen dataclasses with slots: a rule can never mutate its
-input and the hot path pays no ``__dict__``.
-
-``schemas/snapshot.schema.json`` and ``schemas/order.schema.json`` are the published
+The data model itself is :mod:`riskguard.model.types` (re-exported here, its long-standing
+import path). ``schemas/snapshot.schema.json`` and ``schemas/order.schema.json`` are the published
 contract. The builders below enforce the same contract in plain Python — jsonschema is
 about 50× slower, and the audit path builds millions of snapshots — and additionally
 check what JSON Schema cannot say (finite numbers, sorted non-overlapping tiers).
@@ -15,129 +12,55 @@ its JSON path; nothing is reported first-only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from riskguard.errors import Problem, RiskguardError, SnapshotError
-from riskguard.model.slots import positional_constructor
+from riskguard.model.fastpath import _json_ok, _market_fast, _position_fast
+from riskguard.model.types import (
+    _MARKET_KEYS,
+    _ORDER_KEYS,
+    _POSITION_KEYS,
+    _SNAPSHOT_KEYS,
+    MARGIN_MODES,
+    ORDER_SIDES,
+    SIDES,
+    LeverageTier,
+    Market,
+    Order,
+    Position,
+    Snapshot,
+    format_timestamp,
+    order_to_dict,
+    parse_timestamp,
+    position_to_dict,
+    snapshot_to_dict,
+)
 from riskguard.model.yamlio import Located, json_path, load_file, parse_json_fast, read_text
 
-SIDES = ("long", "short")
-ORDER_SIDES = ("buy", "sell")
-MARGIN_MODES = ("cross", "isolated")
-
-
-@dataclass(frozen=True, slots=True)
-class LeverageTier:
-    """One maintenance-margin bracket (ccxt ``LeverageTier``).
-
-    ``maintenanceAmount`` is Binance's ``cum`` (Bybit: "MM deduction"); when the
-    source does not give it, it is derived so maintenance margin is continuous at
-    tier boundaries: ``cum_n = floor_n·(MMR_n − MMR_{n−1}) + cum_{n−1}``.
-    """
-
-    minNotional: float
-    maxNotional: float | None
-    maintenanceMarginRate: float
-    maxLeverage: float | None = None
-    maintenanceAmount: float = 0.0
-    tier: int | None = None
-    maintenanceAmountDerived: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    symbol: str
-    side: str
-    contracts: float
-    entryPrice: float
-    markPrice: float | None = None
-    leverage: float | None = None
-    marginMode: str = "cross"
-    contractSize: float = 1.0
-    isolatedMargin: float | None = None
-    inverse: bool = False
-    stopLossPrice: float | None = None
-    takeProfitPrice: float | None = None
-    liquidationPrice: float | None = None
-    extra: dict[Any, Any] = field(default_factory=dict)
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "long" else -1
-
-    @property
-    def size(self) -> float:
-        """Q: base units for linear contracts, USD (quote) notional for inverse ones."""
-        return self.contracts * self.contractSize
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    symbol: str
-    side: str
-    amount: float
-    type: str = "market"
-    price: float | None = None
-    reduceOnly: bool = False
-    stopLossPrice: float | None = None
-    leverage: float | None = None
-    marginMode: str | None = None
-    clientOrderId: str | None = None
-    extra: dict[Any, Any] = field(default_factory=dict)
-    # Hedge mode: the leg the order opens or closes (Binance positionSide LONG|SHORT, Bybit
-    # positionIdx 1|2, OKX posSide). None: one-way, or inferred (riskguard.margin.accounts).
-    positionSide: str | None = None
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "buy" else -1
-
-
-@dataclass(frozen=True, slots=True)
-class Market:
-    markPrice: float | None = None
-    atrPct: float | None = None
-    candles: tuple[Any, ...] = ()
-    contractSize: float | None = None
-    extra: dict[Any, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    walletBalance: float
-    positions: tuple[Position, ...] = ()
-    exchange: str = "generic"
-    account: str = "default"
-    settle: str = "USDT"
-    timestamp: int | None = None  # epoch milliseconds
-    openOrders: tuple[Order, ...] = ()
-    leverageTiers: dict[str, tuple[LeverageTier, ...]] = field(default_factory=dict)
-    markets: dict[str, Market] = field(default_factory=dict)
-    schemaVersion: int = 1
-    extra: dict[Any, Any] = field(default_factory=dict)
-    source: dict[Any, Any] | None = field(default=None, compare=False, repr=False)  # the input dict
-    # "hedge": a long and a short leg per symbol may coexist (riskguard.margin.accounts).
-    positionMode: str = "oneway"
-    # Multi-collateral accounts (Binance Multi-Assets, Bybit UTA): riskguard.model.balances.
-    balances: tuple[Any, ...] = ()  # tuple[Balance, ...]
-
-    def mark_price(self, pos: Position) -> float | None:
-        if pos.markPrice is not None:
-            return pos.markPrice
-        m = self.markets.get(pos.symbol)
-        return m.markPrice if m is not None else None
-
-    def tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
-        return self.leverageTiers.get(symbol, ())
-
-    def to_dict(self) -> dict[Any, Any]:
-        if self.source is not None:
-            return self.source
-        return snapshot_to_dict(self)
-
+# The data model is re-exported: ``riskguard.model.snapshot`` is where readers of the model
+# have always imported it from.
+__all__ = [
+    "MARGIN_MODES",
+    "ORDER_SIDES",
+    "SIDES",
+    "LeverageTier",
+    "Market",
+    "Order",
+    "Position",
+    "Snapshot",
+    "build_order",
+    "build_snapshot",
+    "derive_tiers",
+    "format_timestamp",
+    "iter_snapshot_files",
+    "load_order",
+    "load_snapshot",
+    "order_to_dict",
+    "parse_timestamp",
+    "position_to_dict",
+    "snapshot_to_dict",
+]
 
 # --------------------------------------------------------------------------- builders
 
@@ -210,30 +133,6 @@ def _finite(v: float) -> bool:
         return False
 
 
-_PLAIN = frozenset({str, bool, type(None)})
-
-
-def _json_ok(v: Any, depth: int = 0) -> bool:
-    """Fast pre-check for :func:`_check_json` (no paths built); False means "look closer"."""
-    t = type(v)
-    if t in _PLAIN:
-        return True
-    if t is float:
-        return math.isfinite(v)
-    if t is int:
-        return bool(v.bit_length() <= 13_000)
-    if depth >= 64:
-        return False
-    if t is dict:
-        for k, x in v.items():
-            if type(k) is not str or (type(x) not in _PLAIN and not _json_ok(x, depth + 1)):
-                return False
-        return True
-    if t is list or t is tuple:
-        return all(type(x) in _PLAIN or _json_ok(x, depth + 1) for x in v)
-    return False
-
-
 def _check_json(ctx: _Ctx, v: Any, path: tuple[Any, ...], depth: int = 0) -> None:
     """Unknown fields are kept and hashed as canonical JSON, so they must be JSON data.
 
@@ -304,199 +203,7 @@ def _bool(
     return v
 
 
-_POSITION_KEYS = frozenset(Position.__dataclass_fields__) - {"extra"}
-_ORDER_KEYS = frozenset(Order.__dataclass_fields__) - {"extra"}
-_MARKET_KEYS = frozenset({"markPrice", "atrPct", "candles", "contractSize"})
-_SNAPSHOT_KEYS = frozenset(
-    {
-        "schemaVersion",
-        "account",
-        "exchange",
-        "timestamp",
-        "settle",
-        "walletBalance",
-        "positions",
-        "openOrders",
-        "leverageTiers",
-        "markets",
-        "positionMode",
-        "balances",
-    }
-)
-
-
 # Times a decision can print back (format_timestamp): 0001-01-01 to 9999-12-31 UTC.
-_MIN_MS = -62135596800000
-_MAX_MS = 253402300799999
-
-
-def parse_timestamp(v: Any) -> int | None:
-    """ISO-8601 (``Z`` or offset) or epoch milliseconds → epoch milliseconds."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        raise ValueError("expected ISO-8601 text or epoch milliseconds")
-    if isinstance(v, (int, float)):
-        if not math.isfinite(v) or v < 0:
-            raise ValueError("expected non-negative epoch milliseconds")
-        if v > _MAX_MS:
-            raise ValueError("epoch milliseconds after the year 9999")
-        return int(v)
-    if isinstance(v, str):
-        s = v.strip()
-        if s.endswith(("Z", "z")):
-            s = s[:-1] + "+00:00"
-        dt = datetime.fromisoformat(s)
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        ms = int(dt.timestamp() * 1000)
-        if not _MIN_MS <= ms <= _MAX_MS:
-            raise ValueError("the time in UTC falls outside the years 1 to 9999")
-        return ms
-    raise ValueError("expected ISO-8601 text or epoch milliseconds")
-
-
-def format_timestamp(ms: int | None) -> str | None:
-    global _last_formatted
-    if ms is None:
-        return None
-    last = _last_formatted  # a decision formats its own time and its snapshot's: often equal
-    if last[0] == ms:
-        return last[1]
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    text = dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last_formatted = (ms, text)
-    return text
-
-
-_last_formatted: tuple[int | None, str] = (None, "")
-
-
-_INF = math.inf
-_BIG = 1e300  # ints beyond this take the full path (its float conversion may overflow)
-
-
-def _gt0(v: Any) -> float | None:
-    """A finite number > 0 of a JSON number type, as a float; None for anything else."""
-    t = type(v)
-    if t is float:
-        return v if 0.0 < v < _INF else None
-    if t is int and 0 < v < _BIG:
-        return float(v)
-    return None
-
-
-def _ge0(v: Any) -> float | None:
-    t = type(v)
-    if t is float:
-        return v if 0.0 <= v < _INF else None
-    if t is int and 0 <= v < _BIG:
-        return float(v)
-    return None
-
-
-def _any(v: Any) -> float | None:
-    t = type(v)
-    if t is float:
-        return v if -_INF < v < _INF else None
-    if t is int and -_BIG < v < _BIG:
-        return float(v)
-    return None
-
-
-def _plain_extra(d: dict[Any, Any], known: frozenset[Any]) -> dict[Any, Any] | None:
-    """The fields of ``d`` not in ``known`` ({} when none), or None when they are not
-    plain JSON data (the full path then says why)."""
-    if d.keys() <= known:
-        return {}
-    extra = {k: v for k, v in d.items() if k not in known}
-    return extra if _json_ok(extra) else None
-
-
-def _position_fast(d: Any) -> Position | None:
-    """:func:`_position` for the common case, in one pass: every field present has its
-    plain JSON type and is in range. None for anything else; the full path then builds
-    the position or says what is wrong (a property test pins the two together)."""
-    if type(d) is not dict:
-        return None
-    g = d.get
-    symbol, side, mode = g("symbol"), g("side"), g("marginMode", "cross")
-    if type(symbol) is not str or (side != "long" and side != "short"):
-        return None
-    if mode != "cross" and mode != "isolated":
-        return None
-    contracts, entry = _gt0(g("contracts")), _gt0(g("entryPrice"))
-    if contracts is None or entry is None:
-        return None
-    cs, mark, lev, iso = g("contractSize"), g("markPrice"), g("leverage"), g("isolatedMargin")
-    sl, tp, lp = g("stopLossPrice"), g("takeProfitPrice"), g("liquidationPrice")
-    inverse = g("inverse")
-    if cs is not None and (cs := _gt0(cs)) is None:
-        return None
-    if mark is not None and (mark := _gt0(mark)) is None:
-        return None
-    if lev is not None and (lev := _gt0(lev)) is None:
-        return None
-    if iso is not None:
-        if (iso := _ge0(iso)) is None:
-            return None
-    elif mode == "isolated":
-        return None
-    if sl is not None and (sl := _gt0(sl)) is None:
-        return None
-    if tp is not None and (tp := _gt0(tp)) is None:
-        return None
-    if lp is not None and (lp := _any(lp)) is None:
-        return None
-    if inverse is None:
-        inverse = False
-    elif type(inverse) is not bool:
-        return None
-    extra = _plain_extra(d, _POSITION_KEYS)
-    if extra is None:
-        return None
-    return _new_position(
-        symbol,
-        side,
-        contracts,
-        entry,
-        mark,
-        lev,
-        mode,
-        1.0 if cs is None else cs,
-        iso,
-        inverse,
-        sl,
-        tp,
-        lp,
-        extra,
-    )
-
-
-def _market_fast(d: Any) -> Market | None:
-    """:func:`_market` for a market without candles whose numbers are plain and in range."""
-    if type(d) is not dict:
-        return None
-    g = d.get
-    if g("candles") is not None:
-        return None
-    mark, atr, cs = g("markPrice"), g("atrPct"), g("contractSize")
-    if mark is not None and (mark := _gt0(mark)) is None:
-        return None
-    if atr is not None and (atr := _ge0(atr)) is None:
-        return None
-    if cs is not None and (cs := _gt0(cs)) is None:
-        return None
-    extra = _plain_extra(d, _MARKET_KEYS)
-    if extra is None:
-        return None
-    return _new_market(mark, atr, (), cs, extra)
-
-
-_new_position = positional_constructor(Position)
-_new_market = positional_constructor(Market)
-
-
 def _position(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Position | None:
     if not isinstance(d, dict):
         ctx.add(path, f"expected a position object, got {type(d).__name__}", "type")
@@ -933,110 +640,6 @@ def _path_tuple(path: str) -> tuple[Any, ...]:
 
             out.append(json.loads(m.group(3)))
     return tuple(out)
-
-
-# --------------------------------------------------------------------------- to dict
-
-
-def _clean(d: dict[Any, Any]) -> dict[Any, Any]:
-    return {k: v for k, v in d.items() if v is not None}
-
-
-def position_to_dict(p: Position) -> dict[Any, Any]:
-    d = _clean(
-        {
-            "symbol": p.symbol,
-            "side": p.side,
-            "contracts": p.contracts,
-            "contractSize": p.contractSize,
-            "entryPrice": p.entryPrice,
-            "markPrice": p.markPrice,
-            "leverage": p.leverage,
-            "marginMode": p.marginMode,
-            "isolatedMargin": p.isolatedMargin,
-            "inverse": p.inverse,
-            "stopLossPrice": p.stopLossPrice,
-            "takeProfitPrice": p.takeProfitPrice,
-            "liquidationPrice": p.liquidationPrice,
-        }
-    )
-    d.update(p.extra)
-    return d
-
-
-def order_to_dict(o: Order) -> dict[Any, Any]:
-    d = _clean(
-        {
-            "symbol": o.symbol,
-            "side": o.side,
-            "type": o.type,
-            "amount": o.amount,
-            "price": o.price,
-            "reduceOnly": o.reduceOnly,
-            "stopLossPrice": o.stopLossPrice,
-            "leverage": o.leverage,
-            "marginMode": o.marginMode,
-            "clientOrderId": o.clientOrderId,
-            "positionSide": o.positionSide,
-        }
-    )
-    d.update(o.extra)
-    return d
-
-
-def snapshot_to_dict(s: Snapshot) -> dict[Any, Any]:
-    d: dict[Any, Any] = {
-        "schemaVersion": s.schemaVersion,
-        "account": s.account,
-        "exchange": s.exchange,
-        "settle": s.settle,
-        "walletBalance": s.walletBalance,
-        "positions": [position_to_dict(p) for p in s.positions],
-    }
-    if s.timestamp is not None:
-        d["timestamp"] = format_timestamp(s.timestamp)
-    if s.positionMode != "oneway":
-        d["positionMode"] = s.positionMode
-    if s.balances:
-        from riskguard.model.balances import balance_to_dict
-
-        d["balances"] = [balance_to_dict(b) for b in s.balances]
-    if s.openOrders:
-        d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
-    if s.leverageTiers:
-        d["leverageTiers"] = {
-            sym: [
-                _clean(
-                    {
-                        "tier": t.tier,
-                        "minNotional": t.minNotional,
-                        "maxNotional": t.maxNotional,
-                        "maintenanceMarginRate": t.maintenanceMarginRate,
-                        "maxLeverage": t.maxLeverage,
-                        "maintenanceAmount": t.maintenanceAmount,
-                    }
-                )
-                for t in tiers
-            ]
-            for sym, tiers in s.leverageTiers.items()
-        }
-    if s.markets:
-        d["markets"] = {
-            sym: {
-                **_clean(
-                    {
-                        "markPrice": m.markPrice,
-                        "atrPct": m.atrPct,
-                        "contractSize": m.contractSize,
-                        "candles": [list(c) for c in m.candles] or None,
-                    }
-                ),
-                **m.extra,
-            }
-            for sym, m in s.markets.items()
-        }
-    d.update(s.extra)
-    return d
 
 
 def iter_snapshot_files(path: str | Path) -> list[Path]:

@@ -161,13 +161,16 @@ def _amount(x: float) -> float:
 
 
 class CrossStress(BaseRule):
-    __slots__ = ("atr_mult", "shock")
+    __slots__ = ("_last", "atr_mult", "shock")
     default_actions = ("resize_order", "alert")
 
     def __init__(self, spec: RuleSpec) -> None:
         super().__init__(spec)
         self.shock = spec.params["shockPct"]
         self.atr_mult = spec.params.get("atrMultiple")
+        # (ctx, surplus of ctx.snapshot) from the last evaluate: max_amount of the same
+        # check reuses it (one tuple, replaced whole: safe when checks run concurrently)
+        self._last: tuple[EvalContext, float] | None = None
 
     def _matched(self, ctx: EvalContext, snapshot: Snapshot) -> list[tuple[Any, ...]]:
         return [leg for leg in _legs(snapshot, ctx.model) if self.match.position(leg[0])]
@@ -211,6 +214,7 @@ class CrossStress(BaseRule):
                 )
         wallet = _cross_wallet(ctx.snapshot)
         equity, need = _pool(model, ctx.snapshot, legs, wallet, shocks)
+        self._last = (ctx, equity - need)
         if math.isnan(equity):
             self.note(ctx, "a cross position has no maintenance tier: not stressed", passed=False)
             return  # the engine reports INPUT_TIERS_MISSING
@@ -277,7 +281,11 @@ class CrossStress(BaseRule):
         order = ctx.order
         if order is None or order_reduces(ctx.before, order):
             return None
-        if self._surplus(ctx, ctx.snapshot) >= 0:
+        last = self._last
+        surplus = last[1] if last is not None and last[0] is ctx else None
+        if surplus is None:
+            surplus = self._surplus(ctx, ctx.snapshot)
+        if surplus >= 0:
             return None
         before = ctx.before
 

@@ -153,7 +153,7 @@ class Drawdown(BaseRule):
         if not isinstance(mem, _Memory):
             mem = _Memory()
         t = ctx.before.timestamp if ctx.before.timestamp is not None else ctx.now_ms
-        equity = ctx.metrics_before.equity
+        equity = ctx.margin_before.equity
         trace = ctx.trace is not None
 
         # 1. an expired lockout ends; the state it set is restored if nobody changed it.

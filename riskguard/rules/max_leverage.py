@@ -129,8 +129,7 @@ class MaxLeverage(BaseRule):
             pos = position_of(before, symbol)
         if pos is None:
             return None
-        pm = ctx.metrics_before.position(symbol, pos.side)
-        return _position_leverage(ctx.model, pos, pm, None)[0]
+        return _position_leverage(ctx.model, pos, None, None)[0]  # needs no before-metrics
 
     def evaluate(self, ctx: EvalContext) -> None:
         model = ctx.model
@@ -295,7 +294,7 @@ class MaxLeverage(BaseRule):
                     room = cap / (cs * basis) - c0
                 bound = min(bound, max(0.0, room * (1 - 1e-9)))
         if self.account_max is not None:
-            mb = ctx.metrics_before
+            mb = ctx.margin_before  # equity and notionals: no tiers or liquidation prices
             if mb.equity <= 0:
                 return 0.0
             n0 = sum(p.notional for p in mb.positions if self.match.position(p))

@@ -29,8 +29,9 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import PositionMetrics
-from riskguard.model.snapshot import Position
+from riskguard.margin.base import MarginModel, tier_at
+from riskguard.margin.metrics import PositionMetrics, _fast_solver
+from riskguard.model.snapshot import LeverageTier, Position
 from riskguard.rules._search import boundary
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
 
@@ -68,6 +69,92 @@ CODES = {
 }
 
 
+_SLACK = 1e-10  # relative: far below any exchange's precision, above float rounding
+
+
+def _isolated_margin_closed_form(
+    model: MarginModel,
+    pos: Position,
+    tiers: tuple[LeverageTier, ...],
+    mark: float,
+    wallet: float,
+    need: float,
+) -> float | None:
+    """The isolated margin to add so the liquidation price sits ``need`` % from the mark,
+    solved in closed form where the model is the shared linear solver (mark basis, notional
+    tiers with a deduction, linear contract): the required price P* = mark·(1 − s·need/100)
+    lies in one tier t, and ``LP(W) = (W + cum_t − s·Q·EP) / (Q·(MMR_t + f) − s·Q)`` gives
+    ``W* = P*·(Q·(MMR_t + f) − s·Q) − cum_t + s·Q·EP``. None where that does not apply (the
+    caller searches, and checks the closed form's answer against the model either way)."""
+    if (
+        pos.inverse
+        or not tiers
+        or model.mmBasis != "mark"
+        or model.tierUnit != "notional"
+        or not model.mmDeduction
+        or not _fast_solver(model)
+    ):
+        return None
+    s = pos.sign
+    target = mark * (1.0 - s * need / 100.0)
+    if not target > 0:
+        return None
+    q = pos.size
+    tier = tier_at(tiers, q * target)
+    den = q * (tier.maintenanceMarginRate + model.closeFeeRate) - s * q
+    w = target * den - tier.maintenanceAmount + s * q * pos.entryPrice
+    amount = w - wallet
+    if not amount > 0 or not math.isfinite(amount):
+        return None  # nothing to add by the model: the caller's search says why
+    return amount * (1.0 + _SLACK) + _SLACK * abs(wallet)  # a hair inside, as the search
+
+
+def _cross_keep_closed_form(
+    model: MarginModel,
+    pos: Position,
+    tiers: tuple[LeverageTier, ...],
+    mark: float,
+    wallet: float,
+    t1: float,
+    u1: float,
+    need: float,
+) -> float | None:
+    """The contracts a cross position may keep so its liquidation price (others held at
+    mark) sits ``need`` % from the mark, in closed form on the shared linear solver: with
+    P* = mark·(1 − s·need/100) and c contracts of size cs in tier t,
+    ``P* = (WB − T1 + U1 + cum_t − s·c·cs·EP) / (c·cs·(MMR_t + f) − s·c·cs)`` gives
+    ``c = (WB − T1 + U1 + cum_t) / (cs·(P*·(MMR_t + f − s) + s·EP))``, taken in the tier
+    its notional c·cs·P* falls in. None where that does not apply (the caller searches)."""
+    if (
+        pos.inverse
+        or model.mmBasis != "mark"
+        or model.tierUnit != "notional"
+        or not model.mmDeduction
+        or not _fast_solver(model)
+    ):
+        return None
+    s = pos.sign
+    target = mark * (1.0 - s * need / 100.0)
+    if not target > 0:
+        return None
+    default = model.default_tier()
+    table: tuple[LeverageTier, ...] = tiers or ((default,) if default is not None else ())
+    if not table:
+        return None
+    cs = pos.contractSize
+    fee = model.closeFeeRate
+    for t in table:
+        den = cs * (target * (t.maintenanceMarginRate + fee - s) + s * pos.entryPrice)
+        if den == 0:
+            continue
+        c = (wallet - t1 + u1 + t.maintenanceAmount) / den
+        if c > 0 and math.isfinite(c) and (not tiers or tier_at(tiers, c * cs * target) is t):
+            # a hair inside the boundary, as the search's answer is: the exact root can
+            # read a rounding error short when the pool is summed in another order
+            return c * (1.0 - _SLACK)
+    return None
+
+
 def _distance(lp: float, mark: float, side: str) -> float:
     """``s·(mark − LP)/mark`` in percent: positive on the safe side."""
     return (mark - lp) / mark * 100.0 if side == "long" else (lp - mark) / mark * 100.0
@@ -95,6 +182,9 @@ class MinLiquidationDistance(BaseRule):
 
     def evaluate(self, ctx: EvalContext) -> None:
         trace = ctx.trace is not None
+        pool: list[
+            tuple[float, float]
+        ] = []  # the cross pool's sums, once for every position that needs them
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
             if not self.match.position(pm):
                 continue
@@ -171,11 +261,39 @@ class MinLiquidationDistance(BaseRule):
             order = ctx.order
             if order is not None and order.symbol == sym:
                 continue  # the order's own position: the order is denied, no position action
-            self._propose(ctx, pos, pm, need)
+            self._propose(ctx, pos, pm, need, pool)
 
     # ------------------------------------------------------------- actions
 
-    def _propose(self, ctx: EvalContext, pos: Position, pm: PositionMetrics, need: float) -> None:
+    @staticmethod
+    def _pool(ctx: EvalContext, memo: list[tuple[float, float]]) -> tuple[float, float]:
+        """Σ maintenance margin and Σ uPnL of the cross positions, summed once per evaluation
+        (``memo`` lives for one ``evaluate``) — not once per violating position."""
+        if not memo:
+            cross = [
+                p
+                for p in ctx.metrics.positions
+                if p.marginMode == "cross" and p.maintenanceMargin is not None
+            ]
+            # where the exchange counts the fee to close in the trigger, the other cross
+            # positions' fees weigh on the pool like their maintenance margin (as in metrics)
+            fee = ctx.model.closeFeeRate
+            memo.append(
+                (
+                    sum((p.maintenanceMargin or 0.0) + fee * p.notional for p in cross),
+                    sum(p.unrealizedPnl for p in cross),
+                )
+            )
+        return memo[0]
+
+    def _propose(
+        self,
+        ctx: EvalContext,
+        pos: Position,
+        pm: PositionMetrics,
+        need: float,
+        pool: list[tuple[float, float]],
+    ) -> None:
         model = ctx.model
         tiers = ctx.snapshot.leverageTiers.get(pos.symbol, ())
         mark = pm.markPrice
@@ -189,6 +307,16 @@ class MinLiquidationDistance(BaseRule):
                 lp = model.liquidation_price(pos, tiers, mark, wallet + w)
                 return math.inf if lp is None else _distance(lp, mark, side) - need
 
+            exact = _isolated_margin_closed_form(model, pos, tiers, mark, wallet, need)
+            if exact is not None and margin_w(exact) >= 0:
+                self.act(
+                    ctx,
+                    "add_isolated_margin",
+                    symbol=pos.symbol,
+                    amount=exact,
+                    note=f"moves the liquidation price {need:.3g}% from the mark",
+                )
+                return
             hi = max(wallet, pm.notional, 1e-9)
             for _ in range(64):
                 f_hi = margin_w(hi)
@@ -212,13 +340,9 @@ class MinLiquidationDistance(BaseRule):
         if "reduce_position" not in self.actions:
             return
         # cross: shed contracts until the position's own liquidation price is far enough
-        cross = [
-            p
-            for p in ctx.metrics.positions
-            if p.marginMode == "cross" and p.maintenanceMargin is not None
-        ]
-        others_mm = sum(p.maintenanceMargin or 0.0 for p in cross) - (pm.maintenanceMargin or 0.0)
-        others_u = sum(p.unrealizedPnl for p in cross) - pm.unrealizedPnl
+        pool_mm, pool_u = self._pool(ctx, pool)
+        others_mm = pool_mm - (pm.maintenanceMargin or 0.0) - ctx.model.closeFeeRate * pm.notional
+        others_u = pool_u - pm.unrealizedPnl
         wallet = ctx.metrics.crossWalletBalance
 
         def margin_c(c: float) -> float:  # distance beyond the requirement (≥ 0: ok)
@@ -229,7 +353,9 @@ class MinLiquidationDistance(BaseRule):
             return math.inf if lp is None else _distance(lp, mark, pos.side) - need
 
         n = pos.contracts
-        lo = boundary(margin_c, 0.0, n, math.inf, margin_c(n), abs_tol=1e-9 * n)
+        lo = _cross_keep_closed_form(model, pos, tiers, mark, wallet, others_mm, others_u, need)
+        if lo is None or not 0 < lo < n or margin_c(lo) < 0:
+            lo = boundary(margin_c, 0.0, n, math.inf, margin_c(n), abs_tol=1e-9 * n)
         self.act(
             ctx,
             "reduce_position",

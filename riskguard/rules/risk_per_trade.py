@@ -123,7 +123,7 @@ class RiskPerTrade(BaseRule):
         return loss, "stop"
 
     def evaluate(self, ctx: EvalContext) -> None:
-        equity = ctx.metrics_before.equity
+        equity = ctx.margin_before.equity  # no tiers or liquidation prices needed
         if equity <= 0:
             self.note(ctx, "equity is not positive: no budget", passed=False, equity=equity)
             return  # the engine reports ACCOUNT_EQUITY_NOT_POSITIVE
@@ -241,7 +241,7 @@ class RiskPerTrade(BaseRule):
         if not self.match.symbol(order.symbol):
             return None
         before = ctx.before
-        equity = ctx.metrics_before.equity
+        equity = ctx.margin_before.equity  # no tiers or liquidation prices needed
         if equity <= 0:
             return 0.0
         budget = self.max * equity

@@ -6,10 +6,9 @@ import argparse
 import sys
 
 from riskguard.engine.evaluate import evaluate
-from riskguard.engine.policy import load_policy
+from riskguard.engine.policycache import load_policy_cached
 from riskguard.errors import RiskguardError
 from riskguard.faces.commands._common import add_plugin_arg, print_json
-from riskguard.faces.render import print_decision
 from riskguard.model.snapshot import load_order, load_snapshot
 
 EPILOG = """exit codes:
@@ -77,7 +76,8 @@ def run(args) -> int:
         return _stream(args)
     if not args.snapshot:
         raise RiskguardError("the following arguments are required: -s/--snapshot (or --stream)")
-    policy = load_policy(args.policy, plugins=tuple(args.plugin))
+    # a one-shot check: the loaded policy is cached by its files' digests (policycache)
+    policy = load_policy_cached(args.policy, plugins=tuple(args.plugin))
     snap = load_snapshot(args.snapshot)
     order = load_order(args.order) if args.order else None
     if args.time_budget_ms:
@@ -95,6 +95,8 @@ def run(args) -> int:
     if args.json:
         print_json(decision.to_dict())
     else:
+        from riskguard.faces.render import print_decision  # rich: only for the text form
+
         print_decision(decision)
     if decision.errors:
         return 3

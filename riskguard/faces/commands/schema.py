@@ -11,12 +11,12 @@ from riskguard.model.schemas import load_schema
 def add_parser(sub, name):
     p = sub.add_parser(
         name,
-        help="print the JSON Schema of a policy, snapshot, order or decision",
+        help="print the JSON Schema of a policy, snapshot, order, decision or simulation result",
         description="Print a JSON Schema. The policy schema is composed from the "
         "params schemas of every loaded rule type (plugins included): point your "
         "editor's YAML language server at it.",
     )
-    p.add_argument("name", choices=("policy", "snapshot", "order", "decision"))
+    p.add_argument("name", choices=("policy", "snapshot", "order", "decision", "simulation"))
     add_plugin_arg(p)
     return p
 

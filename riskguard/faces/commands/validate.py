@@ -16,7 +16,7 @@ def add_parser(sub, name):
         name,
         help="validate policy files (all errors, with line and column)",
         description="Parse and validate policies against the composed policy schema and the rule "
-        "types' own cross-field checks (policy test files, *.tests.yaml, against their format). Reports every error with file:line:column and JSON path, "
+        "types' own cross-field checks (policy test files, *.tests.yaml, against their format; watch configs, kind: Watch, against schemas/watch.schema.json). Reports every error with file:line:column and JSON path, "
         "and suggests the nearest rule type or parameter on a typo. Exit 0 valid, 1 invalid, 2 usage.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: riskguard validate policies/*.yaml --format json",
@@ -29,18 +29,25 @@ def add_parser(sub, name):
 
 
 def run(args) -> int:
-    all_errors, all_warnings = [], []
+    all_errors: list[Any] = []
+    all_warnings: list[Any] = []
     from pathlib import Path
 
+    from riskguard.faces.watch.config import check_config, is_watch_config
     from riskguard.policytools.testing import is_test_file, load_test_file
 
     for path in args.policies:
+        errors: list[Any]
+        warnings: list[Any]
         try:
-            if is_test_file(Path(path)):
+            if is_watch_config(path):
+                # `riskguard watch` configs (kind: Watch) are checked against their own schema
+                errors = list(check_config(path)[1])
+                warnings = []
+            elif is_test_file(Path(path)):
                 # policy test files (`riskguard test`) sit beside policies: check their format too
                 load_test_file(path, plugins=tuple(args.plugin))
-                errors: list[Any] = []
-                warnings: list[Any] = []
+                errors, warnings = [], []
             else:
                 errors, warnings = validate_policy(path, plugins=tuple(args.plugin))
         except RiskguardError as exc:

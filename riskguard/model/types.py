@@ -1,0 +1,300 @@
+"""The input data model: Snapshot, Position, Order, LeverageTier, Market — and their JSON form.
+
+Field names follow ccxt's unified structures (camelCase) so a ccxt user maps with
+little code. Objects are frozen dataclasses with slots: a rule can never mutate its
+input and the hot path pays no ``__dict__``. Objects built in code are trusted; data
+from outside is built through :mod:`riskguard.model.snapshot`, which validates it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+SIDES = ("long", "short")
+ORDER_SIDES = ("buy", "sell")
+MARGIN_MODES = ("cross", "isolated")
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageTier:
+    """One maintenance-margin bracket (ccxt ``LeverageTier``).
+
+    ``maintenanceAmount`` is Binance's ``cum`` (Bybit: "MM deduction"); when the
+    source does not give it, it is derived so maintenance margin is continuous at
+    tier boundaries: ``cum_n = floor_n·(MMR_n − MMR_{n−1}) + cum_{n−1}``.
+    """
+
+    minNotional: float
+    maxNotional: float | None
+    maintenanceMarginRate: float
+    maxLeverage: float | None = None
+    maintenanceAmount: float = 0.0
+    tier: int | None = None
+    maintenanceAmountDerived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    side: str
+    contracts: float
+    entryPrice: float
+    markPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str = "cross"
+    contractSize: float = 1.0
+    isolatedMargin: float | None = None
+    inverse: bool = False
+    stopLossPrice: float | None = None
+    takeProfitPrice: float | None = None
+    liquidationPrice: float | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "long" else -1
+
+    @property
+    def size(self) -> float:
+        """Q: base units for linear contracts, USD (quote) notional for inverse ones."""
+        return self.contracts * self.contractSize
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    symbol: str
+    side: str
+    amount: float
+    type: str = "market"
+    price: float | None = None
+    reduceOnly: bool = False
+    stopLossPrice: float | None = None
+    leverage: float | None = None
+    marginMode: str | None = None
+    clientOrderId: str | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+    # Hedge mode: the leg the order opens or closes (Binance positionSide LONG|SHORT, Bybit
+    # positionIdx 1|2, OKX posSide). None: one-way, or inferred (riskguard.margin.accounts).
+    positionSide: str | None = None
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.side == "buy" else -1
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    markPrice: float | None = None
+    atrPct: float | None = None
+    candles: tuple[Any, ...] = ()
+    contractSize: float | None = None
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    walletBalance: float
+    positions: tuple[Position, ...] = ()
+    exchange: str = "generic"
+    account: str = "default"
+    settle: str = "USDT"
+    timestamp: int | None = None  # epoch milliseconds
+    openOrders: tuple[Order, ...] = ()
+    leverageTiers: dict[str, tuple[LeverageTier, ...]] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)
+    schemaVersion: int = 1
+    extra: dict[Any, Any] = field(default_factory=dict)
+    source: dict[Any, Any] | None = field(default=None, compare=False, repr=False)  # the input dict
+    # "hedge": a long and a short leg per symbol may coexist (riskguard.margin.accounts).
+    positionMode: str = "oneway"
+    # Multi-collateral accounts (Binance Multi-Assets, Bybit UTA): riskguard.model.balances.
+    balances: tuple[Any, ...] = ()  # tuple[Balance, ...]
+
+    def mark_price(self, pos: Position) -> float | None:
+        if pos.markPrice is not None:
+            return pos.markPrice
+        m = self.markets.get(pos.symbol)
+        return m.markPrice if m is not None else None
+
+    def tiers(self, symbol: str) -> tuple[LeverageTier, ...]:
+        return self.leverageTiers.get(symbol, ())
+
+    def to_dict(self) -> dict[Any, Any]:
+        if self.source is not None:
+            return self.source
+        return snapshot_to_dict(self)
+
+
+_MIN_MS = -62135596800000
+_MAX_MS = 253402300799999
+
+
+def parse_timestamp(v: Any) -> int | None:
+    """ISO-8601 (``Z`` or offset) or epoch milliseconds → epoch milliseconds."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("expected ISO-8601 text or epoch milliseconds")
+    if isinstance(v, (int, float)):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError("expected non-negative epoch milliseconds")
+        if v > _MAX_MS:
+            raise ValueError("epoch milliseconds after the year 9999")
+        return int(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        dt = datetime.fromisoformat(s)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        ms = int(dt.timestamp() * 1000)
+        if not _MIN_MS <= ms <= _MAX_MS:
+            raise ValueError("the time in UTC falls outside the years 1 to 9999")
+        return ms
+    raise ValueError("expected ISO-8601 text or epoch milliseconds")
+
+
+def format_timestamp(ms: int | None) -> str | None:
+    global _last_formatted
+    if ms is None:
+        return None
+    last = _last_formatted  # a decision formats its own time and its snapshot's: often equal
+    if last[0] == ms:
+        return last[1]
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    text = dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_formatted = (ms, text)
+    return text
+
+
+_last_formatted: tuple[int | None, str] = (None, "")
+
+
+# --------------------------------------------------------------------------- to dict
+
+
+def _clean(d: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def position_to_dict(p: Position) -> dict[Any, Any]:
+    d = _clean(
+        {
+            "symbol": p.symbol,
+            "side": p.side,
+            "contracts": p.contracts,
+            "contractSize": p.contractSize,
+            "entryPrice": p.entryPrice,
+            "markPrice": p.markPrice,
+            "leverage": p.leverage,
+            "marginMode": p.marginMode,
+            "isolatedMargin": p.isolatedMargin,
+            "inverse": p.inverse,
+            "stopLossPrice": p.stopLossPrice,
+            "takeProfitPrice": p.takeProfitPrice,
+            "liquidationPrice": p.liquidationPrice,
+        }
+    )
+    d.update(p.extra)
+    return d
+
+
+def order_to_dict(o: Order) -> dict[Any, Any]:
+    d = _clean(
+        {
+            "symbol": o.symbol,
+            "side": o.side,
+            "type": o.type,
+            "amount": o.amount,
+            "price": o.price,
+            "reduceOnly": o.reduceOnly,
+            "stopLossPrice": o.stopLossPrice,
+            "leverage": o.leverage,
+            "marginMode": o.marginMode,
+            "clientOrderId": o.clientOrderId,
+            "positionSide": o.positionSide,
+        }
+    )
+    d.update(o.extra)
+    return d
+
+
+def snapshot_to_dict(s: Snapshot) -> dict[Any, Any]:
+    d: dict[Any, Any] = {
+        "schemaVersion": s.schemaVersion,
+        "account": s.account,
+        "exchange": s.exchange,
+        "settle": s.settle,
+        "walletBalance": s.walletBalance,
+        "positions": [position_to_dict(p) for p in s.positions],
+    }
+    if s.timestamp is not None:
+        d["timestamp"] = format_timestamp(s.timestamp)
+    if s.positionMode != "oneway":
+        d["positionMode"] = s.positionMode
+    if s.balances:
+        from riskguard.model.balances import balance_to_dict
+
+        d["balances"] = [balance_to_dict(b) for b in s.balances]
+    if s.openOrders:
+        d["openOrders"] = [order_to_dict(o) for o in s.openOrders]
+    if s.leverageTiers:
+        d["leverageTiers"] = {
+            sym: [
+                _clean(
+                    {
+                        "tier": t.tier,
+                        "minNotional": t.minNotional,
+                        "maxNotional": t.maxNotional,
+                        "maintenanceMarginRate": t.maintenanceMarginRate,
+                        "maxLeverage": t.maxLeverage,
+                        "maintenanceAmount": t.maintenanceAmount,
+                    }
+                )
+                for t in tiers
+            ]
+            for sym, tiers in s.leverageTiers.items()
+        }
+    if s.markets:
+        d["markets"] = {
+            sym: {
+                **_clean(
+                    {
+                        "markPrice": m.markPrice,
+                        "atrPct": m.atrPct,
+                        "contractSize": m.contractSize,
+                        "candles": [list(c) for c in m.candles] or None,
+                    }
+                ),
+                **m.extra,
+            }
+            for sym, m in s.markets.items()
+        }
+    d.update(s.extra)
+    return d
+
+
+#: The fields each object is read from (the rest of a document goes to ``extra``).
+_POSITION_KEYS = frozenset(Position.__dataclass_fields__) - {"extra"}
+_ORDER_KEYS = frozenset(Order.__dataclass_fields__) - {"extra"}
+_MARKET_KEYS = frozenset({"markPrice", "atrPct", "candles", "contractSize"})
+_SNAPSHOT_KEYS = frozenset(
+    {
+        "schemaVersion",
+        "account",
+        "exchange",
+        "timestamp",
+        "settle",
+        "walletBalance",
+        "positions",
+        "openOrders",
+        "leverageTiers",
+        "markets",
+        "positionMode",
+        "balances",
+    }
+)

@@ -1,0 +1,231 @@
+"""``riskguard simulate``: through the command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from .conftest import EXAMPLES, POLICIES, ROOT, run_cli
+from .test_summary_report import assert_self_contained
+
+pytest.importorskip("ccxt")
+
+ISO_NO_STOP = str(EXAMPLES / "snapshots" / "isolated-no-stop.json")
+DEFAULT = str(POLICIES / "default.yaml")
+SOL = "SOL/USDT:USDT"
+
+
+def simulate(*args: str, tmp_path=None):
+    r = run_cli("simulate", "--account", ISO_NO_STOP, *args)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    return r
+
+
+def runs_by(result: dict) -> dict:
+    return {(r["scenario"], r["policy"]): r for r in result["runs"]}
+
+
+@pytest.fixture(scope="module")
+def crash(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    r = run_cli(
+        "simulate", "--account", ISO_NO_STOP, "-p", DEFAULT,
+        "--scenario", "covid-2020", "--scenario", "gap-down",
+        "--json", "--out", str(d / "out.json"), "--report", str(d / "sim.html"),
+    )  # fmt: skip
+    return r, d
+
+
+def test_the_default_policy_keeps_the_account_alive_where_no_policy_is_liquidated(crash):
+    r, _d = crash
+    assert r.returncode == 1, r.stderr  # a run with a policy was liquidated (the gap, below)
+    res = runs_by(json.loads(r.stdout))
+    base, pol = res["covid-2020", "no policy"], res["covid-2020", "default"]
+    # the unprotected 20x SOL long is liquidated: its whole isolated margin is lost
+    assert base["liquidations"] == 1 and base["liquidationLoss"] == pytest.approx(375.0)
+    assert base["liquidationEvents"][0]["symbols"] == [SOL]
+    # with the default policy executing, a stop is placed before liquidation and fills
+    assert pol["liquidations"] == 0 and pol["liquidationLoss"] == 0.0
+    assert pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
+    assert pol["finalEquity"] > base["finalEquity"]
+    assert pol["vsNoPolicy"]["finalEquity"] == pytest.approx(
+        pol["finalEquity"] - base["finalEquity"]
+    )
+    assert pol["vsNoPolicy"]["liquidations"] == -1
+    # Binance refuses the margin-mode switches of positions that are open: reported, not raised
+    refused = [x for x in pol["refusals"] if x["type"] == "switch_margin_mode"]
+    assert refused and {x["exchangeCode"] for x in refused} == {"-4048"}
+
+
+def test_a_policy_that_makes_things_worse_is_reported_as_worse(crash):
+    r, _d = crash
+    res = runs_by(json.loads(r.stdout))
+    base, pol = res["gap-down", "no policy"], res["gap-down", "default"]
+    # a 20 % gap jumps over any stop: both runs lose the SOL long, but the policy had added
+    # isolated margin to it first (to move its liquidation away), and that margin is lost too
+    assert base["liquidations"] == pol["liquidations"] == 1
+    assert pol["actions"]["applied"].get("add_isolated_margin", 0) >= 1
+    assert pol["liquidationLoss"] > base["liquidationLoss"]
+    assert pol["finalEquity"] < base["finalEquity"]
+    assert pol["vsNoPolicy"]["finalEquity"] < 0
+
+
+def test_json_result_matches_its_schema_and_is_byte_identical_run_to_run(crash, tmp_path):
+    r, d = crash
+    doc = json.loads(r.stdout)
+    schema = json.loads((ROOT / "schemas" / "simulation.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=str)
+    assert not errors, errors[:3]
+    assert (d / "out.json").read_text() == r.stdout
+    again = run_cli(
+        "simulate", "--account", ISO_NO_STOP, "-p", DEFAULT,
+        "--scenario", "covid-2020", "--scenario", "gap-down", "--json",
+    )  # fmt: skip
+    assert again.stdout == r.stdout
+    assert all(isinstance(x["liquidations"], int) for x in doc["runs"])
+    assert all(0.0 <= x["maxDrawdown"] <= 1.0 for x in doc["runs"])  # equity never below 0
+    # `riskguard schema simulation` prints the same schema
+    assert json.loads(run_cli("schema", "simulation").stdout) == schema
+
+
+def test_html_report_is_self_contained_with_equity_and_distance_plots(crash):
+    _r, d = crash
+    html = (d / "sim.html").read_text()
+    assert_self_contained(html)
+    assert html.count("<svg") == 4  # equity + distance to liquidation, per scenario
+    assert "covid-2020: equity" in html and "distance to liquidation" in html
+    assert "no policy: liquidation" in html and "default: action applied" in html
+    assert "Runs side by side" in html and "-4048" in html
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)"
+)
+def test_html_report_renders_in_a_headless_browser(crash, tmp_path):
+    _r, d = crash
+    png = tmp_path / "sim.png"
+    out = subprocess.run(
+        ["sh", str(ROOT / "bench" / "screenshot-report.sh"), str(d / "sim.html"), str(png), "1280x2400"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert png.stat().st_size > 20_000  # a page with tables and plots, not a blank one
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+         f"file://{d / 'sim.html'}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "riskguard simulation report" in dom.stdout and dom.stdout.count("<svg") == 4
+
+
+def test_price_files_csv_and_jsonl(tmp_path):
+    t0 = 1795521600000  # the account's timestamp
+    rows = ["timestamp,symbol,open,high,low,close,volume"]
+    jl = []
+    for i in range(30):
+        px = 100.0 * (1 - 0.01 * i)  # SOL falls 29 % over the file
+        rows.append(f"{t0 + i * 60000},{SOL},{px},{px * 1.001},{px * 0.995},{px * 0.998},5")
+        eth = 3000.0 * (1 + 0.001 * i)
+        rows.append(f"{t0 + i * 60000},ETH/USDT:USDT,{eth},{eth},{eth},{eth},1")
+        jl.append(json.dumps([t0 + i * 60000, px, px * 1.001, px * 0.995, px * 0.998, 5]))
+    csv = tmp_path / "crash.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    jsonl = tmp_path / "sol.jsonl"
+    jsonl.write_text("\n".join(jl) + "\n")
+    r = simulate("--prices", str(csv), "--prices", f"{SOL}={jsonl}", "--json")
+    doc = json.loads(r.stdout)
+    assert [s["name"] for s in doc["scenarios"]] == ["crash", "sol"]
+    assert doc["scenarios"][1]["unpriced"] == ["ETH/USDT:USDT"]
+    # rebased: the first open is SOL's mark (148), so a 29 % fall crosses its 143.94 liquidation
+    for name in ("crash", "sol"):
+        base = runs_by(doc)[name, "no policy"]
+        assert base["liquidations"] == 1 and base["liquidationEvents"][0]["symbols"] == [SOL]
+    # the table (no --json) names every run
+    table = simulate("--prices", str(csv), "-p", DEFAULT).stdout
+    assert "crash" in table and "no policy" in table and "default" in table
+
+
+def test_bad_inputs_exit_2_naming_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n1,BTC/USDT:USDT,1,2,0.5,1,0\n2,BTC/USDT:USDT,1,x,1,1,0\n"
+    )
+    r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", str(bad))
+    assert r.returncode == 2 and f"{bad}:3:" in r.stderr and "high" in r.stderr
+    assert "Traceback" not in r.stderr
+    head = tmp_path / "head.csv"
+    head.write_text("ts,sym,o,h,l,c,v\n")
+    r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", str(head))
+    assert r.returncode == 2 and f"{head}:1:1" in r.stderr
+    r = run_cli("simulate", "--account", ISO_NO_STOP, "--scenario", "nope")
+    assert r.returncode == 2 and "covid-2020" in r.stderr
+    r = run_cli(
+        "simulate", "--account", ISO_NO_STOP, "--scenario", "gbm", "--execute", "halt_trading"
+    )
+    assert r.returncode == 2 and "cannot be applied" in r.stderr
+    r = run_cli("simulate", "--account", ISO_NO_STOP)
+    assert r.returncode == 2 and "nothing to replay" in r.stderr
+    jl = tmp_path / "x.jsonl"
+    jl.write_text("[1, 2, 3]\n")
+    r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", f"{SOL}={jl}")
+    assert r.returncode == 2 and f"{jl}:1:1" in r.stderr
+
+
+def test_execute_none_proposes_but_applies_nothing():
+    doc = json.loads(
+        simulate("-p", DEFAULT, "--scenario", "covid-2020", "--execute", "none", "--json").stdout
+    )
+    pol = runs_by(doc)["covid-2020", "default"]
+    assert pol["actions"]["proposed"].get("set_stop_loss", 0) > 0
+    assert pol["actions"]["applied"] == {} and pol["liquidations"] == 1
+    # with nothing applied the policy's account is the baseline's, step for step
+    base = runs_by(doc)["covid-2020", "no policy"]
+    assert pol["finalEquity"] == base["finalEquity"] and pol["series"] == base["series"]
+
+
+def test_every_n_checks_less_often():
+    doc = json.loads(simulate("-p", DEFAULT, "--scenario", "gbm", "--every", "10", "--json").stdout)
+    pol = runs_by(doc)["gbm", "default"]
+    assert doc["settings"]["every"] == 10
+    assert 0 < pol["evaluations"] <= doc["scenarios"][0]["steps"] // 10 + 1
+
+
+def test_help_explains_paths_and_exit_codes():
+    r = run_cli("simulate", "--help")
+    assert r.returncode == 0
+    for word in ("--scenarios all", "SYMBOL=FILE.jsonl", "--every", "exit codes", "no policy"):
+        assert word in r.stdout
+
+
+def test_bench_quick_runs():
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "simulate_bench.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "steps/s" in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script for a TTY")
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    typescript = tmp_path / "tty"
+    cmd = (
+        f"{sys.executable} -m riskguard simulate --account {ISO_NO_STOP} -p {DEFAULT} "
+        f"--scenario gap-down > {tmp_path / 'out.txt'}"
+    )
+    r = subprocess.run(
+        ["script", "-qec", cmd, str(typescript)], capture_output=True, timeout=300, cwd=ROOT
+    )
+    assert r.returncode in (0, 1)
+    shown = typescript.read_bytes().decode("utf-8", "replace")
+    assert "simulate" in shown and "/600 steps" in shown  # 300 steps × (no policy + default)
+    # stdout went to a file: the table is there, the bar is not
+    table = (tmp_path / "out.txt").read_text()
+    assert "gap-down" in table and "/600 steps" not in table
