@@ -78,3 +78,15 @@ class ProblemList:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+def problems_under(exc: RiskguardError, prefix: str) -> list[dict[str, Any]]:
+    """``exc``'s problems as JSON, their paths re-rooted under ``prefix`` (``$.snapshot``):
+    a document nested in a request is named where the caller put it."""
+    out = []
+    for p in exc.problems:
+        path = p.path
+        if path.startswith("$"):
+            path = prefix + path[1:]
+        out.append({"path": path, "message": p.message, "code": p.code})
+    return out

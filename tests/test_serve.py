@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from riskguard import Guard, load_policy
-from riskguard.engine.decision import _clean_metrics
+from riskguard.engine.decision import clean_metrics
 from riskguard.model.schemas import validator
 
 from .conftest import POLICIES, run_cli, snapshot_doc
@@ -153,7 +153,7 @@ def test_what_if_routes_answer_as_the_library(server):
 
         r = c.post("/v1/metrics", json={"snapshot": snap()})
         assert r.status_code == 200, r.text
-        assert r.json() == json.loads(json.dumps(_clean_metrics(guard.metrics(snap()).to_dict())))
+        assert r.json() == json.loads(json.dumps(clean_metrics(guard.metrics(snap()).to_dict())))
 
         r = c.post("/v1/explain", json={"snapshot": snap(), "order": BIG_SOL})
         assert r.status_code == 200, r.text

@@ -58,9 +58,26 @@ def test_the_default_policy_keeps_the_account_alive_where_no_policy_is_liquidate
         pol["finalEquity"] - base["finalEquity"]
     )
     assert pol["vsNoPolicy"]["liquidations"] == -1
-    # Binance refuses the margin-mode switches of positions that are open: reported, not raised
+    # the executor's default applies what the policy enforces (error and above): the
+    # promote-to-cross advice (info) to switch the winning ETH short is proposed, not sent
+    assert pol["actions"]["proposed"].get("switch_margin_mode", 0) > 0
+    assert "switch_margin_mode" not in pol["actions"]["applied"]
+
+
+def test_exchange_refusals_are_reported_not_raised():
+    doc = json.loads(
+        simulate(
+            "-p", DEFAULT, "--scenario", "covid-2020", "--min-severity", "info", "--json"
+        ).stdout
+    )  # fmt: skip
+    assert doc["settings"]["minSeverity"] == "info"
+    pol = runs_by(doc)["covid-2020", "default"]
+    # the advice is now sent, and Binance refuses a margin-mode switch with a position open
     refused = [x for x in pol["refusals"] if x["type"] == "switch_margin_mode"]
     assert refused and {x["exchangeCode"] for x in refused} == {"-4048"}
+    assert {x["error"] for x in refused} == {"OperationRejected"}
+    assert pol["actions"]["refused"]["switch_margin_mode"] == len(refused)
+    assert pol["liquidations"] == 0
 
 
 def test_a_policy_that_makes_things_worse_is_reported_as_worse(crash):
@@ -102,7 +119,7 @@ def test_html_report_is_self_contained_with_equity_and_distance_plots(crash):
     assert html.count("<svg") == 4  # equity + distance to liquidation, per scenario
     assert "covid-2020: equity" in html and "distance to liquidation" in html
     assert "no policy: liquidation" in html and "default: action applied" in html
-    assert "Runs side by side" in html and "-4048" in html
+    assert "Runs side by side" in html and "error and above" in html
 
 
 @pytest.mark.skipif(
@@ -172,6 +189,12 @@ def test_bad_inputs_exit_2_naming_file_line_and_column(tmp_path):
     assert r.returncode == 2 and "cannot be applied" in r.stderr
     r = run_cli("simulate", "--account", ISO_NO_STOP)
     assert r.returncode == 2 and "nothing to replay" in r.stderr
+    hedge = json.loads((EXAMPLES / "snapshots" / "isolated-no-stop.json").read_text())
+    hedge["positions"].append({**hedge["positions"][0], "side": "short"})
+    hedge["positionMode"] = "hedge"
+    (tmp_path / "hedge.json").write_text(json.dumps(hedge))
+    r = run_cli("simulate", "--account", str(tmp_path / "hedge.json"), "--scenario", "gbm")
+    assert r.returncode == 2 and "one-way" in r.stderr and "Traceback" not in r.stderr
     jl = tmp_path / "x.jsonl"
     jl.write_text("[1, 2, 3]\n")
     r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", f"{SOL}={jl}")

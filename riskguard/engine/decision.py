@@ -218,11 +218,11 @@ class Decision:
         if self.notes:
             d["notes"] = list(self.notes)
         if metrics and self.metrics is not None:
-            d["metrics"] = _clean_metrics(self.metrics.to_dict())
+            d["metrics"] = clean_metrics(self.metrics.to_dict())
         return d
 
 
-def _clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
+def clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
     out = {k: _json_num(v) for k, v in m.items() if k != "positions"}
     out["positions"] = [{k: _json_num(v) for k, v in p.items()} for p in m.get("positions", [])]
     return out

@@ -242,7 +242,7 @@ def _run_rules(policy: CompiledPolicy, ctx: EvalContext, errors: list[dict[Any, 
             )
 
 
-def _blocking(
+def blocking_violations(
     violations: list[Violation], order: Order | None, reduces: bool = False
 ) -> list[Violation]:
     if order is None:
@@ -399,7 +399,7 @@ def evaluate(
     violations = pre + ctx.violations
     actions = ctx.actions
     reduces = order is not None and order_reduces(snapshot, order)
-    blocking = _blocking(violations, order, reduces)
+    blocking = blocking_violations(violations, order, reduces)
 
     max_allowed = None
     outcome = "deny" if blocking else "allow"
@@ -478,7 +478,7 @@ def _try_resize(
             None,
             [],
         )
-        if not _blocking(ctx.violations, order, order_reduces(snapshot, order)):
+        if not blocking_violations(ctx.violations, order, order_reduces(snapshot, order)):
             if i == 0:
                 return "resize", cand
             lo = cand
@@ -589,7 +589,7 @@ def _finish(
     outcome: str,
 ) -> Decision:
     if outcome == "deny" and order is not None:
-        blockers = _blocking(violations, order, order_reduces(snapshot, order)) or [
+        blockers = blocking_violations(violations, order, order_reduces(snapshot, order)) or [
             v for v in violations if v.blocking
         ]
         actions = [

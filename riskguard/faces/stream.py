@@ -32,7 +32,7 @@ import json
 from typing import IO, Any
 
 from riskguard.batch.tiermemo import build_snapshot_memo, snapshot_digest
-from riskguard.errors import RiskguardError
+from riskguard.errors import RiskguardError, problems_under
 from riskguard.faces.guard import TRADING_STATES, Guard
 from riskguard.model.snapshot import Snapshot, build_order
 
@@ -98,7 +98,7 @@ class Stream:
                     order = build_order(msg["order"])
                 except RiskguardError as exc:
                     raise _LineError(
-                        "invalid_order", "the order is not valid", _problems(exc, "$.order")
+                        "invalid_order", "the order is not valid", problems_under(exc, "$.order")
                     ) from None
             decision = self.guard.check(snap, order, ref=f"stdin:{lineno}")
             if decision._snapshot_digest is None:
@@ -132,7 +132,9 @@ class Stream:
                 snap = build_snapshot_memo(raw)
             except RiskguardError as exc:
                 raise _LineError(
-                    "invalid_snapshot", "the snapshot is not valid", _problems(exc, "$.snapshot")
+                    "invalid_snapshot",
+                    "the snapshot is not valid",
+                    problems_under(exc, "$.snapshot"),
                 ) from None
             self.accounts[account or snap.account] = snap
             return snap
@@ -166,16 +168,6 @@ class Stream:
             )
         previous = self.guard.set_trading_state(state, reason=ctl.get("reason"))
         return {"ok": True, "tradingState": state, "previous": previous}
-
-
-def _problems(exc: RiskguardError, prefix: str) -> list[dict]:
-    out = []
-    for p in exc.problems:
-        path = p.path
-        if path.startswith("$"):
-            path = prefix + path[1:]
-        out.append({"path": path, "message": p.message, "code": p.code})
-    return out
 
 
 def run_stream(stream: Stream, stdin: IO[str], stdout: IO[str]) -> int:

@@ -13,6 +13,11 @@ Conventions, each a fact of the exchanges riskguard models (``riskguard/margin/`
   fill at their limit price when the mark reaches it, paying ``maker_fee``; a limit order
   that is marketable when placed fills at once as a taker. Fees are charged on the
   notional and come out of the wallet.
+- **Fees in the trigger**: where the margin model counts the fee to close in the
+  liquidation trigger (OKX, Gate, BingX), the rate is this exchange's taker fee, and
+  :meth:`PaperExchange.snapshot` states it as the account's ``takerFeeRate`` so riskguard's
+  metrics count the same. ``taker_fee`` defaults to the first snapshot's ``takerFeeRate``,
+  else 0.05 %.
 - **Margin**: opening needs ``notional / leverage`` plus the fee out of the available
   balance, ``cross wallet + cross uPnL − cross initial margin − open orders' margin``
   (Binance's ``availableBalance``); else ``InsufficientFunds`` (Binance ``-2019``). An
@@ -44,11 +49,13 @@ import json
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from riskguard.margin.base import MarginModel
+from riskguard.errors import RiskguardError
+from riskguard.margin.base import MarginModel, with_close_fee
 from riskguard.model.slots import positional_constructor
 from riskguard.model.snapshot import (
     LeverageTier,
@@ -65,6 +72,10 @@ from .errors import ccxt_module, refusal
 #: riskguard margin model -> the ccxt exchange id the paper exchange presents itself as
 CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit"}
 
+DEFAULT_TAKER_FEE = 0.0005  # 0.05 %: a base-tier perpetual taker rate
+
+#: models whose ccxt balance ``total`` is equity, not the wallet (as ccxt parses them)
+TOTAL_IS_EQUITY = frozenset({"binance", "bybit", "hyperliquid", "bitget"})
 STOP_KINDS = ("stop_market", "take_profit_market")
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 
@@ -97,9 +108,22 @@ def _model(name_or_model: Any) -> Any:
     return reg.margin_models[name_or_model]
 
 
-_new_position = positional_constructor(Position)
-_new_market = positional_constructor(Market)
-_new_snapshot = positional_constructor(Snapshot)
+def _positional(cls: Any, names: tuple[str, ...]) -> Any:
+    """The slot-filling constructor when ``cls`` has exactly these fields (in order), else
+    the dataclass itself called with them by keyword — a field added upstream then costs
+    speed, never correctness."""
+    if tuple(f.name for f in fields(cls)) == names:
+        return positional_constructor(cls)
+    return lambda *args: cls(**dict(zip(names, args, strict=True)))
+
+
+_new_position = _positional(
+    Position,
+    ("symbol", "side", "contracts", "entryPrice", "markPrice", "leverage", "marginMode",
+     "contractSize", "isolatedMargin", "inverse", "stopLossPrice", "takeProfitPrice",
+     "liquidationPrice", "extra"),
+)  # fmt: skip
+_new_market = _positional(Market, ("markPrice", "atrPct", "candles", "contractSize", "extra"))
 
 ATR_PERIOD = 14  # riskguard's enrichment defaults (riskguard/enrich.py)
 RV_WINDOW = 20
@@ -110,7 +134,7 @@ class MarketStats:
     symbol's recorded candles, kept incrementally — the definitions of
     ``riskguard.model.volatility``, over the whole recorded history instead of a window."""
 
-    __slots__ = ("_rets", "_s", "_ss", "_trs", "atr", "close")
+    __slots__ = ("_n", "_rets", "_s", "_ss", "_trs", "atr", "close")
 
     def __init__(self) -> None:
         self.close: float | None = None
@@ -119,6 +143,7 @@ class MarketStats:
         self._rets: deque[float] = deque()
         self._s = 0.0
         self._ss = 0.0
+        self._n = 0
 
     def add(self, high: float, low: float, close: float) -> None:
         prev = self.close
@@ -142,6 +167,10 @@ class MarketStats:
                 old = self._rets.popleft()
                 self._s -= old
                 self._ss -= old * old
+                self._n += 1
+                if self._n % 1024 == 0:  # re-sum now and then: no drift over a long path
+                    self._s = math.fsum(self._rets)
+                    self._ss = math.fsum(r * r for r in self._rets)
 
     @property
     def atr_pct(self) -> float | None:
@@ -307,7 +336,7 @@ class PaperExchange:
         accounts: Any = None,
         *,
         model: Any = None,
-        taker_fee: float = 0.0005,
+        taker_fee: float | None = None,
         maker_fee: float = 0.0002,
         slippage_bps: float = 0.0,
         funding_rate: float | None = None,
@@ -321,10 +350,16 @@ class PaperExchange:
         snaps = _snapshots(accounts)
         if model is None:
             model = snaps[0].exchange if snaps else "generic"
-        self.model = _model(model)
+        base = _model(model)
+        if taker_fee is None:  # the account's own taker rate when its snapshot states one
+            stated = (snaps[0].extra or {}).get("takerFeeRate") if snaps else None
+            taker_fee = float(stated) if isinstance(stated, (int, float)) else DEFAULT_TAKER_FEE
+        self.taker_fee = float(taker_fee)
+        # Where the exchange counts the fee to close in the liquidation trigger (OKX, Gate,
+        # BingX), it is the account's taker rate: this exchange's own.
+        self.model = with_close_fee(base, self.taker_fee) if base.takerFeeInTrigger else base
         self.id = CCXT_IDS.get(self.model.name, self.model.name)
         self.name = f"paper {self.model.title}"
-        self.taker_fee = float(taker_fee)
         self.maker_fee = float(maker_fee)
         self.slippage = float(slippage_bps) / 10_000.0
         self.funding_rate = funding_rate
@@ -380,6 +415,17 @@ class PaperExchange:
     def _add_account(self, s: Snapshot) -> None:
         if s.account in self.accounts:
             raise ValueError(f"two accounts named {s.account!r}")
+        syms = [p.symbol for p in s.positions]
+        if getattr(s, "positionMode", "oneway") == "hedge" or len(set(syms)) != len(syms):
+            raise RiskguardError(
+                f"account {s.account}: the paper exchange runs one-way mode (one position "
+                "per symbol); a hedge-mode snapshot cannot be simulated yet"
+            )
+        if getattr(s, "balances", ()):
+            raise RiskguardError(
+                f"account {s.account}: the paper exchange holds one settle currency; a "
+                "multi-collateral snapshot (balances) cannot be simulated yet"
+            )
         acct = PaperAccount(s.account, s.walletBalance, s.settle)
         for sym, ts in s.leverageTiers.items():
             self.tiers.setdefault(sym, ts)
@@ -1063,21 +1109,17 @@ class PaperExchange:
         tiers = self._tier_views.get(wanted)
         if tiers is None:  # one dict per set of symbols, shared by every snapshot (read-only)
             tiers = self._tier_views[wanted] = {s: self.tiers[s] for s in wanted if s in self.tiers}
-        return _new_snapshot(
-            acct.wallet,
-            tuple(positions),
-            self.model.name,
-            acct.name,
-            acct.settle,
-            self.now,
-            orders,
-            tiers,
-            markets,
-            1,
-            {},
-            None,
-            "oneway",  # the paper exchange is one-way and single-collateral (main's new fields)
-            (),
+        return Snapshot(
+            walletBalance=acct.wallet,
+            positions=tuple(positions),
+            exchange=self.model.name,
+            account=acct.name,
+            settle=acct.settle,
+            timestamp=self.now,
+            openOrders=orders,
+            leverageTiers=tiers,
+            markets=markets,
+            extra={"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -1149,9 +1191,10 @@ class PaperExchange:
                 },
             }
         else:
-            # Binance's ccxt total is marginBalance (wallet + uPnL); the other paper models
-            # report the wallet itself as total, which is what snapshot_from_ccxt reads.
-            total = margin_balance if self.model.name == "binance" else acct.wallet
+            # ccxt's total is the margin balance (wallet + uPnL) for Binance, Hyperliquid
+            # (accountValue) and Bitget (accountEquity); the other paper models report the
+            # wallet itself as total, which is what snapshot_from_ccxt reads for them.
+            total = margin_balance if self.model.name in TOTAL_IS_EQUITY else acct.wallet
             info = {
                 "totalWalletBalance": _s(acct.wallet),
                 "totalUnrealizedProfit": _s(upnl),

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from riskguard.engine.actions import Action
-from riskguard.engine.decision import Decision, Violation, _clean_metrics
-from riskguard.engine.evaluate import ENGINE, _blocking, evaluate
+from riskguard.engine.decision import Decision, Violation, clean_metrics
+from riskguard.engine.evaluate import ENGINE, blocking_violations, evaluate
 from riskguard.engine.policy import CompiledPolicy
 from riskguard.margin.metrics import (
     AccountMetrics,
@@ -97,12 +97,12 @@ class Explanation:
             "why": list(self.why),
             "rules": [r.to_dict() for r in self.rules],
             "engine": [v.to_dict() for v in self.engine],
-            "metrics": _clean_metrics(d.metrics.to_dict()) if d.metrics is not None else None,
+            "metrics": clean_metrics(d.metrics.to_dict()) if d.metrics is not None else None,
         }
         if d.wouldDecide is not None:
             out["wouldDecide"] = d.wouldDecide
         if self.metrics_before is not None:
-            out["metricsBefore"] = _clean_metrics(self.metrics_before.to_dict())
+            out["metricsBefore"] = clean_metrics(self.metrics_before.to_dict())
         if self.resized_notes:
             out["resized"] = {
                 "amount": _finite(d.maxAllowedAmount),
@@ -146,7 +146,7 @@ def explain(
     trace: list[dict] = []
     decision = evaluate(policy, snapshot, order, now_ms=now_ms, state=state, trace=trace)
     reduces = order is not None and order_reduces(snapshot, order)
-    blocking_ids = {id(v) for v in _blocking(list(decision.violations), order, reduces)}
+    blocking_ids = {id(v) for v in blocking_violations(list(decision.violations), order, reduces)}
     if order is None:
         blocking_ids = {id(v) for v in decision.violations if v.blocking}
     compiled = {r.id: r for r in policy.rules}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from riskguard.engine.decision import _clean_metrics
+from riskguard.engine.decision import clean_metrics
 from riskguard.engine.plugins import get_registry
 from riskguard.faces.commands._common import add_plugin_arg, print_json
 from riskguard.faces.render import print_metrics
@@ -33,7 +33,7 @@ def run(args) -> int:
     reg = get_registry(tuple(args.plugin))
     m = compute_metrics(snap, reg.margin_model(snap.exchange))
     if args.json:
-        print_json(_clean_metrics(m.to_dict()))
+        print_json(clean_metrics(m.to_dict()))
     else:
         print_metrics(m)
     return 0

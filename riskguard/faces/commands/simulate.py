@@ -98,7 +98,16 @@ def add_parser(sub, name):
         "and liquidations run on every step regardless)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of generated paths (default 0)")
-    p.add_argument("--taker-fee", type=_rate, default=0.0005, metavar="RATE", help="default 0.0005")
+    p.add_argument(
+        "--taker-fee", type=_rate, default=None, metavar="RATE",
+        help="taker fee rate (default: the account's takerFeeRate, else 0.0005); also the fee "
+        "OKX, Gate and BingX count in their liquidation trigger",
+    )  # fmt: skip
+    p.add_argument(
+        "--min-severity", choices=("info", "warning", "error", "critical"), default="error",
+        help="apply only actions proposed by violations of this severity or above (default "
+        "error, the executor's default: what the policy enforces; warning applies advice too)",
+    )  # fmt: skip
     p.add_argument("--maker-fee", type=_rate, default=0.0002, metavar="RATE", help="default 0.0002")
     p.add_argument(
         "--slippage-bps", type=float, default=0.0, metavar="BPS",
@@ -228,6 +237,7 @@ def run(args) -> int:
     paths = _paths(args, marks, snap.timestamp or 0)
     opts = SimOptions(
         execute=execute,
+        min_severity=args.min_severity,
         every=args.every,
         taker_fee=args.taker_fee,
         maker_fee=args.maker_fee,

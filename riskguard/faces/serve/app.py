@@ -35,14 +35,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from riskguard import __version__
-from riskguard.engine.decision import _clean_metrics
-from riskguard.errors import Problem, RiskguardError
+from riskguard.engine.decision import clean_metrics
+from riskguard.errors import Problem, RiskguardError, problems_under
 from riskguard.faces.guard import TRADING_STATES, AuditWriteError, Guard
 from riskguard.faces.serve.auth import ANONYMOUS, Authenticator, Principal, load_tokens
 from riskguard.faces.serve.config import ServeConfig
 from riskguard.faces.serve.openapi import PROBLEM_TYPE_BASE, build_openapi
 from riskguard.faces.serve.store import SharedState, StoreFull
-from riskguard.faces.stream import _problems
 from riskguard.model.snapshot import Snapshot, build_order, build_snapshot
 from riskguard.model.yamlio import parse_json_fast
 
@@ -493,7 +492,7 @@ class Service:
                 order = build_order(raw_order)
             except RiskguardError as exc:
                 raise ProblemError(
-                    422, "invalid-order", "the order is not valid", _problems(exc, "$.order")
+                    422, "invalid-order", "the order is not valid", problems_under(exc, "$.order")
                 ) from None
         return snap, order, sdigest
 
@@ -563,7 +562,7 @@ def _snapshot(raw: Any, prefix: str) -> Snapshot:
         return build_snapshot(raw)
     except RiskguardError as exc:
         raise ProblemError(
-            422, "invalid-snapshot", "the snapshot is not valid", _problems(exc, prefix)
+            422, "invalid-snapshot", "the snapshot is not valid", problems_under(exc, prefix)
         ) from None
 
 
@@ -645,7 +644,7 @@ async def account_metrics(svc: Service, request: Request) -> Response:
     body = await svc.body(request)
     snap, _, _ = svc.subject(body, principal, SNAPSHOT_FIELDS, need_order=False)
     m = await svc.what_if(lambda: svc.guard.metrics(snap))
-    return _json(_clean_metrics(m.to_dict()))
+    return _json(clean_metrics(m.to_dict()))
 
 
 async def explain_route(svc: Service, request: Request) -> Response:

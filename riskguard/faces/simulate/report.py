@@ -229,6 +229,7 @@ def render_html(result: dict) -> str:
             ["Setting", "Value"],
             [
                 ["actions the guard may apply", ", ".join(s["execute"]) or "none"],
+                ["proposed at severity", f"{s['minSeverity']} and above"],
                 ["evaluation cadence", f"every {s['every']} step(s)"],
                 ["taker / maker fee", f"{s['takerFee']} / {s['makerFee']}"],
                 ["slippage", f"{s['slippageBps']} bps"],

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from riskguard.paper import PaperExchange
+from riskguard.paper.exchange import DEFAULT_TAKER_FEE
 from riskguard.paper.prices import PricePath
 
 #: actions the simulated guard may apply by default: the ones that reduce risk
@@ -51,8 +52,9 @@ EXECUTABLE = DEFAULT_EXECUTE
 @dataclass(frozen=True, slots=True)
 class SimOptions:
     execute: tuple[str, ...] = DEFAULT_EXECUTE
+    min_severity: str = "error"  # the executor's default: apply what the policy enforces
     every: int = 1
-    taker_fee: float = 0.0005
+    taker_fee: float | None = None  # None: the account's takerFeeRate, else 0.05 %
     maker_fee: float = 0.0002
     slippage_bps: float = 0.0
     funding_rate: float | None = None
@@ -64,6 +66,7 @@ class SimOptions:
     def to_dict(self) -> dict:
         return {
             "execute": list(self.execute),
+            "minSeverity": self.min_severity,
             "every": self.every,
             "takerFee": self.taker_fee,
             "makerFee": self.maker_fee,
@@ -153,7 +156,9 @@ def run_one(
     guard = executor = None
     if put.policy is not None:
         guard = Guard(put.policy, clock=lambda: ex.now / 1000.0)
-        executor = CcxtExecutor(ex, apply=opts.execute, attempt_infeasible=True)
+        executor = CcxtExecutor(
+            ex, apply=opts.execute, attempt_infeasible=True, min_severity=opts.min_severity
+        )
     apply = frozenset(opts.execute)
     start_equity = ex.equity()
     peak = start_equity
@@ -328,6 +333,12 @@ def simulate(
     for sym, m in snap.markets.items():
         if m.markPrice is not None:
             marks.setdefault(sym, m.markPrice)
+    if opts.taker_fee is None:  # the result states the rate every run paid
+        stated = (snap.extra or {}).get("takerFeeRate")
+        opts = replace(
+            opts,
+            taker_fee=float(stated) if isinstance(stated, (int, float)) else DEFAULT_TAKER_FEE,
+        )
     runs = []
     played = []
     for path in paths:
