@@ -449,3 +449,23 @@ def test_bitget_guarded_entry_reaches_the_exchange_only_when_allowed():
     assert placed["id"] == "1330958844544008192"  # the recorded answer's orderId
     [sent] = http.requested("POST", "/api/v3/trade/place-order", symbol="BTCUSDT", qty="0.001")
     assert sent.params["stopLoss"] == "95000"  # ccxt attaches the stop to the entry
+
+
+def test_bitget_uta_async_builder_asks_tiers_per_market():
+    import asyncio
+
+    async def main():
+        ex, http = recorded_exchange("bitget_uta", asynchronous=True)
+        try:
+            snap = await SnapshotBuilder(ex, ohlcv=False).afetch()
+        finally:
+            await ex.close()
+        assert http.requested("GET", "/api/v3/market/position-tier", symbol="BTCUSDT")
+        assert [t.maintenanceMarginRate for t in snap.leverageTiers[BTC][:3]] == [
+            0.004,
+            0.005,
+            0.01,
+        ]
+        assert snap.positions[0].stopLossPrice == 114000.0
+
+    asyncio.run(main())
