@@ -483,9 +483,12 @@ class SnapshotBuilder:
     ``options["fetchOpenOrders"]["warnWithoutSymbol"]``, on by default for Binance), they
     are fetched per symbol — the positions' and ``fetch(symbols)``'s — so orders on other
     symbols are not seen; ``order_symbols`` adds symbols to ask for, and
-    ``open_orders_by_symbol`` forces either way. Conditional orders (stops) that the
+    ``open_orders_by_symbol`` forces either way (Bitget is always asked per symbol:
+    :data:`OPEN_ORDERS_PER_SYMBOL`). Conditional orders (stops) that the
     exchange lists apart (:data:`CONDITIONAL_ORDER_PARAMS`) are fetched too, unless
-    ``conditional_orders=False``.
+    ``conditional_orders=False``. Leverage tiers come from ``fetch_leverage_tiers``, or
+    symbol by symbol from ``fetch_market_leverage_tiers`` where ccxt offers only that
+    (OKX, Bitget).
     """
 
     def __init__(
