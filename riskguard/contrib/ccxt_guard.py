@@ -963,6 +963,55 @@ class Execution:
 
 
 DEFAULT_APPLY = ("set_stop_loss", "switch_margin_mode", "add_isolated_margin")
+
+_BINANCE_IDS = frozenset({"binance", "binanceusdm", "binancecoinm"})
+
+
+def leg_order_params(exchange_id: str, leg: str, margin_mode: str | None = None) -> dict:
+    """The parameters that make a closing (reduce-only) order act on one hedge-mode leg.
+
+    - Binance USDⓈ-M / COIN-M: ``positionSide: LONG|SHORT``, and no ``reduceOnly`` — Binance's
+      "New Order (TRADE)" reference: reduceOnly "Cannot be sent in Hedge Mode"; a SELL on
+      the LONG side can only close the long
+      (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api).
+    - OKX: ``posSide: long|short`` and the position's ``tdMode``; no ``reduceOnly`` — OKX
+      "Place order": reduceOnly is "only applicable to ... FUTURES/SWAP orders in net mode";
+      in long/short mode a sell with posSide long closes the long
+      (https://www.okx.com/docs-v5/en/#order-book-trading-trade-post-place-order).
+    - Bybit: ``positionIdx: 1`` (the long leg, "hedge-mode Buy side") or ``2`` (the short,
+      "Sell side") with ``reduceOnly: true`` (https://bybit-exchange.github.io/docs/v5/order/create-order;
+      ccxt 4.5 sends both for a hedge-mode stop-loss).
+    - Any other exchange: ccxt's unified ``hedged: true`` with ``reduceOnly: true``, which
+      ccxt maps to the leg opposite the order's side — the leg being closed.
+
+    These are what ccxt's own ``hedged`` option produces for the three (``binance.py``
+    ``create_order_request``, ``okx.py`` ``create_order_request``, ``bybit.py``
+    ``create_order_request``), stated explicitly so the leg never depends on inference.
+    """
+    if leg not in ("long", "short"):
+        raise ValueError(f"a hedge-mode leg is long or short, not {leg!r}")
+    if exchange_id in _BINANCE_IDS:
+        return {"positionSide": leg.upper()}
+    if exchange_id == "okx":
+        return {"posSide": leg, **({"marginMode": margin_mode} if margin_mode else {})}
+    if exchange_id == "bybit":
+        return {"positionIdx": 1 if leg == "long" else 2, "reduceOnly": True}
+    return {"hedged": True, "reduceOnly": True}
+
+
+def leg_margin_params(exchange_id: str, leg: str) -> dict | None:
+    """The parameter naming the leg for ``add_margin`` (None: no known way to name it).
+
+    Binance "Modify Isolated Position Margin": ``positionSide`` LONG|SHORT "must be sent with
+    Hedge Mode"; OKX "Increase/decrease margin": ``posSide`` long|short (ccxt's default is
+    ``net``, the one-way leg)."""
+    if exchange_id in _BINANCE_IDS:
+        return {"positionSide": leg.upper()}
+    if exchange_id == "okx":
+        return {"posSide": leg}
+    return None
+
+
 _CODE = re.compile(r'"(?:code|retCode)"\s*:\s*"?(-?\d+)')
 
 
@@ -977,6 +1026,14 @@ class CcxtExecutor:
     (``feasible: false``, e.g. Binance's margin-mode switch with a position open) is
     skipped unless ``attempt_infeasible``; a refusal by the exchange is reported with its
     code and the decision is returned untouched.
+
+    Hedge mode: an action names its leg (``positionSide``); the executor acts on that leg
+    only — the position's size and side come from that leg, and the exchange receives its
+    leg parameter (:func:`leg_order_params`: Binance ``positionSide``, OKX ``posSide``, Bybit
+    ``positionIdx``). A stop for the long leg is a reduce-only sell on the LONG side. An
+    action without a leg on a symbol held both ways is skipped, never guessed; an
+    ``add_isolated_margin`` on an exchange with no known leg parameter is skipped too. A
+    margin-mode switch is per symbol (both legs), so it is sent once per symbol.
     """
 
     def __init__(
@@ -1003,15 +1060,46 @@ class CcxtExecutor:
 
     def execute(self, decision: Any) -> Execution:
         results = []
+        switched: set[tuple[Any, Any]] = set()
         for a in decision.actions:
+            if a.type == "switch_margin_mode" and a.type in self.apply:
+                key = (a.symbol, a.params.get("to"))
+                if key in switched:
+                    results.append(
+                        ExecutionResult(
+                            a,
+                            "skipped",
+                            "the margin mode is per symbol: already sent for the other leg",
+                        )
+                    )
+                    continue
+                switched.add(key)
             results.append(self._one(decision, a))
         return Execution(decision, tuple(results))
 
     __call__ = execute  # an action sink is called with each decision
 
-    def _position(self, decision: Any, symbol: str | None) -> Any:
+    def _position(self, decision: Any, symbol: str | None, leg: str | None = None) -> Any:
         m = decision.metrics
-        return m.position(symbol) if m is not None and symbol is not None else None
+        if m is None or symbol is None:
+            return None
+        return m.position(symbol, leg) if leg is not None else m.position(symbol)
+
+    def _leg(self, decision: Any, a: Any) -> tuple[str | None, str | None]:
+        """(the action's hedge-mode leg or None in one-way mode, why it cannot be acted on)."""
+        leg = getattr(a, "positionSide", None)
+        if leg is not None:
+            return leg, None
+        m = decision.metrics
+        if m is None or getattr(m, "positionMode", "oneway") != "hedge" or a.symbol is None:
+            return None, None
+        legs = {p.side for p in m.positions if p.symbol == a.symbol}
+        if len(legs) > 1:
+            return None, (
+                "hedge mode: the action does not name its leg (positionSide) and the symbol "
+                "holds both a long and a short; not guessing which"
+            )
+        return (next(iter(legs)) if legs else None), None
 
     def _one(self, decision: Any, a: Any) -> ExecutionResult:
         if a.type not in self.apply:
@@ -1026,6 +1114,10 @@ class CcxtExecutor:
             )
         p = a.params
         ex = self.exchange
+        leg, why = self._leg(decision, a)
+        if why is not None:
+            return ExecutionResult(a, "skipped", why)
+        ex_id = str(getattr(ex, "id", ""))
         if a.type == "switch_margin_mode":
             if p.get("feasible") is False and not self.attempt_infeasible:
                 return ExecutionResult(
@@ -1040,19 +1132,39 @@ class CcxtExecutor:
                 return ExecutionResult(
                     a, "skipped", f"ccxt has no addMargin for {getattr(ex, 'id', 'this exchange')}"
                 )
-            call = lambda: ex.add_margin(a.symbol, p["amount"])  # noqa: E731
+            margin_params: dict = {}
+            if leg is not None:
+                found = leg_margin_params(ex_id, leg)
+                if found is None:
+                    return ExecutionResult(
+                        a,
+                        "skipped",
+                        f"hedge mode: no known way to name the {leg} leg in add_margin on "
+                        f"{ex_id or 'this exchange'}; not risking the other leg",
+                    )
+                margin_params = found
+            if margin_params:
+                call = lambda: ex.add_margin(a.symbol, p["amount"], margin_params)  # noqa: E731
+            else:
+                call = lambda: ex.add_margin(a.symbol, p["amount"])  # noqa: E731
         elif a.type in ("set_stop_loss", "reduce_position", "close_position"):
-            pm = self._position(decision, a.symbol)
+            pm = self._position(decision, a.symbol, leg)
             if pm is None:
-                return ExecutionResult(a, "skipped", "no position for the symbol in the decision")
+                where = f"the {leg} leg of the symbol" if leg is not None else "the symbol"
+                return ExecutionResult(a, "skipped", f"no position for {where} in the decision")
             close_side = "sell" if pm.side == "long" else "buy"
+            closing: dict = (
+                {"reduceOnly": True}
+                if leg is None
+                else leg_order_params(ex_id, pm.side, getattr(pm, "marginMode", None))
+            )
             if a.type == "set_stop_loss":
                 price = self._protective_price(a.symbol, p["price"], pm.side == "long")
-                amount, params = pm.contracts, {"stopLossPrice": price, "reduceOnly": True}
+                amount, params = pm.contracts, {"stopLossPrice": price, **closing}
             elif a.type == "reduce_position":
-                amount, params = min(p["amount"], pm.contracts), {"reduceOnly": True}
+                amount, params = min(p["amount"], pm.contracts), closing
             else:
-                amount, params = pm.contracts, {"reduceOnly": True}
+                amount, params = pm.contracts, closing
             call = lambda: ex.create_order(a.symbol, "market", close_side, amount, None, params)  # noqa: E731
         else:
             return ExecutionResult(a, "skipped", "not an exchange action")

@@ -9,6 +9,11 @@ configured severity; a stop merged from several rules takes the highest of their
 engine's own ``block_order`` (a fault) is ``critical``. An executor applies by default only
 actions of blocking severity (``error``/``critical``): a stop proposed by a warning-level
 rule is advice, as the engine treats it when deciding.
+
+In hedge mode (``"positionMode": "hedge"``: a long and a short leg per symbol may coexist)
+an action on a position names its leg, ``positionSide: long | short``, so an executor acts
+on that leg and not the symbol's other one; in one-way mode the field is absent. The
+position actions are those in :data:`POSITION_ACTIONS`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,21 @@ ACTION_TYPES: dict[str, str] = {
 }
 
 
+#: Actions on a position: in hedge mode they carry the leg (``positionSide``).
+POSITION_ACTIONS = frozenset(
+    {
+        "set_stop_loss",
+        "reduce_position",
+        "close_position",
+        "add_isolated_margin",
+        "switch_margin_mode",
+    }
+)
+
+#: The legs a hedge-mode action may name.
+POSITION_SIDES = ("long", "short")
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     type: str
@@ -38,6 +58,14 @@ class Action:
     params: dict[Any, Any] = field(default_factory=dict)
     #: info | warning | error | critical — set by the engine (see the module docstring)
     severity: str | None = None
+    #: hedge mode: the leg the action is for (long | short); None in one-way mode
+    positionSide: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.positionSide is not None and self.positionSide not in POSITION_SIDES:
+            raise ValueError(
+                f"Action.positionSide must be long or short (or None), not {self.positionSide!r}"
+            )
 
     @property
     def blocking(self) -> bool:
@@ -48,6 +76,8 @@ class Action:
         d: dict[Any, Any] = {"type": self.type, "rule": self.rule}
         if self.symbol is not None:
             d["symbol"] = self.symbol
+        if self.positionSide is not None:
+            d["positionSide"] = self.positionSide
         if self.severity is not None:
             d["severity"] = self.severity
         d.update(self.params)

@@ -49,6 +49,11 @@ ENGINE_CODES: dict[str, str] = {
     '"positionMode": "hedge": each is judged as a one-way position (a warning)',
     "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
     "would open or add to; the exchange rejects it",
+    "MULTI_ASSETS_ISOLATED_POSITION": "an isolated position in a multi-collateral snapshot of an "
+    "exchange whose multi-collateral mode is cross-only (Binance Multi-Assets, error -4168): "
+    "the snapshot cannot be as stated; its isolated figures are not trusted",
+    "ORDER_ISOLATED_IN_MULTI_ASSETS": "an order for isolated margin in a cross-only multi-collateral "
+    "account (Binance Multi-Assets): the exchange refuses isolated there (error -4168)",
     "ACCOUNT_EQUITY_NOT_POSITIVE": "equity (wallet + uPnL) is zero or negative: the account is insolvent",
     "RULE_ERROR": "a rule raised while evaluating; the decision fails closed",
     "ENRICH_ERROR": "an enrichment plugin raised; the decision fails closed",
@@ -67,6 +72,7 @@ _STATE_CODES = frozenset(
         "CROSS_POOL_BELOW_MAINTENANCE",
         "INPUT_LIQUIDATION_PRICE_IMPLAUSIBLE",
         "INPUT_TIERS_MISSING",
+        "MULTI_ASSETS_ISOLATED_POSITION",
     }
 )
 
@@ -112,6 +118,59 @@ def _enrich(
                 for k, v in fields.items():
                     slot.setdefault(k, v)
     return data
+
+
+def _cross_only(snapshot: Snapshot, model: MarginModel) -> str | None:
+    """The exchange's error code if this account is in a cross-only multi-collateral mode
+    (Binance Multi-Assets: a ``binance`` snapshot with ``balances``), else None."""
+    if not snapshot.balances:
+        return None
+    caps = getattr(model, "capabilities", None)
+    return getattr(caps, "multiCollateralCrossOnly", None)
+
+
+def _cross_only_checks(
+    snapshot: Snapshot, order: Order | None, model: MarginModel, vs: list[Violation]
+) -> None:
+    code = _cross_only(snapshot, model)
+    if code is None:
+        return
+    title = getattr(model, "title", snapshot.exchange)
+    for p in snapshot.positions:
+        if p.marginMode == "isolated":
+            vs.append(
+                Violation(
+                    ENGINE,
+                    "input",
+                    "MULTI_ASSETS_ISOLATED_POSITION",
+                    "critical",
+                    f"{p.symbol}: an isolated {p.side} position, but {title}'s multi-collateral "
+                    f"(Multi-Assets) mode is cross-only (error {code}); the snapshot cannot be "
+                    "as stated — check the account's mode and the position's margin type",
+                    p.symbol,
+                    None,
+                    None,
+                    {"exchangeCode": code, "side": p.side},
+                    "position",
+                )
+            )
+    if order is not None and order.marginMode == "isolated":
+        vs.append(
+            Violation(
+                ENGINE,
+                "input",
+                "ORDER_ISOLATED_IN_MULTI_ASSETS",
+                "critical",
+                f"{order.symbol}: the order asks for isolated margin, but {title}'s "
+                f"multi-collateral (Multi-Assets) mode is cross-only; the exchange refuses "
+                f"isolated there (error {code}): send it for cross margin",
+                order.symbol,
+                None,
+                None,
+                {"exchangeCode": code},
+                "order",
+            )
+        )
 
 
 def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None:
@@ -342,6 +401,7 @@ def _evaluate_once(
             trace=trace,
         )
     _input_checks(ctx.snapshot, metrics, vs)
+    _cross_only_checks(snapshot, order, model, vs)
     ctx.violations.extend(vs)
     _run_rules(policy, ctx, errors)
     return ctx
@@ -534,41 +594,53 @@ def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
     Several rules may each want a stop (before liquidation, within the risk budget); a bot
     can place only one, and the one nearest the mark on the protective side satisfies
     every rule that asked for a looser one. The merged action names all of them.
+
+    A position is a (symbol, leg): in hedge mode each stop names its leg (``positionSide``)
+    and stops merge per leg, never across legs (a long's stop below the mark and a short's
+    above it protect different positions). A leg-less stop on a symbol held both ways (a
+    custom rule that does not name the leg) cannot be told apart and is left unmerged.
     """
-    stops: dict[str, list[Action]] = {}
+    Key = tuple[str, str | None]
+    stops: dict[Key, list[Action]] = {}
     for a in actions:
         if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
-            stops.setdefault(a.symbol, []).append(a)
+            stops.setdefault((a.symbol, a.positionSide), []).append(a)
     if not any(len(v) > 1 for v in stops.values()):
         return actions
-    side = {p.symbol: p.side for p in snapshot.positions}
-    # Hedge mode (a long and a short on one symbol): a stop names only the symbol, so the
-    # proposals cannot be told apart by position; merging would drop one side's stop.
-    hedged = {p.symbol for p in snapshot.positions if side[p.symbol] != p.side}
-    keep: dict[str, Action] = {}
-    for sym, group in stops.items():
-        if sym in hedged:
-            continue
+    sides: dict[str, set[str]] = {}
+    for p in snapshot.positions:
+        sides.setdefault(p.symbol, set()).add(p.side)
+    keep: dict[Key, Action] = {}
+    for key, group in stops.items():
+        sym, leg = key
+        held = sides.get(sym, set())
+        if leg is None and len(held) > 1:
+            continue  # both legs held, the stops do not say which: merging could drop one
         if len(group) == 1:
-            keep[sym] = group[0]
+            keep[key] = group[0]
             continue
-        long = side.get(sym, "long") == "long"
+        side = leg if leg is not None else next(iter(held), "long")
         best = (
             max(group, key=lambda a: a.params["price"])
-            if long
+            if side == "long"
             else min(group, key=lambda a: a.params["price"])
         )
         rules = sorted({a.rule for a in group})
         sevs = [a.severity for a in group if a.severity in SEVERITY_RANK]
         sev = max(sevs, key=SEVERITY_RANK.__getitem__) if sevs else None
-        keep[sym] = Action(best.type, best.rule, sym, {**best.params, "rules": rules}, sev)
-    out, done = [], set()
+        keep[key] = Action(
+            best.type, best.rule, sym, {**best.params, "rules": rules}, sev, positionSide=leg
+        )
+    out: list[Any] = []
+    done: set[Key] = set()
     for a in actions:
-        if a.type == "set_stop_loss" and a.symbol in keep and "price" in a.params:
-            if a.symbol not in done:
-                out.append(keep[a.symbol])
-                done.add(a.symbol)
-            continue
+        if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
+            key = (a.symbol, a.positionSide)
+            if key in keep:
+                if key not in done:
+                    out.append(keep[key])
+                    done.add(key)
+                continue
         out.append(a)
     return out
 

@@ -169,10 +169,23 @@ class BaseRule:
         return v
 
     def act(
-        self, ctx: EvalContext, type_: str, *, symbol: str | None = None, **params: Any
+        self,
+        ctx: EvalContext,
+        type_: str,
+        *,
+        symbol: str | None = None,
+        leg: str | None = None,
+        **params: Any,
     ) -> None:
+        """Propose an action (if the policy lists ``type_`` in the rule's ``actions``).
+
+        ``leg`` is the side (long | short) of the position the action is for: in a hedge-mode
+        snapshot the action carries it as ``positionSide`` so an executor acts on that leg
+        and not the symbol's other one; in one-way mode it is dropped.
+        """
         if type_ in self.actions:
-            ctx.actions.append(Action(type_, self.id, symbol, params))
+            side = leg if leg is not None and ctx.snapshot.positionMode == "hedge" else None
+            ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=side))
 
     def note(
         self,
@@ -195,6 +208,27 @@ class BaseRule:
                     "values": values,
                 }
             )
+
+
+def hedge_minor_leg(ctx: EvalContext, pm: PositionMetrics) -> bool:
+    """A hedge-mode cross leg smaller than the symbol's opposite cross leg.
+
+    Cross legs of one symbol share one liquidation price, on the side where the *net*
+    exposure (the larger leg) loses: for the smaller leg that price lies where it gains.
+    Its own stop cannot protect against that liquidation and reducing it only adds to the
+    net exposure, so price-distance rules judge the symbol through its larger leg and
+    propose nothing for this one. Equal legs: neither is minor.
+    """
+    if ctx.snapshot.positionMode != "hedge" or pm.marginMode != "cross":
+        return False
+    size = abs(pm.notional)
+    return any(
+        p.symbol == pm.symbol
+        and p.side != pm.side
+        and p.marginMode == "cross"
+        and abs(p.notional) > size
+        for p in ctx.metrics.positions
+    )
 
 
 def judged_liquidation_price(pm: PositionMetrics, source: str) -> float | None:

@@ -124,6 +124,10 @@ class Capabilities:
     reduceIsolatedMargin: bool | None = True
     errorCodes: dict = field(default_factory=dict)  # code -> exchange's message
     notes: str = ""
+    #: The exchange's error code when its multi-collateral mode (a snapshot with
+    #: ``balances``) allows cross margin only (Binance Multi-Assets: "-4168"); None when
+    #: isolated margin works there too, or nothing is published.
+    multiCollateralCrossOnly: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,11 +355,29 @@ class MarginModel:
     # ----------------------------------------------------------------- capabilities
 
     def switch_feasibility(
-        self, to_mode: str, has_position: bool, has_open_orders: bool
+        self,
+        to_mode: str,
+        has_position: bool,
+        has_open_orders: bool,
+        *,
+        multi_collateral: bool = False,
     ) -> Feasibility:
-        """Can the margin mode of a symbol be switched to ``to_mode`` right now?"""
+        """Can the margin mode of a symbol be switched to ``to_mode`` right now?
+
+        ``multi_collateral``: the account margins several coins (the snapshot has
+        ``balances``); where the exchange allows cross only there
+        (``capabilities.multiCollateralCrossOnly``) no switch to isolated is feasible."""
         c = self.capabilities
         codes = c.errorCodes
+        cross_only = c.multiCollateralCrossOnly
+        if multi_collateral and to_mode == "isolated" and cross_only is not None:
+            return Feasibility(
+                False,
+                f"{self.title}'s multi-collateral mode allows cross margin only (error "
+                f"{cross_only}: {codes.get(cross_only, 'isolated margin refused')}); "
+                "leave it for single-asset mode first, or keep the position cross with a stop",
+                cross_only,
+            )
         if c.switchScope == "order":
             return Feasibility(
                 True,

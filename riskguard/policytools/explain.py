@@ -341,6 +341,8 @@ def action_words(a: Action) -> str:
     """One action as an instruction."""
     p = a.params
     sym = a.symbol or "the account"
+    if a.positionSide is not None:  # hedge mode: the leg, e.g. "BTC/USDT:USDT (long leg)"
+        sym = f"{sym} ({a.positionSide} leg)"
     if a.type == "resize_order":
         return f"send {_amount(p.get('amount'))} instead of {_amount(p.get('requested'))} ({sym})"
     if a.type == "block_order":

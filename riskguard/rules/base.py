@@ -5,6 +5,20 @@ contract); this module is their stable public name, used by the built-in rules a
 third-party plugins alike (see ``plugins/example_rule.py``).
 """
 
-from riskguard.engine.rule import BaseRule, Match, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.engine.rule import (
+    BaseRule,
+    Match,
+    RuleSpec,
+    RuleType,
+    hedge_minor_leg,
+    judged_liquidation_price,
+)
 
-__all__ = ["BaseRule", "Match", "RuleSpec", "RuleType", "judged_liquidation_price"]
+__all__ = [
+    "BaseRule",
+    "Match",
+    "RuleSpec",
+    "RuleType",
+    "hedge_minor_leg",
+    "judged_liquidation_price",
+]

@@ -210,7 +210,9 @@ class IsolateOnVolatility(BaseRule):
             if not triggers:
                 continue
             has_orders = any(o.symbol == sym for o in ctx.snapshot.openOrders)
-            feas = model.switch_feasibility("isolated", True, has_orders)
+            feas = model.switch_feasibility(
+                "isolated", True, has_orders, multi_collateral=bool(ctx.snapshot.balances)
+            )
             iso = pm.initialMargin * self.mult
             for code, why, obs, lim, extra in triggers:
                 self.violate(
@@ -226,6 +228,7 @@ class IsolateOnVolatility(BaseRule):
                 ctx,
                 "switch_margin_mode",
                 symbol=sym,
+                leg=pm.side,
                 to="isolated",
                 isolatedMargin=iso,
                 feasible=feas.feasible,

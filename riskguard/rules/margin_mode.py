@@ -120,7 +120,9 @@ class MarginMode(BaseRule):
             if pm.marginMode == need:
                 continue
             has_orders = any(o.symbol == pm.symbol for o in ctx.before.openOrders)
-            feas = model.switch_feasibility(need, True, has_orders)
+            feas = model.switch_feasibility(
+                need, True, has_orders, multi_collateral=bool(ctx.before.balances)
+            )
             self.violate(
                 ctx,
                 "MARGIN_MODE_MISMATCH",
@@ -143,7 +145,7 @@ class MarginMode(BaseRule):
                     f"close the position (or let it run out) and reopen it {need}; "
                     "until then keep its stop before liquidation"
                 )
-            self.act(ctx, "switch_margin_mode", symbol=pm.symbol, **params)
+            self.act(ctx, "switch_margin_mode", symbol=pm.symbol, leg=pm.side, **params)
 
     def _judge_order(self, ctx: EvalContext) -> None:
         order = ctx.order

@@ -33,7 +33,13 @@ from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver
 from riskguard.model.snapshot import LeverageTier, Position
 from riskguard.rules._search import boundary
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.rules.base import (
+    BaseRule,
+    RuleSpec,
+    RuleType,
+    hedge_minor_leg,
+    judged_liquidation_price,
+)
 
 PARAMS = {
     "type": "object",
@@ -205,7 +211,9 @@ class MinLiquidationDistance(BaseRule):
                     )
                 elif atr is not None:
                     need = max(need, self.atr_mult * atr)
-            lp = self._lp(pm)
+            # hedge mode: the smaller cross leg's shared liquidation lies where it gains;
+            # the symbol is judged through its larger leg
+            lp = None if hedge_minor_leg(ctx, pm) else self._lp(pm)
             mark = pm.markPrice
             dist = None if lp is None else _distance(lp, mark, pm.side)
             if trace:
@@ -313,6 +321,7 @@ class MinLiquidationDistance(BaseRule):
                     ctx,
                     "add_isolated_margin",
                     symbol=pos.symbol,
+                    leg=pos.side,
                     amount=exact,
                     note=f"moves the liquidation price {need:.3g}% from the mark",
                 )
@@ -333,6 +342,7 @@ class MinLiquidationDistance(BaseRule):
                 ctx,
                 "add_isolated_margin",
                 symbol=pos.symbol,
+                leg=pos.side,
                 amount=hi,
                 note=f"moves the liquidation price {need:.3g}% from the mark",
             )
@@ -360,6 +370,7 @@ class MinLiquidationDistance(BaseRule):
             ctx,
             "reduce_position",
             symbol=pos.symbol,
+            leg=pos.side,
             amount=n - lo,
             note=f"leaves the liquidation price {need:.3g}% from the mark (others held at mark)",
         )

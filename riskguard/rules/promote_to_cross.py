@@ -207,7 +207,7 @@ class PromoteToCross(BaseRule):
                 "take the profit (close or reduce) and reopen in cross, or keep it isolated and "
                 "trail the stop"
             )
-        self.act(ctx, "switch_margin_mode", symbol=pm.symbol, **params)
+        self.act(ctx, "switch_margin_mode", symbol=pm.symbol, leg=pm.side, **params)
 
 
 RULE_TYPE = RuleType(

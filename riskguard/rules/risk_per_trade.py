@@ -208,6 +208,7 @@ class RiskPerTrade(BaseRule):
                 ctx,
                 "set_stop_loss",
                 symbol=pos.symbol,
+                leg=pos.side,
                 price=stop,
                 previous=pos.stopLossPrice,
                 note=f"caps the loss at {budget:,.2f}",
@@ -219,6 +220,7 @@ class RiskPerTrade(BaseRule):
                 ctx,
                 "reduce_position",
                 symbol=pos.symbol,
+                leg=pos.side,
                 amount=max(0.0, pos.contracts - keep),
                 note="brings the loss at the stop within the budget",
             )
@@ -227,6 +229,7 @@ class RiskPerTrade(BaseRule):
                 ctx,
                 "reduce_position",
                 symbol=pos.symbol,
+                leg=pos.side,
                 amount=pos.contracts,
                 note="no stop can cap the loss at the budget from here",
             )

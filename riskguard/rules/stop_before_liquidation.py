@@ -20,7 +20,13 @@ from typing import Any
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import PositionMetrics
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType, judged_liquidation_price
+from riskguard.rules.base import (
+    BaseRule,
+    RuleSpec,
+    RuleType,
+    hedge_minor_leg,
+    judged_liquidation_price,
+)
 
 PARAMS = {
     "type": "object",
@@ -88,7 +94,8 @@ class StopBeforeLiquidation(BaseRule):
                 continue
             sym = pm.symbol
             stop = pm.stopLossPrice
-            lp = self._lp(pm)
+            # hedge mode: the smaller cross leg's shared liquidation lies where it gains
+            lp = None if hedge_minor_leg(ctx, pm) else self._lp(pm)
             if lp is None:
                 if stop is None and self.required:
                     self.violate(
@@ -144,6 +151,7 @@ class StopBeforeLiquidation(BaseRule):
                     ctx,
                     "reduce_position",
                     symbol=sym,
+                    leg=pm.side,
                     amount=pm.contracts / 2,
                     reason="mark inside the liquidation buffer",
                 )
@@ -162,6 +170,7 @@ class StopBeforeLiquidation(BaseRule):
                         ctx,
                         "set_stop_loss",
                         symbol=sym,
+                        leg=pm.side,
                         price=safe,
                         note="furthest safe stop; tighter is better",
                     )
@@ -178,7 +187,7 @@ class StopBeforeLiquidation(BaseRule):
                     limit=safe,
                     liquidationPrice=lp,
                 )
-                self.act(ctx, "set_stop_loss", symbol=sym, price=safe, previous=stop)
+                self.act(ctx, "set_stop_loss", symbol=sym, leg=pm.side, price=safe, previous=stop)
             elif (stop < safe) if long else (stop > safe):
                 self.violate(
                     ctx,
@@ -190,7 +199,7 @@ class StopBeforeLiquidation(BaseRule):
                     limit=safe,
                     liquidationPrice=lp,
                 )
-                self.act(ctx, "set_stop_loss", symbol=sym, price=safe, previous=stop)
+                self.act(ctx, "set_stop_loss", symbol=sym, leg=pm.side, price=safe, previous=stop)
 
 
 def _compile(spec: RuleSpec) -> StopBeforeLiquidation:
