@@ -84,11 +84,18 @@ STOP_TYPES = frozenset({"stop", "stop_market", "stop_loss", "stop_loss_limit"})
 #: (``GET /fapi/v1/openAlgoOrders``, ccxt ``{"trigger": True}``); OKX from
 #: ``GET /api/v5/trade/orders-algo-pending`` by ``ordType`` (a stop-loss is ``conditional`` or
 #: part of an ``oco``). Bybit's ``/v5/order/realtime`` lists conditional orders with the rest.
+#: Bitget keeps stop-loss (strategy/plan) orders apart: ccxt ``{"trigger": True}``
+#: (``GET /api/v3/trade/unfilled-strategy-orders`` on a unified account).
 CONDITIONAL_ORDER_PARAMS: dict[str, tuple[dict, ...]] = {
     "binance": ({"trigger": True},),
     "binanceusdm": ({"trigger": True},),
     "okx": ({"ordType": "conditional"}, {"ordType": "oco"}),
+    "bitget": ({"trigger": True},),
 }
+
+#: Exchanges whose symbol-less open-order query cannot list futures orders, so open orders are
+#: asked per symbol: ccxt's Bitget defaults to spot and sends ``category=SPOT``.
+OPEN_ORDERS_PER_SYMBOL = frozenset({"bitget"})
 
 
 def _ccxt() -> Any:
@@ -249,6 +256,25 @@ def _stop_price(o: dict) -> float | None:
     return None
 
 
+def _closing_side(o: dict) -> str:
+    """The side a stop order trades. ccxt leaves it None for Bitget's position stop-loss
+    (a strategy order naming only ``posSide``): a long's stop sells, a short's buys."""
+    if o.get("side"):
+        return str(o["side"])
+    info = o.get("info") or {}
+    leg = str(info.get("posSide") or info.get("holdSide") or "").lower()
+    return {"long": "sell", "short": "buy"}.get(leg, "")
+
+
+def _order_type(o: dict) -> str:
+    """ccxt's order type; a resting order ccxt leaves untyped (its Hyperliquid parser does
+    for ``frontendOpenOrders`` rows without ``orderType``) is a limit order if it has a price."""
+    t = o.get("type")
+    if t:
+        return str(t).lower()
+    return "limit" if _f(o.get("price")) else ""
+
+
 def snapshot_from_ccxt(
     exchange_id: str,
     balance: dict,
@@ -275,8 +301,8 @@ def snapshot_from_ccxt(
         if _is_stop(o):
             px = _stop_price(o)
             if px is not None:
-                stops.setdefault((o["symbol"], o.get("side") or ""), []).append(px)
-        elif not o.get("reduceOnly") and str(o.get("type") or "").lower() in ("limit", "market"):
+                stops.setdefault((o["symbol"], _closing_side(o)), []).append(px)
+        elif not o.get("reduceOnly") and _order_type(o) in ("limit", "market"):
             amount = _f(o.get("remaining"))
             if amount is None:
                 amount = _f(o.get("amount"))
@@ -285,7 +311,7 @@ def snapshot_from_ccxt(
                     {
                         "symbol": o["symbol"],
                         "side": o["side"],
-                        "type": o.get("type") or "limit",
+                        "type": _order_type(o),
                         "amount": amount,
                         **({"price": _f(o["price"])} if _f(o.get("price")) else {}),
                     }
@@ -347,10 +373,12 @@ def snapshot_from_ccxt(
         ]
         if candles:
             mk_out.setdefault(sym, {})["candles"] = candles
+    # an open order on a symbol without a position is in contracts too: its market's size
+    ordered = {o["symbol"] for o in plain_orders}
     for sym, m in markets.items():
         cs = _f(m.get("contractSize"))
-        if cs is not None and sym in mk_out:
-            mk_out[sym]["contractSize"] = cs
+        if cs is not None and (sym in mk_out or sym in ordered):
+            mk_out.setdefault(sym, {})["contractSize"] = cs
     doc: dict = {
         "schemaVersion": 1,
         "account": account or exchange_id,
@@ -455,9 +483,12 @@ class SnapshotBuilder:
     ``options["fetchOpenOrders"]["warnWithoutSymbol"]``, on by default for Binance), they
     are fetched per symbol — the positions' and ``fetch(symbols)``'s — so orders on other
     symbols are not seen; ``order_symbols`` adds symbols to ask for, and
-    ``open_orders_by_symbol`` forces either way. Conditional orders (stops) that the
+    ``open_orders_by_symbol`` forces either way (Bitget is always asked per symbol:
+    :data:`OPEN_ORDERS_PER_SYMBOL`). Conditional orders (stops) that the
     exchange lists apart (:data:`CONDITIONAL_ORDER_PARAMS`) are fetched too, unless
-    ``conditional_orders=False``.
+    ``conditional_orders=False``. Leverage tiers come from ``fetch_leverage_tiers``, or
+    symbol by symbol from ``fetch_market_leverage_tiers`` where ccxt offers only that
+    (OKX, Bitget).
     """
 
     def __init__(
@@ -506,7 +537,12 @@ class SnapshotBuilder:
             except Exception:  # noqa: BLE001 - unknown symbol or markets not loaded
                 m = None
             if m:
-                out[s] = {"contractSize": m.get("contractSize"), "inverse": m.get("inverse")}
+                # limits: Hyperliquid's maintenance rate comes from limits.leverage.max
+                out[s] = {
+                    "contractSize": m.get("contractSize"),
+                    "inverse": m.get("inverse"),
+                    "limits": m.get("limits") or {},
+                }
         return out
 
     def _stale(self, cache: dict, symbols: Iterable[str], ttl: float) -> list[str]:
@@ -517,6 +553,8 @@ class SnapshotBuilder:
         """Whether open orders must be asked for symbol by symbol (ccxt's own test)."""
         if self.open_orders_by_symbol is not None:
             return self.open_orders_by_symbol
+        if getattr(self.exchange, "id", "") in OPEN_ORDERS_PER_SYMBOL:
+            return True
         opts = getattr(self.exchange, "options", None) or {}
         legacy = opts.get("warnOnFetchOpenOrdersWithoutSymbol")
         per = opts.get("fetchOpenOrders")
@@ -562,6 +600,9 @@ class SnapshotBuilder:
             now = self.clock()
             for s in missing:
                 self._tiers[s] = (now, got.get(s) or [])
+        elif missing and self._has("fetchMarketLeverageTiers"):  # OKX, Bitget: per market
+            for s in missing:
+                self._tiers[s] = (self.clock(), ex.fetch_market_leverage_tiers(s) or [])
         if self.ohlcv and self._has("fetchOHLCV"):
             for s in self._stale(self._ohlcv, wanted, self.ohlcv_ttl):
                 self._ohlcv[s] = (
@@ -590,6 +631,10 @@ class SnapshotBuilder:
             got = await ex.fetch_leverage_tiers(missing)
             for s in missing:
                 self._tiers[s] = (self.clock(), got.get(s) or [])
+        elif missing and self._has("fetchMarketLeverageTiers"):
+            rows = await asyncio.gather(*(ex.fetch_market_leverage_tiers(s) for s in missing))
+            for s, r in zip(missing, rows, strict=True):
+                self._tiers[s] = (self.clock(), r or [])
         if self.ohlcv and self._has("fetchOHLCV"):
             stale = self._stale(self._ohlcv, wanted, self.ohlcv_ttl)
             rows = await asyncio.gather(
@@ -613,7 +658,7 @@ class SnapshotBuilder:
             ohlcv={s: self._ohlcv[s][1] for s in wanted if s in self._ohlcv},
             open_orders=orders,
             tickers=tickers,
-            markets=self._markets(wanted),
+            markets=self._markets([*wanted, *(o["symbol"] for o in orders if o.get("symbol"))]),
             settle=self.settle,
             account=self.account,
             timestamp=int(self.clock() * 1000),
