@@ -20,17 +20,22 @@ the exception it would raise live (Binance ``-4048`` → ``ccxt.MarginModeAlread
 Fixture file (``tests/fixtures/ccxt/<name>.json``)::
 
     {"exchange": "binanceusdm",          # the ccxt class
-     "source": "...",                     # where the payloads come from
-     "options": {...},                    # merged into the exchange config (optional)
+     "source": "...",                     # where each payload comes from
+     "config": {...},                     # merged into the constructor config (optional;
+                                          # e.g. Hyperliquid's walletAddress)
+     "options": {...},                    # set in exchange.options (optional)
      "markets": [ {unified market}, ...], # set with exchange.set_markets(), as ccxt's static
                                           # tests load ts/src/test/static/markets/<id>.json
      "routes": [{"method": "GET", "path": "/fapi/v3/positionRisk",
                  "params": {"symbol": "BTCUSDT"},   # optional: must match these params
                  "status": 200, "response": <the exchange's raw JSON>}, ...]}
 
-The payloads are copied from ccxt's recorded responses (``ts/src/test/static/response/``
-in github.com/ccxt/ccxt) where ccxt has one; the fixture's ``source`` says which are
-shaped after the exchange's API documentation instead.
+The payloads are copied from ccxt's recorded responses (``httpResponse`` in
+``ts/src/test/static/response/<exchange>.json`` in github.com/ccxt/ccxt) and the markets from
+ccxt's ``ts/src/test/static/markets/<exchange>.json`` where ccxt has them; the fixture's
+``source`` names the recording of each body and says which are hand-written instead.
+Fixtures: ``binanceusdm``, ``bybit_v5``, ``okx`` (a hand-written scenario), ``okx_recorded``,
+``hyperliquid``, ``bitget_uta``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
-"""Hedge mode through ccxt's real binanceusdm class (HTTP answered from recorded shapes).
+"""Hedge mode through ccxt's real binanceusdm class (only its HTTP session answered).
 
-The position bodies follow Binance's documented ``GET /fapi/v3/positionRisk`` response
-(one row per positionSide in hedge mode); ccxt parses them into unified positions with
-``hedged: True``; riskguard's builder reads the mode from there.
+Hand-written: ccxt has no recording of a Binance account in hedge mode, so the two
+``GET /fapi/v3/positionRisk`` rows (one per positionSide) and the leverage brackets are
+written after Binance's documented responses (developers.binance.com, USDⓈ-M Futures,
+"Position Information V3", "Notional and Leverage Brackets"); ccxt parses them into unified
+positions with ``hedged: True`` and riskguard reads the mode from there. Hedge (long/short)
+mode from a *recorded* body is tested on OKX in ``tests/test_ccxt_recorded.py``
+(``okx_recorded``: posSide ``long``); Hyperliquid and Bitget through ccxt's real classes on
+recorded bodies are tested there too.
 """
 
 from __future__ import annotations

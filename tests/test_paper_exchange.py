@@ -376,7 +376,7 @@ def test_paper_snapshot_is_a_valid_snapshot_document():
 @given(st.lists(st.floats(0.9, 1.1), min_size=2, max_size=80), st.floats(1.0, 1e5))
 def test_incremental_market_stats_equal_riskguards_volatility(moves, start):
     from riskguard.model.volatility import atr_pct, realized_vol_pct
-    from riskguard.paper.exchange import MarketStats
+    from riskguard.paper.state import MarketStats
 
     candles, px = [], start
     for i, m in enumerate(moves):

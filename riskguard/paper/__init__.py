@@ -52,7 +52,9 @@ margin as ``ccxt.InsufficientFunds``, ``-2022`` reduce-only that would increase 
 ``riskguard[paper]`` (the package imports without it; constructing an exchange says
 what to install).
 
-Price paths for the driver live in :mod:`riskguard.paper.prices`.
+Modules: ``exchange`` (the ccxt surface), ``venue`` (prices, fills, funding, liquidation),
+``state`` (the books), ``aio`` (the async shape), ``prices`` (price paths for the driver),
+``errors`` (ccxt's refusals).
 
 May import: ``riskguard.errors``, ``riskguard.model``, ``riskguard.margin``,
 ``riskguard.engine`` (the margin-model registry), and ccxt (lazily). Never a face, the
@@ -61,14 +63,9 @@ batch auditor or contrib: the simulator and the ccxt wrappers sit above it.
 
 from __future__ import annotations
 
-from .exchange import (
-    CCXT_IDS,
-    AsyncPaperExchange,
-    PaperAccount,
-    PaperExchange,
-    PaperOrder,
-    PaperPosition,
-)
+from .aio import AsyncPaperExchange
+from .exchange import PaperExchange
+from .state import CCXT_IDS, PaperAccount, PaperOrder, PaperPosition
 
 __all__ = [
     "CCXT_IDS",

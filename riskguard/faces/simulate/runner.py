@@ -34,8 +34,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from riskguard.paper import PaperExchange
-from riskguard.paper.exchange import DEFAULT_TAKER_FEE
 from riskguard.paper.prices import PricePath
+from riskguard.paper.state import DEFAULT_TAKER_FEE
 
 #: actions the simulated guard may apply by default: the ones that reduce risk
 DEFAULT_EXECUTE = (
