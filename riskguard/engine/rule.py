@@ -242,10 +242,10 @@ def judged_liquidation_price(pm: PositionMetrics, source: str) -> float | None:
     implausible (the engine flags it) and never used.
     """
     model_lp = pm.liquidationPrice
-    ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
     if source == "model":
         return model_lp
-    if source == "exchange":
+    ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
+    if source == "exchange" or ex is None:  # conservative with no reported price: the model's
         return ex if ex is not None else model_lp
     cands = [x for x in (model_lp, ex) if x is not None]
     if not cands:
