@@ -25,7 +25,7 @@ from riskguard.engine.decision import SEVERITIES, SEVERITY_RANK
 from riskguard.engine.policy import CompiledPolicy, load_policy
 from riskguard.engine.sources import JSONL_SUFFIXES
 from riskguard.errors import RiskguardError
-from riskguard.faces.commands._common import add_plugin_arg, print_json
+from riskguard.faces.commands._common import add_plugin_arg, count, print_json, seconds
 
 EPILOG = """exit codes:
   0  no violation at or above --fail-on
@@ -48,26 +48,6 @@ examples:
 
 REPORT_SUFFIXES = (".html", ".htm", ".md")
 EXIT_WORKER = 4
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return x
 
 
 def add_parser(sub, name):
@@ -141,7 +121,7 @@ def add_parser(sub, name):
     p.add_argument(
         "-w",
         "--workers",
-        type=_positive_int,
+        type=count(1),
         default=None,
         metavar="N",
         help="worker processes (default: all cores; 1 = evaluate in this process)",
@@ -169,14 +149,14 @@ def add_parser(sub, name):
     )
     p.add_argument(
         "--connect-timeout",
-        type=_positive_float,
+        type=seconds,
         default=5.0,
         metavar="SECONDS",
         help="how long to try --scheduler before giving up with exit 2 (default: 5)",
     )
     p.add_argument(
         "--chunk-size",
-        type=_positive_int,
+        type=count(1),
         default=DEFAULT_CHUNK_SIZE,
         metavar="N",
         help=f"snapshots per unit of work sent to a worker (default: {DEFAULT_CHUNK_SIZE})",

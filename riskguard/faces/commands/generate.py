@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from riskguard.errors import RiskguardError
+from riskguard.faces.commands._common import count, seconds
 
 EPILOG = """what the data looks like:
   Every account trades a shared market of ccxt linear perpetuals (BTC/USDT:USDT, …):
@@ -23,29 +24,6 @@ examples:
 """
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {v}")
-        return v
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return v
-
-
 def add_parser(sub, name):
     p = sub.add_parser(
         name,
@@ -56,18 +34,18 @@ def add_parser(sub, name):
         epilog=EPILOG,
     )
     p.add_argument(
-        "--accounts", type=_count(1), default=1, metavar="N", help="accounts (default: 1)"
+        "--accounts", type=count(1), default=1, metavar="N", help="accounts (default: 1)"
     )
     p.add_argument(
         "--steps",
-        type=_count(0),
+        type=count(0),
         default=100,
         metavar="N",
         help="snapshots per account (default: 100)",
     )
     p.add_argument(
         "--positions",
-        type=_count(0),
+        type=count(0),
         default=10,
         metavar="N",
         help="positions each account aims to hold (default: 10)",
@@ -75,7 +53,7 @@ def add_parser(sub, name):
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     p.add_argument(
         "--candles",
-        type=_count(0),
+        type=count(0),
         default=0,
         metavar="N",
         help="OHLCV candles of the step interval per held symbol (default: 0, none)",
@@ -94,7 +72,7 @@ def add_parser(sub, name):
     )
     p.add_argument(
         "--interval",
-        type=_seconds,
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="time between steps (default: 60)",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from riskguard.errors import RiskguardError
-from riskguard.faces.commands._common import add_plugin_arg
+from riskguard.faces.commands._common import add_plugin_arg, count
 
 EPILOG = """exit codes:
   0  no run with a policy ended in a liquidation
@@ -33,16 +33,6 @@ examples:
       --scenarios all --report sim.html --json > sim.json
   riskguard simulate --account start.json -p mine.yaml --prices btc-2024.csv --every 5
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
-    return n
 
 
 def _rate(text: str) -> float:
@@ -93,7 +83,7 @@ def add_parser(sub, name):
         f"{', '.join(EXECUTABLE)})",
     )  # fmt: skip
     p.add_argument(
-        "--every", type=_positive_int, default=1, metavar="N",
+        "--every", type=count(1), default=1, metavar="N",
         help="check the account every N steps (default 1: every step; the exchange's fills "
         "and liquidations run on every step regardless)",
     )  # fmt: skip

@@ -108,6 +108,18 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(_dumps(obj), status, media_type=JSON)
 
 
+def _refuse_unknown(body: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    """A request body's unknown fields are a 422 naming each one, never silently ignored."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ProblemError(
+            422,
+            "invalid-request",
+            f"unknown field(s): {', '.join(unknown)} (expected: {', '.join(sorted(allowed))})",
+            [_problem(f"$.{k}", "unknown field", "unknown_field") for k in unknown],
+        )
+
+
 def _problem(path: str, message: str, code: str, **loc: Any) -> dict:
     return {"path": path, "message": message, "code": code, **loc}
 
@@ -440,14 +452,7 @@ class Service:
     ) -> tuple[Snapshot, Any, str | None]:
         """``{snapshot, account?, order?}`` or ``{account, order?}`` -> (snapshot, order,
         the stored snapshot's digest or None)."""
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise ProblemError(
-                422,
-                "invalid-request",
-                f"unknown field(s): {', '.join(unknown)} (expected: {', '.join(sorted(allowed))})",
-                [_problem(f"$.{k}", "unknown field", "unknown_field") for k in unknown],
-            )
+        _refuse_unknown(body, allowed)
         account = body.get("account")
         if account is not None and not _account_ok(account):
             raise _invalid("$.account", ACCOUNT_RULE, "type")
@@ -687,14 +692,7 @@ async def get_trading_state(svc: Service, request: Request) -> Response:
 async def put_trading_state(svc: Service, request: Request) -> Response:
     principal = svc.admin(request)
     body = await svc.body(request)
-    unknown = sorted(set(body) - {"tradingState", "reason"})
-    if unknown:
-        raise ProblemError(
-            422,
-            "invalid-request",
-            f"unknown field(s): {', '.join(unknown)}",
-            [_problem(f"$.{k}", "unknown field", "unknown_field") for k in unknown],
-        )
+    _refuse_unknown(body, {"tradingState", "reason"})
     state = body.get("tradingState")
     if state not in TRADING_STATES:
         raise _invalid(
