@@ -12,8 +12,9 @@ its JSON path; nothing is reported first-only.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from riskguard.errors import Problem, RiskguardError, SnapshotError
 from riskguard.model.fastpath import _json_ok, _market_fast, _position_fast
@@ -572,18 +573,17 @@ def _load(path: str | Path) -> tuple[Any, Located | None]:
     return loc.data, loc
 
 
-def load_snapshot(src: str | Path | dict[Any, Any] | Snapshot) -> Snapshot:
-    """A Snapshot from a file path (JSON or YAML), a dict, or a Snapshot (returned as is)."""
-    if isinstance(src, Snapshot):
-        return src
-    if isinstance(src, dict):
-        return build_snapshot(src)
+_T = TypeVar("_T")
+
+
+def _load_built(src: str | Path, build: Callable[[Any, Located | None], _T]) -> _T:
+    """Read a file and build it; a JSON file's problems get their line and column by
+    re-parsing it as YAML only when there are problems to point at."""
     data, loc = _load(src)
     try:
-        return build_snapshot(data, loc)
+        return build(data, loc)
     except SnapshotError as exc:
         if loc is None:
-            # Re-parse as YAML only now, to point the error at a line and column.
             from riskguard.model.yamlio import parse_text
 
             try:
@@ -592,6 +592,15 @@ def load_snapshot(src: str | Path | dict[Any, Any] | Snapshot) -> Snapshot:
                 raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
             raise SnapshotError(_relocate(exc.problems, loc)) from None
         raise
+
+
+def load_snapshot(src: str | Path | dict[Any, Any] | Snapshot) -> Snapshot:
+    """A Snapshot from a file path (JSON or YAML), a dict, or a Snapshot (returned as is)."""
+    if isinstance(src, Snapshot):
+        return src
+    if isinstance(src, dict):
+        return build_snapshot(src)
+    return _load_built(src, build_snapshot)
 
 
 def load_order(src: str | Path | dict[Any, Any] | Order) -> Order:
@@ -599,19 +608,7 @@ def load_order(src: str | Path | dict[Any, Any] | Order) -> Order:
         return src
     if isinstance(src, dict):
         return build_order(src)
-    data, loc = _load(src)
-    try:
-        return build_order(data, loc)
-    except SnapshotError as exc:
-        if loc is None:
-            from riskguard.model.yamlio import parse_text
-
-            try:
-                loc = parse_text(read_text(src), str(src))
-            except RiskguardError:  # valid JSON YAML cannot read (e.g. a raw \x7f)
-                raise SnapshotError(_relocate(exc.problems, None, str(src))) from None
-            raise SnapshotError(_relocate(exc.problems, loc)) from None
-        raise
+    return _load_built(src, build_order)
 
 
 def _relocate(problems: list[Problem], loc: Located | None, file: str = "") -> list[Problem]:
