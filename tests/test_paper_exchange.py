@@ -698,3 +698,22 @@ def test_executor_puts_a_hedged_accounts_stop_on_the_right_leg():
     long_stop = held["long"].stopLossPrice
     ex.step({BTC: long_stop * 0.999}, timestamp=ex.now + 60_000)
     assert (BTC, "long") not in _legs(ex) and _legs(ex)[(BTC, "short")] == 0.1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_isolated_hedge_legs_liquidate_one_at_a_time_at_riskguards_price(model):
+    d = hedge_doc(model)
+    for p, iso in zip(d["positions"][:2], (900.0, 310.0), strict=True):
+        p.update(marginMode="isolated", isolatedMargin=iso)
+    ex = PaperExchange(d)
+    m = compute_metrics(ex.snapshot(), ex.model)
+    lp_long = m.position(BTC, "long").liquidationPrice
+    lp_short = m.position(BTC, "short").liquidationPrice
+    assert lp_long < 60000.0 < lp_short  # isolated legs: each its own price
+    assert ex.step({BTC: lp_long * 1.0001}, timestamp=ex.now + 60_000) == []
+    ev = ex.step({BTC: lp_long * 0.9999}, timestamp=ex.now + 60_000)
+    (liq,) = [e for e in ev if e["type"] == "liquidation"]
+    assert liq["scope"] == "isolated" and [p["side"] for p in liq["positions"]] == ["long"]
+    assert liq["loss"] == pytest.approx(900.0)
+    assert (BTC, "long") not in _legs(ex) and _legs(ex)[(BTC, "short")] == 0.1
+    assert ex.account.wallet == pytest.approx(5000.0 - 900.0)
