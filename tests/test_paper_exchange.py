@@ -717,3 +717,61 @@ def test_isolated_hedge_legs_liquidate_one_at_a_time_at_riskguards_price(model):
     assert liq["loss"] == pytest.approx(900.0)
     assert (BTC, "long") not in _legs(ex) and _legs(ex)[(BTC, "short")] == 0.1
     assert ex.account.wallet == pytest.approx(5000.0 - 900.0)
+
+
+# ----------------------------------------------------------------- multi-collateral
+
+
+@st.composite
+def collateral_account(draw):
+    model = draw(st.sampled_from(MODELS))
+    side = draw(st.sampled_from(["long", "short"]))
+    entry = draw(st.floats(1000.0, 100_000.0))
+    lev = draw(st.floats(2.0, 50.0))
+    contracts = draw(st.floats(0.5, 5.0)) * 1000.0 / entry * draw(st.floats(1.0, 50.0))
+    im = contracts * entry / lev
+    # BTC held as collateral: with a short it is a partial hedge (at most half the short,
+    # so the account stays net short), with a long a second exposure
+    btc = contracts * draw(st.floats(0.0, 0.5))
+    ratio = draw(st.sampled_from([1.0, 0.95, 0.8]))
+    usdt = im * draw(st.floats(0.2, 2.0)) - btc * entry * ratio * draw(st.floats(0.0, 1.0))
+    d = {"schemaVersion": 1, "account": "a", "exchange": model, "timestamp": 0,
+         "walletBalance": usdt,
+         "balances": [{"coin": "USDT", "amount": usdt, "price": 1.0},
+                      {"coin": "BTC", "amount": btc, "price": entry, "collateralRatio": ratio}],
+         "positions": [{"symbol": BTC, "side": side, "contracts": contracts,
+                        "entryPrice": entry, "markPrice": entry, "leverage": lev,
+                        "marginMode": "cross"}]}  # fmt: skip
+    if draw(st.booleans()):
+        d["leverageTiers"] = {BTC: _tiers(draw)}
+    steps = draw(st.lists(st.floats(-0.03, 0.08), min_size=5, max_size=40))
+    return d, steps, side, entry
+
+
+@given(collateral_account(), st.sampled_from([0.0, 0.0006]))
+def test_multi_collateral_account_liquidated_on_the_first_step_past_riskguards_price(case, fee):
+    d, steps, side, entry = case
+    ex = PaperExchange(d, taker_fee=fee)
+    held = ex.snapshot()
+    assert [b.coin for b in held.balances] == ["USDT", "BTC"]
+    m = compute_metrics(held, ex.model)
+    assume((m.marginBalance or 0.0) > 0 and (m.accountMaintenanceMarginRate or 0.0) < 1.0)
+    lp = m.positions[0].liquidationPrice
+    assume(lp is not None)
+    path = _path(entry, steps, side)
+    assume(all(abs(px - lp) > 1e-9 * lp for px in path))
+    crossed = [px <= lp if side == "long" else px >= lp for px in path]
+    for k, px in enumerate(path):
+        ev = ex.step({BTC: px}, timestamp=(k + 1) * 60_000)
+        liq = [e for e in ev if e["type"] == "liquidation"]
+        if crossed[k] and not any(crossed[:k]):
+            event("liquidated")
+            assert liq and liq[0]["scope"] == "cross" and not ex.account.positions
+            # the BTC collateral is forfeit with the cross wallet
+            assert [b.amount for b in ex.snapshot().balances][1] == 0.0
+            break
+        assert not liq, (k, px, lp)
+        # the coin's price follows BTC's mark: riskguard reads the moved account the same
+        now = ex.snapshot()
+        assert now.balances[1].price == pytest.approx(entry * px / entry, rel=1e-12)
+        assert ex.equity() == pytest.approx(compute_metrics(now, ex.model).equity, rel=1e-9)

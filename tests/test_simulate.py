@@ -273,3 +273,22 @@ def test_a_hedge_mode_account_is_simulated_leg_by_leg():
     # placed on its leg and fills; the short leg lives on and the account survives
     assert pol["liquidations"] == 0 and pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
     assert pol["finalEquity"] > base["finalEquity"]
+
+
+def test_a_multi_collateral_account_is_simulated_with_its_coins():
+    """examples/snapshots/bybit-collateral.json: 1,000 USDT and 0.05 BTC (ratio 0.95) behind
+    a BTC long without a stop; the BTC collateral falls with the long (liquidation 44,686.87)."""
+    acct = str(EXAMPLES / "snapshots" / "bybit-collateral.json")
+    r = run_cli("simulate", "--account", acct, "-p", DEFAULT, "--scenario", "covid-2020", "--json")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    res = runs_by(json.loads(r.stdout))
+    base, pol = res["covid-2020", "no policy"], res["covid-2020", "default"]
+    # equity is riskguard's margin balance: 1,000 + 0.05 × 61,000 × 0.95 + uPnL 200
+    assert base["startEquity"] == pytest.approx(4097.5)
+    # unprotected, the account is liquidated and its collateral (USDT and BTC) is forfeit
+    assert base["liquidations"] == 1 and base["finalEquity"] == 0.0
+    (ev,) = base["liquidationEvents"]
+    assert ev["scope"] == "cross" and ev["loss"] > 1000.0  # more than the USDT: the BTC too
+    # the default policy's stop fills before that
+    assert pol["liquidations"] == 0 and pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
+    assert pol["finalEquity"] > 0.0

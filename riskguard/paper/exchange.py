@@ -50,6 +50,14 @@ Conventions, each a fact of the exchanges riskguard models (``riskguard/margin/`
   isolated wallet, a cross liquidation the whole cross wallet, and the wallet never goes
   below zero (a gap past the bankruptcy price is the insurance fund's loss). Binance's
   partial liquidation of large positions in tier steps is not modelled.
+- **Multi-collateral** (a snapshot with ``balances``): the coins are held with their
+  collateral ratios; the settle coin's amount is the wallet (PnL, fees and funding), a
+  coin that is the base of a symbol is priced by its mark (snapshot price × the mark's
+  move), any other keeps its price. The cross condition above then reads riskguard's
+  margin balance (``riskguard.margin.accounts``: Σ amount × price × collateral ratio,
+  uPnL in the settle coin; Bybit "Key Terms and Formulas in Unified Trading Account"),
+  i.e. liquidation when the account maintenance-margin rate reaches 100 %; the collateral
+  coins are forfeit with the cross wallet.
 - **Order of events in a step**: marks move, then triggered and marketable orders fill,
   then funding (when a funding time is crossed), then liquidation. A step whose mark is
   already past a position's liquidation price liquidates it *before* its stop can fill:
@@ -205,12 +213,15 @@ class PaperExchange(Venue):
                     '(a long and a short of one symbol need "positionMode": "hedge")'
                 )
             )
-        if getattr(s, "balances", ()):
-            raise RiskguardError(
-                f"account {s.account}: the paper exchange holds one settle currency; a "
-                "multi-collateral snapshot (balances) cannot be simulated yet"
-            )
         acct = PaperAccount(s.account, s.walletBalance, s.settle, hedge=hedge)
+        if s.balances:  # multi-collateral: the settle coin's amount is the wallet
+            from riskguard.model.balances import Balance
+
+            acct.balances = list(s.balances)
+            own = [b for b in s.balances if b.coin == s.settle]
+            acct.wallet = own[0].amount if own else 0.0
+            if not own:  # PnL and fees settle in it (at price 1, ratio 1: as riskguard counts)
+                acct.balances.append(Balance(s.settle, 0.0, 1.0))
         for sym, ts in s.leverageTiers.items():
             self.tiers.setdefault(sym, ts)
         for sym, m in s.markets.items():

@@ -279,6 +279,11 @@ class PaperAccount:
         self.upnl = 0.0  # Σ uPnL at the marks of the last liquidation check
         self.realized = 0.0
         self.liquidations: list[dict] = []
+        # multi-collateral (riskguard.model.balances): the coins, the settle coin's amount
+        # being ``wallet``; a coin's price follows the mark of the symbol it is the base of
+        # (``coin_ref``: coin -> (symbol, its mark when the coin's price was taken))
+        self.balances: list[Any] = []
+        self.coin_ref: dict[str, tuple[str, float]] = {}
 
     def key(self, symbol: str, leg: str | None) -> Any:
         """The book's key of ``symbol``'s position (its ``leg`` in hedge mode)."""

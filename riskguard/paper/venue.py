@@ -260,7 +260,41 @@ class Venue:
             c_im += notional / p.leverage
             mm, _ = model.maintenance_margin(pos, self.tiers.get(p.symbol, ()), mark)
             c_need += mm + fee * notional
-        return acct.wallet - iso_total, c_upnl, c_im, c_need, iso_total
+        wallet = self._collateral(acct, 0.0) if acct.balances else acct.wallet
+        return wallet - iso_total, c_upnl, c_im, c_need, iso_total
+
+    def balances_now(self, acct: PaperAccount) -> tuple[Any, ...]:
+        """A multi-collateral account's coins at this step: the settle coin's amount is the
+        wallet; a coin that is the base of a symbol with a mark is priced by that mark (its
+        snapshot price times the mark's move since), any other keeps its price."""
+        if not acct.balances:
+            return ()
+        from dataclasses import replace
+
+        out = []
+        for b in acct.balances:
+            price = b.price
+            if b.coin == acct.settle:
+                out.append(replace(b, amount=acct.wallet))
+                continue
+            ref = acct.coin_ref.get(b.coin)
+            if ref is None:
+                for sym, m in self.markets.items():
+                    if m["base"] == b.coin and m["settle"] == acct.settle and sym in self.marks:
+                        ref = acct.coin_ref[b.coin] = (sym, self.marks[sym])
+                        break
+            if ref is not None:
+                price = b.price * self.marks[ref[0]] / ref[1]
+            out.append(replace(b, price=price))
+        return tuple(out)
+
+    def _collateral(self, acct: PaperAccount, upnl: float) -> float:
+        """riskguard's margin balance of a multi-collateral account
+        (``riskguard.margin.accounts``): Σ coin amount × price × collateral ratio, the
+        settle coin's amount including ``upnl``."""
+        from riskguard.margin.accounts import _margin_balance
+
+        return _margin_balance(self.balances_now(acct), acct.settle, upnl, {})
 
     def _order_margin(self, acct: PaperAccount) -> float:
         total = 0.0
@@ -343,12 +377,26 @@ class Venue:
         if not cross:
             return
         cross_wallet = acct.wallet - iso_total
+        if acct.balances:
+            # riskguard's condition for a multi-collateral account: the margin balance (the
+            # coins at their collateral value, uPnL in the settle coin) less the isolated
+            # positions' margin and uPnL, against the cross MM + closing fees
+            cross_wallet = self._collateral(acct, upnl + c_upnl) - upnl - iso_total - c_upnl
         if cross_wallet + c_upnl <= c_need:
             lost = max(cross_wallet, 0.0)
+            coins = 0.0
+            if acct.balances:  # the collateral coins are forfeit with the cross wallet
+                lost = max(acct.wallet - iso_total, 0.0)  # the settle coin's part
+                now = self.balances_now(acct)
+                for i, b in enumerate(acct.balances):
+                    if b.coin != acct.settle and b.amount > 0:
+                        coins += b.amount * now[i].price
+                        acct.balances[i] = _with(b, amount=0.0)
             for p in cross:
                 del acct.positions[acct.key(p.symbol, p.side)]
                 self._cancel_reduce_only(acct, p.symbol, p.side)
             acct.wallet = max(acct.wallet - lost, 0.0)
+            lost += coins
             acct.realized -= lost
             acct.upnl = upnl
             out.append(
@@ -663,6 +711,7 @@ class Venue:
             markets=markets,
             extra={"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
             positionMode="hedge" if acct.hedge else "oneway",
+            balances=self.balances_now(acct),
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -671,4 +720,6 @@ class Venue:
         u = 0.0
         for p in acct.positions.values():
             u += self.model.unrealized_pnl(p.position, self.marks[p.symbol])
+        if acct.balances:  # the margin balance: coins at their collateral value
+            return self._collateral(acct, u)
         return acct.wallet + u
