@@ -113,7 +113,10 @@ def test_chunk_summaries_merge_to_the_sequential_summary(cuts):
 _line = st.one_of(
     st.just(""),
     st.just("   "),
-    st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=12),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+        max_size=12,
+    ),
 )
 
 

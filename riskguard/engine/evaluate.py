@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import fields as _dc_fields
 from dataclasses import replace
 from typing import Any
 
@@ -593,9 +594,20 @@ def _finite(x: Any) -> bool:
     if t is float:
         return bool(x - x == 0)
     if t is dict:
-        return all(_finite(v) for v in x.values())
-    if t is list or t is tuple:
-        return all(_finite(v) for v in x)
+        items = x.values()
+    elif t is list or t is tuple:
+        items = x
+    else:
+        return True
+    # the hot path (every action's params, every finding's context): leaves inline,
+    # recursion only into containers
+    for v in items:
+        tv = type(v)
+        if tv is float:
+            if v - v != 0:
+                return False
+        elif (tv is dict or tv is list or tv is tuple) and not _finite(v):
+            return False
     return True
 
 
@@ -623,6 +635,18 @@ def _drop_non_finite(a: Action) -> Action:
     return replace(a, params=ok)
 
 
+# ``Action`` rebuilt positionally on the hot path only while these are its fields (a field
+# added upstream then costs speed, never correctness).
+_ACTION_FIELDS = tuple(f.name for f in _dc_fields(Action)) == (
+    "type",
+    "rule",
+    "symbol",
+    "params",
+    "severity",
+    "positionSide",
+)
+
+
 def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> list[Any]:
     """Give each action the severity of what proposed it (``riskguard.actions``)."""
     if not actions or all(a.severity is not None for a in actions):
@@ -644,7 +668,10 @@ def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> li
                 or configured.get(a.rule)
                 or ("critical" if a.rule == ENGINE else None)
             )
-            a = replace(a, severity=sev)
+            if type(a) is Action and _ACTION_FIELDS:  # replace() without its field walk
+                a = Action(a.type, a.rule, a.symbol, a.params, sev, a.positionSide)
+            else:
+                a = replace(a, severity=sev)
         out.append(a)
     return out
 

@@ -44,10 +44,14 @@ class Match:
         return self.symbols == ("*",) or any(fnmatch.fnmatchcase(symbol, p) for p in self.symbols)
 
     def position(self, pos: Any) -> bool:
-        if self.marginMode != "any" and pos.marginMode != self.marginMode:
+        mode = self.marginMode
+        if mode != "any" and pos.marginMode != mode:
             return False
-        if self.side != "any" and pos.side != self.side:
+        side = self.side
+        if side != "any" and pos.side != side:
             return False
+        if not self.exclude and self.symbols == ("*",):
+            return True  # every rule matching everything asks this for every position
         return self.symbol(pos.symbol)
 
 
@@ -238,10 +242,10 @@ def judged_liquidation_price(pm: PositionMetrics, source: str) -> float | None:
     implausible (the engine flags it) and never used.
     """
     model_lp = pm.liquidationPrice
-    ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
     if source == "model":
         return model_lp
-    if source == "exchange":
+    ex = pm.exchangeLiquidationPrice if (pm.exchangeLiquidationPrice or 0) > 0 else None
+    if source == "exchange" or ex is None:  # conservative with no reported price: the model's
         return ex if ex is not None else model_lp
     cands = [x for x in (model_lp, ex) if x is not None]
     if not cands:

@@ -29,7 +29,8 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.metrics import PositionMetrics
+from riskguard.margin.base import MarginModel, tier_at
+from riskguard.margin.metrics import PositionMetrics, _fast_solver, _lp_linear_mark
 from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
 from riskguard.rules.isolate_on_volatility import EVENT, _window
@@ -83,6 +84,25 @@ def _finite_or_none(x: float | None) -> float | None:
     return x if x is None or math.isfinite(x) else None
 
 
+def _liquidation_price(
+    model: MarginModel,
+    fast: bool,
+    pos: Position,
+    tiers: tuple[Any, ...],
+    mark: float,
+    wallet: float,
+    others_mm: float,
+    others_upnl: float,
+) -> float | None:
+    """``model.liquidation_price``; through the metrics' hot path (the same primitives in
+    the same order, starting from the mark's tier) where the model is the shared linear
+    solver, as ``compute_metrics`` does."""
+    if fast and tiers and not pos.inverse:
+        start = tier_at(tiers, pos.contracts * pos.contractSize * mark)
+        return _lp_linear_mark(model, pos, tiers, start, mark, wallet, others_mm, others_upnl)
+    return model.liquidation_price(pos, tiers, mark, wallet, others_mm, others_upnl)
+
+
 class PromoteToCross(BaseRule):
     __slots__ = ("atr_above", "events", "k", "rv_above", "sev")
     default_actions = ("switch_margin_mode",)
@@ -116,6 +136,7 @@ class PromoteToCross(BaseRule):
         metrics = ctx.metrics
         now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
         trace = ctx.trace is not None
+        pool: tuple[list[tuple[Position, PositionMetrics]], float, float] | None = None
         for pos, pm in zip(snap.positions, metrics.positions, strict=True):
             if pm.marginMode != "isolated" or not self.match.position(pm):
                 continue
@@ -139,27 +160,44 @@ class PromoteToCross(BaseRule):
                 )
             if not over or trigger is not None:
                 continue
-            self._advise(ctx, pos, pm, profit, mm)
+            if pool is None:  # the cross pool, summed once per evaluation
+                cross = [
+                    (p, m)
+                    for p, m in zip(snap.positions, metrics.positions, strict=True)
+                    if p.marginMode == "cross" and m.maintenanceMargin is not None
+                ]
+                pool = (
+                    cross,
+                    sum(m.maintenanceMargin or 0.0 for _p, m in cross),
+                    sum(m.unrealizedPnl for _p, m in cross),
+                )
+            self._advise(ctx, pos, pm, profit, mm, *pool)
 
     def _advise(
-        self, ctx: EvalContext, pos: Position, pm: PositionMetrics, profit: float, mm: float
+        self,
+        ctx: EvalContext,
+        pos: Position,
+        pm: PositionMetrics,
+        profit: float,
+        mm: float,
+        cross: list[tuple[Position, PositionMetrics]],
+        cross_mm: float,
+        cross_u: float,
     ) -> None:
         model = ctx.model
+        fast = _fast_solver(model)
         snap = ctx.snapshot
         metrics = ctx.metrics
         iso = pos.isolatedMargin or 0.0
         wallet_after = metrics.crossWalletBalance + iso
-        cross = [
-            (p, m)
-            for p, m in zip(snap.positions, metrics.positions, strict=True)
-            if p.marginMode == "cross" and m.maintenanceMargin is not None
-        ]
-        pool_mm = sum(m.maintenanceMargin or 0.0 for _p, m in cross) + mm
-        pool_u = sum(m.unrealizedPnl for _p, m in cross) + profit
+        pool_mm = cross_mm + mm
+        pool_u = cross_u + profit
         effect = []
         for p, m in cross:
             tiers = snap.leverageTiers.get(p.symbol, ())
-            after = model.liquidation_price(
+            after = _liquidation_price(
+                model,
+                fast,
                 p,
                 tiers,
                 m.markPrice,
@@ -174,8 +212,10 @@ class PromoteToCross(BaseRule):
                     "liquidationPriceAfter": _finite_or_none(after),
                 }
             )
-        promoted = replace(pos, marginMode="cross", isolatedMargin=None)
-        lp_after = model.liquidation_price(
+        promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
+        lp_after = _liquidation_price(
+            model,
+            fast,
             promoted,
             snap.leverageTiers.get(pos.symbol, ()),
             pm.markPrice,
