@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from riskguard import Guard
@@ -492,3 +492,286 @@ def test_the_package_imports_without_ccxt_and_says_what_to_install():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "pip install 'riskguard[paper]'" in r.stdout
+
+
+# ----------------------------------------------------------------- hedge mode
+
+
+def hedge_doc(model: str = "binance", *, long_: float = 0.3, short: float = 0.1, **over) -> dict:
+    """One BTC long and one BTC short leg (cross) plus an ETH position, in hedge mode."""
+    d = {"schemaVersion": 1, "account": "h", "exchange": model, "timestamp": 1_700_000_000_000,
+         "walletBalance": 5000.0, "positionMode": "hedge",
+         "positions": [
+             {"symbol": BTC, "side": "long", "contracts": long_, "entryPrice": 60000.0,
+              "markPrice": 60000.0, "leverage": 20.0, "marginMode": "cross"},
+             {"symbol": BTC, "side": "short", "contracts": short, "entryPrice": 61000.0,
+              "markPrice": 60000.0, "leverage": 20.0, "marginMode": "cross"},
+             {"symbol": ETH, "side": "short", "contracts": 1.0, "entryPrice": 3000.0,
+              "markPrice": 3000.0, "leverage": 10.0, "marginMode": "isolated",
+              "isolatedMargin": 300.0},
+         ]}  # fmt: skip
+    d["leverageTiers"] = doc()["leverageTiers"]
+    d.update(over)
+    return d
+
+
+def _legs(ex: PaperExchange) -> dict:
+    return {(p.symbol, p.side): p.contracts for p in ex.account.positions.values()}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_hedge_mode_round_trips_through_snapshot_from_ccxt(model):
+    ex = PaperExchange(hedge_doc(model))
+    ex.create_order(BTC, "limit", "sell", 0.02, 65000.0, {"positionSide": "SHORT"})  # opens
+    ex.create_order(BTC, "market", "sell", 0.3, None, {"stopLossPrice": 55000.0,
+                                                        "positionSide": "LONG"})  # fmt: skip
+    ex.create_order(BTC, "market", "buy", 0.1, None, {"stopLossPrice": 64000.0,
+                                                       "positionSide": "SHORT"})  # fmt: skip
+    for i, px in enumerate((60500.0, 59800.0, 60100.0)):
+        ex.step({BTC: px, ETH: 2990.0 + i}, timestamp=ex.now + 60_000)
+    held = ex.snapshot()
+    assert held.positionMode == "hedge"
+    assert [(p.symbol, p.side) for p in held.positions] == [(BTC, "long"), (BTC, "short"),
+                                                            (ETH, "short")]  # fmt: skip
+    # each leg's stop is its own: the long's sells below, the short's buys above
+    assert [p.stopLossPrice for p in held.positions[:2]] == [55000.0, 64000.0]
+    rows = ex.fetch_positions()
+    assert all(r["hedged"] is True for r in rows)
+    assert [r["side"] for r in rows] == ["long", "short", "short"]
+    if ex.id == "binanceusdm":
+        assert [r["info"]["positionSide"] for r in rows] == ["LONG", "SHORT", "SHORT"]
+        assert float(rows[1]["info"]["positionAmt"]) == -0.1
+    if ex.id == "bybit":
+        assert [r["info"]["positionIdx"] for r in rows] == [1, 2, 2]
+    read = builder_snapshot(ex)
+    assert read.positionMode == "hedge"
+    assert _comparable(read) == _comparable(held)
+    m_held = compute_metrics(held, ex.model)
+    assert m_held.positionMode == "hedge"
+    for p, pm in zip(read.positions, m_held.positions, strict=True):
+        assert (p.liquidationPrice is None) == (pm.liquidationPrice is None)
+        if pm.liquidationPrice is not None:
+            assert p.liquidationPrice == pytest.approx(pm.liquidationPrice, rel=1e-12)
+    assert compute_metrics(read, ex.model).equity == pytest.approx(m_held.equity, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "leg_params",
+    [
+        lambda leg: {"positionSide": leg.upper()},  # Binance
+        lambda leg: {"posSide": leg},  # OKX
+        lambda leg: {"positionIdx": 1 if leg == "long" else 2},  # Bybit
+    ],
+    ids=["positionSide", "posSide", "positionIdx"],
+)
+def test_hedge_orders_open_and_close_their_own_leg_only(leg_params):
+    ex = PaperExchange(hedge_doc())
+    ex.create_order(BTC, "market", "sell", 0.05, None, leg_params("short"))  # adds to the short
+    assert _legs(ex)[(BTC, "long")] == 0.3
+    assert _legs(ex)[(BTC, "short")] == pytest.approx(0.15)
+    # the short leg's entry is the average of both fills; the long's is untouched
+    assert ex.account.position(BTC, "short").entryPrice == pytest.approx(
+        (61000.0 * 0.1 + 60000.0 * 0.05) / 0.15
+    )
+    assert ex.account.position(BTC, "long").entryPrice == 60000.0
+    # a buy larger than the short closes it and does not flip into (or add to) the long
+    o = ex.create_order(BTC, "market", "buy", 0.5, None, leg_params("short"))
+    assert o["filled"] == pytest.approx(0.15) and o["status"] == "closed"
+    assert _legs(ex) == {(BTC, "long"): 0.3, (ETH, "short"): 1.0}
+    # the short's PnL at the mark of 60,000: 0.1 × (61,000 − 60,000) + 0.05 × 0
+    assert ex.account.realized == pytest.approx(100.0)
+    # a sell on the long leg closes part of it; the short stays closed
+    ex.create_order(BTC, "market", "sell", 0.1, None, leg_params("long"))
+    assert _legs(ex)[(BTC, "long")] == pytest.approx(0.2) and (BTC, "short") not in _legs(ex)
+    # closing an empty leg, and a reduce-only order that would open its leg: Binance -2022
+    for side, leg, extra in (("buy", "short", {}), ("buy", "long", {"reduceOnly": True})):
+        with pytest.raises(ccxt.InvalidOrder, match='"code":-2022'):
+            ex.create_order(BTC, "market", side, 0.1, None, {**leg_params(leg), **extra})
+    assert _legs(ex)[(BTC, "long")] == pytest.approx(0.2)
+
+
+def test_hedge_leg_inferred_like_ccxt_hedged_and_position_side_mismatch_refused():
+    ex = PaperExchange(hedge_doc())
+    # ccxt's hedged flag: a reduce-only buy closes the short, a plain buy opens the long
+    ex.create_order(BTC, "market", "buy", 0.04, None, {"hedged": True, "reduceOnly": True})
+    ex.create_order(BTC, "market", "buy", 0.01, None, {"hedged": True})
+    assert _legs(ex)[(BTC, "short")] == pytest.approx(0.06)
+    assert _legs(ex)[(BTC, "long")] == pytest.approx(0.31)
+    # the one-way side on a hedge-mode account, a leg on a one-way account: Binance -4061
+    with pytest.raises(ccxt.OperationRejected, match='"code":-4061'):
+        ex.create_order(BTC, "market", "buy", 0.01, None, {"positionSide": "BOTH"})
+    oneway = PaperExchange(doc())
+    with pytest.raises(ccxt.OperationRejected, match='"code":-4061'):
+        oneway.create_order(BTC, "market", "buy", 0.01, None, {"positionSide": "LONG"})
+    # both legs open: add_margin must name the leg (Binance: positionSide "must be sent")
+    ex.set_margin_mode("isolated", ETH)  # (already isolated: no-op)
+    with pytest.raises(ccxt.BadRequest):
+        ex.add_margin(BTC, 10.0)
+    # leverage is the symbol's: both legs take it
+    ex.set_leverage(10, BTC)
+    assert {p.leverage for p in ex.account.legs(BTC)} == {10.0}
+
+
+def test_a_closed_legs_stops_expire_and_the_other_legs_stay():
+    ex = PaperExchange(hedge_doc())
+    ex.create_order(BTC, "market", "sell", 0.3, None, {"stopLossPrice": 55000.0,
+                                                        "positionSide": "LONG"})  # fmt: skip
+    ex.create_order(BTC, "market", "buy", 0.1, None, {"stopLossPrice": 64000.0,
+                                                       "positionSide": "SHORT"})  # fmt: skip
+    ev = ex.step({BTC: 64500.0, ETH: 3000.0}, timestamp=ex.now + 60_000)  # the short's stop
+    assert [(e["type"], e["side"]) for e in ev] == [("fill", "buy")]
+    assert (BTC, "short") not in _legs(ex) and _legs(ex)[(BTC, "long")] == 0.3
+    left = ex.fetch_open_orders(BTC)
+    assert [(o["side"], o["info"]["positionSide"], o["stopPrice"]) for o in left] == [
+        ("sell", "LONG", 55000.0)
+    ]
+
+
+@st.composite
+def hedged_pair(draw):
+    model = draw(st.sampled_from(MODELS))
+    net = draw(st.sampled_from(["long", "short"]))
+    entry = draw(st.floats(100.0, 100_000.0))
+    big = draw(st.floats(0.5, 5.0)) * 1000.0 / entry * draw(st.floats(1.0, 50.0))
+    # the bigger leg at least 1.25× the smaller: the pair is net exposed (maintenance rates
+    # and fees cannot turn the margin balance's slope), so "past the price" has one side
+    small = big / draw(st.floats(1.25, 6.0))
+    sizes = {net: big, ("short" if net == "long" else "long"): small}
+    lev = draw(st.floats(2.0, 50.0))
+    legs = [
+        {"symbol": BTC, "side": side, "contracts": sizes[side],
+         "entryPrice": entry * draw(st.floats(0.97, 1.03)), "markPrice": entry,
+         "leverage": lev, "marginMode": "cross"}
+        for side in ("long", "short")
+    ]  # fmt: skip
+    wallet = (big - small) * entry / lev * draw(st.floats(1.0, 3.0)) + small * entry / lev
+    d = {"schemaVersion": 1, "account": "a", "exchange": model, "timestamp": 0,
+         "walletBalance": wallet, "positionMode": "hedge", "positions": legs}  # fmt: skip
+    if draw(st.booleans()):
+        d["leverageTiers"] = {BTC: _tiers(draw)}
+    steps = draw(st.lists(st.floats(-0.03, 0.08), min_size=5, max_size=40))
+    return d, steps, net, entry
+
+
+@given(hedged_pair(), st.sampled_from([0.0, 0.0006]))
+def test_hedged_pair_liquidated_on_the_first_step_past_riskguards_price(case, fee):
+    d, steps, net, entry = case
+    ex = PaperExchange(d, taker_fee=fee)
+    m = compute_metrics(ex.snapshot(), ex.model)
+    lps = {pm.liquidationPrice for pm in m.positions}
+    assert len(lps) == 1  # one price for both legs of a cross hedged pair
+    (lp,) = lps
+    assume(lp is not None and lp > 0)
+    path = _path(entry, steps, net)
+    assume(all(abs(px - lp) > 1e-9 * lp for px in path))
+    crossed = [px <= lp if net == "long" else px >= lp for px in path]
+    for k, px in enumerate(path):
+        ev = ex.step({BTC: px}, timestamp=(k + 1) * 60_000)
+        liq = [e for e in ev if e["type"] == "liquidation"]
+        if crossed[k] and not any(crossed[:k]):
+            event("liquidated")
+            assert liq and liq[0]["scope"] == "cross"
+            assert sorted(p["side"] for p in liq[0]["positions"]) == ["long", "short"]
+            assert not ex.account.positions and ex.account.wallet == 0.0
+            break
+        assert not liq, (k, px, lp)
+
+
+def test_executor_puts_a_hedged_accounts_stop_on_the_right_leg():
+    d = hedge_doc()
+    d["positions"] = d["positions"][:2]
+    ex = PaperExchange(d)
+    decision = Guard.from_file(DEFAULT).check(ex.snapshot())
+    proposed = [a for a in decision.actions if a.type == "set_stop_loss"]
+    assert proposed and all(a.positionSide in ("long", "short") for a in proposed)
+    run = CcxtExecutor(ex, apply=("set_stop_loss",), min_severity="info").execute(decision)
+    applied = [r for r in run.results if r.action.type == "set_stop_loss"]
+    assert applied and all(r.status == "applied" for r in applied), run.to_dict()
+    held = {p.side: p for p in ex.snapshot().positions}
+    for r in applied:
+        leg = r.action.positionSide
+        assert held[leg].stopLossPrice == r.action.params["price"]
+        # and the order sits on that leg's side of the book, closing it
+        (o,) = [o for o in ex.fetch_open_orders(BTC) if o["info"]["positionSide"] == leg.upper()]
+        assert o["side"] == ("sell" if leg == "long" else "buy") and o["reduceOnly"]
+    # the stop of the long fills and closes the long only
+    long_stop = held["long"].stopLossPrice
+    ex.step({BTC: long_stop * 0.999}, timestamp=ex.now + 60_000)
+    assert (BTC, "long") not in _legs(ex) and _legs(ex)[(BTC, "short")] == 0.1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_isolated_hedge_legs_liquidate_one_at_a_time_at_riskguards_price(model):
+    d = hedge_doc(model)
+    for p, iso in zip(d["positions"][:2], (900.0, 310.0), strict=True):
+        p.update(marginMode="isolated", isolatedMargin=iso)
+    ex = PaperExchange(d)
+    m = compute_metrics(ex.snapshot(), ex.model)
+    lp_long = m.position(BTC, "long").liquidationPrice
+    lp_short = m.position(BTC, "short").liquidationPrice
+    assert lp_long < 60000.0 < lp_short  # isolated legs: each its own price
+    assert ex.step({BTC: lp_long * 1.0001}, timestamp=ex.now + 60_000) == []
+    ev = ex.step({BTC: lp_long * 0.9999}, timestamp=ex.now + 60_000)
+    (liq,) = [e for e in ev if e["type"] == "liquidation"]
+    assert liq["scope"] == "isolated" and [p["side"] for p in liq["positions"]] == ["long"]
+    assert liq["loss"] == pytest.approx(900.0)
+    assert (BTC, "long") not in _legs(ex) and _legs(ex)[(BTC, "short")] == 0.1
+    assert ex.account.wallet == pytest.approx(5000.0 - 900.0)
+
+
+# ----------------------------------------------------------------- multi-collateral
+
+
+@st.composite
+def collateral_account(draw):
+    model = draw(st.sampled_from(MODELS))
+    side = draw(st.sampled_from(["long", "short"]))
+    entry = draw(st.floats(1000.0, 100_000.0))
+    lev = draw(st.floats(2.0, 50.0))
+    contracts = draw(st.floats(0.5, 5.0)) * 1000.0 / entry * draw(st.floats(1.0, 50.0))
+    im = contracts * entry / lev
+    # BTC held as collateral: with a short it is a partial hedge (at most half the short,
+    # so the account stays net short), with a long a second exposure
+    btc = contracts * draw(st.floats(0.0, 0.5))
+    ratio = draw(st.sampled_from([1.0, 0.95, 0.8]))
+    usdt = im * draw(st.floats(0.2, 2.0)) - btc * entry * ratio * draw(st.floats(0.0, 1.0))
+    d = {"schemaVersion": 1, "account": "a", "exchange": model, "timestamp": 0,
+         "walletBalance": usdt,
+         "balances": [{"coin": "USDT", "amount": usdt, "price": 1.0},
+                      {"coin": "BTC", "amount": btc, "price": entry, "collateralRatio": ratio}],
+         "positions": [{"symbol": BTC, "side": side, "contracts": contracts,
+                        "entryPrice": entry, "markPrice": entry, "leverage": lev,
+                        "marginMode": "cross"}]}  # fmt: skip
+    if draw(st.booleans()):
+        d["leverageTiers"] = {BTC: _tiers(draw)}
+    steps = draw(st.lists(st.floats(-0.03, 0.08), min_size=5, max_size=40))
+    return d, steps, side, entry
+
+
+@given(collateral_account(), st.sampled_from([0.0, 0.0006]))
+def test_multi_collateral_account_liquidated_on_the_first_step_past_riskguards_price(case, fee):
+    d, steps, side, entry = case
+    ex = PaperExchange(d, taker_fee=fee)
+    held = ex.snapshot()
+    assert [b.coin for b in held.balances] == ["USDT", "BTC"]
+    m = compute_metrics(held, ex.model)
+    assume((m.marginBalance or 0.0) > 0 and (m.accountMaintenanceMarginRate or 0.0) < 1.0)
+    lp = m.positions[0].liquidationPrice
+    assume(lp is not None)
+    path = _path(entry, steps, side)
+    assume(all(abs(px - lp) > 1e-9 * lp for px in path))
+    crossed = [px <= lp if side == "long" else px >= lp for px in path]
+    for k, px in enumerate(path):
+        ev = ex.step({BTC: px}, timestamp=(k + 1) * 60_000)
+        liq = [e for e in ev if e["type"] == "liquidation"]
+        if crossed[k] and not any(crossed[:k]):
+            event("liquidated")
+            assert liq and liq[0]["scope"] == "cross" and not ex.account.positions
+            # the BTC collateral is forfeit with the cross wallet
+            assert [b.amount for b in ex.snapshot().balances][1] == 0.0
+            break
+        assert not liq, (k, px, lp)
+        # the coin's price follows BTC's mark: riskguard reads the moved account the same
+        now = ex.snapshot()
+        assert now.balances[1].price == pytest.approx(entry * px / entry, rel=1e-12)
+        assert ex.equity() == pytest.approx(compute_metrics(now, ex.model).equity, rel=1e-9)

@@ -190,11 +190,11 @@ def test_bad_inputs_exit_2_naming_file_line_and_column(tmp_path):
     r = run_cli("simulate", "--account", ISO_NO_STOP)
     assert r.returncode == 2 and "nothing to replay" in r.stderr
     hedge = json.loads((EXAMPLES / "snapshots" / "isolated-no-stop.json").read_text())
-    hedge["positions"].append({**hedge["positions"][0], "side": "short"})
-    hedge["positionMode"] = "hedge"
+    hedge["positions"].append({**hedge["positions"][0], "side": "short"})  # no positionMode
     (tmp_path / "hedge.json").write_text(json.dumps(hedge))
     r = run_cli("simulate", "--account", str(tmp_path / "hedge.json"), "--scenario", "gbm")
     assert r.returncode == 2 and "one-way" in r.stderr and "Traceback" not in r.stderr
+    assert "positionMode" in r.stderr
     jl = tmp_path / "x.jsonl"
     jl.write_text("[1, 2, 3]\n")
     r = run_cli("simulate", "--account", ISO_NO_STOP, "--prices", f"{SOL}={jl}")
@@ -252,3 +252,43 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     # stdout went to a file: the table is there, the bar is not
     table = (tmp_path / "out.txt").read_text()
     assert "gap-down" in table and "/600 steps" not in table
+
+
+def test_a_hedge_mode_account_is_simulated_leg_by_leg():
+    """examples/snapshots/binance-hedge.json: a net-long BTC pair (long 0.4, short 0.15, one
+    liquidation price 39,144.47 for both legs) without stops, through the COVID crash."""
+    hedge = str(EXAMPLES / "snapshots" / "binance-hedge.json")
+    r = run_cli(
+        "simulate", "--account", hedge, "-p", DEFAULT, "--scenario", "covid-2020", "--json"
+    )  # fmt: skip
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    res = runs_by(json.loads(r.stdout))
+    base, pol = res["covid-2020", "no policy"], res["covid-2020", "default"]
+    # unprotected, the pair is liquidated together: both legs, the whole cross wallet
+    assert base["liquidations"] == 1 and base["positionsLiquidated"] == 2
+    (ev,) = base["liquidationEvents"]
+    assert ev["scope"] == "cross" and ev["loss"] == pytest.approx(5000.0)
+    assert ev["symbols"] == ["BTC/USDT:USDT", "BTC/USDT:USDT"]
+    # the default policy's stop (the long's: stop-before-liquidation is an error rule) is
+    # placed on its leg and fills; the short leg lives on and the account survives
+    assert pol["liquidations"] == 0 and pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
+    assert pol["finalEquity"] > base["finalEquity"]
+
+
+def test_a_multi_collateral_account_is_simulated_with_its_coins():
+    """examples/snapshots/bybit-collateral.json: 1,000 USDT and 0.05 BTC (ratio 0.95) behind
+    a BTC long without a stop; the BTC collateral falls with the long (liquidation 44,686.87)."""
+    acct = str(EXAMPLES / "snapshots" / "bybit-collateral.json")
+    r = run_cli("simulate", "--account", acct, "-p", DEFAULT, "--scenario", "covid-2020", "--json")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    res = runs_by(json.loads(r.stdout))
+    base, pol = res["covid-2020", "no policy"], res["covid-2020", "default"]
+    # equity is riskguard's margin balance: 1,000 + 0.05 × 61,000 × 0.95 + uPnL 200
+    assert base["startEquity"] == pytest.approx(4097.5)
+    # unprotected, the account is liquidated and its collateral (USDT and BTC) is forfeit
+    assert base["liquidations"] == 1 and base["finalEquity"] == 0.0
+    (ev,) = base["liquidationEvents"]
+    assert ev["scope"] == "cross" and ev["loss"] > 1000.0  # more than the USDT: the BTC too
+    # the default policy's stop fills before that
+    assert pol["liquidations"] == 0 and pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
+    assert pol["finalEquity"] > 0.0

@@ -480,7 +480,11 @@ def test_readme_main_command_on_the_bundled_examples(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)  # the summary, plus run details
-    assert summary["snapshots"] == 244 and summary["badRecords"] == 0
+    assert summary["snapshots"] == 246 and summary["badRecords"] == 0
+    # binance-hedge: a hedge-mode pair without stops is denied (STOP_LOSS_MISSING per leg)
+    assert summary["accounts"]["hedger"]["decisions"] == {"deny": 1}
+    # bybit-collateral: a multi-collateral account's long without a stop is denied
+    assert summary["accounts"]["collateral"]["decisions"] == {"deny": 1}
     assert summary["worstUtilization"]["account"] == "swing"
     assert summary["worstUtilization"]["value"] == pytest.approx(0.4971, abs=1e-4)
     main = summary["accounts"]["main"]  # binance-two-cross: allowed, only warned

@@ -9,6 +9,23 @@ Conventions, each a fact of the exchanges riskguard models (``riskguard/margin/`
 
 - **One-way mode**: one position per symbol and account; an order against it reduces it,
   then opens the other side with what remains (unless ``reduceOnly``).
+- **Hedge mode** (a snapshot with ``positionMode: "hedge"``; Binance "dual side position"):
+  a long and a short leg per symbol, the book keyed by (symbol, leg). An order acts on the
+  leg it names — Binance ``positionSide`` LONG|SHORT, OKX ``posSide``, Bybit
+  ``positionIdx`` 1|2 — else the leg ccxt's ``hedged`` flag infers (a reduce-only order
+  closes the leg opposite its side, any other opens its side's). A buy on the long leg
+  or a sell on the short opens or adds; the opposite side closes that leg only and
+  never flips into the other (what is left over is not filled). A reduce-only order that
+  would open its leg, or a closing order on an empty leg, is refused with Binance's
+  ``-2022`` "ReduceOnly Order is rejected" (``ccxt.InvalidOrder``); a leg named on a
+  one-way account, or the one-way side (``BOTH``) on a hedge-mode one, with ``-4061``
+  "Order's position side does not match user's setting" (``ccxt.OperationRejected``).
+  Leverage and margin mode are the symbol's (both legs); ``add_margin`` needs
+  ``positionSide`` when both legs are open. Liquidation is the same condition as below,
+  each leg with its own maintenance margin (its own tier) — the joint liquidation price
+  riskguard reports for a hedged pair
+  (``riskguard.margin.accounts``; Binance, "How to Calculate Liquidation Price of USDⓈ-M
+  Futures Contracts").
 - **Fills**: market orders and triggered stop / take-profit orders fill at the step's mark
   moved against the taker by ``slippage_bps``, paying ``taker_fee``; resting limit orders
   fill at their limit price when the mark reaches it, paying ``maker_fee``; a limit order
@@ -33,6 +50,14 @@ Conventions, each a fact of the exchanges riskguard models (``riskguard/margin/`
   isolated wallet, a cross liquidation the whole cross wallet, and the wallet never goes
   below zero (a gap past the bankruptcy price is the insurance fund's loss). Binance's
   partial liquidation of large positions in tier steps is not modelled.
+- **Multi-collateral** (a snapshot with ``balances``): the coins are held with their
+  collateral ratios; the settle coin's amount is the wallet (PnL, fees and funding), a
+  coin that is the base of a symbol is priced by its mark (snapshot price × the mark's
+  move), any other keeps its price. The cross condition above then reads riskguard's
+  margin balance (``riskguard.margin.accounts``: Σ amount × price × collateral ratio,
+  uPnL in the settle coin; Bybit "Key Terms and Formulas in Unified Trading Account"),
+  i.e. liquidation when the account maintenance-margin rate reaches 100 %; the collateral
+  coins are forfeit with the cross wallet.
 - **Order of events in a step**: marks move, then triggered and marketable orders fill,
   then funding (when a funding time is crossed), then liquidation. A step whose mark is
   already past a position's liquidation price liquidates it *before* its stop can fill:
@@ -176,18 +201,27 @@ class PaperExchange(Venue):
     def _add_account(self, s: Snapshot) -> None:
         if s.account in self.accounts:
             raise ValueError(f"two accounts named {s.account!r}")
-        syms = [p.symbol for p in s.positions]
-        if getattr(s, "positionMode", "oneway") == "hedge" or len(set(syms)) != len(syms):
+        hedge = s.positionMode == "hedge"
+        keys = [(p.symbol, p.side) if hedge else p.symbol for p in s.positions]
+        if len(set(keys)) != len(keys):
             raise RiskguardError(
-                f"account {s.account}: the paper exchange runs one-way mode (one position "
-                "per symbol); a hedge-mode snapshot cannot be simulated yet"
+                f"account {s.account}: "
+                + (
+                    "a hedge-mode account holds one long and one short leg per symbol"
+                    if hedge
+                    else "a one-way account holds one position per symbol "
+                    '(a long and a short of one symbol need "positionMode": "hedge")'
+                )
             )
-        if getattr(s, "balances", ()):
-            raise RiskguardError(
-                f"account {s.account}: the paper exchange holds one settle currency; a "
-                "multi-collateral snapshot (balances) cannot be simulated yet"
-            )
-        acct = PaperAccount(s.account, s.walletBalance, s.settle)
+        acct = PaperAccount(s.account, s.walletBalance, s.settle, hedge=hedge)
+        if s.balances:  # multi-collateral: the settle coin's amount is the wallet
+            from riskguard.model.balances import Balance
+
+            acct.balances = list(s.balances)
+            own = [b for b in s.balances if b.coin == s.settle]
+            acct.wallet = own[0].amount if own else 0.0
+            if not own:  # PnL and fees settle in it (at price 1, ratio 1: as riskguard counts)
+                acct.balances.append(Balance(s.settle, 0.0, 1.0))
         for sym, ts in s.leverageTiers.items():
             self.tiers.setdefault(sym, ts)
         for sym, m in s.markets.items():
@@ -210,7 +244,7 @@ class PaperExchange(Venue):
             iso = p.isolatedMargin if p.marginMode == "isolated" else None
             if p.marginMode == "isolated" and iso is None:
                 iso = p.size * p.entryPrice / lev
-            acct.positions[p.symbol] = PaperPosition(
+            acct.positions[acct.key(p.symbol, p.side)] = PaperPosition(
                 p.symbol,
                 p.side,
                 p.contracts,
@@ -229,6 +263,11 @@ class PaperExchange(Venue):
                 self._place_trigger(acct, p, p.takeProfitPrice, "take_profit")
         for o in s.openOrders:
             self.add_market(o.symbol)
+            leg = None
+            if hedge:  # riskguard's own reading of the leg (positionSide, else inferred)
+                from riskguard.margin.accounts import order_leg
+
+                leg = order_leg(o)
             self._new_order(
                 acct,
                 o.symbol,
@@ -236,8 +275,10 @@ class PaperExchange(Venue):
                 o.side,
                 o.amount,
                 o.price,
-                reduce_only=o.reduceOnly,
+                reduce_only=o.reduceOnly
+                or (leg is not None and (o.side == "buy") != (leg == "long")),
                 client_id=o.clientOrderId,
+                leg=leg,
             )
         self.accounts[s.account] = acct
 
@@ -253,6 +294,7 @@ class PaperExchange(Venue):
             reduce_only=True,
             trigger=price,
             kind=kind,
+            leg=p.side,
         )
 
     def view(self, account: str) -> PaperExchange:
@@ -399,7 +441,9 @@ class PaperExchange(Venue):
         for pm in met.positions:
             if symbols and pm.symbol not in symbols:
                 continue
-            out.append(self._ccxt_position(acct, acct.positions[pm.symbol], pm, stops))
+            p = acct.position(pm.symbol, pm.side)
+            if p is not None:
+                out.append(self._ccxt_position(acct, p, pm, stops))
         return out
 
     def fetch_position(self, symbol: str, params: dict | None = None) -> dict | None:
@@ -431,7 +475,8 @@ class PaperExchange(Venue):
                 "liqPrice": _s(pm.liquidationPrice) or "",
                 "stopLoss": _s(sl) or "0",
                 "takeProfit": _s(tp) or "0",
-                "positionIdx": 0,
+                # Bybit: 0 one-way, 1 the hedge-mode Buy (long) leg, 2 the Sell (short) leg
+                "positionIdx": (1 if p.side == "long" else 2) if acct.hedge else 0,
             }
         else:
             info = {
@@ -445,7 +490,7 @@ class PaperExchange(Venue):
                 "marginType": "isolated" if iso else "cross",
                 "isolatedMargin": _s((p.isolatedMargin or 0.0) + u if iso else 0.0),
                 "isolatedWallet": _s(p.isolatedMargin if iso else 0.0),
-                "positionSide": "BOTH",
+                "positionSide": p.side.upper() if acct.hedge else "BOTH",
                 "notional": _s(pm.notional * (1 if p.side == "long" else -1)),
                 "maintMargin": _s(pm.maintenanceMargin),
                 "updateTime": self.now,
@@ -480,7 +525,7 @@ class PaperExchange(Venue):
             # Binance positions carry no stop (ccxt: undefined); Bybit's carry theirs
             "stopLossPrice": sl if self.model.name != "binance" else None,
             "takeProfitPrice": None,  # take-profits are orders here (fetch_open_orders)
-            "hedged": False,
+            "hedged": acct.hedge,
         }
 
     def _ccxt_order(self, o: PaperOrder) -> dict:
@@ -509,7 +554,7 @@ class PaperExchange(Venue):
                 "stopPrice": _s(o.trigger or 0.0),
                 "reduceOnly": o.reduceOnly,
                 "closePosition": False,
-                "positionSide": "BOTH",
+                "positionSide": o.leg.upper() if o.leg else "BOTH",
                 "updateTime": self.now,
             },
             "id": o.id,
@@ -705,7 +750,16 @@ class PaperExchange(Venue):
             raise self._refuse("bad_request", f"the paper exchange has no order type {type!r}")
         if type == "limit" and trigger is None and price is None:
             raise self._refuse("bad_request", "a limit order needs a price")
-        pos = acct.positions.get(symbol)
+        leg = self._order_leg(acct, params, side, reduce_only)
+        if leg is not None:
+            opens = (side == "buy") == (leg == "long")
+            if reduce_only and opens:
+                raise self._refuse(
+                    "reduce_only",
+                    f"a reduce-only {side} on the {leg.upper()} side would open it, not reduce it",
+                )
+            reduce_only = not opens  # a closing order closes its own leg, never flips
+        pos = acct.position(symbol, leg)
         mark = self.marks.get(symbol)
         if mark is None and type != "limit":
             raise self._refuse(
@@ -743,6 +797,7 @@ class PaperExchange(Venue):
                 trigger=trigger,
                 kind=kind,
                 client_id=params.get("clientOrderId"),
+                leg=leg,
             )
             return self._ccxt_order(o)
         opening = 0.0 if reduce_only else self._opening_amount(pos, side, amount)
@@ -764,6 +819,7 @@ class PaperExchange(Venue):
             price,
             reduce_only=reduce_only,
             client_id=params.get("clientOrderId"),
+            leg=leg,
         )
         out: list[dict] = []
         if type == "market":
@@ -777,13 +833,55 @@ class PaperExchange(Venue):
         if out:
             self.events.extend(out)
         sl = params.get("stopLoss")
-        if sl is not None and symbol in acct.positions:
-            p = acct.positions[symbol]
+        p = acct.position(symbol, leg)
+        if sl is not None and p is not None:
             sl_price = float(sl["triggerPrice"] if isinstance(sl, dict) else sl)
             self._place_trigger(
                 acct, _with(p.position, contracts=p.contracts), sl_price, "stop_loss"
             )
         return self._ccxt_order(o)
+
+    def _order_leg(
+        self, acct: PaperAccount, params: dict, side: str, reduce_only: bool
+    ) -> str | None:
+        """The hedge-mode leg an order names (None in one-way mode).
+
+        Binance ``positionSide`` LONG|SHORT, OKX ``posSide`` long|short, Bybit
+        ``positionIdx`` 1|2; with none of them (or ccxt's ``hedged: true`` alone) the leg is
+        inferred the way ccxt does for ``hedged``: a reduce-only order closes the leg opposite
+        its side, any other opens the leg of its side. A leg named in one-way mode, or the
+        one-way leg (``BOTH``, ``net``, ``positionIdx: 0``) in hedge mode, is refused as
+        Binance refuses it (``-4061`` "Order's position side does not match user's setting")."""
+        named: str | None = None
+        raw: Any = None
+        for key in ("positionSide", "posSide"):
+            if params.get(key) is not None:
+                raw = params[key]
+                named = str(raw).lower()
+                break
+        else:
+            if params.get("positionIdx") is not None:
+                raw = params["positionIdx"]
+                named = {"0": "both", "1": "long", "2": "short"}.get(str(raw), str(raw))
+        if named == "net":
+            named = "both"
+        if named is not None and named not in ("long", "short", "both"):
+            raise self._refuse("bad_request", f"position side {raw!r}")
+        if not acct.hedge:
+            if named in ("long", "short"):
+                raise self._refuse(
+                    "position_side", f"{raw!r} names a hedge-mode leg; the account is one-way"
+                )
+            return None
+        if named == "both":
+            raise self._refuse(
+                "position_side", f"{raw!r} is the one-way side; the account is in hedge mode"
+            )
+        if named is not None:
+            return named
+        if reduce_only:
+            return "short" if side == "buy" else "long"
+        return "long" if side == "buy" else "short"
 
     def create_market_order(self, symbol, side, amount, price=None, params=None) -> dict:
         return self.create_order(symbol, "market", side, amount, price, params)
@@ -836,8 +934,8 @@ class PaperExchange(Venue):
         if symbol is None:
             raise self._refuse("bad_request", "set_margin_mode needs a symbol")
         self.market(symbol)
-        pos = acct.positions.get(symbol)
-        current = pos.marginMode if pos is not None else acct.modes.get(symbol, "cross")
+        legs = acct.legs(symbol)  # both legs in hedge mode: the mode is the symbol's
+        current = legs[0].marginMode if legs else acct.modes.get(symbol, "cross")
         if mode == current:
             return {
                 "info": {"code": 200, "msg": "No need to change margin type."},
@@ -845,11 +943,11 @@ class PaperExchange(Venue):
                 "marginMode": mode,
             }
         has_orders = any(o.symbol == symbol for o in acct.orders.values())
-        feas = self.model.switch_feasibility(mode, pos is not None, has_orders)
+        feas = self.model.switch_feasibility(mode, bool(legs), has_orders)
         if feas.feasible is False:
-            kind = "margin_mode_position" if pos is not None else "margin_mode_orders"
+            kind = "margin_mode_position" if legs else "margin_mode_orders"
             raise self._refuse(kind, feas.reason, feas.code)
-        if pos is not None:
+        for pos in legs:
             mark = self.marks[symbol]
             if mode == "isolated":
                 # the position's initial margin moves from the cross wallet to its own
@@ -872,8 +970,7 @@ class PaperExchange(Venue):
         if not 1 <= lev <= 125:
             raise self._refuse("bad_request", f"leverage must be 1..125, got {leverage}")
         acct.leverage[symbol] = lev
-        pos = acct.positions.get(symbol)
-        if pos is not None:
+        for pos in acct.legs(symbol):
             pos.leverage = lev
             pos.changed()
         return {
@@ -891,7 +988,15 @@ class PaperExchange(Venue):
         amount = float(amount)
         if not amount > 0:
             raise self._refuse("bad_request", f"amount must be > 0, got {amount}")
-        pos = acct.positions.get(symbol)
+        legs = acct.legs(symbol)
+        named = (params or {}).get("positionSide") or (params or {}).get("posSide")
+        if named is not None:
+            legs = [p for p in legs if p.side == str(named).lower()]
+        elif len(legs) > 1:  # Binance: positionSide "must be sent with Hedge Mode"
+            raise self._refuse(
+                "bad_request", f"{symbol} holds both legs: name one (params.positionSide)"
+            )
+        pos = legs[0] if legs else None
         if pos is None:
             raise self._refuse("no_position", symbol)
         if pos.marginMode != "isolated":

@@ -190,6 +190,10 @@ class PaperPosition:
         self.position = self._build()
 
     @property
+    def leg(self) -> str:
+        return self.side
+
+    @property
     def sign(self) -> int:
         return 1 if self.side == "long" else -1
 
@@ -207,6 +211,7 @@ class PaperOrder:
         "filled",
         "id",
         "kind",
+        "leg",
         "price",
         "reduceOnly",
         "side",
@@ -247,6 +252,7 @@ class PaperOrder:
         self.direction = 0  # trigger orders: -1 fires when mark <= trigger, +1 when >=
         self.kind: str | None = None  # "stop_loss" | "take_profit" | "trigger" | None
         self.trigger: float | None = None
+        self.leg: str | None = None  # hedge mode: the leg (long | short) the order acts on
 
     @property
     def remaining(self) -> float:
@@ -256,11 +262,14 @@ class PaperOrder:
 class PaperAccount:
     """An account: wallet (incl. isolated margin, excl. uPnL), positions, orders, settings."""
 
-    def __init__(self, name: str, wallet: float, settle: str = "USDT") -> None:
+    def __init__(self, name: str, wallet: float, settle: str = "USDT", hedge: bool = False) -> None:
         self.name = name
         self.wallet = float(wallet)
         self.settle = settle
-        self.positions: dict[str, PaperPosition] = {}
+        # hedge mode (Binance dualSidePosition): a long and a short leg per symbol, the book
+        # keyed by (symbol, leg); one-way mode: one position per symbol, keyed by the symbol
+        self.hedge = hedge
+        self.positions: dict[Any, PaperPosition] = {}
         self.orders: dict[str, PaperOrder] = {}  # open orders by id, in placement order
         self.closed: deque[PaperOrder] = deque(maxlen=1000)
         self.leverage: dict[str, float] = {}
@@ -270,6 +279,22 @@ class PaperAccount:
         self.upnl = 0.0  # Σ uPnL at the marks of the last liquidation check
         self.realized = 0.0
         self.liquidations: list[dict] = []
+        # multi-collateral (riskguard.model.balances): the coins, the settle coin's amount
+        # being ``wallet``; a coin's price follows the mark of the symbol it is the base of
+        # (``coin_ref``: coin -> (symbol, its mark when the coin's price was taken))
+        self.balances: list[Any] = []
+        self.coin_ref: dict[str, tuple[str, float]] = {}
+
+    def key(self, symbol: str, leg: str | None) -> Any:
+        """The book's key of ``symbol``'s position (its ``leg`` in hedge mode)."""
+        return (symbol, leg) if self.hedge else symbol
+
+    def position(self, symbol: str, leg: str | None = None) -> PaperPosition | None:
+        return self.positions.get((symbol, leg) if self.hedge else symbol)
+
+    def legs(self, symbol: str) -> list[PaperPosition]:
+        """``symbol``'s positions: both legs in hedge mode."""
+        return [p for p in self.positions.values() if p.symbol == symbol]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -327,10 +352,14 @@ def _first_stop(stops, p: Any, mark: float | None) -> float | None:
 
 
 def _first_tp(acct: PaperAccount, p: PaperPosition) -> float | None:
+    closing = "sell" if p.side == "long" else "buy"
     tps = [
         o.trigger
         for o in acct.orders.values()
-        if o.kind == "take_profit" and o.symbol == p.symbol and o.trigger is not None
+        if o.kind == "take_profit"
+        and o.symbol == p.symbol
+        and o.trigger is not None
+        and (not acct.hedge or o.side == closing)  # hedge mode: this leg's own
     ]
     if not tps:
         return None

@@ -260,7 +260,41 @@ class Venue:
             c_im += notional / p.leverage
             mm, _ = model.maintenance_margin(pos, self.tiers.get(p.symbol, ()), mark)
             c_need += mm + fee * notional
-        return acct.wallet - iso_total, c_upnl, c_im, c_need, iso_total
+        wallet = self._collateral(acct, 0.0) if acct.balances else acct.wallet
+        return wallet - iso_total, c_upnl, c_im, c_need, iso_total
+
+    def balances_now(self, acct: PaperAccount) -> tuple[Any, ...]:
+        """A multi-collateral account's coins at this step: the settle coin's amount is the
+        wallet; a coin that is the base of a symbol with a mark is priced by that mark (its
+        snapshot price times the mark's move since), any other keeps its price."""
+        if not acct.balances:
+            return ()
+        from dataclasses import replace
+
+        out = []
+        for b in acct.balances:
+            price = b.price
+            if b.coin == acct.settle:
+                out.append(replace(b, amount=acct.wallet))
+                continue
+            ref = acct.coin_ref.get(b.coin)
+            if ref is None:
+                for sym, m in self.markets.items():
+                    if m["base"] == b.coin and m["settle"] == acct.settle and sym in self.marks:
+                        ref = acct.coin_ref[b.coin] = (sym, self.marks[sym])
+                        break
+            if ref is not None:
+                price = b.price * self.marks[ref[0]] / ref[1]
+            out.append(replace(b, price=price))
+        return tuple(out)
+
+    def _collateral(self, acct: PaperAccount, upnl: float) -> float:
+        """riskguard's margin balance of a multi-collateral account
+        (``riskguard.margin.accounts``): Σ coin amount × price × collateral ratio, the
+        settle coin's amount including ``upnl``."""
+        from riskguard.margin.accounts import _margin_balance
+
+        return _margin_balance(self.balances_now(acct), acct.settle, upnl, {})
 
     def _order_margin(self, acct: PaperAccount) -> float:
         total = 0.0
@@ -326,10 +360,10 @@ class Venue:
             if p.marginMode == "isolated":
                 iso = p.isolatedMargin or 0.0
                 if iso + u <= need:
-                    del acct.positions[p.symbol]
+                    del acct.positions[acct.key(p.symbol, p.side)]
                     acct.wallet = max(acct.wallet - iso, 0.0)
                     acct.realized -= iso
-                    self._cancel_reduce_only(acct, p.symbol)
+                    self._cancel_reduce_only(acct, p.symbol, p.side)
                     ev = self._liq_event(acct, "isolated", [(p, mark)], iso, iso + u - need)
                     out.append(ev)
                 else:
@@ -343,12 +377,26 @@ class Venue:
         if not cross:
             return
         cross_wallet = acct.wallet - iso_total
+        if acct.balances:
+            # riskguard's condition for a multi-collateral account: the margin balance (the
+            # coins at their collateral value, uPnL in the settle coin) less the isolated
+            # positions' margin and uPnL, against the cross MM + closing fees
+            cross_wallet = self._collateral(acct, upnl + c_upnl) - upnl - iso_total - c_upnl
         if cross_wallet + c_upnl <= c_need:
             lost = max(cross_wallet, 0.0)
+            coins = 0.0
+            if acct.balances:  # the collateral coins are forfeit with the cross wallet
+                lost = max(acct.wallet - iso_total, 0.0)  # the settle coin's part
+                now = self.balances_now(acct)
+                for i, b in enumerate(acct.balances):
+                    if b.coin != acct.settle and b.amount > 0:
+                        coins += b.amount * now[i].price
+                        acct.balances[i] = _with(b, amount=0.0)
             for p in cross:
-                del acct.positions[p.symbol]
-                self._cancel_reduce_only(acct, p.symbol)
+                del acct.positions[acct.key(p.symbol, p.side)]
+                self._cancel_reduce_only(acct, p.symbol, p.side)
             acct.wallet = max(acct.wallet - lost, 0.0)
+            lost += coins
             acct.realized -= lost
             acct.upnl = upnl
             out.append(
@@ -383,10 +431,12 @@ class Venue:
         acct.liquidations.append(ev)
         return ev
 
-    def _cancel_reduce_only(self, acct: PaperAccount, symbol: str) -> None:
-        """A closed position's reduce-only orders expire (Binance cancels them)."""
+    def _cancel_reduce_only(self, acct: PaperAccount, symbol: str, leg: str = "") -> None:
+        """A closed position's reduce-only orders expire (Binance cancels them); in hedge
+        mode those of the closed leg only (the orders that close it: sells for the long)."""
+        closing = "sell" if leg == "long" else "buy"
         for oid, o in list(acct.orders.items()):
-            if o.symbol == symbol and o.reduceOnly:
+            if o.symbol == symbol and o.reduceOnly and (not acct.hedge or o.side == closing):
                 o.status = "canceled"
                 del acct.orders[oid]
                 acct.closed.append(o)
@@ -396,7 +446,7 @@ class Venue:
     ) -> None:
         """Fill what remains of ``o`` at ``price`` (reduce-only orders shrink to the position)."""
         amount = o.remaining
-        pos = acct.positions.get(o.symbol)
+        pos = acct.position(o.symbol, o.leg)
         if o.reduceOnly:
             if pos is None or (pos.side == "long") == (o.side == "buy"):
                 self._close_order(acct, o, "canceled")
@@ -420,7 +470,7 @@ class Venue:
                         }
                     )
                     return
-        fee = self._apply_fill(acct, o.symbol, o.side, amount, price, fee_rate, o.reduceOnly)
+        fee = self._apply_fill(acct, o.symbol, o.side, amount, price, fee_rate, o.reduceOnly, o.leg)
         o.filled += amount
         o.cost += amount * self.markets[o.symbol]["contractSize"] * price
         o.average = price
@@ -481,14 +531,18 @@ class Venue:
         price: float,
         fee_rate: float,
         reduce_only: bool,
+        leg: str | None = None,
     ) -> float:
+        """Fill ``amount``: reduce the position the order acts on (one-way: the symbol's;
+        hedge mode: its ``leg``), then open or add with the rest unless ``reduce_only``
+        (in hedge mode every closing order is reduce-only: no flip across legs)."""
         m = self.markets[symbol]
         cs, inverse = m["contractSize"], m["inverse"]
         notional = amount * cs / price if inverse else amount * cs * price
         fee = fee_rate * notional
         acct.wallet -= fee
         acct.fees += fee
-        pos = acct.positions.get(symbol)
+        pos = acct.position(symbol, leg)
         buy = side == "buy"
         rest = amount
         if pos is not None and (pos.side == "long") != buy:
@@ -503,8 +557,8 @@ class Venue:
             pos.contracts -= q
             rest = amount - q
             if pos.contracts <= 1e-12:
-                del acct.positions[symbol]
-                self._cancel_reduce_only(acct, symbol)
+                del acct.positions[acct.key(symbol, pos.side)]
+                self._cancel_reduce_only(acct, symbol, pos.side)
                 pos = None
             else:
                 pos.changed()
@@ -513,7 +567,7 @@ class Venue:
             mode = acct.modes.get(symbol, "cross")
             add_im = (rest * cs / price if inverse else rest * cs * price) / lev
             if pos is None:
-                acct.positions[symbol] = PaperPosition(
+                acct.positions[acct.key(symbol, "long" if buy else "short")] = PaperPosition(
                     symbol,
                     "long" if buy else "short",
                     rest,
@@ -549,6 +603,7 @@ class Venue:
         trigger: float | None = None,
         kind: str | None = None,
         client_id: str | None = None,
+        leg: str | None = None,
     ) -> PaperOrder:
         self._ids[0] += 1
         o = PaperOrder(
@@ -562,6 +617,7 @@ class Venue:
             reduceOnly=bool(reduce_only),
             timestamp=self.now,
         )
+        o.leg = leg if acct.hedge else None
         if trigger is not None:
             o.trigger = float(trigger)
             o.kind = kind or "trigger"
@@ -616,11 +672,12 @@ class Venue:
                 amount=o.remaining,
                 type=o.type,
                 price=o.price or None,
+                positionSide=o.leg,
             )
             for o in acct.orders.values()
             if o.trigger is None and not o.reduceOnly and o.remaining > 0
         )
-        wanted = tuple(dict.fromkeys([*acct.positions, *symbols]))
+        wanted = tuple(dict.fromkeys([*(p.symbol for p in acct.positions.values()), *symbols]))
         n = self.snapshot_candles
         markets = {}
         for sym in wanted:
@@ -653,6 +710,8 @@ class Venue:
             leverageTiers=tiers,
             markets=markets,
             extra={"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
+            positionMode="hedge" if acct.hedge else "oneway",
+            balances=self.balances_now(acct),
         )
 
     def equity(self, account: str | None = None) -> float:
@@ -661,4 +720,6 @@ class Venue:
         u = 0.0
         for p in acct.positions.values():
             u += self.model.unrealized_pnl(p.position, self.marks[p.symbol])
+        if acct.balances:  # the margin balance: coins at their collateral value
+            return self._collateral(acct, u)
         return acct.wallet + u

@@ -251,6 +251,8 @@ def snapshot_from_ccxt(
                         "type": _order_type(o),
                         "amount": amount,
                         **({"price": _f(o["price"])} if _f(o.get("price")) else {}),
+                        # hedge mode: the leg the order opens (Binance/OKX/Bybit raw fields)
+                        **({"positionSide": leg} if (leg := _leg(o.get("info") or {})) else {}),
                     }
                 )
     pos_out = []

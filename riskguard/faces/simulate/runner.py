@@ -257,7 +257,7 @@ def run_one(
                     ex.events.clear()  # the executor's own fills
                     dirty = True
         # Σ uPnL as of this step's liquidation check, unless the executor traded since
-        eq = ex.equity() if dirty else acct.wallet + acct.upnl
+        eq = ex.equity() if dirty or acct.balances else acct.wallet + acct.upnl
         if eq > peak:
             peak = eq
         elif peak > 0:
