@@ -54,6 +54,8 @@ ENGINE_CODES: dict[str, str] = {
     "INPUT_ORDER_UNPRICEABLE": "the order has no price and the snapshot no mark for its symbol",
     "INPUT_POSITION_MODE_UNSTATED": "a long and a short on one symbol in a snapshot without "
     '"positionMode": "hedge": each is judged as a one-way position (a warning)',
+    "INPUT_COLLATERAL_RATIO_UNKNOWN": "a collateral coin whose ratio (or price) the snapshot's "
+    "source did not know (listed in collateralUnknown): counted at 0, never as safer (a warning)",
     "ORDER_REDUCE_ONLY_WRONG_LEG": "hedge mode: a reduce-only order names (or implies) the leg it "
     "would open or add to; the exchange rejects it",
     "MULTI_ASSETS_ISOLATED_POSITION": "an isolated position in a multi-collateral snapshot of an "
@@ -204,6 +206,24 @@ def _input_checks(snapshot: Snapshot, metrics: Any, vs: list[Violation]) -> None
                     )
                 )
                 break
+    unknown = snapshot.extra.get("collateralUnknown")
+    for u in unknown if isinstance(unknown, list) else ():
+        if isinstance(u, dict) and u.get("coin"):
+            missing = str(u.get("missing") or "collateralRatio")
+            vs.append(
+                Violation(
+                    ENGINE,
+                    "input",
+                    "INPUT_COLLATERAL_RATIO_UNKNOWN",
+                    "warning",
+                    f"{u['coin']}: the snapshot's source gave no {missing} for this collateral "
+                    "coin; it counts at 0, so margin figures may understate the collateral",
+                    None,
+                    None,
+                    None,
+                    {"coin": str(u["coin"]), "amount": u.get("amount"), "missing": missing},
+                )
+            )
     for p in snapshot.positions:
         lp = p.liquidationPrice
         if lp is not None and lp <= 0:

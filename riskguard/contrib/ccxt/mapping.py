@@ -4,7 +4,9 @@ Where the unified structure loses what the margin math needs, the exchange's raw
 read: Binance's maintenance amount ``info.cum`` and wallet ``info.assets[].walletBalance`` /
 ``isolatedWallet`` (ccxt's ``total`` includes uPnL), Bybit's ``mmDeduction``,
 ``walletBalance`` and ``positionBalance``, OKX's ``cashBal``. Binance positions carry no stop:
-stop orders are matched to positions from the open orders.
+stop orders are matched to positions from the open orders. A unified / multi-asset
+account's coins become ``balances`` (:func:`collateral_balances`), counted at ratio 0 where
+the payload carries no collateral ratio.
 """
 
 from __future__ import annotations
@@ -333,7 +335,159 @@ def snapshot_from_ccxt(
     if timestamp is not None:
         doc["timestamp"] = int(timestamp)
     _account_forms(doc, exchange_id, wallet_src, upnl_total, hedged, markets)
+    coll = collateral_balances(exchange_id, balance, settle, tickers, wallet=doc["walletBalance"])
+    if coll is not None:
+        doc["balances"], unknown, src = coll
+        doc["ccxt"]["balancesFrom"] = src
+        if unknown:
+            doc["collateralUnknown"] = unknown
     return doc
+
+
+def _usd_per_unit(usd: Any, qty: Any) -> float | None:
+    u, q = _f(usd), _f(qty)
+    return u / q if u is not None and q and u > 0 and q > 0 else None
+
+
+def _ticker_price(tickers: dict, coin: str, settle: str) -> float | None:
+    for sym in (f"{coin}/{settle}:{settle}", f"{coin}/{settle}"):
+        t = tickers.get(sym) or {}
+        px = (
+            _f(t.get("markPrice"))
+            or _f((t.get("info") or {}).get("markPrice"))
+            or _f(t.get("last"))
+        )
+        if px and px > 0:
+            return px
+    return None
+
+
+def collateral_balances(
+    exchange_id: str,
+    balance: dict,
+    settle: str,
+    tickers: dict | None = None,
+    *,
+    wallet: float | None = None,
+) -> tuple[list[dict], list[dict], str] | None:
+    """The coins of a unified / multi-asset account as snapshot ``balances``, or None.
+
+    None unless the raw ``info`` says the account margins across coins *and* it holds a coin
+    other than ``settle`` with a non-zero amount: Bybit ``result.list[].accountType ==
+    "UNIFIED"``; OKX ``data[].acctLv`` absent or 3/4 (multi-currency / portfolio margin; 1 and
+    2 are spot and single-currency modes); Bitget's unified-account ``GET /api/v3/account/assets``
+    (``data.assets``); Binance ``multiAssetsMargin: true`` (``GET /fapi/v3/account``).
+
+    Amounts exclude uPnL as ``walletBalance`` does: Bybit ``coin[].walletBalance``, OKX
+    ``details[].cashBal``, Bitget ``assets[].balance``, Binance ``assets[].walletBalance``.
+    Prices, in the settle coin: the coin's USD value over its equity divided by the settle
+    coin's (Bybit ``usdValue``/``equity``, OKX ``eqUsd``/``eq``, Bitget ``usdValue``/``equity``;
+    1 USD per settle coin when the settle coin has no row); Binance from ``tickers``
+    (``COIN/SETTLE:SETTLE`` or ``COIN/SETTLE``). The settle coin counts at price 1, ratio 1
+    (as ``walletBalance`` did). Collateral ratios only from the payload: OKX ``disEq``/``eqUsd``
+    (discounted equity) when ``acctLv`` says multi-currency or portfolio margin, Bybit
+    ``marginCollateral: false`` / ``collateralSwitch: false`` (not collateral: 0). Any other
+    coin counts at ratio 0 (never safer than the truth) and is listed in the second value
+    (``collateralUnknown``: coin, amount, what is missing) for the engine to warn about; a
+    coin without a price is left out of the balances and listed there too.
+    """
+    info = balance.get("info")
+    if not isinstance(info, dict):
+        return None
+    tickers = tickers or {}
+    model = EXCHANGE_MODELS.get(exchange_id, exchange_id)
+    # rows: coin, amount, USD (or settle) price or None, known ratio or None
+    rows: list[tuple[str, float, float | None, float | None]] = []
+    usd_settle = 1.0
+    src = ""
+    if model == "bybit":
+        accts = [a for a in (info.get("result") or {}).get("list") or () if isinstance(a, dict)]
+        if not any(a.get("accountType") == "UNIFIED" for a in accts):
+            return None
+        for a in accts:
+            if a.get("accountType") != "UNIFIED":
+                continue
+            for c in a.get("coin") or ():
+                amt = _f(c.get("walletBalance"))
+                if amt is None:
+                    continue
+                px = _usd_per_unit(c.get("usdValue"), c.get("equity"))
+                off = c.get("marginCollateral") is False or c.get("collateralSwitch") is False
+                if c.get("coin") == settle and px:
+                    usd_settle = px
+                rows.append((str(c.get("coin")), amt, px, 0.0 if off else None))
+        src = "info.result.list[].coin[]: walletBalance, usdValue/equity"
+    elif model == "okx":
+        accts = [a for a in info.get("data") or () if isinstance(a, dict)]
+        levels = {str(a.get("acctLv")) for a in accts if a.get("acctLv") not in (None, "")}
+        if levels & {"1", "2"}:
+            return None  # spot / single-currency margin: other coins do not margin the swap
+        known_mode = bool(levels & {"3", "4"})
+        for a in accts:
+            for d in a.get("details") or ():
+                amt = _f(d.get("cashBal"))
+                if amt is None:
+                    continue
+                px = _usd_per_unit(d.get("eqUsd"), d.get("eq"))
+                ratio = None
+                if known_mode:
+                    dis, usd = _f(d.get("disEq")), _f(d.get("eqUsd"))
+                    if dis is not None and usd and usd > 0:
+                        ratio = min(max(dis / usd, 0.0), 1.0)
+                if d.get("ccy") == settle and px:
+                    usd_settle = px
+                rows.append((str(d.get("ccy")), amt, px, ratio))
+        src = "info.data[].details[]: cashBal, eqUsd/eq" + (", disEq/eqUsd" if known_mode else "")
+    elif model == "bitget":
+        data = info.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("assets"), list):
+            return None
+        for c in data["assets"]:
+            amt = _f(c.get("balance"))
+            if amt is None:
+                continue
+            debt = _f(c.get("debt")) or 0.0
+            px = _usd_per_unit(c.get("usdValue"), c.get("equity"))
+            if c.get("coin") == settle and px:
+                usd_settle = px
+            rows.append((str(c.get("coin")), amt - debt, px, None))
+        src = "info.data.assets[]: balance - debt, usdValue/equity"
+    elif model == "binance":
+        if info.get("multiAssetsMargin") is not True:
+            return None
+        for a in info.get("assets") or ():
+            amt = _f(a.get("walletBalance"))
+            if amt is None:
+                continue
+            coin = str(a.get("asset"))
+            rows.append((coin, amt, _ticker_price(tickers, coin, settle), None))
+        usd_settle = 1.0  # ticker prices are already in the settle coin
+        src = "info.assets[].walletBalance, tickers COIN/SETTLE"
+    else:
+        return None
+    if not any(coin != settle and amt != 0 for coin, amt, _, _ in rows):
+        return None
+    out: list[dict] = []
+    unknown: list[dict] = []
+    seen: set[str] = set()
+    for coin, amt, px, ratio in rows:
+        if coin in seen or (amt == 0 and coin != settle):
+            continue
+        seen.add(coin)
+        if coin == settle:
+            amt = amt if wallet is None else wallet
+            out.append({"coin": coin, "amount": amt, "price": 1.0, "collateralRatio": 1.0})
+            continue
+        if not px:
+            unknown.append({"coin": coin, "amount": amt, "missing": "price"})
+            continue
+        price = px / usd_settle
+        if ratio is None and amt > 0:
+            unknown.append({"coin": coin, "amount": amt, "missing": "collateralRatio"})
+        out.append({"coin": coin, "amount": amt, "price": price, "collateralRatio": ratio or 0.0})
+    if settle not in seen and wallet:  # the settle cash walletBalance held stays counted
+        out.insert(0, {"coin": settle, "amount": wallet, "price": 1.0, "collateralRatio": 1.0})
+    return out, unknown, src
 
 
 def _account_forms(doc, exchange_id, wallet_src, upnl_total, hedged, markets) -> None:
