@@ -148,3 +148,30 @@ def test_binance_multi_assets_prices_from_tickers():
     }
     # multiAssetsMargin false (the recorded body): single-asset mode, nothing emitted
     assert collateral_balances("binanceusdm", {"info": body}, "USDT", tickers) is None
+
+
+def test_a_liability_is_priced_and_an_unpriced_one_refused():
+    """Bybit reports a borrowed coin with negative walletBalance, equity and usdValue: its
+    price is still usdValue / equity, and it counts at ratio 1 (a debt). Binance gives no
+    price without a ticker: a debt left out would look safer, so the mapping refuses."""
+    from riskguard.contrib.ccxt.mapping import collateral_balances
+    from riskguard.model.balances import Balance
+
+    body = _body("bybit_v5", "/v5/account/wallet-balance")
+    acct = body["result"]["list"][0]
+    usdc = next(c for c in acct["coin"] if c["coin"] == "USDC")
+    debt = {**usdc, "walletBalance": "-100", "equity": "-100", "usdValue": "-100.05"}
+    info = {**body, "result": {"list": [{**acct, "coin": [debt]}]}}
+    balances, unknown, _ = collateral_balances("bybit", {"info": info}, "USDT", wallet=50.0)
+    by = {b["coin"]: b for b in balances}
+    assert by["USDC"]["amount"] == -100.0
+    assert by["USDC"]["price"] == pytest.approx(1.0005, rel=1e-12)
+    assert unknown == []  # a ratio applies only to positive balances
+    b = Balance("USDC", by["USDC"]["amount"], by["USDC"]["price"], by["USDC"]["collateralRatio"])
+    assert b.collateral_value() == pytest.approx(-100.05, rel=1e-12)
+
+    bn = _body("binanceusdm", "/fapi/v3/account")
+    owed = {**bn, "multiAssetsMargin": True,
+            "assets": [bn["assets"][0], {**bn["assets"][0], "asset": "BNB", "walletBalance": "-2"}]}  # fmt: skip
+    with pytest.raises(ValueError, match="owes 2 BNB"):
+        collateral_balances("binanceusdm", {"info": owed}, "USDT", {}, wallet=31.0)

@@ -345,8 +345,11 @@ def snapshot_from_ccxt(
 
 
 def _usd_per_unit(usd: Any, qty: Any) -> float | None:
+    """USD value / quantity; a liability has both negative, so the sign must agree."""
     u, q = _f(usd), _f(qty)
-    return u / q if u is not None and q and u > 0 and q > 0 else None
+    if u is None or not q or u / q <= 0:
+        return None
+    return u / q
 
 
 def _ticker_price(tickers: dict, coin: str, settle: str) -> float | None:
@@ -389,7 +392,8 @@ def collateral_balances(
     ``marginCollateral: false`` / ``collateralSwitch: false`` (not collateral: 0). Any other
     coin counts at ratio 0 (never safer than the truth) and is listed in the second value
     (``collateralUnknown``: coin, amount, what is missing) for the engine to warn about; a
-    coin without a price is left out of the balances and listed there too.
+    coin without a price is left out of the balances and listed there too — unless the
+    amount is negative (a debt): that raises ValueError rather than look safer.
     """
     info = balance.get("info")
     if not isinstance(info, dict):
@@ -479,6 +483,11 @@ def collateral_balances(
             out.append({"coin": coin, "amount": amt, "price": 1.0, "collateralRatio": 1.0})
             continue
         if not px:
+            if amt < 0:  # leaving a debt out would make the account look safer
+                raise ValueError(
+                    f"{exchange_id}: the account owes {-amt:g} {coin} and the balance gives "
+                    "no price for it; the collateral cannot be valued"
+                )
             unknown.append({"coin": coin, "amount": amt, "missing": "price"})
             continue
         price = px / usd_settle
