@@ -175,3 +175,30 @@ def test_a_liability_is_priced_and_an_unpriced_one_refused():
             "assets": [bn["assets"][0], {**bn["assets"][0], "asset": "BNB", "walletBalance": "-2"}]}  # fmt: skip
     with pytest.raises(ValueError, match="owes 2 BNB"):
         collateral_balances("binanceusdm", {"info": owed}, "USDT", {}, wallet=31.0)
+
+
+def test_cli_check_warns_on_the_built_snapshot(tmp_path):
+    """The snapshot the builder wrote, as a file, through ``riskguard check --json``."""
+    import json
+    import subprocess
+    import sys
+
+    ex, _ = recorded_exchange("bitget_uta")
+    snap = SnapshotBuilder(ex, ohlcv=False).fetch()
+    from riskguard.model.types import snapshot_to_dict
+
+    path = tmp_path / "bitget.json"
+    path.write_text(json.dumps(snapshot_to_dict(snap)), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "riskguard", "check", "-p", "policies/default.yaml",
+         "-s", str(path), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    warned = sorted(
+        v["context"]["coin"]
+        for v in doc["violations"]
+        if v["code"] == "INPUT_COLLATERAL_RATIO_UNKNOWN"
+    )
+    assert warned == ["BTC", "ETH", "SOL", "USDC", "WBTC"]
