@@ -29,7 +29,7 @@ from riskguard.model.snapshot import (
     load_snapshot,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _install_moved()  # old module paths (0.1) resolve to their new homes, with a warning
 
