@@ -1,5 +1,5 @@
-"""Binance USDⓈ-M and COIN-M margin math against the public vectors in
-reference/margin-math.md §1 (freqtrade B5–B12, FAQ tier lookups and maintenance amounts,
+"""Binance USDⓈ-M and COIN-M margin math against the public vectors listed in
+docs/margin.md (freqtrade B5–B12, FAQ tier lookups and maintenance amounts,
 COIN-M FAQ example) and hand-computed expectations of the FAQ formula.
 
 Every expected number below comes from the reference or from evaluating the published

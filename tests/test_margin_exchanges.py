@@ -1,5 +1,5 @@
-"""Bybit, OKX, Gate, BingX, MEXC and WEEX margin models against the vectors in
-reference/margin-math.md §2–§3 and reference/exchanges.md §B–§D, plus each model's
+"""Bybit, OKX, Gate, BingX, MEXC and WEEX margin models against the published vectors
+listed in docs/margin.md (each cited with its source in the test and the model), plus each model's
 capability facts (``switch_feasibility``).
 
 Expected numbers are the published ones, or the published formula evaluated by hand

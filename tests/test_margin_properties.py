@@ -10,8 +10,8 @@
    on either side. Checked to 1e-9 of the position's scale (the larger of the requirement,
    the wallet and the entry value), since the balance is a difference of large numbers.
 
-The requirement is computed here from the definitions in reference/margin-math.md and
-reference/exchanges.md, not with the model's own methods.
+The requirement is computed here from the published definitions (docs/margin.md and each
+model's docstring), not with the model's own methods.
 """
 
 from __future__ import annotations

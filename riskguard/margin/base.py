@@ -21,7 +21,7 @@ The exchanges differ only in data: which basis, which fee, whether tiers are key
 notional or on contracts, and whether a tier's maintenance amount is deducted (Binance,
 Bybit, BingX: continuous MM) or the tier's rate applies to the whole position (OKX, Gate,
 MEXC, WEEX: MM jumps at tier boundaries, which the tier walk in ``_first_hit`` handles). So each exchange module is a ``MarginModel`` instance with its
-parameters and source, not a copy of the algebra. ``reference/margin-math.md`` derives
+parameters and source, not a copy of the algebra. ``docs/margin.md`` states
 each form; each exchange module cites its primary source.
 """
 
@@ -142,7 +142,7 @@ class MarginModel:
     """An exchange's margin rules as data plus the shared solver.
 
     Subclass and override a method only where an exchange really computes differently;
-    the parameters below cover every exchange in ``reference/``.
+    the parameters below cover every exchange in ``docs/margin.md``.
     """
 
     name: str

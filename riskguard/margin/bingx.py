@@ -1,6 +1,6 @@
 """BingX USDT-M perpetual futures, one-way mode.
 
-Sources (read 2026-11-25, see reference/exchanges.md §B):
+Sources (read 2026-11-25; summarised for users in docs/margin.md):
 - "What is forced liquidation", https://bingx.pro/en/support/articles/11263299509391 —
   liquidation at **Risk ≥ 100 %**, isolated
   ``Risk = (MM_pos + closing fee) / (position margin + uPnL)``, cross

@@ -14,7 +14,7 @@ from riskguard.margin.base import Capabilities, MarginModel
 GENERIC = MarginModel(
     name="generic",
     title="generic exchange",
-    source="reference/margin-math.md §1.1 (derivation: margin balance = maintenance margin)",
+    source="docs/margin.md (derivation: margin balance = maintenance margin)",
     defaultMaintenanceMarginRate=0.01,
     approximate=True,
     inverseSupported=True,

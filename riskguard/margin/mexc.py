@@ -1,6 +1,6 @@
 """MEXC USDT-M perpetual ("contract") futures, one-way mode.
 
-Sources (reference/exchanges.md §C):
+Sources (summarised for users in docs/margin.md):
 - MEXC blog "Liquidation in futures", https://blog.mexc.fm/liquidation-in-futures-2 —
   the published LP formula, fees excluded, isolated::
 

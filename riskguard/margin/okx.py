@@ -10,7 +10,7 @@ A position is liquidated when its margin ratio falls to 100 %::
 
     margin ratio = (margin balance + uPnL) / (face value × |contracts| × MP × (MMR + fee rate))
 
-Setting the ratio to 1 and solving for MP gives (reference/margin-math.md §3.3, [derived])::
+Setting the ratio to 1 and solving for MP gives (derived; see docs/margin.md)::
 
     long : LP = (EP − M/Q) / (1 − (MMR + fee))
     short: LP = (EP + M/Q) / (1 + (MMR + fee))

@@ -1,6 +1,6 @@
 """WEEX USDT-M perpetual futures, one-way mode.
 
-Sources (reference/exchanges.md §D):
+Sources (summarised for users in docs/margin.md):
 - "Margin rate", https://weexsupport.zendesk.com/hc/en-us/articles/4417905343129 —
   ``margin rate = (position margin + uPnL) / position value``, position value =
   contractVal × contracts × **mark price**; liquidation when the margin rate falls to the

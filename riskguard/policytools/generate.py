@@ -38,7 +38,7 @@ Accounts
 
 Tiers
   Binance shape. BTC and ETH use the 2024-10-24 BTCUSDT/ETHUSDT brackets
-  (``reference/margin-math.md`` §1.3-A); every other symbol a simple 3-tier table
+  (Binance's published brackets); every other symbol a simple 3-tier table
   (MMR 1 % / 2.5 % / 5 %, max leverage 50 / 20 / 10, maintenance amounts 0 / 750 / 7,000
   by Binance's recurrence).
 
