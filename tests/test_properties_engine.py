@@ -84,6 +84,40 @@ def test_near_valid_snapshots_raise_only_snapshot_error(base, data):
     _valid_decision(evaluate(default_policy(), snap, now_ms=NOW))
 
 
+def test_an_action_whose_figure_overflows_is_not_proposed_and_the_decision_stays_valid():
+    """Found by the property above: a cross short of 5e-324 contracts (a denormal) beside a
+    position at 10,000x made a stop-loss price overflow; leaving the price out gave a
+    ``set_stop_loss`` with no price, which the decision schema (and any executor) refuses.
+    Such an action is not proposed; the violation stays and a note says why."""
+    pos = {"entryPrice": 1.0, "markPrice": 1.0, "stopLossPrice": 0.5, "side": "long"}
+    doc = {
+        "schemaVersion": 1,
+        "account": "main",
+        "exchange": "binance",
+        "timestamp": "2026-11-24T12:00:00Z",
+        "settle": "USDT",
+        "walletBalance": 0.0,
+        "positions": [
+            {**pos, "symbol": "BTC/USDT:USDT", "contracts": 1.0, "leverage": 1,
+             "marginMode": "isolated", "isolatedMargin": 1.0},
+            {**pos, "symbol": "ETH/USDT:USDT", "contracts": 1.0, "markPrice": 1.5, "leverage": 1,
+             "marginMode": "isolated", "isolatedMargin": 1.0},
+            {**pos, "symbol": "SOL/USDT:USDT", "contracts": 1.0, "leverage": 10000,
+             "marginMode": "isolated", "isolatedMargin": 0.0001},
+            {"symbol": "DOGE/USDT:USDT", "side": "short", "contracts": 5e-324, "entryPrice": 1.0,
+             "markPrice": 1.0, "leverage": 1, "marginMode": "cross", "liquidationPrice": 0.0},
+        ],
+        "openOrders": [
+            {"symbol": "BTC/USDT:USDT", "side": "buy", "type": "limit", "amount": 1.0, "price": 1.0}
+        ],
+    }  # fmt: skip
+    d = evaluate(default_policy(), build_snapshot(doc), now_ms=NOW)
+    out = _valid_decision(d)
+    for a in out["actions"]:
+        if a["type"] == "set_stop_loss":
+            assert isinstance(a.get("price"), float) and math.isfinite(a["price"])
+
+
 @given(base=S.snapshots(max_positions=2), data=st.data())
 def test_near_valid_orders_raise_only_snapshot_error(base, data):
     odoc = data.draw(S.mutated(data.draw(S.orders(base)), extra_keys=("amount", "price")))

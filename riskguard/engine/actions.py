@@ -34,6 +34,15 @@ ACTION_TYPES: dict[str, str] = {
     "halt_trading": "move trading to `state` (reducing | halted)",
 }
 
+#: The figure an action cannot be applied without (``schemas/decision.schema.json`` requires
+#: it): an action whose figure overflowed to inf/NaN is not proposed at all.
+REQUIRED_FIGURES: dict[str, tuple[str, ...]] = {
+    "resize_order": ("amount",),
+    "set_stop_loss": ("price",),
+    "reduce_position": ("amount",),
+    "add_isolated_margin": ("amount",),
+}
+
 
 #: Actions on a position: in hedge mode they carry the leg (``positionSide``).
 POSITION_ACTIONS = frozenset(

@@ -29,7 +29,7 @@ from dataclasses import fields as _dc_fields
 from dataclasses import replace
 from typing import Any
 
-from riskguard.engine.actions import Action
+from riskguard.engine.actions import REQUIRED_FIGURES, Action
 from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
 from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
@@ -643,6 +643,10 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _is_finite_number(x: Any) -> bool:
+    return type(x) in (int, float) and x - x == 0
+
+
 def _finite_params(a: Action) -> bool:
     return _finite(a.params)
 
@@ -804,7 +808,20 @@ def _finish(
             *actions,
             Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),
         ]
-    actions = [a if _finite_params(a) else _drop_non_finite(a) for a in actions]
+    if not all(_finite_params(a) for a in actions):
+        kept = []
+        for a in actions:
+            if _finite_params(a):
+                kept.append(a)
+            elif all(_is_finite_number(a.params.get(k)) for k in REQUIRED_FIGURES.get(a.type, ())):
+                kept.append(_drop_non_finite(a))
+            else:
+                notes = [
+                    *notes,
+                    f"{a.type} for {a.symbol or 'the account'} not proposed: its "
+                    f"{'/'.join(REQUIRED_FIGURES[a.type])} is not a finite number",
+                ]
+        actions = kept
     violations = [
         v if _finite(v.context) else replace(v, context=_clean(v.context)) for v in violations
     ]
