@@ -236,45 +236,7 @@ def _lp(q, sg, ep, tiers, mark, wb, t1, u1):
 def hand_core(s: Snapshot, o: Order) -> tuple[str, list[str], float | None]:
     """The three core rules' decision for the benchmark's kind of account, written by hand."""
     price = o.price
-    positions = list(s.positions)
-    existing = None
-    for i, p in enumerate(positions):
-        if p.symbol == o.symbol:
-            existing = i
-            break
-    if existing is None:
-        mark = s.markets[o.symbol].markPrice
-        lev = o.leverage or 1.0
-        mode = o.marginMode or "cross"
-        positions.append(
-            Position(
-                o.symbol,
-                "long" if o.side == "buy" else "short",
-                o.amount,
-                price,
-                mark,
-                lev,
-                mode,
-                1.0,
-                o.amount * price / lev if mode == "isolated" else None,
-                stopLossPrice=o.stopLossPrice,
-            )
-        )
-    else:
-        p = positions[existing]
-        total = p.contracts + o.amount
-        iso = p.isolatedMargin
-        if p.marginMode == "isolated":
-            iso = (iso or 0.0) + o.amount * p.contractSize * price / (
-                o.leverage or p.leverage or 1.0
-            )
-        positions[existing] = replace(
-            p,
-            contracts=total,
-            entryPrice=(p.entryPrice * p.contracts + price * o.amount) / total,
-            isolatedMargin=iso,
-            stopLossPrice=o.stopLossPrice or p.stopLossPrice,
-        )
+    positions, existing = _project(s, o)
     # metrics before the order (utilization only) and after it (everything)
     im0 = up0 = 0.0
     for p in s.positions:
