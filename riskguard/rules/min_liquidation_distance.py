@@ -78,6 +78,18 @@ CODES = {
 _SLACK = 1e-10  # relative: far below any exchange's precision, above float rounding
 
 
+def _closed_form_applies(model: MarginModel, pos: Position) -> bool:
+    """Both closed forms below hold only on the shared linear solver: a linear contract, mark
+    basis, notional tiers with a maintenance deduction."""
+    return (
+        not pos.inverse
+        and model.mmBasis == "mark"
+        and model.tierUnit == "notional"
+        and model.mmDeduction
+        and _fast_solver(model)
+    )
+
+
 def _isolated_margin_closed_form(
     model: MarginModel,
     pos: Position,
@@ -92,14 +104,7 @@ def _isolated_margin_closed_form(
     lies in one tier t, and ``LP(W) = (W + cum_t − s·Q·EP) / (Q·(MMR_t + f) − s·Q)`` gives
     ``W* = P*·(Q·(MMR_t + f) − s·Q) − cum_t + s·Q·EP``. None where that does not apply (the
     caller searches, and checks the closed form's answer against the model either way)."""
-    if (
-        pos.inverse
-        or not tiers
-        or model.mmBasis != "mark"
-        or model.tierUnit != "notional"
-        or not model.mmDeduction
-        or not _fast_solver(model)
-    ):
+    if not tiers or not _closed_form_applies(model, pos):
         return None
     s = pos.sign
     target = mark * (1.0 - s * need / 100.0)
@@ -131,13 +136,7 @@ def _cross_keep_closed_form(
     ``P* = (WB − T1 + U1 + cum_t − s·c·cs·EP) / (c·cs·(MMR_t + f) − s·c·cs)`` gives
     ``c = (WB − T1 + U1 + cum_t) / (cs·(P*·(MMR_t + f − s) + s·EP))``, taken in the tier
     its notional c·cs·P* falls in. None where that does not apply (the caller searches)."""
-    if (
-        pos.inverse
-        or model.mmBasis != "mark"
-        or model.tierUnit != "notional"
-        or not model.mmDeduction
-        or not _fast_solver(model)
-    ):
+    if not _closed_form_applies(model, pos):
         return None
     s = pos.sign
     target = mark * (1.0 - s * need / 100.0)
