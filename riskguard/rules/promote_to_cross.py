@@ -215,7 +215,7 @@ class PromoteToCross(BaseRule):
         pool_u = cross_u + profit
         fee = model.closeFeeRate
         effect = []
-        for p, m, tiers, start, q, s in cross:
+        for p, m, tiers, start, q, s in cross if ctx.previews else ():
             t1 = pool_mm - (m.maintenanceMargin or 0.0)
             u1 = pool_u - m.unrealizedPnl
             if start is not None:
@@ -239,16 +239,18 @@ class PromoteToCross(BaseRule):
                 }
             )
         promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
-        lp_after = _liquidation_price(
-            model,
-            fast,
-            promoted,
-            snap.leverageTiers.get(pos.symbol, ()),
-            pm.markPrice,
-            wallet_after,
-            pool_mm - mm,
-            pool_u - profit,
-        )
+        lp_after = None
+        if ctx.previews:
+            lp_after = _liquidation_price(
+                model,
+                fast,
+                promoted,
+                snap.leverageTiers.get(pos.symbol, ()),
+                pm.markPrice,
+                wallet_after,
+                pool_mm - mm,
+                pool_u - profit,
+            )
         has_orders = pos.symbol in ordered
         feas = feasible.get(has_orders)
         if feas is None:
@@ -271,10 +273,13 @@ class PromoteToCross(BaseRule):
             "feasible": feas.feasible,
             "reason": feas.reason,
             "liquidationPriceBefore": pm.liquidationPrice,
-            "liquidationPriceAfter": _finite_or_none(lp_after),
-            "crossWalletAfter": wallet_after,
-            "effect": effect,
         }
+        if ctx.previews:  # the what-if figures (left out when only the decision is read)
+            params["liquidationPriceAfter"] = _finite_or_none(lp_after)
+            params["crossWalletAfter"] = wallet_after
+            params["effect"] = effect
+        else:
+            params["crossWalletAfter"] = wallet_after
         if feas.code:
             params["exchangeCode"] = feas.code
         if not feas.feasible:

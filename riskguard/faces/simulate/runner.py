@@ -155,7 +155,8 @@ def run_one(
     name = acct.name
     guard = executor = None
     if put.policy is not None:
-        guard = Guard(put.policy, clock=lambda: ex.now / 1000.0)
+        # previews off: the run reads outcomes and actions, never the what-if figures
+        guard = Guard(put.policy, clock=lambda: ex.now / 1000.0, previews=False)
         executor = CcxtExecutor(
             ex, apply=opts.execute, attempt_infeasible=True, min_severity=opts.min_severity
         )
