@@ -323,7 +323,8 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
             tier: LeverageTier | None = _tier_at(tiers, size * mark)  # type: ignore[operator]
             start_tier[i] = tier
             m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator,union-attr]
-            m = max(m, 0.0)
+            if m < 0.0:  # max(m, 0.0), without the call (NaN kept, as max keeps it)
+                m = 0.0
         else:
             m, tier = maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
         if tier is None:

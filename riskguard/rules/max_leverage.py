@@ -136,8 +136,9 @@ class MaxLeverage(BaseRule):
         order = ctx.order
         adds = order is not None and not order_reduces(ctx.before, order)
         trace = ctx.trace is not None
+        every = self.match.everything
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
-            if not self.match.position(pm):
+            if not every and not self.match.position(pm):
                 continue
             sym = pm.symbol
             is_order_sym = adds and order is not None and order.symbol == sym
