@@ -410,12 +410,10 @@ def test_a_switch_skipped_as_advice_does_not_block_the_same_switch_enforced():
     )  # fmt: skip
     doc = btc_doc(markets={BTC: {"markPrice": 61000.0, "atrPct": 3.0}})
     d = Guard.from_dict(pol).check(doc)
-    enforced = [a for a in d.actions if a.type == "switch_margin_mode"][0]
+    enforced = next(a for a in d.actions if a.type == "switch_margin_mode")
     advice = replace(enforced, rule="advice", severity="info")
     ex, http = recorded_exchange("hedge_binanceusdm")
-    run = CcxtExecutor(ex, attempt_infeasible=True).execute(
-        replace(d, actions=(advice, enforced))
-    )
+    run = CcxtExecutor(ex, attempt_infeasible=True).execute(replace(d, actions=(advice, enforced)))
     assert [r.status for r in run.results] == ["skipped", "refused"]
     assert "min_severity" in run.results[0].detail
     assert len(http.requested("POST", "/fapi/v1/marginType")) == 1

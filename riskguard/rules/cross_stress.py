@@ -31,8 +31,8 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.base import MarginModel
-from riskguard.margin.metrics import apply_order, order_reduces
+from riskguard.margin.base import MarginModel, tier_at
+from riskguard.margin.metrics import _fast_pnl, _fast_solver, apply_order, order_reduces
 from riskguard.model.snapshot import Snapshot
 from riskguard.rules._search import boundary
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
@@ -95,10 +95,23 @@ def pool_after(
     equity = wallet
     need = 0.0
     fee = model.closeFeeRate
+    # the base model's arithmetic, inline (the same operations) where it is unchanged
+    fast = _fast_pnl(model) and _fast_solver(model)
+    amount = model.mmDeduction
     for (pos, mark, tiers), x in zip(legs, shocks, strict=True):
-        m2 = mark * (1.0 - pos.sign * x / 100.0)
+        s = 1 if pos.side == "long" else -1
+        m2 = mark * (1.0 - s * x / 100.0)
         if m2 <= mark * 1e-9:
             m2 = mark * 1e-9  # a long shocked by ≥ 100 %: price ~0, not negative
+        if fast and tiers and not pos.inverse:
+            q = pos.contracts * pos.contractSize
+            equity += s * q * (m2 - pos.entryPrice)
+            t = tier_at(tiers, q * m2)
+            mm = q * m2 * t.maintenanceMarginRate - (t.maintenanceAmount if amount else 0.0)
+            if mm < 0.0:
+                mm = 0.0
+            need += mm + (fee * (q * m2) if fee else 0.0)
+            continue
         equity += model.unrealized_pnl(pos, m2)
         mm, tier = model.maintenance_margin(pos, tiers, m2)
         if tier is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.base import MarginModel
+from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import (
     AccountMetrics,
     PositionMetrics,
@@ -137,6 +137,14 @@ class MaxLeverage(BaseRule):
         adds = order is not None and not order_reduces(ctx.before, order)
         trace = ctx.trace is not None
         every = self.match.everything
+        all_tiers = ctx.snapshot.leverageTiers
+        at_mark = model.mmBasis == "mark"
+        # the base model's tier lookup (notional at the price), inline where it is unchanged
+        plain_tiers = (
+            model.tierUnit == "notional"
+            and type(model).tier_for is MarginModel.tier_for
+            and type(model).tier_metric is MarginModel.tier_metric
+        )
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
             if not every and not self.match.position(pm):
                 continue
@@ -146,10 +154,13 @@ class MaxLeverage(BaseRule):
             lev, basis = _position_leverage(model, pos, pm, order_lev)
             tier = None
             if self.tier_max:
-                tiers = ctx.snapshot.leverageTiers.get(sym, ())
+                tiers = all_tiers.get(sym, ())
                 if tiers:
-                    price = pm.markPrice if model.mmBasis == "mark" else pos.entryPrice
-                    tier = model.tier_for(pos, tiers, price)
+                    price = pm.markPrice if at_mark else pos.entryPrice
+                    if plain_tiers and not pos.inverse:
+                        tier = tier_at(tiers, pos.contracts * pos.contractSize * price)
+                    else:
+                        tier = model.tier_for(pos, tiers, price)
             tier_lev = tier.maxLeverage if tier is not None else None
             if trace:
                 self.note(

@@ -141,7 +141,7 @@ class PromoteToCross(BaseRule):
         metrics = ctx.metrics
         now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
         trace = ctx.trace is not None
-        pool: tuple[list[_Cross], float, float, set[str], dict] | None = None
+        pool: tuple[list[_Cross], float, float, set[str], dict[bool, Any]] | None = None
         every = self.match.everything
         for pos, pm in zip(snap.positions, metrics.positions, strict=True):
             if pm.marginMode != "isolated" or (not every and not self.match.position(pm)):
@@ -170,7 +170,9 @@ class PromoteToCross(BaseRule):
                 pool = self._pool(ctx)
             self._advise(ctx, pos, pm, profit, mm, *pool)
 
-    def _pool(self, ctx: EvalContext) -> tuple[list[_Cross], float, float, set[str], dict]:
+    def _pool(
+        self, ctx: EvalContext
+    ) -> tuple[list[_Cross], float, float, set[str], dict[bool, Any]]:
         """The cross positions with what every eligible winner's solve shares (their tiers,
         the mark's tier, the linear solver's constants), their summed maintenance margin
         and uPnL, the symbols with open orders, and a cache of the switch's feasibility."""
@@ -204,7 +206,7 @@ class PromoteToCross(BaseRule):
         cross_mm: float,
         cross_u: float,
         ordered: set[str],
-        feasible: dict,
+        feasible: dict[bool, Any],
     ) -> None:
         model = ctx.model
         fast = _fast_solver(model)

@@ -116,8 +116,15 @@ class RiskPerTrade(BaseRule):
             if iso:
                 return (pos.isolatedMargin or 0.0), "isolatedMargin"
             return None, "none"
-        ref = model.unrealized_pnl(pos, mark) if self.from_mark else 0.0
-        loss = max(0.0, ref - model.unrealized_pnl(pos, stop))
+        if not pos.inverse and type(model).unrealized_pnl is MarginModel.unrealized_pnl:
+            # the base model's linear uPnL, inline (the same arithmetic)
+            k = (1 if pos.side == "long" else -1) * (pos.contracts * pos.contractSize)
+            ref = k * (mark - pos.entryPrice) if self.from_mark else 0.0
+            loss = ref - k * (stop - pos.entryPrice)
+        else:
+            ref = model.unrealized_pnl(pos, mark) if self.from_mark else 0.0
+            loss = ref - model.unrealized_pnl(pos, stop)
+        loss = loss if loss > 0.0 else 0.0  # max(0.0, loss)
         if iso and loss > (pos.isolatedMargin or 0.0):
             return (pos.isolatedMargin or 0.0), "isolatedMargin"
         return loss, "stop"
