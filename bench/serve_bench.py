@@ -104,9 +104,11 @@ def result(
     wall: float,
     errors: int,
     cpu: float | None = None,
+    client_cpu: float | None = None,
 ) -> dict:
     return {
         "cpu_us": None if cpu is None or not lat else cpu / len(lat) * 1e6,
+        "client_cpu_us": None if client_cpu is None or not lat else client_cpu / len(lat) * 1e6,
         "mode": mode,
         "form": form,
         "clients": clients,
@@ -221,11 +223,13 @@ async def _bench_stream(form: str, clients: int, seconds: float, want: str) -> d
 
         t0 = time.perf_counter()
         c0 = cpu_seconds(proc.pid)
+        k0 = time.process_time()
         await asyncio.gather(sender(), reader())
         wall = time.perf_counter() - t0
+        k1 = time.process_time()
         c1 = cpu_seconds(proc.pid)
         cpu = None if c0 is None or c1 is None else c1 - c0
-        return result("check --stream", form, clients, lat, wall, errors, cpu)
+        return result("check --stream", form, clients, lat, wall, errors, cpu, k1 - k0)
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
@@ -364,11 +368,14 @@ async def _bench_serve(
         lats.append([])
     t0 = time.perf_counter()
     c0 = cpu_seconds(srv.proc.pid)
+    k0 = time.process_time()
     await asyncio.gather(*(one(out) for out in lats))
     wall = time.perf_counter() - t0
+    k1 = time.process_time()
     c1 = cpu_seconds(srv.proc.pid)
     cpu = None if c0 is None or c1 is None else c1 - c0
-    return result(label, form, clients, [x for xs in lats for x in xs], wall, errors[0], cpu)
+    lat = [x for xs in lats for x in xs]
+    return result(label, form, clients, lat, wall, errors[0], cpu, k1 - k0)
 
 
 # --------------------------------------------------------------------------- report
@@ -378,16 +385,18 @@ def run(args) -> tuple[list[dict], dict]:
     doc, order = account_doc(10)
     want = Guard.from_file(POLICY).check(doc, order).decision
     clients = [int(c) for c in args.clients.split(",")]
-    forms = ("stored", "full")
+    forms = tuple(args.forms.split(","))
+    modes = set(args.modes.split(","))
     rows: list[dict] = []
     env = {"load_before": os.getloadavg()}
-    for form in forms:
+    for form in forms if "guard" in modes else ():
         for c in clients:
             rows.append(bench_guard(form, c, args.seconds))
-    for form in forms:
+    for form in forms if "stream" in modes else ():
         for c in clients:
             rows.append(asyncio.run(_bench_stream(form, c, args.seconds, want)))
-    for workers in [int(w) for w in args.workers.split(",")]:
+    workers_list = [int(w) for w in args.workers.split(",")] if "serve" in modes else []
+    for workers in workers_list:
         srv = ServeProcess(workers)
         try:
             label = f"serve ({workers} worker{'s' if workers > 1 else ''})"
@@ -412,14 +421,17 @@ def report(rows: list[dict], env: dict) -> str:
         f"commit {commit or '?'} · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
         f"load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         "",
-        "| mode | request | clients | checks/s | p50 | p99 | CPU / check | n | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| mode | request | clients | checks/s | p50 | p99 | CPU / check | client CPU / check "
+        "| n | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cpu = "n/a" if r["cpu_us"] is None else f"{r['cpu_us']:,.0f} µs"
+        ccpu = "—" if r["client_cpu_us"] is None else f"{r['client_cpu_us']:,.0f} µs"
         out.append(
             f"| {r['mode']} | {r['form']} | {r['clients']} | {r['rps']:,.0f} | "
-            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {r['n']:,} | {r['errors']} |"
+            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {ccpu} | {r['n']:,} | "
+            f"{r['errors']} |"
         )
     return "\n".join(out)
 
@@ -430,6 +442,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
     ap.add_argument("--clients", default="1,8,64", help="concurrency levels (default 1,8,64)")
     ap.add_argument("--workers", default="1,2", help="serve worker counts (default 1,2)")
+    ap.add_argument(
+        "--modes",
+        default="guard,stream,serve",
+        help="which ways of asking to run (default guard,stream,serve)",
+    )
+    ap.add_argument("--forms", default="stored,full", help="request forms (default stored,full)")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.clients, args.workers = 0.3, "1,8", "1"

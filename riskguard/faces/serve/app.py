@@ -5,7 +5,9 @@ Every route answers JSON; every refusal is an RFC 9457 problem document
 JSON path into the request body), never a traceback. Decisions come from
 ``Guard.acheck`` with the service's time budget, so a hung plugin rule is denied
 (``ENGINE_TIME_BUDGET_EXCEEDED``) and the event loop keeps serving; engine and plugin
-faults deny exactly as in the library. What-if routes (max order amount, metrics,
+faults deny exactly as in the library. A check that runs no plugin code is evaluated on
+the event loop (``inline_builtin``: built-in rules do not wait on anything), saving the
+worker-thread hand-off; one past the budget is still denied. What-if routes (max order amount, metrics,
 explain) run on a small thread pool under the same budget.
 
 Policy reload (file change seen by ``watchfiles``, or ``SIGHUP``) goes through
@@ -594,7 +596,7 @@ async def check(svc: Service, request: Request) -> Response:
     if ref is not None and (not isinstance(ref, str) or len(ref) > 256):
         raise _invalid("$.ref", "ref must be a string of at most 256 characters", "type")
     svc.shared.sync_trading_state(svc.guard)
-    decision = await svc.guard.acheck(snap, order, ref=ref)
+    decision = await svc.guard.acheck(snap, order, ref=ref, inline_builtin=True)
     if sdigest is not None and decision._snapshot_digest is None:
         decision._snapshot_digest = sdigest  # hashed once when stored, as Guard._record does
     svc.metrics.decision(decision)
