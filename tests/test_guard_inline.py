@@ -6,8 +6,8 @@ budget, and fails closed."""
 from __future__ import annotations
 
 import asyncio
-import textwrap
 import sys
+import textwrap
 import threading
 
 import pytest

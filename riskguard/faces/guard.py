@@ -879,7 +879,9 @@ def _plugin_margin_models(policy: CompiledPolicy) -> frozenset[str] | None:
     if any(plugin not in builtin for plugin, _fn in reg.enrichers):
         return None
     return frozenset(
-        name for name in reg.margin_models if reg.origins.get(("margin_models", name)) not in builtin
+        name
+        for name in reg.margin_models
+        if reg.origins.get(("margin_models", name)) not in builtin
     )
 
 
