@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -275,11 +276,14 @@ class ServeProcess:
             self.stop()
             raise SystemExit(f"serve did not start: {line}")
         self.host, self.port = m.group(1), int(m.group(2))
+        self._idle_sockets: dict[int, int] = {}
         threading.Thread(target=self._drain, daemon=True).start()
         while time.monotonic() < deadline:
             try:
                 status, _ = asyncio.run(self.request("GET", "/readyz"))
                 if status == 200:
+                    time.sleep(0.5)  # every worker up
+                    self._idle_sockets = self._sockets()
                     return
             except OSError:
                 pass
@@ -299,6 +303,27 @@ class ServeProcess:
             return await _response(r)
         finally:
             w.close()
+
+    def _sockets(self) -> dict[int, int]:
+        """Open sockets of each process of the service (Linux /proc; else empty)."""
+        out = {}
+        for pid in _tree(self.proc.pid):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            n = 0
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            out[pid] = n
+        return out
+
+    def connections_per_worker(self) -> str:
+        """Client connections each worker holds, most first ("5/3"); "?" if unknown."""
+        now = self._sockets()
+        held = sorted((n - self._idle_sockets.get(p, 0) for p, n in now.items()), reverse=True)
+        return "/".join(str(h) for h in held if h > 0) or "?"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -348,8 +373,7 @@ async def _bench_serve(
     errors = [0]
     stop_at = time.perf_counter() + seconds
 
-    async def one(out: list[float]) -> None:
-        r, w = await asyncio.open_connection(srv.host, srv.port)
+    async def one(out: list[float], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             pc = time.perf_counter
             while True:
@@ -366,16 +390,25 @@ async def _bench_serve(
 
     for _ in range(clients):
         lats.append([])
+    conns = await asyncio.gather(
+        *(asyncio.open_connection(srv.host, srv.port) for _ in range(clients))
+    )
+    for r, w in conns:  # one request each: every connection is accepted by a worker
+        w.write(req)
+        await _response(r)
+    split = srv.connections_per_worker()
     t0 = time.perf_counter()
     c0 = cpu_seconds(srv.proc.pid)
     k0 = time.process_time()
-    await asyncio.gather(*(one(out) for out in lats))
+    await asyncio.gather(*(one(out, r, w) for out, (r, w) in zip(lats, conns, strict=True)))
     wall = time.perf_counter() - t0
     k1 = time.process_time()
     c1 = cpu_seconds(srv.proc.pid)
     cpu = None if c0 is None or c1 is None else c1 - c0
     lat = [x for xs in lats for x in xs]
-    return result(label, form, clients, lat, wall, errors[0], cpu, k1 - k0)
+    row = result(label, form, clients, lat, wall, errors[0], cpu, k1 - k0)
+    row["split"] = split
+    return row
 
 
 # --------------------------------------------------------------------------- report
@@ -422,16 +455,16 @@ def report(rows: list[dict], env: dict) -> str:
         f"load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         "",
         "| mode | request | clients | checks/s | p50 | p99 | CPU / check | client CPU / check "
-        "| n | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| connections per worker | n | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         cpu = "n/a" if r["cpu_us"] is None else f"{r['cpu_us']:,.0f} µs"
         ccpu = "—" if r["client_cpu_us"] is None else f"{r['client_cpu_us']:,.0f} µs"
         out.append(
             f"| {r['mode']} | {r['form']} | {r['clients']} | {r['rps']:,.0f} | "
-            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {ccpu} | {r['n']:,} | "
-            f"{r['errors']} |"
+            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {ccpu} | "
+            f"{r.get('split', '')} | {r['n']:,} | {r['errors']} |"
         )
     return "\n".join(out)
 

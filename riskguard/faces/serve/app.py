@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -839,6 +840,52 @@ def create_app(cfg: ServeConfig) -> Starlette:
     return app
 
 
+def take_own_listener() -> bool:
+    """Give this worker a listening socket of its own on the service's address.
+
+    ``riskguard serve --workers N`` (Linux) binds the port with ``SO_REUSEPORT`` without
+    listening and hands that socket to every worker. Each worker, before uvicorn starts
+    serving, binds a socket of its own to the same address (``SO_REUSEPORT``), listens,
+    and puts it in place of the inherited one (``dup2`` onto the same descriptor, which
+    uvicorn then serves). The kernel spreads new connections over the workers' sockets
+    instead of leaving them to whichever worker wakes first. False if no such inherited
+    socket is found (uvicorn then listens on the shared one, as without the option).
+    """
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            probe = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if (
+                probe.type != socket.SOCK_STREAM
+                or probe.family not in (socket.AF_INET, socket.AF_INET6)
+                or probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                or not probe.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            ):
+                continue
+            addr = probe.getsockname()
+            own = socket.socket(probe.family, socket.SOCK_STREAM)
+            try:
+                own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                own.bind(addr)
+                own.listen(2048)
+                os.dup2(own.fileno(), fd)
+            finally:
+                own.close()
+            return True
+        except OSError:
+            continue
+        finally:
+            probe.close()
+    return False
+
+
 def app_from_env() -> Starlette:
     """The uvicorn factory every worker calls (``riskguard serve`` sets the environment)."""
     cfg = ServeConfig.from_env()
@@ -846,6 +893,8 @@ def app_from_env() -> Starlette:
         level=getattr(logging, cfg.log_level.upper(), logging.INFO),
         format="%(levelname)s:%(name)s: %(message)s",
     )
+    if cfg.reuse_port and not take_own_listener():
+        log.warning("no inherited SO_REUSEPORT socket found: this worker shares the listener")
     return create_app(cfg)
 
 
