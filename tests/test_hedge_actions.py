@@ -398,6 +398,29 @@ def test_margin_mode_switch_is_sent_once_per_symbol():
     assert len(http.requested("POST", "/fapi/v1/marginType")) == 1
 
 
+def test_a_switch_skipped_as_advice_does_not_block_the_same_switch_enforced():
+    """The per-symbol dedup counts only switches actually sent: an info-level switch (advice,
+    below min_severity) ahead of an error-level one for the same symbol must not make the
+    executor skip the enforced one."""
+    from dataclasses import replace
+
+    pol = policy(
+        {"id": "iso", "type": "isolate_on_volatility", "params": {"atrPctAbove": 1.0},
+         "severity": "error", "onViolation": ["switch_margin_mode"]},
+    )  # fmt: skip
+    doc = btc_doc(markets={BTC: {"markPrice": 61000.0, "atrPct": 3.0}})
+    d = Guard.from_dict(pol).check(doc)
+    enforced = [a for a in d.actions if a.type == "switch_margin_mode"][0]
+    advice = replace(enforced, rule="advice", severity="info")
+    ex, http = recorded_exchange("hedge_binanceusdm")
+    run = CcxtExecutor(ex, attempt_infeasible=True).execute(
+        replace(d, actions=(advice, enforced))
+    )
+    assert [r.status for r in run.results] == ["skipped", "refused"]
+    assert "min_severity" in run.results[0].detail
+    assert len(http.requested("POST", "/fapi/v1/marginType")) == 1
+
+
 # --------------------------------------------------------------------------- Multi-Assets
 
 

@@ -73,6 +73,61 @@ def test_every_valid_snapshot_and_order_gets_a_valid_decision(doc, data):
         assert 0 < d.maxAllowedAmount < order.amount
 
 
+def _without_previews(doc: dict) -> dict:
+    """A decision document with what ``previews=False`` leaves out removed (and its id,
+    time and duration, which differ between any two evaluations)."""
+    for k in ("decisionId", "timestamp", "durationUs"):
+        doc.pop(k)
+    for a in doc["actions"]:
+        if a["type"] == "switch_margin_mode" and a["rule"] == "promote-to-cross":
+            a.pop("effect", None)
+            a.pop("liquidationPriceAfter", None)
+    return doc
+
+
+@relaxed
+@given(doc=S.snapshots(max_positions=5), data=st.data())
+def test_previews_off_changes_nothing_but_the_what_if_figures(doc, data):
+    """The simulator evaluates with ``previews=False``: the decision, every finding and
+    every action must be the one a full evaluation makes, minus promote_to_cross's
+    effect preview — with and without an order, under the default policy."""
+    policy = default_policy()
+    snap = build_snapshot(doc)
+    orders = [None, build_order(data.draw(S.orders(doc), label="order"))]
+    for order in orders:
+        full = evaluate(policy, snap, order, now_ms=NOW)
+        lean = evaluate(policy, snap, order, now_ms=NOW, previews=False)
+        lean_doc = _valid_decision(lean)
+        assert all(
+            "effect" not in a for a in lean_doc["actions"] if a["type"] == "switch_margin_mode"
+        )
+        assert _without_previews(lean_doc) == _without_previews(_valid_decision(full))
+
+
+def test_previews_off_leaves_out_the_effect_of_a_promotion():
+    """The case the flag exists for: an isolated winner with cross positions to lend to."""
+    doc = {
+        "schemaVersion": 1, "exchange": "binance", "account": "a", "timestamp": NOW,
+        "walletBalance": 10000.0,
+        "positions": [
+            {"symbol": "BTC/USDT:USDT", "side": "long", "contracts": 0.1, "entryPrice": 50000,
+             "markPrice": 60000, "leverage": 5, "marginMode": "isolated", "isolatedMargin": 1000,
+             "stopLossPrice": 55000},
+            {"symbol": "ETH/USDT:USDT", "side": "long", "contracts": 1, "entryPrice": 3000,
+             "markPrice": 3000, "leverage": 5, "marginMode": "cross", "stopLossPrice": 2700},
+        ],
+    }  # fmt: skip
+    snap = build_snapshot(doc)
+    full = evaluate(default_policy(), snap, now_ms=NOW)
+    lean = evaluate(default_policy(), snap, now_ms=NOW, previews=False)
+    (fa,) = [a for a in full.actions if a.rule == "promote-to-cross"]
+    (la,) = [a for a in lean.actions if a.rule == "promote-to-cross"]
+    assert [e["symbol"] for e in fa.params["effect"]] == ["ETH/USDT:USDT"]
+    assert "liquidationPriceAfter" in fa.params
+    assert "effect" not in la.params and "liquidationPriceAfter" not in la.params
+    assert _without_previews(lean.to_dict()) == _without_previews(full.to_dict())
+
+
 @given(base=S.snapshots(), data=st.data())
 def test_near_valid_snapshots_raise_only_snapshot_error(base, data):
     doc = data.draw(S.mutated(base, extra_keys=("walletBalance", "positions", "markets")))

@@ -28,6 +28,12 @@ class EvalContext:
     ``before``/``metrics_before`` are the account before the order (computed lazily);
     ``margin_before`` is its equity and initial margins only (cheap: no tiers, no
     liquidation prices), which is all a utilization comparison needs.
+
+    ``previews`` is False when the caller reads decisions, not explanations (the
+    simulator): a rule may then leave out advisory what-if figures that cost more than
+    the finding itself (``promote_to_cross``'s new liquidation price of every cross
+    position). Findings, codes, severities and every figure an executor needs are the
+    same either way.
     """
 
     __slots__ = (
@@ -41,6 +47,7 @@ class EvalContext:
         "model",
         "now_ms",
         "order",
+        "previews",
         "snapshot",
         "state",
         "trace",
@@ -60,6 +67,7 @@ class EvalContext:
         now_ms: int = 0,
         state: Any = None,
         trace: list[Any] | None = None,
+        previews: bool = True,
     ) -> None:
         self.snapshot = snapshot
         self.metrics = metrics
@@ -71,6 +79,7 @@ class EvalContext:
         self.now_ms = now_ms
         self.state = state
         self.trace = trace
+        self.previews = previews
         self.violations: list[Violation] = []
         self.actions: list[Action] = []
         self._margin_before: MarginFigures | None = None

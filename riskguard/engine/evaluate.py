@@ -411,6 +411,7 @@ def _evaluate_once(
     state: Any,
     trace: list[Any] | None,
     errors: list[dict[Any, Any]],
+    previews: bool = True,
 ) -> EvalContext:
     vs: list[Violation] = []
     if order is not None:
@@ -432,6 +433,7 @@ def _evaluate_once(
             now_ms=now_ms,
             state=state,
             trace=trace,
+            previews=previews,
         )
     else:
         metrics = compute_metrics(snapshot, model)
@@ -443,6 +445,7 @@ def _evaluate_once(
             now_ms=now_ms,
             state=state,
             trace=trace,
+            previews=previews,
         )
     _input_checks(ctx.snapshot, metrics, vs)
     _cross_only_checks(snapshot, order, model, vs)
@@ -460,8 +463,12 @@ def evaluate(
     state: Any = None,
     trace: list[Any] | None = None,
     ref: str | None = None,
+    previews: bool = True,
 ) -> Decision:
-    """Evaluate ``policy`` on ``snapshot`` (and ``order``) and decide. Never raises on bad data."""
+    """Evaluate ``policy`` on ``snapshot`` (and ``order``) and decide. Never raises on bad data.
+
+    ``previews=False`` leaves out advisory what-if figures (see :class:`EvalContext`); the
+    decision, its findings and its executable actions are the same."""
     t0 = time.perf_counter_ns()
     if now_ms is None:
         now_ms = int(time.time() * 1000)
@@ -490,7 +497,7 @@ def evaluate(
         if model.takerFeeInTrigger and "takerFeeRate" in snapshot.extra:
             model = account_fee_model(model, snapshot)  # rules see the account's rate too
         ctx = _evaluate_once(
-            policy, judged, order, model, market_data, now_ms, state, trace, errors
+            policy, judged, order, model, market_data, now_ms, state, trace, errors, previews
         )
     except _PLUGIN_FAULTS as exc:  # margin-model plugin fault: fail closed
         errors.append({"engine": "metrics", "error": f"{type(exc).__name__}: {exc}"})
@@ -594,6 +601,7 @@ def _try_resize(
             dict(state) if isinstance(state, dict) else state,
             None,
             [],
+            False,  # only whether it blocks is read: no advisory previews
         )
         if not blocking_violations(ctx.violations, order, order_reduces(snapshot, order)):
             if i == 0:

@@ -33,6 +33,11 @@ Why it is shaped this way:
   until its rule returns (at most ``max_stuck_workers`` are kept; past that every check
   is denied at once). Handing work to a thread costs tens of microseconds, which is why
   the budget is off by default.
+- **Previews (on by default).** ``previews=False`` makes decisions without the advisory
+  what-if figures some findings carry (``promote_to_cross``'s new liquidation price of
+  every cross position: a margin solve per cross position per eligible winner). Every
+  finding, code, severity, outcome and executable action is the same; the simulator
+  uses it, since it reads outcomes, not explanations.
 - **Kill switch.** ``set_trading_state("active" | "reducing" | "halted")`` writes
   ``guard.state["tradingState"]``, which the ``trading_state`` rule reads, and logs it.
 """
@@ -403,6 +408,7 @@ class Guard:
         plugins: tuple[str, ...] | list[str] = (),
         time_budget_ms: float | None = None,
         max_stuck_workers: int = 4,
+        previews: bool = True,
     ) -> None:
         if time_budget_ms is not None and not time_budget_ms > 0:
             raise ValueError(
@@ -412,6 +418,8 @@ class Guard:
         self._source = source
         self._plugins = tuple(plugins)
         self._clock = clock
+        #: False: decisions without advisory what-if figures (``evaluate(previews=False)``)
+        self.previews = previews
         self._lock = threading.RLock()  # state changes (reload, kill switch)
         self._eval_lock = threading.Lock()  # one evaluation at a time: stateful rules
         self.state: dict = {}  # per-rule state for stateful rules (rates, drawdown peaks, kill switch)
@@ -585,7 +593,9 @@ class Guard:
             return self._audit_down(policy, snap, o, now, None, ref)
         if self._budget_s is None:
             with self._eval_lock:
-                decision = evaluate(policy, snap, o, now_ms=now, state=self.state, ref=ref)
+                decision = evaluate(
+                    policy, snap, o, now_ms=now, state=self.state, ref=ref, previews=self.previews
+                )
         else:
             decision = self._bounded(policy, snap, o, now, ref)
         return decision
@@ -680,7 +690,9 @@ class Guard:
         # dict() of a str-keyed dict is one C call under the GIL: a consistent copy, and
         # no lock, so a what-if never waits behind a hung evaluation.
         state = dict(self.state)
-        return evaluate(self._policy, snap, o, now_ms=self.now_ms(), state=state)
+        return evaluate(
+            self._policy, snap, o, now_ms=self.now_ms(), state=state, previews=self.previews
+        )
 
     def metrics(self, snapshot: dict | Snapshot) -> AccountMetrics:
         snap = snapshot if isinstance(snapshot, Snapshot) else build_snapshot(snapshot)
@@ -753,7 +765,9 @@ class Guard:
             if remaining <= 0 or not lock.acquire(timeout=remaining):
                 raise _Busy()
             try:
-                return evaluate(policy, snap, o, now_ms=now, state=state, ref=ref)
+                return evaluate(
+                    policy, snap, o, now_ms=now, state=state, ref=ref, previews=self.previews
+                )
             finally:
                 lock.release()
 

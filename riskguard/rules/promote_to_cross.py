@@ -29,7 +29,7 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.base import MarginModel, tier_at
+from riskguard.margin.base import MarginModel, linear_mark_root, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver, _lp_linear_mark
 from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
@@ -76,6 +76,11 @@ CODES = {
     "PROMOTE_TO_CROSS_ELIGIBLE": "an isolated position's profit exceeds `profitMultiple` × its "
     "maintenance margin and no volatility trigger is active: it may join the cross pool (advice)",
 }
+
+
+#: a cross position and what every winner's solve shares: tiers, the mark's tier (None:
+#: the model's own solver), Q and the side's sign
+_Cross = tuple[Position, PositionMetrics, tuple[Any, ...], Any, float, int]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -136,7 +141,7 @@ class PromoteToCross(BaseRule):
         metrics = ctx.metrics
         now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
         trace = ctx.trace is not None
-        pool: tuple[list[tuple[Position, PositionMetrics]], float, float] | None = None
+        pool: tuple[list[_Cross], float, float, set[str], dict] | None = None
         for pos, pm in zip(snap.positions, metrics.positions, strict=True):
             if pm.marginMode != "isolated" or not self.match.position(pm):
                 continue
@@ -161,17 +166,31 @@ class PromoteToCross(BaseRule):
             if not over or trigger is not None:
                 continue
             if pool is None:  # the cross pool, summed once per evaluation
-                cross = [
-                    (p, m)
-                    for p, m in zip(snap.positions, metrics.positions, strict=True)
-                    if p.marginMode == "cross" and m.maintenanceMargin is not None
-                ]
-                pool = (
-                    cross,
-                    sum(m.maintenanceMargin or 0.0 for _p, m in cross),
-                    sum(m.unrealizedPnl for _p, m in cross),
-                )
+                pool = self._pool(ctx)
             self._advise(ctx, pos, pm, profit, mm, *pool)
+
+    def _pool(self, ctx: EvalContext) -> tuple[list[_Cross], float, float, set[str], dict]:
+        """The cross positions with what every eligible winner's solve shares (their tiers,
+        the mark's tier, the linear solver's constants), their summed maintenance margin
+        and uPnL, the symbols with open orders, and a cache of the switch's feasibility."""
+        snap = ctx.snapshot
+        model = ctx.model
+        fast = _fast_solver(model)
+        cross: list[_Cross] = []
+        cross_mm = cross_u = 0.0
+        for p, m in zip(snap.positions, ctx.metrics.positions, strict=True):
+            if p.marginMode != "cross" or m.maintenanceMargin is None:
+                continue
+            tiers = snap.leverageTiers.get(p.symbol, ())
+            start = None
+            if fast and tiers and not p.inverse:
+                start = tier_at(tiers, p.contracts * p.contractSize * m.markPrice)
+            q = p.contracts * p.contractSize
+            cross.append((p, m, tiers, start, q, 1 if p.side == "long" else -1))
+            cross_mm += m.maintenanceMargin or 0.0
+            cross_u += m.unrealizedPnl
+        ordered = {o.symbol for o in ctx.before.openOrders}
+        return cross, cross_mm, cross_u, ordered, {}
 
     def _advise(
         self,
@@ -180,9 +199,11 @@ class PromoteToCross(BaseRule):
         pm: PositionMetrics,
         profit: float,
         mm: float,
-        cross: list[tuple[Position, PositionMetrics]],
+        cross: list[_Cross],
         cross_mm: float,
         cross_u: float,
+        ordered: set[str],
+        feasible: dict,
     ) -> None:
         model = ctx.model
         fast = _fast_solver(model)
@@ -192,19 +213,24 @@ class PromoteToCross(BaseRule):
         wallet_after = metrics.crossWalletBalance + iso
         pool_mm = cross_mm + mm
         pool_u = cross_u + profit
+        fee = model.closeFeeRate
         effect = []
-        for p, m in cross:
-            tiers = snap.leverageTiers.get(p.symbol, ())
-            after = _liquidation_price(
-                model,
-                fast,
-                p,
-                tiers,
-                m.markPrice,
-                wallet_after,
-                pool_mm - (m.maintenanceMargin or 0.0),
-                pool_u - m.unrealizedPnl,
-            )
+        for p, m, tiers, start, q, s in cross if ctx.previews else ():
+            t1 = pool_mm - (m.maintenanceMargin or 0.0)
+            u1 = pool_u - m.unrealizedPnl
+            if start is not None:
+                # the solver's first step from the mark's tier (``_lp_linear_mark``); only
+                # when the root leaves that tier does the full iteration run
+                after = linear_mark_root(
+                    q, s, p.entryPrice, start.maintenanceMarginRate + fee,
+                    start.maintenanceAmount, wallet_after, t1, u1,
+                )  # fmt: skip
+                if after is None or after <= 0 or tier_at(tiers, q * after) is not start:
+                    after = _lp_linear_mark(
+                        model, p, tiers, start, m.markPrice, wallet_after, t1, u1
+                    )
+            else:
+                after = model.liquidation_price(p, tiers, m.markPrice, wallet_after, t1, u1)
             effect.append(
                 {
                     "symbol": p.symbol,
@@ -213,18 +239,22 @@ class PromoteToCross(BaseRule):
                 }
             )
         promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
-        lp_after = _liquidation_price(
-            model,
-            fast,
-            promoted,
-            snap.leverageTiers.get(pos.symbol, ()),
-            pm.markPrice,
-            wallet_after,
-            pool_mm - mm,
-            pool_u - profit,
-        )
-        has_orders = any(o.symbol == pos.symbol for o in ctx.before.openOrders)
-        feas = model.switch_feasibility("cross", True, has_orders)
+        lp_after = None
+        if ctx.previews:
+            lp_after = _liquidation_price(
+                model,
+                fast,
+                promoted,
+                snap.leverageTiers.get(pos.symbol, ()),
+                pm.markPrice,
+                wallet_after,
+                pool_mm - mm,
+                pool_u - profit,
+            )
+        has_orders = pos.symbol in ordered
+        feas = feasible.get(has_orders)
+        if feas is None:
+            feas = feasible[has_orders] = model.switch_feasibility("cross", True, has_orders)
         self.violate(
             ctx,
             "PROMOTE_TO_CROSS_ELIGIBLE",
@@ -243,10 +273,13 @@ class PromoteToCross(BaseRule):
             "feasible": feas.feasible,
             "reason": feas.reason,
             "liquidationPriceBefore": pm.liquidationPrice,
-            "liquidationPriceAfter": _finite_or_none(lp_after),
-            "crossWalletAfter": wallet_after,
-            "effect": effect,
         }
+        if ctx.previews:  # the what-if figures (left out when only the decision is read)
+            params["liquidationPriceAfter"] = _finite_or_none(lp_after)
+            params["crossWalletAfter"] = wallet_after
+            params["effect"] = effect
+        else:
+            params["crossWalletAfter"] = wallet_after
         if feas.code:
             params["exchangeCode"] = feas.code
         if not feas.feasible:

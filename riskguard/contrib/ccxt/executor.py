@@ -156,6 +156,7 @@ class CcxtExecutor:
         results = []
         switched: set[tuple[Any, Any]] = set()
         for a in decision.actions:
+            key = None
             if a.type == "switch_margin_mode" and a.type in self.apply:
                 key = (a.symbol, a.params.get("to"))
                 if key in switched:
@@ -167,8 +168,10 @@ class CcxtExecutor:
                         )
                     )
                     continue
-                switched.add(key)
-            results.append(self._one(decision, a))
+            r = self._one(decision, a)
+            if key is not None and r.status != "skipped":
+                switched.add(key)  # sent: a switch skipped (advice) must not block another
+            results.append(r)
         return Execution(decision, tuple(results))
 
     __call__ = execute  # an action sink is called with each decision

@@ -155,11 +155,18 @@ def run_one(
     name = acct.name
     guard = executor = None
     if put.policy is not None:
-        guard = Guard(put.policy, clock=lambda: ex.now / 1000.0)
+        # previews off: the run reads outcomes and actions, never the what-if figures
+        guard = Guard(put.policy, clock=lambda: ex.now / 1000.0, previews=False)
         executor = CcxtExecutor(
             ex, apply=opts.execute, attempt_infeasible=True, min_severity=opts.min_severity
         )
     apply = frozenset(opts.execute)
+    # the executor's own filter, applied before handing it a decision (most steps' actions
+    # are advice below it: no decision copy, no executor call for them)
+    from riskguard.engine.decision import SEVERITY_RANK
+
+    floor = SEVERITY_RANK[opts.min_severity]
+    rank = SEVERITY_RANK.get
     start_equity = ex.equity()
     peak = start_equity
     mdd = mdd_amount = 0.0
@@ -228,7 +235,11 @@ def run_one(
             todo = []
             for a in d.actions:
                 proposed[a.type] = proposed.get(a.type, 0) + 1
-                if a.type in apply and _key(a) not in refused_keys:
+                if (
+                    a.type in apply
+                    and rank(a.severity, -1) >= floor  # type: ignore[arg-type]
+                    and _key(a) not in refused_keys
+                ):
                     todo.append(a)
             if todo:
                 run = executor.execute(replace(d, actions=tuple(todo)))  # type: ignore[union-attr]
