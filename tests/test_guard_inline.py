@@ -86,9 +86,10 @@ def _run(coro):
     return asyncio.run(coro)
 
 
-def test_a_built_in_policy_is_decided_inline_and_exactly_as_without_a_budget():
-    plain = Guard.from_file(DEFAULT)
-    budgeted = Guard.from_file(DEFAULT, time_budget_ms=250)
+@pytest.mark.parametrize("previews", [True, False])
+def test_a_built_in_policy_is_decided_inline_and_exactly_as_without_a_budget(previews):
+    plain = Guard.from_file(DEFAULT, previews=previews)
+    budgeted = Guard.from_file(DEFAULT, time_budget_ms=250, previews=previews)
     before = _eval_threads()
     for order in (SOL_BUY, {**SOL_BUY, "amount": 5000}, None):
         want = plain.check(snapshot_doc(), order)

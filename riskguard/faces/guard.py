@@ -637,7 +637,9 @@ class Guard:
             and self._eval_lock.acquire(blocking=False)  # never wait on the loop
         ):
             try:
-                decision = evaluate(policy, snap, o, now_ms=now, state=self.state, ref=ref)
+                decision = evaluate(
+                    policy, snap, o, now_ms=now, state=self.state, ref=ref, previews=self.previews
+                )
             finally:
                 self._eval_lock.release()
             if time.perf_counter_ns() - t0 > self._budget_s * 1e9:
