@@ -619,6 +619,12 @@ def test_workers_each_accept_connections_from_a_socket_of_their_own():
         held = [h for h in held if h > 0]
         assert len(held) == 2 and sum(held) == 32, held
         assert min(held) >= 6, held  # random spreading: below 6 of 32 has odds of ~1e-4
+        # a second service on the same port is refused, not let into the group
+        for workers in ("2", "1"):
+            r = run_cli("serve", "-p", DEFAULT, "--port", port, "--workers", workers)
+            assert r.returncode == 2, r.stderr
+            assert f"cannot bind {host}:{port}" in r.stderr
+        assert httpx.get(s.url + "/healthz").status_code == 200
 
 
 def test_workers_share_store_and_kill_switch_and_one_verifiable_audit_log(tmp_path, token_file):

@@ -225,12 +225,26 @@ def run(args) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    port = args.port
+    if reuse_port:
+        # SO_REUSEPORT would let this service join another one already on the port (a
+        # second `riskguard serve --workers N` of the same user): bind once without it
+        # first, so a port in use is refused as it is with one worker.
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, port))
+            port = probe.getsockname()[1]
+        except OSError as exc:
+            raise _usage(f"cannot bind {args.host}:{args.port}: {exc.strerror}") from None
+        finally:
+            probe.close()
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock.bind((args.host, port))
     except OSError as exc:
         sock.close()
         raise _usage(f"cannot bind {args.host}:{args.port}: {exc.strerror}") from None
