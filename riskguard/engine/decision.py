@@ -59,7 +59,11 @@ class Violation:
             "observed": _json_num(self.observed),
             "limit": _json_num(self.limit),
             "message": self.message,
-            "context": {k: _json_num(v) for k, v in self.context.items()},
+            # _json_num inline: a non-finite float becomes None (the hot path of every answer)
+            "context": {
+                k: (None if isinstance(v, float) and v - v != 0 else v)
+                for k, v in self.context.items()
+            },
             "scope": self.scope,
         }
 

@@ -659,6 +659,20 @@ def _finite_params(a: Action) -> bool:
     return _finite(a.params)
 
 
+def _all_finite_params(actions: list[Action]) -> bool:
+    """``all(_finite_params(a) for a in actions)`` in one pass (the hot path: every
+    decision's actions; flat params of floats and text are the common case)."""
+    for a in actions:
+        for v in a.params.values():
+            tv = type(v)
+            if tv is float:
+                if v - v != 0:
+                    return False
+            elif (tv is dict or tv is list or tv is tuple) and not _finite(v):
+                return False
+    return True
+
+
 def _drop_non_finite(a: Action) -> Action:
     """An action whose figure overflowed (absurd sizes or prices): leave the figure out
     rather than propose inf/NaN to a bot or break the decision's JSON (nested figures,
@@ -679,6 +693,21 @@ _ACTION_FIELDS = tuple(f.name for f in _dc_fields(Action)) == (
 )
 
 
+_CONFIGURED: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
+def _configured_severity(policy: Any) -> dict[str, str]:
+    """Each rule's configured severity, by rule id (once per compiled policy)."""
+    hit = _CONFIGURED.get(id(policy))
+    if hit is not None and hit[0] is policy:
+        return hit[1]
+    if len(_CONFIGURED) > 64:  # policies reloaded many times: keep the table small
+        _CONFIGURED.clear()
+    sev = {r.id: r.severity for r in policy.rules}
+    _CONFIGURED[id(policy)] = (policy, sev)
+    return sev
+
+
 def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> list[Any]:
     """Give each action the severity of what proposed it (``riskguard.actions``)."""
     if not actions or all(a.severity is not None for a in actions):
@@ -686,11 +715,15 @@ def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> li
     rank = SEVERITY_RANK
     worst: dict[tuple[str, str | None], str] = {}
     for v in violations:
+        sev = v.severity
+        r = rank.get(sev)
+        if r is None:
+            continue
         for key in ((v.rule, v.symbol), (v.rule, "*")):
             cur = worst.get(key)
-            if v.severity in rank and (cur is None or rank[v.severity] > rank[cur]):
-                worst[key] = v.severity
-    configured = {r.id: r.severity for r in policy.rules}
+            if cur is None or r > rank[cur]:
+                worst[key] = sev
+    configured = _configured_severity(policy)
     out = []
     for a in actions:
         if a.severity is None:
@@ -816,7 +849,7 @@ def _finish(
             *actions,
             Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),
         ]
-    if not all(_finite_params(a) for a in actions):
+    if not _all_finite_params(actions):
         kept = []
         for a in actions:
             if _finite_params(a):
@@ -830,9 +863,10 @@ def _finish(
                     f"{'/'.join(REQUIRED_FIGURES[a.type])} is not a finite number",
                 ]
         actions = kept
-    violations = [
-        v if _finite(v.context) else replace(v, context=_clean(v.context)) for v in violations
-    ]
+    if not all(_finite(v.context) for v in violations):
+        violations = [
+            v if _finite(v.context) else replace(v, context=_clean(v.context)) for v in violations
+        ]
     actions = _with_severity(actions, violations, policy)
     actions = _merge_stops(actions, snapshot)
     would = outcome

@@ -79,7 +79,7 @@ def linear_surplus(
     tier's MMR, ``amt`` its maintenance amount when deducted (else 0).
     """
     mm = q * price * rate - amt
-    need = max(mm, 0.0) + fee * (q * price)
+    need = (0.0 if mm < 0.0 else mm) + fee * (q * price)  # max(mm, 0.0) without the call
     return wb - t1 + u1 + s * q * (price - ep) - need
 
 
@@ -203,7 +203,7 @@ class MarginModel:
             mm = pos.size * tier.maintenanceMarginRate / basis - amt
         else:
             mm = pos.size * basis * tier.maintenanceMarginRate - amt
-        return max(mm, 0.0), tier
+        return (0.0 if mm < 0.0 else mm), tier  # max(mm, 0.0) without the call
 
     @staticmethod
     def unrealized_pnl(pos: Position, mark: float) -> float:

@@ -204,20 +204,29 @@ def _lp_linear_mark(
     fee = model.closeFeeRate
     ep = p.entryPrice
     start = tier
-    seen: set[Any] = set()
-    for _ in range(len(tiers) + 1):
-        lp = linear_mark_root(
-            q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
-        )
-        if lp is None or lp <= 0:
-            break  # another tier may still have a positive root: the walk below tries them
+    lp = linear_mark_root(
+        q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
+    )
+    # another tier may still have a positive root when this one has none: the walk below
+    if lp is not None and lp > 0:
         nxt = _tier_at(tiers, q * lp)
         if nxt is tier:
-            return lp
-        if id(nxt) in seen:
-            break
-        seen.add(id(tier))
+            return lp  # the common case: the root lies in the mark's tier
+        seen = {id(tier)}
         tier = nxt
+        for _ in range(len(tiers)):
+            lp = linear_mark_root(
+                q, s, ep, tier.maintenanceMarginRate + fee, tier.maintenanceAmount, wb, t1, u1
+            )
+            if lp is None or lp <= 0:
+                break
+            nxt = _tier_at(tiers, q * lp)
+            if nxt is tier:
+                return lp
+            if id(nxt) in seen:
+                break
+            seen.add(id(tier))
+            tier = nxt
     # Inconsistent tiers or no positive root here: the model's walk (``_first_hit``), from
     # the mark's tier, with the same primitives — without redoing the iteration above.
     safe = (
@@ -290,12 +299,17 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
     solver = _fast_solver(model)
     start_tier: list[Any] = [None] * n
     all_tiers = snapshot.leverageTiers
+    tiers_of: list[tuple] = [()] * n
+    markets = snapshot.markets
     maintenance_margin = model.maintenance_margin
     for i, p in enumerate(positions):
-        mark = _mark(snapshot, p)
+        mark = p.markPrice
+        if mark is None:
+            m_ = markets.get(p.symbol)
+            mark = m_.markPrice if m_ is not None else None
         marks[i] = mark  # type: ignore[assignment]  # builder guarantees a mark
+        size = p.contracts * p.contractSize
         if fast:
-            size = p.contracts * p.contractSize
             sign = 1 if p.side == "long" else -1
             if p.inverse:
                 u = sign * size * (1.0 / p.entryPrice - 1.0 / mark)  # type: ignore[operator]
@@ -304,13 +318,13 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         else:
             u = model.unrealized_pnl(p, mark)  # type: ignore[arg-type]
         upnl[i] = u
-        tiers = all_tiers.get(p.symbol, ())
+        tiers = tiers_of[i] = all_tiers.get(p.symbol, ())
         if solver and tiers and not p.inverse:
-            size = p.contracts * p.contractSize
             tier: LeverageTier | None = _tier_at(tiers, size * mark)  # type: ignore[operator]
             start_tier[i] = tier
             m = size * mark * tier.maintenanceMarginRate - tier.maintenanceAmount  # type: ignore[operator,union-attr]
-            m = max(m, 0.0)
+            if m < 0.0:  # max(m, 0.0), without the call (NaN kept, as max keeps it)
+                m = 0.0
         else:
             m, tier = maintenance_margin(p, tiers, mark)  # type: ignore[arg-type]
         if tier is None:
@@ -327,7 +341,6 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
             if mm[i] is not None:
                 rate = models[i].closeFeeRate if models is not None else fee_rate
                 if rate:
-                    size = p.contracts * p.contractSize
                     fees[i] = rate * (size / mark if p.inverse else size * mark)  # type: ignore[operator]
                 cross_mm += m + fees[i]
 
@@ -361,7 +374,7 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
         pmodel = models[i] if models is not None else model
         lp_of = liquidation_price if pmodel is model else pmodel.liquidation_price
         if mmi is not None:
-            tiers = all_tiers.get(p.symbol, ())
+            tiers = tiers_of[i]
             st = start_tier[i]
             if st is not None:
                 if isolated:

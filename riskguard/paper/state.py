@@ -79,6 +79,11 @@ _new_position = _positional(
      "liquidationPrice", "extra"),
 )  # fmt: skip
 _new_market = _positional(Market, ("markPrice", "atrPct", "candles", "contractSize", "extra"))
+_new_snapshot = _positional(
+    Snapshot,
+    ("walletBalance", "positions", "exchange", "account", "settle", "timestamp", "openOrders",
+     "leverageTiers", "markets", "schemaVersion", "extra", "source", "positionMode", "balances"),
+)  # fmt: skip
 
 ATR_PERIOD = 14  # riskguard's enrichment defaults (riskguard/enrich.py)
 RV_WINDOW = 20
@@ -105,7 +110,13 @@ class MarketStats:
         self.close = close
         if prev is None:
             return
-        tr = max(high - low, abs(high - prev), abs(low - prev))
+        tr = high - low  # max(high − low, |high − prev|, |low − prev|), without the call
+        x = abs(high - prev)
+        if x > tr:
+            tr = x
+        x = abs(low - prev)
+        if x > tr:
+            tr = x
         if self.atr is None:
             self._trs.append(tr)
             if len(self._trs) == ATR_PERIOD:

@@ -30,6 +30,7 @@ from riskguard.paper.state import (
     _first_stop,
     _new_market,
     _new_position,
+    _new_snapshot,
     _raw_symbol,
     _stops,
     _with,
@@ -150,26 +151,30 @@ class Venue:
             self.now = int(timestamp)
         out: list[dict] = []
         markets = self.markets
+        own_marks = self.marks
+        history = self.candles
+        stats = self.stats
+        now = float(self.now)
         for sym, px in marks.items():
             px = float(px)
             if not px > 0 or px == math.inf:
                 raise ValueError(f"mark price of {sym} must be a positive finite number, got {px}")
             if sym not in markets:
                 self.add_market(sym)
-            self.marks[sym] = px
+            own_marks[sym] = px
             if record:
-                d = self.candles.get(sym)
+                d = history.get(sym)
                 if d is None:
-                    d = self.candles[sym] = deque(maxlen=self._candle_history)
-                    self.stats[sym] = MarketStats()
+                    d = history[sym] = deque(maxlen=self._candle_history)
+                    stats[sym] = MarketStats()
                 c = candles.get(sym) if candles is not None else None
-                row = (
-                    tuple(float(x) for x in c)
-                    if c is not None
-                    else (float(self.now), px, px, px, px, 0.0)
-                )
-                d.append(row)
-                self.stats[sym].add(row[2], row[3], row[4])
+                if c is not None:
+                    row = tuple(float(x) for x in c)
+                    d.append(row)
+                    stats[sym].add(row[2], row[3], row[4])
+                else:
+                    d.append((now, px, px, px, px, 0.0))
+                    stats[sym].add(px, px, px)
         funding = (
             self.funding_rate
             and timestamp is not None
@@ -699,19 +704,21 @@ class Venue:
         tiers = self._tier_views.get(wanted)
         if tiers is None:  # one dict per set of symbols, shared by every snapshot (read-only)
             tiers = self._tier_views[wanted] = {s: self.tiers[s] for s in wanted if s in self.tiers}
-        return Snapshot(
-            walletBalance=acct.wallet,
-            positions=tuple(positions),
-            exchange=self.model.name,
-            account=acct.name,
-            settle=acct.settle,
-            timestamp=self.now,
-            openOrders=orders,
-            leverageTiers=tiers,
-            markets=markets,
-            extra={"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
-            positionMode="hedge" if acct.hedge else "oneway",
-            balances=self.balances_now(acct),
+        return _new_snapshot(
+            acct.wallet,
+            tuple(positions),
+            self.model.name,
+            acct.name,
+            acct.settle,
+            self.now,
+            orders,
+            tiers,
+            markets,
+            1,
+            {"takerFeeRate": self.taker_fee} if self.model.takerFeeInTrigger else {},
+            None,
+            "hedge" if acct.hedge else "oneway",
+            self.balances_now(acct),
         )
 
     def equity(self, account: str | None = None) -> float:

@@ -173,6 +173,8 @@ class CrossStress(BaseRule):
         self._last: tuple[EvalContext, float] | None = None
 
     def _matched(self, ctx: EvalContext, snapshot: Snapshot) -> list[tuple[Any, ...]]:
+        if self.match.everything:
+            return _legs(snapshot, ctx.model)
         return [leg for leg in _legs(snapshot, ctx.model) if self.match.position(leg[0])]
 
     def _shocks(

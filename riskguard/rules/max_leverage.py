@@ -136,8 +136,9 @@ class MaxLeverage(BaseRule):
         order = ctx.order
         adds = order is not None and not order_reduces(ctx.before, order)
         trace = ctx.trace is not None
+        every = self.match.everything
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
-            if not self.match.position(pm):
+            if not every and not self.match.position(pm):
                 continue
             sym = pm.symbol
             is_order_sym = adds and order is not None and order.symbol == sym
@@ -297,7 +298,11 @@ class MaxLeverage(BaseRule):
             mb = ctx.margin_before  # equity and notionals: no tiers or liquidation prices
             if mb.equity <= 0:
                 return 0.0
-            n0 = sum(p.notional for p in mb.positions if self.match.position(p))
+            rows = getattr(mb, "_rows", None)
+            if rows is not None and self.match.everything:  # without building the records
+                n0 = sum(rows[3])
+            else:
+                n0 = sum(p.notional for p in mb.positions if self.match.position(p))
             e0 = mb.equity
             if start:
                 pm = mb.position(order.symbol, existing.side if existing else None)

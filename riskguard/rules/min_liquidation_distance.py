@@ -190,8 +190,9 @@ class MinLiquidationDistance(BaseRule):
         pool: list[
             tuple[float, float]
         ] = []  # the cross pool's sums, once for every position that needs them
+        every = self.match.everything
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
-            if not self.match.position(pm):
+            if not every and not self.match.position(pm):
                 continue
             sym = pm.symbol
             need = self.min_pct

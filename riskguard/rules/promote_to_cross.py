@@ -142,8 +142,9 @@ class PromoteToCross(BaseRule):
         now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
         trace = ctx.trace is not None
         pool: tuple[list[_Cross], float, float, set[str], dict] | None = None
+        every = self.match.everything
         for pos, pm in zip(snap.positions, metrics.positions, strict=True):
-            if pm.marginMode != "isolated" or not self.match.position(pm):
+            if pm.marginMode != "isolated" or (not every and not self.match.position(pm)):
                 continue
             mm = pm.maintenanceMargin
             if mm is None:

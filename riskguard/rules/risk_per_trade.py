@@ -132,8 +132,9 @@ class RiskPerTrade(BaseRule):
         order = ctx.order
         order_sym = order.symbol if order is not None else None
         trace = ctx.trace is not None
+        every = self.match.everything
         for pos, pm in zip(ctx.snapshot.positions, ctx.metrics.positions, strict=True):
-            if not self.match.position(pm):
+            if not every and not self.match.position(pm):
                 continue
             sym = pm.symbol
             risk, basis = self.risk(model, pos, pm.markPrice)
