@@ -482,6 +482,10 @@ def main() -> None:
     )
     ap.add_argument("--forms", default="stored,full", help="request forms (default stored,full)")
     args = ap.parse_args()
+    unknown = set(args.modes.split(",")) - {"guard", "stream", "serve"}
+    unknown |= set(args.forms.split(",")) - {"stored", "full"}
+    if unknown:
+        ap.error(f"unknown mode or form: {', '.join(sorted(unknown))}")
     if args.quick:
         args.seconds, args.clients, args.workers = 0.3, "1,8", "1"
     rows, env = run(args)
