@@ -101,10 +101,12 @@ def test_json_result_matches_its_schema_and_is_byte_identical_run_to_run(crash, 
     errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=str)
     assert not errors, errors[:3]
     assert (d / "out.json").read_text() == r.stdout
+    # the same runs on two processes: the same document, byte for byte
     again = run_cli(
         "simulate", "--account", ISO_NO_STOP, "-p", DEFAULT,
-        "--scenario", "covid-2020", "--scenario", "gap-down", "--json",
+        "--scenario", "covid-2020", "--scenario", "gap-down", "--json", "--workers", "2",
     )  # fmt: skip
+    assert again.returncode == r.returncode, again.stderr
     assert again.stdout == r.stdout
     assert all(isinstance(x["liquidations"], int) for x in doc["runs"])
     assert all(0.0 <= x["maxDrawdown"] <= 1.0 for x in doc["runs"])  # equity never below 0
@@ -292,3 +294,23 @@ def test_a_multi_collateral_account_is_simulated_with_its_coins():
     # the default policy's stop fills before that
     assert pol["liquidations"] == 0 and pol["actions"]["applied"].get("set_stop_loss", 0) >= 1
     assert pol["finalEquity"] > 0.0
+
+
+def test_workers_load_the_policys_plugins_and_agree_with_one_process(tmp_path):
+    """A plugin rule type in the policy: each worker process compiles the policy with the
+    same --plugin files (and checks the digest), and the document is the serial one."""
+    pol = tmp_path / "conc.yaml"
+    pol.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: concentration, version: '1'}\n"
+        "spec:\n  rules:\n    - id: concentration\n      type: max_concentration\n"
+        "      params: {maxShare: 0.3, minPositions: 1}\n",
+        encoding="utf-8",
+    )
+    plugin = str(ROOT / "plugins" / "example_rule.py")
+    common = ("-p", str(pol), "-p", DEFAULT, "--plugin", plugin, "--scenario", "gap-down", "--json")
+    one = simulate(*common)
+    two = simulate(*common, "--workers", "3")
+    assert two.stdout == one.stdout
+    doc = json.loads(one.stdout)
+    assert {r["policy"] for r in doc["runs"]} == {"no policy", "concentration", "default"}
+    assert "concentration" in runs_by(doc)[("gap-down", "concentration")]["timeInBreach"]

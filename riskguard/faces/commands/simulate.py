@@ -87,6 +87,11 @@ def add_parser(sub, name):
         help="check the account every N steps (default 1: every step; the exchange's fills "
         "and liquidations run on every step regardless)",
     )  # fmt: skip
+    p.add_argument(
+        "-w", "--workers", type=count(1), default=1, metavar="N",
+        help="play the runs (policy × path, the baseline included) on N processes (default 1; "
+        "each run stays on one process, and the result is the same byte for byte)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of generated paths (default 0)")
     p.add_argument(
         "--taker-fee", type=_rate, default=None, metavar="RATE",
@@ -239,7 +244,7 @@ def run(args) -> int:
     total = sum(len(p) for p in paths) * (len(policies) + 1)
     show = sys.stderr.isatty() and not args.no_progress
     with _progress(show, total) as tick:
-        result = simulate(snap, policies, paths, opts, tick)
+        result = simulate(snap, policies, paths, opts, tick, workers=args.workers, plugins=plugins)
     text = dumps(result)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

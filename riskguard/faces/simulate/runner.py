@@ -324,14 +324,91 @@ def run_one(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _RunTask:
+    """One (policy, path) run for a worker process. The policy travels as its compiled
+    document and digest (the audit workers' :class:`~riskguard.batch.run.AuditConfig`),
+    reloaded there with the same plugins and checked to compile to the same digest."""
+
+    account: Any
+    name: str
+    file: str | None
+    config: Any  # AuditConfig | None (the baseline)
+    path: PricePath
+    opts: SimOptions
+
+
+_LOADED: dict[tuple, Any] = {}  # per worker process: each policy compiled once
+
+
+def _run_task(t: _RunTask) -> dict:
+    policy = None
+    if t.config is not None:
+        key = (t.config.policy_digest, t.config.plugins)
+        policy = _LOADED.get(key)
+        if policy is None:
+            policy = _LOADED[key] = t.config.load()
+    return run_one(t.account, PolicyUnderTest(t.name, policy, t.file), t.path, t.opts)
+
+
+def _run_parallel(
+    account: Any,
+    tasks: list[tuple[PricePath, PolicyUnderTest]],
+    opts: SimOptions,
+    workers: int,
+    plugins: tuple[str, ...],
+    progress: Callable[[int], None] | None,
+) -> list[dict]:
+    """The runs on ``workers`` processes; results in ``tasks`` order (the document is the
+    one a single process makes, byte for byte), progress as each run finishes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from riskguard.batch.run import AuditConfig
+
+    configs: dict[int, Any] = {}
+    jobs = []
+    for path, put in tasks:
+        cfg = None
+        if put.policy is not None:
+            cfg = configs.get(id(put.policy))
+            if cfg is None:
+                cfg = configs[id(put.policy)] = AuditConfig.for_policy(put.policy, plugins=plugins)
+        jobs.append(_RunTask(account, put.name, put.file, cfg, path, opts))
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    results: list[dict | None] = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as ex:
+        futures = {ex.submit(_run_task, job): i for i, job in enumerate(jobs)}
+        try:
+            for f in as_completed(futures):
+                i = futures[f]
+                results[i] = f.result()
+                if progress is not None:
+                    progress(len(jobs[i].path))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    return results  # type: ignore[return-value]
+
+
 def simulate(
     account: Any,
     policies: list[PolicyUnderTest],
     paths: list[PricePath],
     opts: SimOptions = SimOptions(),
     progress: Callable[[int], None] | None = None,
+    *,
+    workers: int = 1,
+    plugins: tuple[str, ...] | list[str] = (),
 ) -> dict:
-    """Every policy (after the baseline) over every path; the whole result document."""
+    """Every policy (after the baseline) over every path; the whole result document.
+
+    ``workers`` > 1 plays the runs on that many processes (each run is one process's
+    work: a single run is never split); the document is the same byte for byte.
+    ``plugins`` are the plugin files the policies were compiled with, which the worker
+    processes load too."""
     from riskguard.faces.simulate.result import build_result
     from riskguard.model.snapshot import load_snapshot
 
@@ -350,14 +427,17 @@ def simulate(
             opts,
             taker_fee=float(stated) if isinstance(stated, (int, float)) else DEFAULT_TAKER_FEE,
         )
-    runs = []
     played = []
+    tasks: list[tuple[PricePath, PolicyUnderTest]] = []
     for path in paths:
         if opts.rebase and path.source == "file":
             path = rebased(path, marks)
         played.append(path)
-        for put in [BASELINE, *policies]:
-            r = run_one(snap, put, path, opts, progress)
-            r["scenario"] = path.name
-            runs.append(r)
+        tasks.extend((path, put) for put in [BASELINE, *policies])
+    if workers > 1 and len(tasks) > 1:
+        runs = _run_parallel(snap, tasks, opts, workers, tuple(plugins), progress)
+    else:
+        runs = [run_one(snap, put, path, opts, progress) for path, put in tasks]
+    for (path, _put), r in zip(tasks, runs, strict=True):
+        r["scenario"] = path.name
     return build_result(snap, policies, played, runs, opts)
