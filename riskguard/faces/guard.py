@@ -32,7 +32,8 @@ Why it is shaped this way:
   cannot kill a thread: the stuck worker is abandoned and replaced, and it lives on
   until its rule returns (at most ``max_stuck_workers`` are kept; past that every check
   is denied at once). Handing work to a thread costs tens of microseconds, which is why
-  the budget is off by default.
+  the budget is off by default; ``acheck(..., inline_builtin=True)`` (the HTTP service)
+  skips it when no plugin code would run, denying an inline evaluation that overran.
 - **Previews (on by default).** ``previews=False`` makes decisions without the advisory
   what-if figures some findings carry (``promote_to_cross``'s new liquidation price of
   every cross position: a margin solve per cross position per eligible winner). Every
