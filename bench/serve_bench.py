@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -104,9 +105,11 @@ def result(
     wall: float,
     errors: int,
     cpu: float | None = None,
+    client_cpu: float | None = None,
 ) -> dict:
     return {
         "cpu_us": None if cpu is None or not lat else cpu / len(lat) * 1e6,
+        "client_cpu_us": None if client_cpu is None or not lat else client_cpu / len(lat) * 1e6,
         "mode": mode,
         "form": form,
         "clients": clients,
@@ -221,11 +224,13 @@ async def _bench_stream(form: str, clients: int, seconds: float, want: str) -> d
 
         t0 = time.perf_counter()
         c0 = cpu_seconds(proc.pid)
+        k0 = time.process_time()
         await asyncio.gather(sender(), reader())
         wall = time.perf_counter() - t0
+        k1 = time.process_time()
         c1 = cpu_seconds(proc.pid)
         cpu = None if c0 is None or c1 is None else c1 - c0
-        return result("check --stream", form, clients, lat, wall, errors, cpu)
+        return result("check --stream", form, clients, lat, wall, errors, cpu, k1 - k0)
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
@@ -271,11 +276,14 @@ class ServeProcess:
             self.stop()
             raise SystemExit(f"serve did not start: {line}")
         self.host, self.port = m.group(1), int(m.group(2))
+        self._idle_sockets: dict[int, int] = {}
         threading.Thread(target=self._drain, daemon=True).start()
         while time.monotonic() < deadline:
             try:
                 status, _ = asyncio.run(self.request("GET", "/readyz"))
                 if status == 200:
+                    time.sleep(0.5)  # every worker up
+                    self._idle_sockets = self._sockets()
                     return
             except OSError:
                 pass
@@ -295,6 +303,27 @@ class ServeProcess:
             return await _response(r)
         finally:
             w.close()
+
+    def _sockets(self) -> dict[int, int]:
+        """Open sockets of each process of the service (Linux /proc; else empty)."""
+        out = {}
+        for pid in _tree(self.proc.pid):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            n = 0
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            out[pid] = n
+        return out
+
+    def connections_per_worker(self) -> str:
+        """Client connections each worker holds, most first ("5/3"); "?" if unknown."""
+        now = self._sockets()
+        held = sorted((n - self._idle_sockets.get(p, 0) for p, n in now.items()), reverse=True)
+        return "/".join(str(h) for h in held if h > 0) or "?"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -344,8 +373,7 @@ async def _bench_serve(
     errors = [0]
     stop_at = time.perf_counter() + seconds
 
-    async def one(out: list[float]) -> None:
-        r, w = await asyncio.open_connection(srv.host, srv.port)
+    async def one(out: list[float], r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             pc = time.perf_counter
             while True:
@@ -362,13 +390,25 @@ async def _bench_serve(
 
     for _ in range(clients):
         lats.append([])
+    conns = await asyncio.gather(
+        *(asyncio.open_connection(srv.host, srv.port) for _ in range(clients))
+    )
+    for r, w in conns:  # one request each: every connection is accepted by a worker
+        w.write(req)
+        await _response(r)
+    split = srv.connections_per_worker()
     t0 = time.perf_counter()
     c0 = cpu_seconds(srv.proc.pid)
-    await asyncio.gather(*(one(out) for out in lats))
+    k0 = time.process_time()
+    await asyncio.gather(*(one(out, r, w) for out, (r, w) in zip(lats, conns, strict=True)))
     wall = time.perf_counter() - t0
+    k1 = time.process_time()
     c1 = cpu_seconds(srv.proc.pid)
     cpu = None if c0 is None or c1 is None else c1 - c0
-    return result(label, form, clients, [x for xs in lats for x in xs], wall, errors[0], cpu)
+    lat = [x for xs in lats for x in xs]
+    row = result(label, form, clients, lat, wall, errors[0], cpu, k1 - k0)
+    row["split"] = split
+    return row
 
 
 # --------------------------------------------------------------------------- report
@@ -378,16 +418,18 @@ def run(args) -> tuple[list[dict], dict]:
     doc, order = account_doc(10)
     want = Guard.from_file(POLICY).check(doc, order).decision
     clients = [int(c) for c in args.clients.split(",")]
-    forms = ("stored", "full")
+    forms = tuple(args.forms.split(","))
+    modes = set(args.modes.split(","))
     rows: list[dict] = []
     env = {"load_before": os.getloadavg()}
-    for form in forms:
+    for form in forms if "guard" in modes else ():
         for c in clients:
             rows.append(bench_guard(form, c, args.seconds))
-    for form in forms:
+    for form in forms if "stream" in modes else ():
         for c in clients:
             rows.append(asyncio.run(_bench_stream(form, c, args.seconds, want)))
-    for workers in [int(w) for w in args.workers.split(",")]:
+    workers_list = [int(w) for w in args.workers.split(",")] if "serve" in modes else []
+    for workers in workers_list:
         srv = ServeProcess(workers)
         try:
             label = f"serve ({workers} worker{'s' if workers > 1 else ''})"
@@ -412,14 +454,17 @@ def report(rows: list[dict], env: dict) -> str:
         f"commit {commit or '?'} · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
         f"load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         "",
-        "| mode | request | clients | checks/s | p50 | p99 | CPU / check | n | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| mode | request | clients | checks/s | p50 | p99 | CPU / check | client CPU / check "
+        "| connections per worker | n | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         cpu = "n/a" if r["cpu_us"] is None else f"{r['cpu_us']:,.0f} µs"
+        ccpu = "—" if r["client_cpu_us"] is None else f"{r['client_cpu_us']:,.0f} µs"
         out.append(
             f"| {r['mode']} | {r['form']} | {r['clients']} | {r['rps']:,.0f} | "
-            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {r['n']:,} | {r['errors']} |"
+            f"{r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms | {cpu} | {ccpu} | "
+            f"{r.get('split', '')} | {r['n']:,} | {r['errors']} |"
         )
     return "\n".join(out)
 
@@ -430,7 +475,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
     ap.add_argument("--clients", default="1,8,64", help="concurrency levels (default 1,8,64)")
     ap.add_argument("--workers", default="1,2", help="serve worker counts (default 1,2)")
+    ap.add_argument(
+        "--modes",
+        default="guard,stream,serve",
+        help="which ways of asking to run (default guard,stream,serve)",
+    )
+    ap.add_argument("--forms", default="stored,full", help="request forms (default stored,full)")
     args = ap.parse_args()
+    unknown = set(args.modes.split(",")) - {"guard", "stream", "serve"}
+    unknown |= set(args.forms.split(",")) - {"stored", "full"}
+    if unknown:
+        ap.error(f"unknown mode or form: {', '.join(sorted(unknown))}")
     if args.quick:
         args.seconds, args.clients, args.workers = 0.3, "1,8", "1"
     rows, env = run(args)

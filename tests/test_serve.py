@@ -4,10 +4,13 @@ reload under load, several workers sharing one audit log, the kill switch and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import signal
+import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -572,6 +575,56 @@ def test_a_broken_policy_keeps_the_old_one_and_shows_in_readyz(tmp_path):
 
 
 # --------------------------------------------------------------------------- workers
+
+
+def _sockets_per_process(root: int) -> dict[int, int]:
+    out: dict[int, int] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        n = 0
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        out[pid] = n
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreading: Linux")
+def test_workers_each_accept_connections_from_a_socket_of_their_own():
+    """32 keep-alive clients connecting at once are spread over both workers (each listens
+    on its own SO_REUSEPORT socket), not left to whichever worker wakes first."""
+    with Server("-p", DEFAULT, "--no-watch", "--workers", "2") as s:
+        time.sleep(1.0)  # both workers listening
+        idle = _sockets_per_process(s.proc.pid)
+        host, port = s.url.removeprefix("http://").rsplit(":", 1)
+        conns = [socket.create_connection((host, int(port)), timeout=10) for _ in range(32)]
+        try:
+            for c in conns:
+                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            for c in conns:
+                assert c.recv(4096).startswith(b"HTTP/1.1 200")
+            now = _sockets_per_process(s.proc.pid)
+            held = sorted(n - idle.get(pid, 0) for pid, n in now.items())
+        finally:
+            for c in conns:
+                c.close()
+        held = [h for h in held if h > 0]
+        assert len(held) == 2 and sum(held) == 32, held
+        assert min(held) >= 6, held  # random spreading: below 6 of 32 has odds of ~1e-4
+        # a second service on the same port is refused, not let into the group
+        for workers in ("2", "1"):
+            r = run_cli("serve", "-p", DEFAULT, "--port", port, "--workers", workers)
+            assert r.returncode == 2, r.stderr
+            assert f"cannot bind {host}:{port}" in r.stderr
+        assert httpx.get(s.url + "/healthz").status_code == 200
 
 
 def test_workers_share_store_and_kill_switch_and_one_verifiable_audit_log(tmp_path, token_file):

@@ -32,7 +32,8 @@ Why it is shaped this way:
   cannot kill a thread: the stuck worker is abandoned and replaced, and it lives on
   until its rule returns (at most ``max_stuck_workers`` are kept; past that every check
   is denied at once). Handing work to a thread costs tens of microseconds, which is why
-  the budget is off by default.
+  the budget is off by default; ``acheck(..., inline_builtin=True)`` (the HTTP service)
+  skips it when no plugin code would run, denying an inline evaluation that overran.
 - **Previews (on by default).** ``previews=False`` makes decisions without the advisory
   what-if figures some findings carry (``promote_to_cross``'s new liquidation price of
   every cross position: a margin solve per cross position per eligible winner). Every
@@ -426,6 +427,8 @@ class Guard:
         self.time_budget_ms = time_budget_ms
         self._budget_s = None if time_budget_ms is None else time_budget_ms / 1000.0
         self._runner = _BudgetRunner(max_stuck_workers) if time_budget_ms is not None else None
+        # (policy, its plugin margin models' names, or None if it runs other plugin code)
+        self._plugin_exchanges: tuple[CompiledPolicy, frozenset[str] | None] | None = None
         if durability not in DURABILITY:
             raise ValueError(
                 f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}"
@@ -604,13 +607,20 @@ class Guard:
         order: dict | Order | None = None,
         *,
         ref: str | None = None,
+        inline_builtin: bool = False,
     ) -> Decision:
         """``check`` for asyncio: runs inline (microseconds). In ``async`` durability it
         never waits on the audit log; in a durable mode the wait for its record runs on a
         thread (``asyncio.to_thread``), so the event loop is never blocked on the disk.
 
         With a time budget the evaluation is awaited on its worker thread, so even a hung
-        plugin rule does not block the event loop.
+        plugin rule does not block the event loop. ``inline_builtin=True`` skips that
+        hand-off when the evaluation runs only riskguard's own code — every rule type, every
+        enrichment hook and the snapshot's margin model built in, none from a plugin — which
+        has no unbounded waits to guard against: it runs on the calling thread, and a
+        decision that took longer than the budget anyway is denied
+        (``ENGINE_TIME_BUDGET_EXCEEDED``) as on the thread. Plugin code, or an evaluation
+        lock held by another caller, still goes to the worker thread under the budget.
         """
         if self._budget_s is None:
             if not self._durable:
@@ -622,6 +632,20 @@ class Guard:
         t0 = time.perf_counter_ns()
         if self._writer is not None and self._writer.error is not None:
             return self._audit_down(policy, snap, o, now, t0, ref)
+        if (
+            inline_builtin
+            and self._builtin_only(policy, snap)
+            and self._eval_lock.acquire(blocking=False)  # never wait on the loop
+        ):
+            try:
+                decision = evaluate(
+                    policy, snap, o, now_ms=now, state=self.state, ref=ref, previews=self.previews
+                )
+            finally:
+                self._eval_lock.release()
+            if time.perf_counter_ns() - t0 > self._budget_s * 1e9:
+                decision = self._over_budget(policy, snap, o, now, t0, ref)
+            return await self._arecord(decision, snapshot)
         if self._runner.stuck() >= self._runner.max_stuck:  # type: ignore[union-attr]
             d = self._over_budget(policy, snap, o, now, t0, ref, saturated=True)
             return self._record(d, snapshot)
@@ -634,6 +658,20 @@ class Guard:
             self._runner.abandon(fut)  # type: ignore[union-attr]
             decision = self._over_budget(policy, snap, o, now, t0, ref)
         return await self._arecord(decision, snapshot)
+
+    def _builtin_only(self, policy: CompiledPolicy, snap: Snapshot) -> bool:
+        """Whether evaluating ``snap`` under ``policy`` runs riskguard's own code only."""
+        known = self._plugin_exchanges
+        if known is None or known[0] is not policy:
+            known = self._plugin_exchanges = (policy, _plugin_margin_models(policy))
+        plugin_models = known[1]
+        if plugin_models is None:
+            return False  # a plugin rule type or enrichment hook
+        if not plugin_models:
+            return True
+        return snap.exchange not in plugin_models and (
+            snap.exchange in policy.registry.margin_models or "generic" not in plugin_models
+        )
 
     def max_order_amount(self, snapshot: dict | Snapshot, order: dict | Order) -> float | None:
         """The largest amount of ``order`` every rule allows (None: no rule bounds it)."""
@@ -846,6 +884,22 @@ class _DecisionRecord:
             elif owner is not None:
                 _DecisionRecord._last = (owner, d.snapshot_digest)
         return d.to_dict(metrics=False)
+
+
+def _plugin_margin_models(policy: CompiledPolicy) -> frozenset[str] | None:
+    """The margin models (exchange names) a plugin registered, or None when the policy's
+    evaluation calls other plugin code: a rule type or an enrichment hook not built in."""
+    reg = policy.registry
+    builtin = {name for name, where in reg.plugins if where == "built-in"}
+    if any(reg.origins.get(("rule_types", s.type)) not in builtin for s in policy.specs):
+        return None
+    if any(plugin not in builtin for plugin, _fn in reg.enrichers):
+        return None
+    return frozenset(
+        name
+        for name in reg.margin_models
+        if reg.origins.get(("margin_models", name)) not in builtin
+    )
 
 
 def _inputs(snapshot: Any, order: Any) -> tuple[Snapshot, Order | None]:

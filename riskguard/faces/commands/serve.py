@@ -190,6 +190,14 @@ def run(args) -> int:
 
         AuditLog(args.audit_log).close()  # opens (creates) it, or says why it cannot
 
+    # With workers on one shared listening socket, whichever worker wakes first accepts every
+    # pending connection: eight clients connecting at once mostly land on one worker, and
+    # the other core idles. On Linux each worker listens on a socket of its own instead
+    # (SO_REUSEPORT, riskguard.faces.serve.app.take_own_listener) and the kernel spreads
+    # connections over them; this process only holds the port.
+    reuse_port = (
+        args.workers > 1 and sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    )
     own_state = args.state_dir is None
     state_dir = tempfile.mkdtemp(prefix="riskguard-serve-") if own_state else args.state_dir
     os.makedirs(state_dir, exist_ok=True)
@@ -207,6 +215,7 @@ def run(args) -> int:
         workers=args.workers,
         log_level=args.log_level,
         max_accounts=args.max_accounts,
+        reuse_port=reuse_port,
     )
     os.environ[ENV] = cfg.to_env()
     prom_dir = None
@@ -216,14 +225,31 @@ def run(args) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    port = args.port
+    if reuse_port:
+        # SO_REUSEPORT would let this service join another one already on the port (a
+        # second `riskguard serve --workers N` of the same user): bind once without it
+        # first, so a port in use is refused as it is with one worker.
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, port))
+            port = probe.getsockname()[1]
+        except OSError as exc:
+            raise _usage(f"cannot bind {args.host}:{args.port}: {exc.strerror}") from None
+        finally:
+            probe.close()
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((args.host, args.port))
+        sock.bind((args.host, port))
     except OSError as exc:
         sock.close()
         raise _usage(f"cannot bind {args.host}:{args.port}: {exc.strerror}") from None
-    sock.listen(2048)
+    if not reuse_port:
+        sock.listen(2048)
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
 

@@ -8,8 +8,10 @@ readiness, Prometheus metrics, an OpenAPI document and hot policy reload.
 
 Modules: ``config`` (the settings every worker shares), ``auth`` (hashed bearer tokens),
 ``store`` (account snapshots and the kill switch, shared by workers through a directory),
-``openapi`` (the document, built from the JSON Schemas), ``app`` (the routes).
-Starlette, uvicorn, watchfiles and prometheus-client are the ``[serve]`` extra; nothing
+``openapi`` (the document, built from the JSON Schemas), ``encode`` (response bodies:
+the standard library's bytes, by orjson where identical), ``app`` (the routes; ``POST
+/v1/check`` bypasses Starlette's router).
+Starlette, uvicorn, watchfiles, prometheus-client and orjson are the ``[serve]`` extra; nothing
 here is imported by ``import riskguard``.
 
 May import: every package above the faces, ``faces.guard`` and ``faces.stream`` (the Guard

@@ -32,6 +32,8 @@ class ServeConfig:
     workers: int = 1
     max_accounts: int = 10_000
     log_level: str = "info"
+    # each worker listens on a socket of its own (SO_REUSEPORT) instead of sharing one
+    reuse_port: bool = False
     extra: dict = field(default_factory=dict)
 
     def to_env(self) -> str:

@@ -1,0 +1,122 @@
+"""The service's JSON encoder writes exactly the standard library's bytes (orjson only where
+they are the same): property-tested on decision-like documents, and on real decisions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from riskguard import Guard
+from riskguard.faces.serve.encode import dumps, fast_dumps, std_dumps
+
+from .conftest import POLICIES, snapshot_doc
+
+pytest.importorskip("orjson")
+
+
+def outcome(fn, obj):
+    try:
+        return ("ok", fn(obj))
+    except (TypeError, ValueError, RecursionError) as exc:
+        return ("error", type(exc))
+
+
+# Floats at every magnitude (the ones below 1e-4 are where orjson's text differs), NaN and
+# the infinities (json refuses them), integers past 64 bits, text with any code point
+# (lone surrogates included), keys that are not strings, tuples.
+numbers = st.one_of(
+    st.floats(),
+    st.floats(min_value=1e-12, max_value=1e-3),
+    st.floats(min_value=-1e-3, max_value=-1e-12),
+    st.floats(min_value=1e14, max_value=1e18),
+    st.integers(),
+    st.integers(min_value=2**62, max_value=2**70),
+    st.integers(min_value=-(2**70), max_value=-(2**62)),
+)
+texts = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=6),
+    st.sampled_from(["BTC/USDT:USDT", "e-5", "0.00001", "1e-07", "ü€😀", '"\\\n\t\x00\x1f\x7f']),
+)
+scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
+keys = st.one_of(
+    texts, st.integers(min_value=-3, max_value=3), st.floats(), st.booleans(), st.none()
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.tuples(inner, inner),
+        st.dictionaries(texts, inner, max_size=6),
+        st.dictionaries(keys, inner, max_size=3),
+    ),
+    max_leaves=40,
+)
+
+
+@given(documents)
+@example(1e-05)
+@example(-2.969114578159886e-07)
+@example(3.6331846240704507e-09)
+@example(1e16)
+@example(0.0001)
+@example(-0.0)
+@example(5e-324)
+@example({"a": math.nan})
+@example([math.inf])
+@example(2**64)
+@example(-(2**63) - 1)
+@example({1: 2, None: 3, 1.5: 4, False: 5})
+@example(("a", 1))
+@example("\ud800")
+@example({"s": "\x1f\u2028\x7f"})
+def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
+    assert outcome(dumps, doc) == outcome(std_dumps, doc)
+    fast = fast_dumps(doc)
+    if fast is not None:  # whenever orjson's bytes are used, they are json's
+        assert fast == std_dumps(doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        1e-05,
+        {"price": 3.5e-06},
+        [1e-07],
+        {"x": math.nan},
+        {"x": -math.inf},
+        2**64,
+        {1: "a"},
+        ("a", 1),
+        "\udc80",
+        {"nested": [[[[]]]] * 2, "deep": [[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]},
+    ],
+)
+def test_the_fast_path_refuses_what_it_would_write_differently(doc):
+    nested_only = isinstance(doc, dict) and "nested" in doc
+    if nested_only:
+        assert fast_dumps(doc) == std_dumps(doc)  # plain nesting is fine
+        return
+    assert fast_dumps(doc) is None
+    assert outcome(dumps, doc) == outcome(std_dumps, doc)
+
+
+ORDERS = [
+    {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 10, "leverage": 5},
+    {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 5000, "leverage": 20, "note": "é€😀"},
+    {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": 0.001, "reduceOnly": True},
+    None,
+]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_real_decisions_take_the_fast_path_with_the_same_bytes(order):
+    guard = Guard.from_file(POLICIES / "default.yaml")
+    d = guard.check(snapshot_doc(), order)
+    for doc in (d.to_dict(metrics=False), d.to_dict()):
+        fast = fast_dumps(doc)
+        assert fast is not None
+        assert fast == std_dumps(doc)

@@ -1,0 +1,164 @@
+"""``POST /v1/check`` skips Starlette's dispatch (``ServiceApp``): the same requests —
+good, unauthorized, forbidden, malformed, oversized, cut off — get the same status, headers
+and body as through Starlette's router, and every other route still goes through it.
+
+(The real-uvicorn tests in test_serve.py drive the same route end to end.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+pytest.importorskip("starlette")
+
+from riskguard.faces.serve.app import ServiceApp, create_app
+from riskguard.faces.serve.auth import hash_token
+from riskguard.faces.serve.config import ServeConfig
+
+from .conftest import POLICIES, snapshot_doc
+
+BOT = "b" * 40
+ADMIN = "a" * 40
+SOL = {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 10, "leverage": 5}
+VOLATILE = ("decisionId", "timestamp", "durationUs")
+
+
+@pytest.fixture
+def app(tmp_path):
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"{hash_token(ADMIN)} admin admin\n{hash_token(BOT)} bot accounts=main\n")
+    cfg = ServeConfig(
+        policy=str(POLICIES / "default.yaml"),
+        state_dir=str(tmp_path / "state"),
+        token_file=str(tokens),
+        watch=False,
+        max_body=4096,
+        body_timeout_s=0.2,
+    )
+    (tmp_path / "state").mkdir()
+    return create_app(cfg)
+
+
+def _scope(method, path, headers, query=b""):
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8181),
+    }
+
+
+async def _call(asgi, scope, chunks, *, hang=False):
+    """Drive one request; ``chunks`` arrive as body messages (then a hang, or the end)."""
+    queue = list(chunks)
+
+    async def receive():
+        if queue:
+            body = queue.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(queue) or hang}
+        await asyncio.sleep(3600)  # a client that stopped sending
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await asgi(scope, receive, send)
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], sorted(start["headers"]), body
+
+
+def _comparable(status, headers, body):
+    doc = json.loads(body) if body else None
+    if isinstance(doc, dict) and "decision" in doc:
+        for k in VOLATILE:
+            doc.pop(k)
+        headers = [h for h in headers if h[0] != b"content-length"]
+    return status, headers, doc
+
+
+def _auth(token):
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+SNAP = json.dumps(snapshot_doc(account="main")).encode()
+CASES = [
+    # (token, headers, body chunks, query, hang)
+    (BOT, [("content-type", "application/json")], [json.dumps({"account": "main", "order": SOL}).encode()], b"", False),
+    (BOT, [], [b'{"account": "main",', b' "order": ' + json.dumps(SOL).encode() + b"}"], b"metrics=1", False),
+    (BOT, [], [json.dumps({"snapshot": snapshot_doc(account="main"), "order": SOL}).encode()], b"", False),
+    (None, [], [json.dumps({"account": "main", "order": SOL}).encode()], b"", False),
+    ("wrong" * 8, [], [json.dumps({"account": "main", "order": SOL}).encode()], b"", False),
+    (BOT, [], [json.dumps({"account": "other", "order": SOL}).encode()], b"", False),
+    (ADMIN, [], [json.dumps({"account": "ghost", "order": SOL}).encode()], b"", False),
+    (BOT, [], [b'{"account": NaN}'], b"", False),
+    (BOT, [], [b""], b"", False),
+    (BOT, [], [b"\xff\xfe"], b"", False),
+    (BOT, [], [b"[1, 2]"], b"", False),
+    (BOT, [], [b'{"account": "main", "bogus": 1}'], b"", False),
+    (BOT, [], [json.dumps({"account": "main", "order": {**SOL, "side": "up"}}).encode()], b"", False),
+    (BOT, [], [json.dumps({"account": "main", "order": SOL, "ref": 7}).encode()], b"", False),
+    (BOT, [("content-length", "99999")], [b"{}"], b"", False),
+    (BOT, [], [b" " * 3000, b" " * 3000], b"", False),
+    (BOT, [("content-type", "multipart/form-data; boundary=x")], [b"--x--"], b"", False),
+    (BOT, [], [b'{"account": "main"'], b"", True),  # the rest never comes: 408
+]  # fmt: skip
+
+
+def test_the_check_fast_path_answers_exactly_as_starlettes_router(app):
+    assert isinstance(app, ServiceApp)
+
+    async def main():
+        # the account must exist for the stored-snapshot cases
+        store = _scope("POST", "/v1/snapshots/main", [*_auth(ADMIN)])
+        status, _, _ = await _call(app, store, [SNAP])
+        assert status == 200
+        for token, headers, chunks, query, hang in CASES:
+            hs = [*_auth(token), *headers]
+            fast_scope = _scope("POST", "/v1/check", hs, query)
+            fast = await _call(app, fast_scope, chunks, hang=hang)
+            assert "router" not in fast_scope  # answered without Starlette's router
+            slow_scope = _scope("POST", "/v1/check", hs, query)
+            slow = await _call(app.app, slow_scope, chunks, hang=hang)
+            assert "router" in slow_scope
+            assert _comparable(*fast) == _comparable(*slow), (token, headers, chunks)
+            yield fast[0]
+
+    async def collect():
+        return [s async for s in main()]
+
+    statuses = asyncio.run(collect())
+    assert statuses == [200, 200, 200, 401, 401, 403, 404, 400, 400, 400, 422, 422, 422, 422,
+                        413, 413, 415, 408]  # fmt: skip
+
+
+def test_every_other_request_goes_through_starlette(app):
+    async def main():
+        out = {}
+        for method, path in (
+            ("GET", "/v1/check"),
+            ("POST", "/v1/check/"),
+            ("GET", "/healthz"),
+            ("GET", "/nowhere"),
+        ):
+            scope = _scope(method, path, _auth(BOT))
+            status, _, _ = await _call(app, scope, [b""])
+            out[(method, path)] = (status, "router" in scope)
+        return out
+
+    got = asyncio.run(main())
+    assert got[("GET", "/v1/check")] == (405, True)
+    assert got[("GET", "/healthz")] == (200, True)
+    assert got[("GET", "/nowhere")] == (404, True)
+    assert got[("POST", "/v1/check/")][1] is True
