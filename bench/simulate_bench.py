@@ -3,6 +3,7 @@
     python bench/simulate_bench.py            # the README table (a few minutes)
     python bench/simulate_bench.py --quick    # small runs, for a smoke test
     python bench/simulate_bench.py --year     # also one full year of 1-minute steps (525,600)
+    python bench/simulate_bench.py --year-only   # only that year
 
 Every cell is the best of ``--repeat`` runs (default 3): the machine's other jobs only
 ever add time. The account is a Binance one-way book of N linear positions (half cross, half isolated,
@@ -83,6 +84,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small runs (a smoke test)")
     ap.add_argument("--year", action="store_true", help="also time a full year of 1-minute steps")
+    ap.add_argument(
+        "--year-only", action="store_true", help="only the full year (every step, every 5)"
+    )
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default 10,000)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per cell, best kept (default 3)")
     args = ap.parse_args()
@@ -94,11 +98,15 @@ def main() -> int:
         f"python {platform.python_version()} on {platform.machine()}, {steps:,} steps per run, "
         f"best of {repeat}, load average {os.getloadavg()[0]:.1f} at the start\n"
     )
+    if args.year_only:
+        sizes: tuple[int, ...] = ()
+        args.year = True
+    else:
+        sizes = (1, 10) if args.quick else (1, 5, 10, 20)
     print(
         "| positions | no policy | default, every step | default, every 5 steps | year (525,600 steps) every step | year every 5 |"
     )
     print("|---:|---:|---:|---:|---:|---:|")
-    sizes = (1, 10) if args.quick else (1, 5, 10, 20)
     # warm-up: imports, the plugin registry, the policy's first evaluation
     snap = build_snapshot(account(2))
     warm = gbm({p.symbol: p.markPrice for p in snap.positions}, steps=200, seed=2, t0=TS_MS)

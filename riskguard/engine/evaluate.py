@@ -622,11 +622,13 @@ def _finite(x: Any) -> bool:
     if t is float:
         return bool(x - x == 0)
     if t is dict:
-        items = x.values()
-    elif t is list or t is tuple:
-        items = x
-    else:
-        return True
+        return _finite_items(x.values())
+    if t is list or t is tuple:
+        return _finite_items(x)
+    return True
+
+
+def _finite_items(items: Any) -> bool:
     # the hot path (every action's params, every finding's context): leaves inline,
     # recursion only into containers
     for v in items:
@@ -657,20 +659,6 @@ def _is_finite_number(x: Any) -> bool:
 
 def _finite_params(a: Action) -> bool:
     return _finite(a.params)
-
-
-def _all_finite_params(actions: list[Action]) -> bool:
-    """``all(_finite_params(a) for a in actions)`` in one pass (the hot path: every
-    decision's actions; flat params of floats and text are the common case)."""
-    for a in actions:
-        for v in a.params.values():
-            tv = type(v)
-            if tv is float:
-                if v - v != 0:
-                    return False
-            elif (tv is dict or tv is list or tv is tuple) and not _finite(v):
-                return False
-    return True
 
 
 def _drop_non_finite(a: Action) -> Action:
@@ -849,7 +837,7 @@ def _finish(
             *actions,
             Action("block_order", ENGINE, order.symbol, {"reasons": [v.reason()]}),
         ]
-    if not _all_finite_params(actions):
+    if not all(_finite_items(a.params.values()) for a in actions):
         kept = []
         for a in actions:
             if _finite_params(a):
