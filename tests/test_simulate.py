@@ -314,3 +314,63 @@ def test_workers_load_the_policys_plugins_and_agree_with_one_process(tmp_path):
     doc = json.loads(one.stdout)
     assert {r["policy"] for r in doc["runs"]} == {"no policy", "concentration", "default"}
     assert "concentration" in runs_by(doc)[("gap-down", "concentration")]["timeInBreach"]
+
+
+def test_realized_volatility_is_kept_only_when_a_rule_can_read_it(tmp_path, monkeypatch):
+    """The simulator's paper exchange skips realized volatility when no rule of the policy
+    reads it (ATR% is kept); a rule with realizedVolPctAbove, or any plugin rule type,
+    gets it — and a run's result does not depend on the figure it never reads."""
+    from riskguard.engine.policy import load_policy
+    from riskguard.faces.simulate import BASELINE, PolicyUnderTest, SimOptions, run_one
+    from riskguard.faces.simulate.runner import reads_realized_vol
+    from riskguard.model.snapshot import load_snapshot
+    from riskguard.paper import PaperExchange
+    from riskguard.paper.prices import named
+
+    default = load_policy(DEFAULT)
+    assert not reads_realized_vol(default) and not reads_realized_vol(None)
+    rv_pol = tmp_path / "rv.yaml"
+    rv_pol.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: rv, version: '1'}\n"
+        "spec:\n  rules:\n    - id: iso\n      type: isolate_on_volatility\n"
+        "      params: {atrPctAbove: 50, realizedVolPctAbove: 0.5}\n",
+        encoding="utf-8",
+    )
+    assert reads_realized_vol(load_policy(rv_pol))
+    plugin = load_policy(
+        _concentration_policy(tmp_path), plugins=[str(ROOT / "plugins" / "example_rule.py")]
+    )
+    assert reads_realized_vol(plugin)  # plugin code may read any market figure
+
+    snap = load_snapshot(ISO_NO_STOP)
+    marks = {p.symbol: snap.mark_price(p) for p in snap.positions}
+    path = named("gbm", marks, seed=3, t0=snap.timestamp or 0)
+    kept, lean = (
+        PaperExchange(snap, market_stats=True, snapshot_candles=0, realized_vol=rv)
+        for rv in (True, False)
+    )
+    for ts, row in list(path.steps())[:40]:
+        for ex in (kept, lean):
+            ex.step({s: c[3] for s, c in row.items()}, ts)
+    a, b = kept.snapshot().markets[SOL], lean.snapshot().markets[SOL]
+    assert a.atrPct == b.atrPct is not None
+    assert a.extra["realizedVolPct"] > 0 and "realizedVolPct" not in b.extra
+    put = PolicyUnderTest("default", default, DEFAULT)
+    skipped = run_one(snap, put, path, SimOptions())
+    import riskguard.faces.simulate.runner as runner
+
+    monkeypatch.setattr(runner, "reads_realized_vol", lambda policy: True)
+    assert run_one(snap, put, path, SimOptions()) == skipped  # kept: the same run
+    assert skipped["evaluations"] == len(path)
+    assert run_one(snap, BASELINE, path, SimOptions())["evaluations"] == 0
+
+
+def _concentration_policy(tmp_path):
+    pol = tmp_path / "conc2.yaml"
+    pol.write_text(
+        "apiVersion: riskguard/v1\nkind: Policy\nmetadata: {name: concentration, version: '1'}\n"
+        "spec:\n  rules:\n    - id: concentration\n      type: max_concentration\n"
+        "      params: {maxShare: 0.3, minPositions: 1}\n",
+        encoding="utf-8",
+    )
+    return pol

@@ -130,6 +130,7 @@ class PaperExchange(Venue):
         candle_history: int = 1000,
         snapshot_candles: int = 50,
         market_stats: bool = False,
+        realized_vol: bool = True,
         timestamp: int | None = None,
     ) -> None:
         ccxt_module()  # refusals are ccxt exceptions: fail at construction, not mid-run
@@ -152,6 +153,9 @@ class PaperExchange(Venue):
         self.default_leverage = float(default_leverage)
         self.snapshot_candles = int(snapshot_candles)
         self.market_stats = bool(market_stats)
+        # False: market_stats keep ATR% only, for a caller whose rules never read realized
+        # volatility (the simulator asks the policy); snapshots then carry no realizedVolPct
+        self.realized_vol = bool(realized_vol)
         m = self.model
         self._fast = (
             m.mmBasis == "mark"
@@ -230,7 +234,7 @@ class PaperExchange(Venue):
                 self.marks.setdefault(sym, m.markPrice)
             if m.candles and sym not in self.candles:
                 d = self.candles[sym] = deque(maxlen=self._candle_history)
-                st = self.stats[sym] = MarketStats()
+                st = self.stats[sym] = MarketStats(self.realized_vol)
                 for c in m.candles:
                     row = tuple(float(x) for x in c)
                     d.append(row)

@@ -94,9 +94,10 @@ class MarketStats:
     symbol's recorded candles, kept incrementally — the definitions of
     ``riskguard.model.volatility``, over the whole recorded history instead of a window."""
 
-    __slots__ = ("_n", "_rets", "_s", "_ss", "_trs", "atr", "close")
+    __slots__ = ("_n", "_rets", "_rv", "_s", "_ss", "_trs", "atr", "close")
 
-    def __init__(self) -> None:
+    def __init__(self, realized_vol: bool = True) -> None:
+        self._rv = realized_vol  # False: only ATR% is kept (no rule reads realized volatility)
         self.close: float | None = None
         self.atr: float | None = None
         self._trs: list[float] = []
@@ -124,7 +125,7 @@ class MarketStats:
                 self._trs = []
         else:
             self.atr = (self.atr * (ATR_PERIOD - 1) + tr) / ATR_PERIOD
-        if prev > 0 and close > 0:
+        if self._rv and prev > 0 and close > 0:
             r = math.log(close / prev)
             self._rets.append(r)
             self._s += r

@@ -50,6 +50,7 @@ class Venue:
     default_leverage: float
     snapshot_candles: int
     market_stats: bool
+    realized_vol: bool
     stats: dict[str, MarketStats]
     markets: dict[str, dict[str, Any]]
     marks: dict[str, float]
@@ -166,7 +167,7 @@ class Venue:
                 d = history.get(sym)
                 if d is None:
                     d = history[sym] = deque(maxlen=self._candle_history)
-                    stats[sym] = MarketStats()
+                    stats[sym] = MarketStats(self.realized_vol)
                 c = candles.get(sym) if candles is not None else None
                 if c is not None:
                     row = tuple(float(x) for x in c)
@@ -691,7 +692,8 @@ class Venue:
                 st = self.stats.get(sym)
                 atr = rv = None
                 if st is not None:
-                    atr, rv = st.atr_pct, st.realized_vol_pct
+                    atr = st.atr_pct
+                    rv = st.realized_vol_pct if self.realized_vol else None
                 markets[sym] = _new_market(
                     marks.get(sym), atr, (), cs, {} if rv is None else {"realizedVolPct": rv}
                 )

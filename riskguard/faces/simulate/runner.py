@@ -123,6 +123,22 @@ def candles_needed(policy: Any) -> int:
     return max(need, 50) if need else 0
 
 
+def reads_realized_vol(policy: Any) -> bool:
+    """Whether a rule of ``policy`` may read a market's realized volatility: a built-in rule
+    with ``realizedVolPctAbove`` set, or any plugin code (which may read any figure). When
+    none does, the paper exchange keeps ATR% only — the decisions are the same."""
+    if policy is None:
+        return False
+    from riskguard.faces.guard import _plugin_margin_models
+
+    if _plugin_margin_models(policy) is None:  # a plugin rule type or enrichment hook
+        return True
+    return any(
+        (getattr(spec, "params", None) or {}).get("realizedVolPctAbove") is not None
+        for spec in getattr(policy, "specs", ())
+    )
+
+
 def _key(a: Any) -> tuple:
     """What makes two refused requests the same request (amounts and prices drift with
     the mark every step; the exchange's answer to "switch BTC to isolated" does not)."""
@@ -150,6 +166,7 @@ def run_one(
         funding_rate=opts.funding_rate,
         snapshot_candles=candles,
         market_stats=candles == 0,
+        realized_vol=reads_realized_vol(put.policy),
     )
     acct = ex.account
     name = acct.name
