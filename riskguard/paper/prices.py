@@ -69,6 +69,18 @@ class PricePath:
                     row[sym] = c
             yield ts, row
 
+    def closes(self) -> Iterator[tuple[int, dict]]:
+        """``(timestamp, {symbol: close})`` per step: :meth:`steps` for a path whose
+        candles are flat (generated: o = h = l = c), without building each row twice."""
+        cols = list(self.candles.items())
+        for i, ts in enumerate(self.timestamps):
+            row = {}
+            for sym, col in cols:
+                c = col[i]
+                if c is not None:
+                    row[sym] = c[3]
+            yield ts, row
+
     @staticmethod
     def marks(candle: tuple) -> tuple[float, ...]:
         """The marks one candle passes through (see the module docstring)."""

@@ -156,6 +156,7 @@ class Venue:
         history = self.candles
         stats = self.stats
         now = float(self.now)
+        keep = self._candle_history > 0  # 0: statistics only (the simulator), no history
         for sym, px in marks.items():
             px = float(px)
             if not px > 0 or px == math.inf:
@@ -174,7 +175,8 @@ class Venue:
                     d.append(row)
                     stats[sym].add(row[2], row[3], row[4])
                 else:
-                    d.append((now, px, px, px, px, 0.0))
+                    if keep:
+                        d.append((now, px, px, px, px, 0.0))
                     stats[sym].add(px, px, px)
         funding = (
             self.funding_rate

@@ -166,6 +166,8 @@ def run_one(
         funding_rate=opts.funding_rate,
         snapshot_candles=candles,
         market_stats=candles == 0,
+        # no candle history when the checks read ATR% and volatility from the stats
+        candle_history=1000 if candles else 0,
         realized_vol=reads_realized_vol(put.policy),
     )
     acct = ex.account
@@ -222,10 +224,10 @@ def run_one(
             series_dist.append(None)
 
     sample_point(ex.now)
-    for i, (ts, row) in enumerate(path.steps()):
+    for i, (ts, row) in enumerate(path.closes() if flat else path.steps()):
         # the candle's marks in order; the last sub-step records the candle
-        if flat:  # generated paths: one mark per candle
-            step({s: c[3] for s, c in row.items()}, ts)
+        if flat:  # generated paths: one mark per candle, the close
+            step(row, ts)
         else:
             subs = [(s, marks_of(c)) for s, c in row.items()]
             depth = max((len(m) for _s, m in subs), default=1)
