@@ -53,6 +53,19 @@ class RiskguardError(Exception):
         self.problems: list[Problem] = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Through a process pool (audit and simulate workers) an error keeps its problems
+        # and attributes as they were: rebuilding it from its text would locate it again
+        # ("<input>: <input>: …") and a subclass with other arguments could not be rebuilt.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+def _restore(cls: type[RiskguardError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class SnapshotError(RiskguardError):
     """A snapshot or order does not match `schemas/snapshot.schema.json` / `order.schema.json`."""

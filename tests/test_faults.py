@@ -717,3 +717,21 @@ def test_check_audit_log_records_a_fault_for_a_record_it_cannot_render(tmp_path,
     recs = _records(log)
     assert [x["event"] for x in recs] == ["record_fault"] and recs[0]["decisionId"]
     assert verify_log(log).ok
+
+
+def test_an_error_crosses_a_process_pool_unchanged():
+    """Audit and simulate workers hand errors back pickled: the problems (file, line,
+    path) and a subclass's own attributes survive, and the text is not located twice."""
+    import pickle
+
+    from riskguard.batch.parallel import WorkerFailure
+    from riskguard.errors import Problem, RiskguardError, SnapshotError
+
+    e = SnapshotError([Problem("expected a number", file="s.json", line=3, column=7, path="$.x")])
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is SnapshotError and back.problems == e.problems and str(back) == str(e)
+    plain = pickle.loads(pickle.dumps(RiskguardError("the policy compiled to another digest")))
+    assert str(plain).count("<input>") <= 1
+    failure = WorkerFailure("a worker died", "died")
+    w = pickle.loads(pickle.dumps(failure))
+    assert (w.kind, str(w)) == ("died", str(failure))

@@ -23,8 +23,10 @@ Decision semantics:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import weakref
 from dataclasses import fields as _dc_fields
 from dataclasses import replace
 from typing import Any
@@ -685,14 +687,16 @@ _CONFIGURED: dict[int, tuple[Any, dict[str, str]]] = {}
 
 
 def _configured_severity(policy: Any) -> dict[str, str]:
-    """Each rule's configured severity, by rule id (once per compiled policy)."""
+    """Each rule's configured severity, by rule id (once per compiled policy; the table
+    holds policies weakly, so a reloaded one is freed as before)."""
     hit = _CONFIGURED.get(id(policy))
-    if hit is not None and hit[0] is policy:
+    if hit is not None and hit[0]() is policy:
         return hit[1]
     if len(_CONFIGURED) > 64:  # policies reloaded many times: keep the table small
         _CONFIGURED.clear()
     sev = {r.id: r.severity for r in policy.rules}
-    _CONFIGURED[id(policy)] = (policy, sev)
+    with contextlib.suppress(TypeError):  # not weakly referenceable: not cached
+        _CONFIGURED[id(policy)] = (weakref.ref(policy), sev)
     return sev
 
 

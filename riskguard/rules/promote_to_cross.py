@@ -180,7 +180,6 @@ class PromoteToCross(BaseRule):
         model = ctx.model
         fast = _fast_solver(model)
         cross: list[_Cross] = []
-        cross_mm = cross_u = 0.0
         for p, m in zip(snap.positions, ctx.metrics.positions, strict=True):
             if p.marginMode != "cross" or m.maintenanceMargin is None:
                 continue
@@ -190,8 +189,9 @@ class PromoteToCross(BaseRule):
                 start = tier_at(tiers, p.contracts * p.contractSize * m.markPrice)
             q = p.contracts * p.contractSize
             cross.append((p, m, tiers, start, q, 1 if p.side == "long" else -1))
-            cross_mm += m.maintenanceMargin or 0.0
-            cross_u += m.unrealizedPnl
+        # sum(), not a running +=: Python 3.12+ sums floats with compensation
+        cross_mm = sum(c[1].maintenanceMargin or 0.0 for c in cross)
+        cross_u = sum(c[1].unrealizedPnl for c in cross)
         ordered = {o.symbol for o in ctx.before.openOrders}
         return cross, cross_mm, cross_u, ordered, {}
 
@@ -218,7 +218,11 @@ class PromoteToCross(BaseRule):
         pool_u = cross_u + profit
         fee = model.closeFeeRate
         effect = []
-        for p, m, tiers, start, q, s in cross if ctx.previews else ():
+        # Without previews the figures are not reported — but a model other than the shared
+        # linear solver (a plugin's) still computes them, so a model that raises here fails
+        # the decision closed exactly as with previews.
+        solve = ctx.previews or not fast
+        for p, m, tiers, start, q, s in cross if solve else ():
             t1 = pool_mm - (m.maintenanceMargin or 0.0)
             u1 = pool_u - m.unrealizedPnl
             if start is not None:
@@ -243,7 +247,7 @@ class PromoteToCross(BaseRule):
             )
         promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
         lp_after = None
-        if ctx.previews:
+        if solve:
             lp_after = _liquidation_price(
                 model,
                 fast,

@@ -29,6 +29,7 @@ byte-identical for the same inputs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -397,18 +398,26 @@ def _run_parallel(
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     results: list[dict | None] = [None] * len(jobs)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as ex:
+    ex = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
+    done = False
+    try:
         futures = {ex.submit(_run_task, job): i for i, job in enumerate(jobs)}
-        try:
-            for f in as_completed(futures):
-                i = futures[f]
-                results[i] = f.result()
-                if progress is not None:
-                    progress(len(jobs[i].path))
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+        for f in as_completed(futures):
+            i = futures[f]
+            results[i] = f.result()
+            if progress is not None:
+                progress(len(jobs[i].path))
+        done = True
+    finally:
+        if not done:
+            # Ctrl-C or a failed run: the runs still playing are of no use; end them now
+            # rather than wait for each to finish its path (as the audit's pool does)
+            for proc in list((getattr(ex, "_processes", None) or {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            ex.shutdown(wait=False, cancel_futures=True)
+        else:
+            ex.shutdown(wait=True)
     return results  # type: ignore[return-value]
 
 
