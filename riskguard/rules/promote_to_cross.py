@@ -29,7 +29,7 @@ from typing import Any
 
 from riskguard.engine.context import EvalContext
 from riskguard.hookspecs import hookimpl
-from riskguard.margin.base import MarginModel, linear_mark_root, tier_at
+from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver, _lp_linear_mark
 from riskguard.model.snapshot import Position
 from riskguard.rules.base import BaseRule, RuleSpec, RuleType
@@ -78,9 +78,9 @@ CODES = {
 }
 
 
-#: a cross position and what every winner's solve shares: tiers, the mark's tier (None:
-#: the model's own solver), Q and the side's sign
-_Cross = tuple[Position, PositionMetrics, tuple[Any, ...], Any, float, int]
+#: a cross position and what every winner's solve shares: tiers and the mark's tier
+#: (None: the model's own solver)
+_Cross = tuple[Position, PositionMetrics, tuple[Any, ...], Any]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -173,9 +173,9 @@ class PromoteToCross(BaseRule):
     def _pool(
         self, ctx: EvalContext
     ) -> tuple[list[_Cross], float, float, set[str], dict[bool, Any]]:
-        """The cross positions with what every eligible winner's solve shares (their tiers,
-        the mark's tier, the linear solver's constants), their summed maintenance margin
-        and uPnL, the symbols with open orders, and a cache of the switch's feasibility."""
+        """The cross positions with what every eligible winner's solve shares (their tiers
+        and the mark's tier), their summed maintenance margin and uPnL, the symbols with
+        open orders, and a cache of the switch's feasibility."""
         snap = ctx.snapshot
         model = ctx.model
         fast = _fast_solver(model)
@@ -187,8 +187,7 @@ class PromoteToCross(BaseRule):
             start = None
             if fast and tiers and not p.inverse:
                 start = tier_at(tiers, p.contracts * p.contractSize * m.markPrice)
-            q = p.contracts * p.contractSize
-            cross.append((p, m, tiers, start, q, 1 if p.side == "long" else -1))
+            cross.append((p, m, tiers, start))
         # sum(), not a running +=: Python 3.12+ sums floats with compensation
         cross_mm = sum(c[1].maintenanceMargin or 0.0 for c in cross)
         cross_u = sum(c[1].unrealizedPnl for c in cross)
@@ -216,26 +215,16 @@ class PromoteToCross(BaseRule):
         wallet_after = metrics.crossWalletBalance + iso
         pool_mm = cross_mm + mm
         pool_u = cross_u + profit
-        fee = model.closeFeeRate
         effect = []
         # Without previews the figures are not reported — but a model other than the shared
         # linear solver (a plugin's) still computes them, so a model that raises here fails
         # the decision closed exactly as with previews.
         solve = ctx.previews or not fast
-        for p, m, tiers, start, q, s in cross if solve else ():
+        for p, m, tiers, start in cross if solve else ():
             t1 = pool_mm - (m.maintenanceMargin or 0.0)
             u1 = pool_u - m.unrealizedPnl
-            if start is not None:
-                # the solver's first step from the mark's tier (``_lp_linear_mark``); only
-                # when the root leaves that tier does the full iteration run
-                after = linear_mark_root(
-                    q, s, p.entryPrice, start.maintenanceMarginRate + fee,
-                    start.maintenanceAmount, wallet_after, t1, u1,
-                )  # fmt: skip
-                if after is None or after <= 0 or tier_at(tiers, q * after) is not start:
-                    after = _lp_linear_mark(
-                        model, p, tiers, start, m.markPrice, wallet_after, t1, u1
-                    )
+            if start is not None:  # the metrics' solver, from the mark's tier found once
+                after = _lp_linear_mark(model, p, tiers, start, m.markPrice, wallet_after, t1, u1)
             else:
                 after = model.liquidation_price(p, tiers, m.markPrice, wallet_after, t1, u1)
             effect.append(

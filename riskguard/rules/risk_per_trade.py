@@ -32,6 +32,7 @@ from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel
 from riskguard.margin.metrics import (
     PositionMetrics,
+    _fast_pnl,
     apply_order,
     contract_size_for,
     order_position,
@@ -116,7 +117,7 @@ class RiskPerTrade(BaseRule):
             if iso:
                 return (pos.isolatedMargin or 0.0), "isolatedMargin"
             return None, "none"
-        if not pos.inverse and type(model).unrealized_pnl is MarginModel.unrealized_pnl:
+        if not pos.inverse and _fast_pnl(model):
             # the base model's linear uPnL, inline (the same arithmetic)
             k = (1 if pos.side == "long" else -1) * (pos.contracts * pos.contractSize)
             ref = k * (mark - pos.entryPrice) if self.from_mark else 0.0
