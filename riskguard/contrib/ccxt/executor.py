@@ -152,6 +152,15 @@ class CcxtExecutor:
         self.attempt_infeasible = attempt_infeasible
         self.dry_run = dry_run
 
+    def accepts(self, action: Any) -> bool:
+        """Whether ``action`` passes the executor's own filters — its type is in ``apply``
+        and it was proposed at ``min_severity`` or above — before any exchange check."""
+        return action.type in self.apply and self._severe_enough(action)
+
+    def _severe_enough(self, action: Any) -> bool:
+        sev = getattr(action, "severity", None)
+        return self._rank.get(str(sev), -1) >= self._rank[self.min_severity]
+
     def execute(self, decision: Any) -> Execution:
         results = []
         switched: set[tuple[Any, Any]] = set()
@@ -201,8 +210,8 @@ class CcxtExecutor:
     def _one(self, decision: Any, a: Any) -> ExecutionResult:
         if a.type not in self.apply:
             return ExecutionResult(a, "skipped", "not in the executor's apply list")
-        sev = getattr(a, "severity", None)
-        if self._rank.get(str(sev), -1) < self._rank[self.min_severity]:
+        if not self._severe_enough(a):
+            sev = getattr(a, "severity", None)
             return ExecutionResult(
                 a,
                 "skipped",

@@ -180,13 +180,9 @@ def run_one(
         executor = CcxtExecutor(
             ex, apply=opts.execute, attempt_infeasible=True, min_severity=opts.min_severity
         )
-    apply = frozenset(opts.execute)
-    # the executor's own filter, applied before handing it a decision (most steps' actions
+    # the executor's own filter, asked before handing it a decision (most steps' actions
     # are advice below it: no decision copy, no executor call for them)
-    from riskguard.engine.decision import SEVERITY_RANK
-
-    floor = SEVERITY_RANK[opts.min_severity]
-    rank = SEVERITY_RANK.get
+    accepts = executor.accepts if executor is not None else None
     start_equity = ex.equity()
     peak = start_equity
     mdd = mdd_amount = 0.0
@@ -255,11 +251,7 @@ def run_one(
             todo = []
             for a in d.actions:
                 proposed[a.type] = proposed.get(a.type, 0) + 1
-                if (
-                    a.type in apply
-                    and rank(a.severity, -1) >= floor  # type: ignore[arg-type]
-                    and _key(a) not in refused_keys
-                ):
+                if accepts(a) and _key(a) not in refused_keys:  # type: ignore[misc]
                     todo.append(a)
             if todo:
                 run = executor.execute(replace(d, actions=tuple(todo)))  # type: ignore[union-attr]
