@@ -189,6 +189,19 @@ def _mp_context(task: ChunkTask) -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def close_pool(ex: ProcessPoolExecutor, failed: bool) -> None:
+    """Shut a pool down: after a failure or an interrupt, end its workers at once (a
+    stopped or dying worker would make ``shutdown`` wait forever, and the work still
+    running is of no use); else wait for them."""
+    if failed:
+        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.kill()
+        ex.shutdown(wait=False, cancel_futures=True)
+    else:
+        ex.shutdown(wait=True)
+
+
 @contextlib.contextmanager
 def _sigint_ignored():
     try:
@@ -252,14 +265,7 @@ def pool_map(
         failed = True
         raise
     finally:
-        if failed:
-            # A stopped or dying worker would make shutdown wait forever: end them.
-            for proc in list((getattr(ex, "_processes", None) or {}).values()):
-                with contextlib.suppress(Exception):
-                    proc.kill()
-            ex.shutdown(wait=False, cancel_futures=True)
-        else:
-            ex.shutdown(wait=True)
+        close_pool(ex, failed)
 
 
 #: How long to try a ``--scheduler`` address before calling it a usage error (distributed's

@@ -29,7 +29,6 @@ byte-identical for the same inputs.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -376,6 +375,7 @@ def _run_parallel(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from riskguard.batch.parallel import close_pool
     from riskguard.batch.run import AuditConfig
 
     configs: dict[int, Any] = {}
@@ -401,15 +401,8 @@ def _run_parallel(
                 progress(len(jobs[i].path))
         done = True
     finally:
-        if not done:
-            # Ctrl-C or a failed run: the runs still playing are of no use; end them now
-            # rather than wait for each to finish its path (as the audit's pool does)
-            for proc in list((getattr(ex, "_processes", None) or {}).values()):
-                with contextlib.suppress(Exception):
-                    proc.kill()
-            ex.shutdown(wait=False, cancel_futures=True)
-        else:
-            ex.shutdown(wait=True)
+        # Ctrl-C or a failed run: the runs still playing are ended, not waited for
+        close_pool(ex, failed=not done)
     return results  # type: ignore[return-value]
 
 
