@@ -60,25 +60,22 @@ class PricePath:
 
     def steps(self) -> Iterator[tuple[int, dict]]:
         """``(timestamp, {symbol: (o, h, l, c, v)})`` per step (symbols without a row omitted)."""
-        cols = list(self.candles.items())
-        for i, ts in enumerate(self.timestamps):
-            row = {}
-            for sym, col in cols:
-                c = col[i]
-                if c is not None:
-                    row[sym] = c
-            yield ts, row
+        return self._rows(None)
 
     def closes(self) -> Iterator[tuple[int, dict]]:
         """``(timestamp, {symbol: close})`` per step: :meth:`steps` for a path whose
         candles are flat (generated: o = h = l = c), without building each row twice."""
+        return self._rows(3)
+
+    def _rows(self, field: int | None) -> Iterator[tuple[int, dict]]:
+        """Each step's candles (``field`` None) or one field of each, by symbol."""
         cols = list(self.candles.items())
         for i, ts in enumerate(self.timestamps):
             row = {}
             for sym, col in cols:
                 c = col[i]
                 if c is not None:
-                    row[sym] = c[3]
+                    row[sym] = c if field is None else c[field]
             yield ts, row
 
     @staticmethod
