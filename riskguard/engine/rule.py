@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskguard.engine.actions import Action
+from riskguard.engine.actions import Action, new_action
 from riskguard.engine.context import EvalContext
-from riskguard.engine.decision import Violation
+from riskguard.engine.decision import Violation, new_violation
 from riskguard.margin.metrics import PositionMetrics
 
 
@@ -137,7 +137,7 @@ class BaseRule:
     ) -> Violation:
         if scope is None:
             scope = "position" if symbol is not None else "account"
-        v = Violation(
+        v = new_violation(
             self.id,
             self.type,
             code,
@@ -152,12 +152,13 @@ class BaseRule:
         ctx.violations.append(v)
         if "alert" in self.actions:
             ctx.actions.append(
-                Action(
+                new_action(
                     "alert",
                     self.id,
                     symbol,
                     {"code": code, "severity": v.severity, "message": message},
                     v.severity,
+                    None,
                 )
             )
         if "halt_trading" in self.actions and v.blocking:
@@ -188,8 +189,10 @@ class BaseRule:
         and not the symbol's other one; in one-way mode it is dropped.
         """
         if type_ in self.actions:
-            side = leg if leg is not None and ctx.snapshot.positionMode == "hedge" else None
-            ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=side))
+            if leg is not None and ctx.snapshot.positionMode == "hedge":
+                ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=leg))
+            else:
+                ctx.actions.append(new_action(type_, self.id, symbol, params, None, None))
 
     def note(
         self,
