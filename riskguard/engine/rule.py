@@ -12,8 +12,9 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from riskguard._compiled import mypyc_attr
 from riskguard.engine.actions import Action, new_action
 from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import Violation, new_violation
@@ -97,6 +98,8 @@ class RuleType:
     marginModes: tuple[str, ...] | None = None
 
 
+# compiled by mypyc where it can be: plugins' rules subclass it in plain Python
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BaseRule:
     """Helpers shared by rules: emit violations/actions, trace for ``explain``.
 
@@ -106,7 +109,7 @@ class BaseRule:
 
     __slots__ = ("actions", "id", "match", "params", "severity", "spec", "type")
 
-    default_actions: tuple[str, ...] = ("alert",)
+    default_actions: ClassVar[tuple[str, ...]] = ("alert",)
 
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec

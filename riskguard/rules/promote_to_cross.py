@@ -28,11 +28,10 @@ from dataclasses import replace
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver, _lp_linear_mark
 from riskguard.model.snapshot import Position
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 from riskguard.rules.isolate_on_volatility import EVENT, _window
 from riskguard.rules.isolate_on_volatility import check as _events_check
 
@@ -312,6 +311,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)
