@@ -3,7 +3,13 @@ they are the same): property-tested on decision-like documents, and on real deci
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
 import math
+import uuid
 
 import pytest
 from hypothesis import example, given
@@ -14,7 +20,61 @@ from riskguard.faces.serve.encode import dumps, fast_dumps, std_dumps
 
 from .conftest import POLICIES, snapshot_doc
 
-pytest.importorskip("orjson")
+orjson = pytest.importorskip("orjson")
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+
+
+class Lots(enum.IntEnum):
+    ONE = 1
+
+
+class Text(str):
+    pass
+
+
+class Whole(int):
+    pass
+
+
+class Real(float):
+    pass
+
+
+class Items(list):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: float = 1.0
+
+
+# Objects orjson writes (or refuses) by rules of its own and json refuses (or writes by its
+# own): none of them may reach orjson's bytes unless they are json's.
+exotics = st.sampled_from(
+    [
+        Side.BUY,
+        Lots.ONE,
+        uuid.UUID(int=7),
+        datetime.datetime(2026, 1, 2, 3, 4, 5),
+        datetime.date(2026, 1, 2),
+        datetime.time(3, 4),
+        Point(),
+        orjson.Fragment(b"1"),
+        Text("buy"),
+        Whole(5),
+        Real(0.5),
+        Items([1, 2]),
+        collections.OrderedDict(a=1),
+        b"bytes",
+        {1, 2},
+        1j,
+        decimal.Decimal("1.5"),
+    ]
+)
 
 
 def outcome(fn, obj):
@@ -41,9 +101,14 @@ texts = st.one_of(
     st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=6),
     st.sampled_from(["BTC/USDT:USDT", "e-5", "0.00001", "1e-07", "ü€😀", '"\\\n\t\x00\x1f\x7f']),
 )
-scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
+scalars = st.one_of(st.none(), st.booleans(), numbers, texts, exotics)
 keys = st.one_of(
-    texts, st.integers(min_value=-3, max_value=3), st.floats(), st.booleans(), st.none()
+    texts,
+    st.integers(min_value=-3, max_value=3),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.sampled_from([Text("k"), Side.BUY, Lots.ONE]),
 )
 documents = st.recursive(
     scalars,
@@ -73,6 +138,12 @@ documents = st.recursive(
 @example(("a", 1))
 @example("\ud800")
 @example({"s": "\x1f\u2028\x7f"})
+@example({"a": None, "b": math.nan})
+@example([None, math.inf, "null"])
+@example({"side": Side.BUY})
+@example([Text("a"), Whole(1), Real(1.5)])
+@example({"at": datetime.datetime(2026, 1, 2)})
+@example({Text("k"): 1})
 def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
     assert outcome(dumps, doc) == outcome(std_dumps, doc)
     fast = fast_dumps(doc)
@@ -90,8 +161,19 @@ def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
         {"x": -math.inf},
         2**64,
         {1: "a"},
-        ("a", 1),
         "\udc80",
+        {"x": None, "y": math.nan},
+        Side.BUY,
+        {"n": Lots.ONE},
+        uuid.UUID(int=1),
+        [datetime.date(2026, 1, 2)],
+        {"p": Point()},
+        orjson.Fragment(b"{}"),
+        [Text("a")],
+        {Text("k"): 1},
+        {"n": Whole(2)},
+        Items(),
+        collections.OrderedDict(a=1),
         {"nested": [[[[]]]] * 2, "deep": [[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]},
     ],
 )
@@ -102,6 +184,25 @@ def test_the_fast_path_refuses_what_it_would_write_differently(doc):
         return
     assert fast_dumps(doc) is None
     assert outcome(dumps, doc) == outcome(std_dumps, doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        ("a", 1),  # an array in both
+        {"a": None, "b": [None, "null"], "c": 0.0001, "d": 1e-10, "e": 1e16, "n": 100.00001},
+    ],
+)
+def test_the_fast_path_takes_what_it_writes_the_same(doc):
+    fast = fast_dumps(doc)
+    assert fast is not None
+    assert fast == std_dumps(doc)
+
+
+@pytest.mark.parametrize("doc", [{"id": "0.00001"}, ["1e-7"], {"e+5": 1}])
+def test_float_text_inside_a_string_is_a_false_alarm_answered_by_json(doc):
+    assert fast_dumps(doc) is None
+    assert dumps(doc) == std_dumps(doc)
 
 
 ORDERS = [
