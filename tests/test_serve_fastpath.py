@@ -212,3 +212,29 @@ def test_a_body_already_there_is_taken_without_the_body_loop():
         assert await read(parts) == b"{}"
 
     asyncio.run(main())
+
+
+def test_reason_metrics_count_every_violation(app):
+    """``riskguard_decision_reasons_total`` grows by each decision's violations per code,
+    a code that occurs twice in one decision counted twice."""
+    from collections import Counter
+
+    wide = snapshot_doc(account="main")
+    for p in wide["positions"]:  # stops far away: risk per trade above the limit, twice
+        p["stopLossPrice"] = p["entryPrice"] * (0.8 if p["side"] == "long" else 1.2)
+
+    async def main():
+        seen: Counter = Counter()
+        for doc in (wide, snapshot_doc(account="main"), wide):
+            body = json.dumps({"snapshot": doc, "order": SOL}).encode()
+            _, _, out = await _call(app, _scope("POST", "/v1/check", _auth(BOT)), [body])
+            d = json.loads(out)
+            seen.update((d["decision"], v["code"]) for v in d["violations"])
+        _, _, text = await _call(app, _scope("GET", "/metrics", _auth(BOT)), [b""])
+        return seen, text.decode()
+
+    seen, text = asyncio.run(main())
+    assert max(seen.values()) >= 4  # a code repeated within decisions and across them
+    for (outcome, code), n in seen.items():
+        line = f'riskguard_decision_reasons_total{{code="{code}",outcome="{outcome}"}} {float(n)}'
+        assert line in text.splitlines(), line

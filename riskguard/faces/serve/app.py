@@ -207,8 +207,14 @@ class Metrics:
     def decision(self, d: Any) -> None:
         outcome = d.decision
         self._child(self.decisions, (outcome,)).inc()
+        if not d.violations:
+            return
+        # one increment per reason code, by its count (the same totals as one per violation)
+        counts: dict[str, int] = {}
         for v in d.violations:
-            self._child(self.reasons, (outcome, v.code)).inc()
+            counts[v.code] = counts.get(v.code, 0) + 1
+        for code, n in counts.items():
+            self._child(self.reasons, (outcome, code)).inc(n)
 
     def request(self, route: str, method: str, status: int) -> None:
         self._child(self.requests, (route, method, str(status))).inc()
