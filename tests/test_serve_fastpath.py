@@ -238,3 +238,35 @@ def test_reason_metrics_count_every_violation(app):
     for (outcome, code), n in seen.items():
         line = f'riskguard_decision_reasons_total{{code="{code}",outcome="{outcome}"}} {float(n)}'
         assert line in text.splitlines(), line
+
+
+@pytest.mark.parametrize("status", [200, 201, 503])
+@pytest.mark.parametrize("body", [b"", b'{"decision":"allow"}', '{"note":"é€😀"}'.encode()])
+def test_json_answers_carry_starlettes_own_headers(status, body):
+    """The answers' response class writes its headers directly: the same ones, in the
+    same order, as Starlette's ``Response(body, status, media_type="application/json")``."""
+    from starlette.responses import Response
+
+    from riskguard.faces.serve.app import _JSONResponse
+
+    ours, theirs = (
+        _JSONResponse(body, status),
+        Response(body, status, media_type="application/json"),
+    )
+    assert ours.raw_headers == theirs.raw_headers
+    assert (ours.status_code, ours.body, ours.background) == (
+        theirs.status_code,
+        theirs.body,
+        theirs.background,
+    )
+
+    async def sent(response):
+        out = []
+
+        async def send(message):
+            out.append(message)
+
+        await response(_scope("POST", "/v1/check", []), None, send)
+        return out
+
+    assert asyncio.run(sent(ours)) == asyncio.run(sent(theirs))

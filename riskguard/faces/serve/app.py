@@ -107,8 +107,27 @@ def problem_response(p: ProblemError, instance: str) -> Response:
     return Response(_dumps(doc), p.status, headers=p.headers, media_type=PROBLEM)
 
 
+class _JSONResponse(Response):
+    """Starlette's ``Response(body, status, media_type=JSON)``, its two headers written
+    directly: ``content-length`` and ``content-type``, in Starlette's order and spelling
+    (for a status that has a body: 200 and up, not 204 or 304)."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(_dumps(obj), status, media_type=JSON)
+    if status < 200 or status in (204, 304):  # pragma: no cover - no such answer yet
+        return Response(_dumps(obj), status, media_type=JSON)
+    return _JSONResponse(_dumps(obj), status)
 
 
 def _refuse_unknown(body: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
