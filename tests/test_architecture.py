@@ -27,6 +27,9 @@ LAYERS: list[tuple[str, int]] = [
     ("riskguard.errors", 0),
     ("riskguard.hookspecs", 0),
     ("riskguard._moved", 0),
+    # the build's two helpers: mypyc's class attributes and the RISKGUARD_PURE switch
+    ("riskguard._compiled", 0),
+    ("riskguard._pure", 0),
     ("riskguard.model", 1),
     ("riskguard.margin", 2),
     ("riskguard.engine", 3),

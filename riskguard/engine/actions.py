@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskguard.model.slots import positional_constructor
+
 ACTION_TYPES: dict[str, str] = {
     "block_order": "do not send the order",
     "resize_order": "send the order with `amount` instead (the largest amount every rule allows)",
@@ -91,3 +93,10 @@ class Action:
             d["severity"] = self.severity
         d.update(self.params)
         return d
+
+
+#: ``Action(type, rule, symbol, params, severity, positionSide)`` with every field given,
+#: the slots filled directly: the hot paths' constructor (a frozen dataclass's __init__
+#: sets each field through ``object.__setattr__``). It skips ``__post_init__``: give it
+#: ``positionSide=None`` or a leg already checked.
+new_action = positional_constructor(Action)

@@ -31,7 +31,7 @@ from dataclasses import fields as _dc_fields
 from dataclasses import replace
 from typing import Any
 
-from riskguard.engine.actions import REQUIRED_FIGURES, Action
+from riskguard.engine.actions import REQUIRED_FIGURES, Action, new_action
 from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
 from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
@@ -726,7 +726,7 @@ def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> li
                 or ("critical" if a.rule == ENGINE else None)
             )
             if type(a) is Action and _ACTION_FIELDS:  # replace() without its field walk
-                a = Action(a.type, a.rule, a.symbol, a.params, sev, a.positionSide)
+                a = new_action(a.type, a.rule, a.symbol, a.params, sev, a.positionSide)
             else:
                 a = replace(a, severity=sev)
         out.append(a)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from riskguard.engine.actions import Action
+from riskguard._compiled import mypyc_attr
+from riskguard.engine.actions import Action, new_action
 from riskguard.engine.context import EvalContext
-from riskguard.engine.decision import Violation
+from riskguard.engine.decision import Violation, new_violation
 from riskguard.margin.metrics import PositionMetrics
 
 
@@ -97,6 +98,8 @@ class RuleType:
     marginModes: tuple[str, ...] | None = None
 
 
+# compiled by mypyc where it can be: plugins' rules subclass it in plain Python
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BaseRule:
     """Helpers shared by rules: emit violations/actions, trace for ``explain``.
 
@@ -106,7 +109,7 @@ class BaseRule:
 
     __slots__ = ("actions", "id", "match", "params", "severity", "spec", "type")
 
-    default_actions: tuple[str, ...] = ("alert",)
+    default_actions: ClassVar[tuple[str, ...]] = ("alert",)
 
     def __init__(self, spec: RuleSpec) -> None:
         self.spec = spec
@@ -137,7 +140,7 @@ class BaseRule:
     ) -> Violation:
         if scope is None:
             scope = "position" if symbol is not None else "account"
-        v = Violation(
+        v = new_violation(
             self.id,
             self.type,
             code,
@@ -152,12 +155,13 @@ class BaseRule:
         ctx.violations.append(v)
         if "alert" in self.actions:
             ctx.actions.append(
-                Action(
+                new_action(
                     "alert",
                     self.id,
                     symbol,
                     {"code": code, "severity": v.severity, "message": message},
                     v.severity,
+                    None,
                 )
             )
         if "halt_trading" in self.actions and v.blocking:
@@ -188,8 +192,10 @@ class BaseRule:
         and not the symbol's other one; in one-way mode it is dropped.
         """
         if type_ in self.actions:
-            side = leg if leg is not None and ctx.snapshot.positionMode == "hedge" else None
-            ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=side))
+            if leg is not None and ctx.snapshot.positionMode == "hedge":
+                ctx.actions.append(Action(type_, self.id, symbol, params, positionSide=leg))
+            else:
+                ctx.actions.append(new_action(type_, self.id, symbol, params, None, None))
 
     def note(
         self,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from riskguard._compiled import mypyc_attr
 from riskguard.model.snapshot import LeverageTier, Position
 
 # ----------------------------------------------------------------- shared primitives
@@ -137,6 +138,8 @@ class Feasibility:
     code: str | None = None
 
 
+# compiled by mypyc where it can be: plugins' margin models subclass it in plain Python
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
 class MarginModel:
     """An exchange's margin rules as data plus the shared solver.

@@ -346,7 +346,7 @@ def compute_metrics(snapshot: Snapshot, model: MarginModel) -> AccountMetrics:
 
     wallet = snapshot.walletBalance
     cross_wallet = wallet - iso_total
-    total_upnl = sum(upnl)
+    total_upnl = sum(upnl, 0.0)  # a float with no position too (not the int 0)
     equity = wallet + total_upnl
     out: list[PositionMetrics] = []
     total_im = total_mm = total_notional = 0.0

@@ -5,6 +5,9 @@ contract); this module is their stable public name, used by the built-in rules a
 third-party plugins alike (see ``plugins/example_rule.py``).
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from riskguard.engine.rule import (
     BaseRule,
     Match,
@@ -14,6 +17,26 @@ from riskguard.engine.rule import (
     judged_liquidation_price,
 )
 
+
+def rule_types_hook(*types: RuleType) -> Callable[[Any], None]:
+    """A module's ``riskguard_rule_types`` hook that registers ``types``.
+
+    ``riskguard_rule_types = rule_types_hook(RULE_TYPE)`` does what the hand-written
+    ``@hookimpl def riskguard_rule_types(register): register(RULE_TYPE)`` does. The
+    built-in rules on the hot path use it because their modules may be compiled with
+    mypyc, and a compiled function cannot carry pluggy's ``hookimpl`` marker; this one is
+    a plain Python function, defined here.
+    """
+    from riskguard.hookspecs import hookimpl
+
+    @hookimpl
+    def riskguard_rule_types(register: Any) -> None:
+        for t in types:
+            register(t)
+
+    return riskguard_rule_types
+
+
 __all__ = [
     "BaseRule",
     "Match",
@@ -21,4 +44,5 @@ __all__ = [
     "RuleType",
     "hedge_minor_leg",
     "judged_liquidation_price",
+    "rule_types_hook",
 ]

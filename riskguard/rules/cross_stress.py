@@ -30,12 +30,11 @@ from dataclasses import replace
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import _fast_pnl, _fast_solver, apply_order, order_reduces
 from riskguard.model.snapshot import Snapshot
 from riskguard.rules._search import boundary
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 PARAMS = {
     "type": "object",
@@ -179,7 +178,7 @@ class CrossStress(BaseRule):
 
     def __init__(self, spec: RuleSpec) -> None:
         super().__init__(spec)
-        self.shock = spec.params["shockPct"]
+        self.shock = float(spec.params["shockPct"])  # a float however the YAML wrote it
         self.atr_mult = spec.params.get("atrMultiple")
         # (ctx, surplus of ctx.snapshot) from the last evaluate: max_amount of the same
         # check reuses it (one tuple, replaced whole: safe when checks run concurrently)
@@ -345,6 +344,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

@@ -19,10 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.model.snapshot import parse_timestamp
 from riskguard.model.volatility import atr_pct, realized_vol_pct
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 EVENT = {
     "type": "object",
@@ -164,7 +163,7 @@ class IsolateOnVolatility(BaseRule):
                 continue
             sym = pm.symbol
             triggers: list[tuple[str, str, float | None, float | None, dict[Any, Any]]] = []
-            atr = self._atr(ctx, sym)
+            atr: float | None = self._atr(ctx, sym)
             if atr is not None and atr > self.atr_above:
                 triggers.append(
                     (
@@ -270,6 +269,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

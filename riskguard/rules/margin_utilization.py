@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import (
     AccountMetrics,
     MarginFigures,
@@ -22,7 +21,7 @@ from riskguard.margin.metrics import (
     order_position,
     position_of,
 )
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 PARAMS = {
     "type": "object",
@@ -238,6 +237,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

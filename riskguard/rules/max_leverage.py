@@ -25,7 +25,6 @@ import math
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import (
     AccountMetrics,
@@ -36,7 +35,7 @@ from riskguard.margin.metrics import (
     position_of,
 )
 from riskguard.model.snapshot import Position
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 PARAMS = {
     "type": "object",
@@ -371,6 +370,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

@@ -28,7 +28,6 @@ from dataclasses import replace
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver
 from riskguard.model.snapshot import LeverageTier, Position
@@ -39,6 +38,7 @@ from riskguard.rules.base import (
     RuleType,
     hedge_minor_leg,
     judged_liquidation_price,
+    rule_types_hook,
 )
 
 PARAMS = {
@@ -392,6 +392,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

@@ -28,11 +28,10 @@ from dataclasses import replace
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel, tier_at
 from riskguard.margin.metrics import PositionMetrics, _fast_solver, _lp_linear_mark
 from riskguard.model.snapshot import Position
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 from riskguard.rules.isolate_on_volatility import EVENT, _window
 from riskguard.rules.isolate_on_volatility import check as _events_check
 
@@ -81,6 +80,8 @@ CODES = {
 #: a cross position and what every winner's solve shares: tiers and the mark's tier
 #: (None: the model's own solver)
 _Cross = tuple[Position, PositionMetrics, tuple[Any, ...], Any]
+# (cross positions, Σ their MM, Σ their uPnL, symbols with open orders, fast solver, solve?)
+_Pool = tuple[list[_Cross], float, float, set[str], bool, bool]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -109,7 +110,7 @@ def _liquidation_price(
 
 
 class PromoteToCross(BaseRule):
-    __slots__ = ("atr_above", "events", "k", "rv_above", "sev")
+    __slots__ = ("_feasible", "atr_above", "events", "k", "rv_above", "sev")
     default_actions = ("switch_margin_mode",)
 
     def __init__(self, spec: RuleSpec) -> None:
@@ -122,6 +123,7 @@ class PromoteToCross(BaseRule):
             (ev["name"], *_window(ev), tuple(ev.get("symbols", ()))) for ev in p["events"]
         )
         self.sev = p["advisorySeverity"]
+        self._feasible: dict[tuple[int, bool], tuple[MarginModel, Any]] = {}
 
     def _trigger(self, ctx: EvalContext, symbol: str, now: int) -> str | None:
         atr = ctx.market(symbol, "atrPct")
@@ -141,7 +143,7 @@ class PromoteToCross(BaseRule):
         metrics = ctx.metrics
         now = snap.timestamp if snap.timestamp is not None else ctx.now_ms
         trace = ctx.trace is not None
-        pool: tuple[list[_Cross], float, float, set[str], dict[bool, Any]] | None = None
+        pool: _Pool | None = None
         every = self.match.everything
         for pos, pm in zip(snap.positions, metrics.positions, strict=True):
             if pm.marginMode != "isolated" or (not every and not self.match.position(pm)):
@@ -168,31 +170,47 @@ class PromoteToCross(BaseRule):
                 continue
             if pool is None:  # the cross pool, summed once per evaluation
                 pool = self._pool(ctx)
-            self._advise(ctx, pos, pm, profit, mm, *pool)
+            self._advise(ctx, pos, pm, profit, mm, pool)
 
-    def _pool(
-        self, ctx: EvalContext
-    ) -> tuple[list[_Cross], float, float, set[str], dict[bool, Any]]:
-        """The cross positions with what every eligible winner's solve shares (their tiers
-        and the mark's tier), their summed maintenance margin and uPnL, the symbols with
-        open orders, and a cache of the switch's feasibility."""
+    def _pool(self, ctx: EvalContext) -> _Pool:
+        """What every eligible winner's advice shares: the cross positions (with their
+        tiers and the mark's tier, when the previews are solved), their summed maintenance
+        margin and uPnL, the symbols with open orders, whether the figures are solved."""
         snap = ctx.snapshot
         model = ctx.model
         fast = _fast_solver(model)
+        # Without previews the figures are not reported — but a model other than the shared
+        # linear solver (a plugin's) still computes them, so a model that raises there fails
+        # the decision closed exactly as with previews.
+        solve = ctx.previews or not fast
         cross: list[_Cross] = []
         for p, m in zip(snap.positions, ctx.metrics.positions, strict=True):
             if p.marginMode != "cross" or m.maintenanceMargin is None:
                 continue
             tiers = snap.leverageTiers.get(p.symbol, ())
             start = None
-            if fast and tiers and not p.inverse:
+            if solve and fast and tiers and not p.inverse:
                 start = tier_at(tiers, p.contracts * p.contractSize * m.markPrice)
             cross.append((p, m, tiers, start))
         # sum(), not a running +=: Python 3.12+ sums floats with compensation
         cross_mm = sum(c[1].maintenanceMargin or 0.0 for c in cross)
         cross_u = sum(c[1].unrealizedPnl for c in cross)
         ordered = {o.symbol for o in ctx.before.openOrders}
-        return cross, cross_mm, cross_u, ordered, {}
+        return cross, cross_mm, cross_u, ordered, fast, solve
+
+    def _feasibility(self, model: MarginModel, has_orders: bool) -> Any:
+        """The model's answer to "switch an open position to cross" — a pure function of
+        the model's capability facts, asked once per model rather than per finding (keyed
+        by identity: the entry holds its model, so the id cannot be reused meanwhile)."""
+        key = (id(model), has_orders)
+        hit = self._feasible.get(key)
+        if hit is not None and hit[0] is model:
+            return hit[1]
+        if len(self._feasible) > 32:  # models rebuilt per account (fee rates): stay small
+            self._feasible.clear()
+        feas = model.switch_feasibility("cross", True, has_orders)
+        self._feasible[key] = (model, feas)
+        return feas
 
     def _advise(
         self,
@@ -201,56 +219,45 @@ class PromoteToCross(BaseRule):
         pm: PositionMetrics,
         profit: float,
         mm: float,
-        cross: list[_Cross],
-        cross_mm: float,
-        cross_u: float,
-        ordered: set[str],
-        feasible: dict[bool, Any],
+        pool: _Pool,
     ) -> None:
+        cross, cross_mm, cross_u, ordered, fast, solve = pool
         model = ctx.model
-        fast = _fast_solver(model)
-        snap = ctx.snapshot
-        metrics = ctx.metrics
         iso = pos.isolatedMargin or 0.0
-        wallet_after = metrics.crossWalletBalance + iso
+        wallet_after = ctx.metrics.crossWalletBalance + iso
         pool_mm = cross_mm + mm
         pool_u = cross_u + profit
         effect = []
-        # Without previews the figures are not reported — but a model other than the shared
-        # linear solver (a plugin's) still computes them, so a model that raises here fails
-        # the decision closed exactly as with previews.
-        solve = ctx.previews or not fast
-        for p, m, tiers, start in cross if solve else ():
-            t1 = pool_mm - (m.maintenanceMargin or 0.0)
-            u1 = pool_u - m.unrealizedPnl
-            if start is not None:  # the metrics' solver, from the mark's tier found once
-                after = _lp_linear_mark(model, p, tiers, start, m.markPrice, wallet_after, t1, u1)
-            else:
-                after = model.liquidation_price(p, tiers, m.markPrice, wallet_after, t1, u1)
-            effect.append(
-                {
-                    "symbol": p.symbol,
-                    "liquidationPriceBefore": m.liquidationPrice,
-                    "liquidationPriceAfter": _finite_or_none(after),
-                }
-            )
-        promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
         lp_after = None
         if solve:
+            for p, m, tiers, start in cross:
+                t1 = pool_mm - (m.maintenanceMargin or 0.0)
+                u1 = pool_u - m.unrealizedPnl
+                if start is not None:  # the metrics' solver, from the mark's tier found once
+                    after = _lp_linear_mark(
+                        model, p, tiers, start, m.markPrice, wallet_after, t1, u1
+                    )
+                else:
+                    after = model.liquidation_price(p, tiers, m.markPrice, wallet_after, t1, u1)
+                effect.append(
+                    {
+                        "symbol": p.symbol,
+                        "liquidationPriceBefore": m.liquidationPrice,
+                        "liquidationPriceAfter": _finite_or_none(after),
+                    }
+                )
+            promoted = pos if fast else replace(pos, marginMode="cross", isolatedMargin=None)
             lp_after = _liquidation_price(
                 model,
                 fast,
                 promoted,
-                snap.leverageTiers.get(pos.symbol, ()),
+                ctx.snapshot.leverageTiers.get(pos.symbol, ()),
                 pm.markPrice,
                 wallet_after,
                 pool_mm - mm,
                 pool_u - profit,
             )
-        has_orders = pos.symbol in ordered
-        feas = feasible.get(has_orders)
-        if feas is None:
-            feas = feasible[has_orders] = model.switch_feasibility("cross", True, has_orders)
+        feas = self._feasibility(model, pos.symbol in ordered)
         self.violate(
             ctx,
             "PROMOTE_TO_CROSS_ELIGIBLE",
@@ -304,6 +311,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

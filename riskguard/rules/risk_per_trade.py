@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.base import MarginModel
 from riskguard.margin.metrics import (
     PositionMetrics,
@@ -40,7 +38,7 @@ from riskguard.margin.metrics import (
     position_of,
 )
 from riskguard.model.snapshot import Order, Position, Snapshot
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 PARAMS = {
     "type": "object",
@@ -357,6 +355,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)

@@ -15,10 +15,7 @@ the one nearer the mark wins.
 
 from __future__ import annotations
 
-from typing import Any
-
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import PositionMetrics
 from riskguard.rules.base import (
     BaseRule,
@@ -26,6 +23,7 @@ from riskguard.rules.base import (
     RuleType,
     hedge_minor_leg,
     judged_liquidation_price,
+    rule_types_hook,
 )
 
 PARAMS = {
@@ -222,6 +220,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)
