@@ -263,9 +263,12 @@ def main() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     workers = [int(x) for x in args.workers.split(",")]
 
+    sys.path.insert(0, str(ROOT))
+    from riskguard._pure import build
+
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, policy {POLICY.name}, "
+        f"Python {platform.python_version()} ({build()}), policy {POLICY.name}, "
         f"{args.positions} positions/snapshot, --metrics {args.metrics}"
     )
     print()

@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from riskguard import Guard, Order, Snapshot  # noqa: E402
+from riskguard._pure import build  # noqa: E402
 from riskguard.model.snapshot import LeverageTier, Market, Position, build_snapshot  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
@@ -1531,7 +1532,7 @@ def fmt(x: float | None, digits: int = 1) -> str:
 
 def report(sets: list[tuple[str, list[dict]]], notes: list[str]) -> str:
     out = [
-        f"Python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"Python {platform.python_version()} ({build()}) on {platform.machine()} ({platform.processor() or 'cpu'}), "
         f"median µs per decision; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"commit {commit()}.",
     ]

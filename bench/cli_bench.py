@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from check_bench import account_doc, commit  # noqa: E402
 
 from riskguard import Guard  # noqa: E402
+from riskguard._pure import build  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
 
@@ -136,7 +137,7 @@ def main() -> None:
     if args.quick:
         args.pairs, args.requests = 2, 20
     print(
-        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; "
+        f"Python {platform.python_version()} ({build()}) on {platform.machine()}, {os.cpu_count()} cores; "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; commit {commit()}."
     )
     print()

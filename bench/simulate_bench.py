@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from riskguard._pure import build  # noqa: E402
 from riskguard.engine.policy import load_policy  # noqa: E402
 from riskguard.faces.simulate import BASELINE, PolicyUnderTest, SimOptions, run_one  # noqa: E402
 from riskguard.model.snapshot import build_snapshot  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> int:
     policy = load_policy(ROOT / "policies" / "default.yaml")
     put = PolicyUnderTest("default", policy, "policies/default.yaml")
     print(
-        f"python {platform.python_version()} on {platform.machine()}, {steps:,} steps per run, "
+        f"python {platform.python_version()} on {platform.machine()} ({build()}), {steps:,} steps per run, "
         f"best of {repeat}, load average {os.getloadavg()[0]:.1f} at the start\n"
     )
     if args.year_only:

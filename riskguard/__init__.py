@@ -16,6 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from riskguard import _pure
+
+if _pure.requested():  # before any compiled module loads: run the Python source
+    _pure.install()
+
 from riskguard._moved import install as _install_moved
 from riskguard.errors import PluginError, PolicyError, Problem, RiskguardError, SnapshotError
 from riskguard.hookspecs import hookimpl

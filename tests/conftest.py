@@ -27,6 +27,22 @@ settings.register_profile(
 settings.register_profile("deep", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test a compiled module whose source was edited since it was built: the
+    extension would run, not the edit (docs/performance.md)."""
+    from riskguard._pure import stale_modules
+
+    stale = stale_modules()
+    if stale:
+        raise pytest.UsageError(
+            "compiled modules are older than their source: "
+            + ", ".join(stale)
+            + " — run `pip install -e '.[dev]'` again to recompile, "
+            "or set RISKGUARD_PURE=1 to test the source"
+        )
+
+
 # The compiled-policy cache of every CLI run the tests start goes to a directory of this run,
 # never the user's ~/.cache (the cache's own tests point it elsewhere explicitly).
 os.environ.setdefault("RISKGUARD_CACHE_DIR", tempfile.mkdtemp(prefix="riskguard-test-cache-"))

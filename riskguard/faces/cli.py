@@ -53,8 +53,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "Run 'riskguard COMMAND --help' for details.",
     )
     from riskguard import __version__
+    from riskguard._pure import build
 
-    parser.add_argument("--version", action="version", version=f"riskguard {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"riskguard {__version__} ({build()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, modname in COMMANDS:
         if only is not None and name != only:

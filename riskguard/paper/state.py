@@ -173,7 +173,18 @@ class PaperPosition:
         "symbol",
     )
 
-    def __init__(self, symbol, side, contracts, entry, leverage, mode, iso, cs, inverse):
+    def __init__(
+        self,
+        symbol: Any,
+        side: Any,
+        contracts: Any,
+        entry: Any,
+        leverage: Any,
+        mode: Any,
+        iso: Any,
+        cs: Any,
+        inverse: Any,
+    ) -> None:
         self.symbol = symbol
         self.side = side
         self.contracts = contracts

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from riskguard._compiled import mypyc_attr
 from riskguard.margin.base import MarginModel
 from riskguard.model.snapshot import (
     LeverageTier,
@@ -37,6 +38,7 @@ from riskguard.paper.state import (
 )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Venue:
     """The market mechanics of a paper exchange (see the module docstring)."""
 

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from riskguard.engine.context import EvalContext
-from riskguard.hookspecs import hookimpl
 from riskguard.margin.metrics import order_reduces
-from riskguard.rules.base import BaseRule, RuleSpec, RuleType
+from riskguard.rules.base import BaseRule, RuleSpec, RuleType, rule_types_hook
 
 STATES = ("active", "reducing", "halted")
 _RANK = {s: i for i, s in enumerate(STATES)}
@@ -212,6 +211,5 @@ RULE_TYPE = RuleType(
 )
 
 
-@hookimpl
-def riskguard_rule_types(register: Any) -> None:
-    register(RULE_TYPE)
+# a plain function (this module may be compiled): see rule_types_hook
+riskguard_rule_types = rule_types_hook(RULE_TYPE)
