@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from check_bench import account_doc  # noqa: E402
 
 from riskguard import Guard  # noqa: E402
+from riskguard._pure import build  # noqa: E402
 from riskguard.model.snapshot import build_order, build_snapshot  # noqa: E402
 
 POLICY = ROOT / "policies" / "default.yaml"
@@ -143,7 +144,8 @@ def report(rows: list[dict], load: tuple[tuple[float, ...], tuple[float, ...]]) 
         commit = "?"
     lb, la = load
     out = [
-        f"commit {commit or '?'} · Python {platform.python_version()} · {os.cpu_count()} CPUs · "
+        f"commit {commit or '?'} · Python {platform.python_version()} ({build()}) · "
+        f"{os.cpu_count()} CPUs · "
         f"load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, "
         f"after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         "",
