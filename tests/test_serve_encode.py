@@ -16,7 +16,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from riskguard import Guard
-from riskguard.faces.serve.encode import dumps, fast_dumps, std_dumps
+from riskguard.engine.decision import canonical_json
+from riskguard.engine.decision import digest as engine_digest
+from riskguard.faces.serve.encode import digest, dumps, fast_dumps, std_dumps
 
 from .conftest import POLICIES, snapshot_doc
 
@@ -151,6 +153,22 @@ def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
         assert fast == std_dumps(doc)
 
 
+@given(documents)
+@example({"b": 1, "a": {"é": 1, "z": 2, "Z": 3, "\U0001f600": 4, "\ufb01": 5, "": 6}})
+@example({"a": None, "b": math.nan})
+@example({"side": Side.BUY})
+def test_sorted_keys_and_the_digest_are_the_engines(doc):
+    """Sorted keys (orjson: by UTF-8 bytes) are Python's order: the canonical JSON the
+    engine names snapshots by, and so its digest."""
+    sort = lambda d: dumps(d, sort_keys=True)  # noqa: E731
+    assert outcome(sort, doc) == outcome(lambda d: std_dumps(d, sort_keys=True), doc)
+    assert outcome(sort, doc) == outcome(lambda d: canonical_json(d).encode(), doc)
+    fast = fast_dumps(doc, sort_keys=True)
+    if fast is not None:
+        assert fast == canonical_json(doc).encode()
+    assert outcome(digest, doc) == outcome(engine_digest, doc)
+
+
 @pytest.mark.parametrize(
     "doc",
     [
@@ -211,6 +229,15 @@ ORDERS = [
     {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": 0.001, "reduceOnly": True},
     None,
 ]
+
+
+def test_a_snapshots_digest_is_the_engines_by_the_fast_path():
+    from riskguard.model.snapshot import build_snapshot
+
+    for doc in (snapshot_doc(), snapshot_doc(account="ü€😀", walletBalance=1e-7)):
+        canon = build_snapshot(doc).to_dict()
+        assert digest(canon) == engine_digest(canon)
+    assert fast_dumps(build_snapshot(snapshot_doc()).to_dict(), sort_keys=True) is not None
 
 
 @pytest.mark.parametrize("order", ORDERS)

@@ -270,3 +270,29 @@ def test_json_answers_carry_starlettes_own_headers(status, body):
         return out
 
     assert asyncio.run(sent(ours)) == asyncio.run(sent(theirs))
+
+
+def test_decisions_name_the_snapshot_by_the_engines_digest(app):
+    """A snapshot sent with the check, or stored first: the digest in the answer (and the
+    one the store returns) is ``Decision.snapshot_digest`` as the library computes it."""
+    from riskguard import Guard
+    from riskguard.engine.decision import digest
+    from riskguard.model.snapshot import build_snapshot
+
+    doc = snapshot_doc(account="main", walletBalance=10000.5)
+    want = digest(build_snapshot(doc).to_dict())
+    library = Guard.from_file(POLICIES / "default.yaml").check(build_snapshot(doc), SOL)
+    assert library.snapshot_digest == want
+
+    async def main():
+        body = json.dumps({"snapshot": doc, "order": SOL}).encode()
+        _, _, full = await _call(app, _scope("POST", "/v1/check", _auth(BOT)), [body])
+        store = _scope("POST", "/v1/snapshots/main", _auth(BOT))
+        _, _, stored = await _call(app, store, [json.dumps(doc).encode()])
+        _, _, by_account = await _call(app, _scope("POST", "/v1/check", _auth(BOT)), [CHECK])
+        return json.loads(full), json.loads(stored), json.loads(by_account)
+
+    full, stored, by_account = asyncio.run(main())
+    assert full["snapshot"]["digest"] == want
+    assert stored["digest"] == want
+    assert by_account["snapshot"]["digest"] == want

@@ -638,8 +638,11 @@ async def check(svc: Service, request: Request) -> Response:
         raise _invalid("$.ref", "ref must be a string of at most 256 characters", "type")
     svc.shared.sync_trading_state(svc.guard)
     decision = await svc.guard.acheck(snap, order, ref=ref, inline_builtin=True)
-    if sdigest is not None and decision._snapshot_digest is None:
-        decision._snapshot_digest = sdigest  # hashed once when stored, as Guard._record does
+    if decision._snapshot_digest is None:
+        if sdigest is None:  # Decision.snapshot_digest's own value, hashed by encode's bytes
+            src = decision._snapshot_dict
+            sdigest = encode.digest(src() if callable(src) else src)
+        decision._snapshot_digest = sdigest  # a stored one's hashed once when stored
     svc.metrics.decision(decision)
     return _json(decision.to_dict(metrics=_truthy(request.query_params.get("metrics"))))
 

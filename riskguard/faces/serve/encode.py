@@ -27,13 +27,19 @@ are used only when all of these hold:
   output is searched for a number starting ``0.0000`` and for a one-digit exponent (the
   same text inside a string is a false alarm: ``json`` is used).
 
+The same holds with sorted keys (``sort_keys=True``; orjson's ``OPT_SORT_KEYS`` orders
+keys by their UTF-8 bytes, which is code point order, Python's string order): that is
+the canonical JSON decisions name a snapshot by, and :func:`digest` is
+``riskguard.engine.decision.digest`` by these bytes.
+
 ``tests/test_serve_encode.py`` checks the equality (bytes, or the exception's type) on
-generated documents — decision-like ones and ones holding the types above — and on real
-decisions.
+generated documents — decision-like ones and ones holding the types above — with and
+without sorted keys, on real decisions, and :func:`digest` against the engine's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import marshal
 import re
@@ -61,12 +67,12 @@ def _orjson_only_form(out: bytes) -> bool:
     return _SHORT_EXPONENT.search(out) is not None
 
 
-def fast_dumps(obj: Any) -> bytes | None:
+def fast_dumps(obj: Any, sort_keys: bool = False) -> bytes | None:
     """orjson's bytes for ``obj`` when they are exactly :func:`std_dumps`'s, else None."""
     if _orjson is None:
         return None
     try:
-        out = _orjson.dumps(obj)
+        out = _orjson.dumps(obj, option=_orjson.OPT_SORT_KEYS) if sort_keys else _orjson.dumps(obj)
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, surrogates, depth
         return None
     try:
@@ -84,12 +90,20 @@ def fast_dumps(obj: Any) -> bytes | None:
     return out
 
 
-def std_dumps(obj: Any) -> bytes:
+def std_dumps(obj: Any, sort_keys: bool = False) -> bytes:
     """The reference: the standard library's compact UTF-8 JSON, NaN refused."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        obj, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: Any, sort_keys: bool = False) -> bytes:
     """``std_dumps(obj)``'s bytes (or its exception), by orjson when that is the same."""
-    out = fast_dumps(obj)
-    return out if out is not None else std_dumps(obj)
+    out = fast_dumps(obj, sort_keys)
+    return out if out is not None else std_dumps(obj, sort_keys)
+
+
+def digest(obj: Any) -> str:
+    """``riskguard.engine.decision.digest(obj)``: SHA-256 of the canonical JSON (sorted keys,
+    compact, UTF-8, NaN refused), the canonical bytes by orjson where they are the same."""
+    return "sha256:" + hashlib.sha256(dumps(obj, sort_keys=True)).hexdigest()

@@ -39,8 +39,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from riskguard.engine.decision import digest
 from riskguard.faces.guard import TRADING_STATES, Guard
+from riskguard.faces.serve.encode import digest  # the engine's digest, by orjson's bytes
 from riskguard.model.snapshot import Snapshot, build_snapshot
 
 
