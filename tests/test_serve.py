@@ -781,6 +781,35 @@ def test_bench_quick_runs_every_mode():
     assert "load average" in r.stdout
 
 
+def test_app_bench_quick_prints_both_forms():
+    """bench/serve_app_bench.py: the app in process beside Guard.check, a row per form."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "serve_app_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = [line.split("|")[1:-1] for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert [c.strip() for c in rows[0][:3]] == [
+        "request",
+        "Guard.check",
+        "service (app in process)",
+    ]
+    body = {row[0].strip(): row for row in rows[1:]}  # the |---| line is not "| "
+    assert set(body) == {"stored", "full"}
+    for row in body.values():
+        assert all(c.strip().endswith("µs") for c in row[1:4])
+        assert row[-1].strip() == "100"  # 50 checks, 2 rounds
+    assert "load average" in r.stdout
+
+
 def test_state_dir_keeps_the_kill_switch_across_restarts_and_accounts_are_capped(
     tmp_path, token_file
 ):

@@ -3,18 +3,80 @@ they are the same): property-tested on decision-like documents, and on real deci
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
 import math
+import uuid
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from riskguard import Guard
-from riskguard.faces.serve.encode import dumps, fast_dumps, std_dumps
+from riskguard.engine.decision import canonical_json
+from riskguard.engine.decision import digest as engine_digest
+from riskguard.faces.serve.encode import digest, dumps, fast_dumps, std_dumps
 
 from .conftest import POLICIES, snapshot_doc
 
-pytest.importorskip("orjson")
+orjson = pytest.importorskip("orjson")
+
+
+class Side(enum.Enum):
+    BUY = "buy"
+
+
+class Lots(enum.IntEnum):
+    ONE = 1
+
+
+class Text(str):
+    pass
+
+
+class Whole(int):
+    pass
+
+
+class Real(float):
+    pass
+
+
+class Items(list):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: float = 1.0
+
+
+# Objects orjson writes (or refuses) by rules of its own and json refuses (or writes by its
+# own): none of them may reach orjson's bytes unless they are json's.
+exotics = st.sampled_from(
+    [
+        Side.BUY,
+        Lots.ONE,
+        uuid.UUID(int=7),
+        datetime.datetime(2026, 1, 2, 3, 4, 5),
+        datetime.date(2026, 1, 2),
+        datetime.time(3, 4),
+        Point(),
+        orjson.Fragment(b"1"),
+        Text("buy"),
+        Whole(5),
+        Real(0.5),
+        Items([1, 2]),
+        collections.OrderedDict(a=1),
+        b"bytes",
+        {1, 2},
+        1j,
+        decimal.Decimal("1.5"),
+    ]
+)
 
 
 def outcome(fn, obj):
@@ -41,9 +103,14 @@ texts = st.one_of(
     st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=6),
     st.sampled_from(["BTC/USDT:USDT", "e-5", "0.00001", "1e-07", "ü€😀", '"\\\n\t\x00\x1f\x7f']),
 )
-scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
+scalars = st.one_of(st.none(), st.booleans(), numbers, texts, exotics)
 keys = st.one_of(
-    texts, st.integers(min_value=-3, max_value=3), st.floats(), st.booleans(), st.none()
+    texts,
+    st.integers(min_value=-3, max_value=3),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.sampled_from([Text("k"), Side.BUY, Lots.ONE]),
 )
 documents = st.recursive(
     scalars,
@@ -73,11 +140,33 @@ documents = st.recursive(
 @example(("a", 1))
 @example("\ud800")
 @example({"s": "\x1f\u2028\x7f"})
+@example({"a": None, "b": math.nan})
+@example([None, math.inf, "null"])
+@example({"side": Side.BUY})
+@example([Text("a"), Whole(1), Real(1.5)])
+@example({"at": datetime.datetime(2026, 1, 2)})
+@example({Text("k"): 1})
 def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
     assert outcome(dumps, doc) == outcome(std_dumps, doc)
     fast = fast_dumps(doc)
     if fast is not None:  # whenever orjson's bytes are used, they are json's
         assert fast == std_dumps(doc)
+
+
+@given(documents)
+@example({"b": 1, "a": {"é": 1, "z": 2, "Z": 3, "\U0001f600": 4, "\ufb01": 5, "": 6}})
+@example({"a": None, "b": math.nan})
+@example({"side": Side.BUY})
+def test_sorted_keys_and_the_digest_are_the_engines(doc):
+    """Sorted keys (orjson: by UTF-8 bytes) are Python's order: the canonical JSON the
+    engine names snapshots by, and so its digest."""
+    sort = lambda d: dumps(d, sort_keys=True)  # noqa: E731
+    assert outcome(sort, doc) == outcome(lambda d: std_dumps(d, sort_keys=True), doc)
+    assert outcome(sort, doc) == outcome(lambda d: canonical_json(d).encode(), doc)
+    fast = fast_dumps(doc, sort_keys=True)
+    if fast is not None:
+        assert fast == canonical_json(doc).encode()
+    assert outcome(digest, doc) == outcome(engine_digest, doc)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +179,19 @@ def test_dumps_is_byte_for_byte_the_standard_librarys(doc):
         {"x": -math.inf},
         2**64,
         {1: "a"},
-        ("a", 1),
         "\udc80",
+        {"x": None, "y": math.nan},
+        Side.BUY,
+        {"n": Lots.ONE},
+        uuid.UUID(int=1),
+        [datetime.date(2026, 1, 2)],
+        {"p": Point()},
+        orjson.Fragment(b"{}"),
+        [Text("a")],
+        {Text("k"): 1},
+        {"n": Whole(2)},
+        Items(),
+        collections.OrderedDict(a=1),
         {"nested": [[[[]]]] * 2, "deep": [[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]},
     ],
 )
@@ -104,12 +204,40 @@ def test_the_fast_path_refuses_what_it_would_write_differently(doc):
     assert outcome(dumps, doc) == outcome(std_dumps, doc)
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        ("a", 1),  # an array in both
+        {"a": None, "b": [None, "null"], "c": 0.0001, "d": 1e-10, "e": 1e16, "n": 100.00001},
+    ],
+)
+def test_the_fast_path_takes_what_it_writes_the_same(doc):
+    fast = fast_dumps(doc)
+    assert fast is not None
+    assert fast == std_dumps(doc)
+
+
+@pytest.mark.parametrize("doc", [{"id": "0.00001"}, ["1e-7"], {"e+5": 1}])
+def test_float_text_inside_a_string_is_a_false_alarm_answered_by_json(doc):
+    assert fast_dumps(doc) is None
+    assert dumps(doc) == std_dumps(doc)
+
+
 ORDERS = [
     {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 10, "leverage": 5},
     {"symbol": "SOL/USDT:USDT", "side": "buy", "amount": 5000, "leverage": 20, "note": "é€😀"},
     {"symbol": "BTC/USDT:USDT", "side": "sell", "amount": 0.001, "reduceOnly": True},
     None,
 ]
+
+
+def test_a_snapshots_digest_is_the_engines_by_the_fast_path():
+    from riskguard.model.snapshot import build_snapshot
+
+    for doc in (snapshot_doc(), snapshot_doc(account="ü€😀", walletBalance=1e-7)):
+        canon = build_snapshot(doc).to_dict()
+        assert digest(canon) == engine_digest(canon)
+    assert fast_dumps(build_snapshot(snapshot_doc()).to_dict(), sort_keys=True) is not None
 
 
 @pytest.mark.parametrize("order", ORDERS)

@@ -107,8 +107,27 @@ def problem_response(p: ProblemError, instance: str) -> Response:
     return Response(_dumps(doc), p.status, headers=p.headers, media_type=PROBLEM)
 
 
+class _JSONResponse(Response):
+    """Starlette's ``Response(body, status, media_type=JSON)``, its two headers written
+    directly: ``content-length`` and ``content-type``, in Starlette's order and spelling
+    (for a status that has a body: 200 and up, not 204 or 304)."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(_dumps(obj), status, media_type=JSON)
+    if status < 200 or status in (204, 304):  # pragma: no cover - no such answer yet
+        return Response(_dumps(obj), status, media_type=JSON)
+    return _JSONResponse(_dumps(obj), status)
 
 
 def _refuse_unknown(body: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
@@ -207,8 +226,14 @@ class Metrics:
     def decision(self, d: Any) -> None:
         outcome = d.decision
         self._child(self.decisions, (outcome,)).inc()
+        if not d.violations:
+            return
+        # one increment per reason code, by its count (the same totals as one per violation)
+        counts: dict[str, int] = {}
         for v in d.violations:
-            self._child(self.reasons, (outcome, v.code)).inc()
+            counts[v.code] = counts.get(v.code, 0) + 1
+        for code, n in counts.items():
+            self._child(self.reasons, (outcome, code)).inc(n)
 
     def request(self, route: str, method: str, status: int) -> None:
         self._child(self.requests, (route, method, str(status))).inc()
@@ -376,10 +401,10 @@ class Service:
             raise ProblemError(403, "forbidden", "this token may not change the trading state")
         return p
 
-    async def body(self, request: Request) -> dict:
+    async def body(self, request: Request | _LiteRequest) -> dict:
         # Any content type is read as JSON (curl -d sends form-urlencoded), except
         # multipart forms, which cannot be a JSON document.
-        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         if media.startswith("multipart/"):
             raise ProblemError(415, "unsupported-media-type", f"expected {JSON}, got {media!r}")
         limit = self.cfg.max_body
@@ -388,6 +413,19 @@ class Service:
             raise ProblemError(
                 413, "payload-too-large", f"the body is {clen} bytes; the limit is {limit}"
             )
+        if type(request) is _LiteRequest:
+            whole = request.whole_body()
+            if whole is not None:  # the body was all there: nothing waited, no timer needed
+                if len(whole) > limit:
+                    raise ProblemError(
+                        413, "payload-too-large", f"the body exceeds the limit of {limit} bytes"
+                    )
+                return self._parse(whole)
+        return self._parse(await self._read(request, limit))
+
+    async def _read(self, request: Any, limit: int) -> bytes:
+        """The body's bytes, message by message, under the body timeout (408) and the
+        size limit (413)."""
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         expired = [False]
@@ -420,7 +458,9 @@ class Service:
             raise
         finally:
             timer.cancel()
-        raw = b"".join(chunks)
+        return b"".join(chunks)
+
+    def _parse(self, raw: bytes) -> dict:
         if not raw.strip():
             raise ProblemError(
                 400,
@@ -598,8 +638,11 @@ async def check(svc: Service, request: Request) -> Response:
         raise _invalid("$.ref", "ref must be a string of at most 256 characters", "type")
     svc.shared.sync_trading_state(svc.guard)
     decision = await svc.guard.acheck(snap, order, ref=ref, inline_builtin=True)
-    if sdigest is not None and decision._snapshot_digest is None:
-        decision._snapshot_digest = sdigest  # hashed once when stored, as Guard._record does
+    if decision._snapshot_digest is None:
+        if sdigest is None:  # Decision.snapshot_digest's own value, hashed by encode's bytes
+            src = decision._snapshot_dict
+            sdigest = encode.digest(src() if callable(src) else src)
+        decision._snapshot_digest = sdigest  # a stored one's hashed once when stored
     svc.metrics.decision(decision)
     return _json(decision.to_dict(metrics=_truthy(request.query_params.get("metrics"))))
 
@@ -881,15 +924,19 @@ class _LiteRequest:
     """What the endpoints read of a Starlette ``Request``, straight from the ASGI scope:
     ``headers.get`` (first match, names case-insensitive, latin-1 as Starlette decodes),
     ``stream()`` (Starlette's body loop: ``ClientDisconnect`` on a disconnect), ``method``,
-    and ``url`` / ``query_params`` / ``path_params`` built by Starlette when asked for."""
+    and ``url`` / ``query_params`` / ``path_params`` built by Starlette when asked for.
 
-    __slots__ = ("_consumed", "_receive", "_url", "scope")
+    :meth:`whole_body` answers the common case without the body loop: the first message
+    carries the whole body and ``receive`` returned it without waiting."""
+
+    __slots__ = ("_consumed", "_pending", "_receive", "_url", "scope")
 
     def __init__(self, scope: dict, receive: Callable) -> None:
         self.scope = scope
         self._receive = receive
         self._consumed = False
         self._url: Any = None
+        self._pending: Any = None  # a message already received, or the rest of a receive
 
     @property
     def headers(self) -> _LiteRequest:
@@ -926,13 +973,34 @@ class _LiteRequest:
     def path_params(self) -> dict:
         return self.scope.get("path_params", {})
 
+    def whole_body(self) -> bytes | None:
+        """The body, if the first ``receive()`` finishes without waiting and its message
+        is the last one (``more_body`` false); else None, and :meth:`stream` goes on from
+        where this left off (the message received, or the receive still waiting)."""
+        if self._consumed or self._pending is not None:
+            return None
+        done, got = _run_until_wait(self._receive())
+        if not done:
+            self._pending = got
+            return None
+        if got["type"] == "http.request" and not got.get("more_body", False):
+            self._consumed = True
+            return got.get("body", b"")
+        self._pending = got  # a first part, or a disconnect: the body loop's to handle
+        return None
+
     async def stream(self) -> Any:
         from starlette.requests import ClientDisconnect
 
         if self._consumed:
             raise RuntimeError("Stream consumed")
         while not self._consumed:
-            message = await self._receive()
+            pending = self._pending
+            if pending is None:
+                message = await self._receive()
+            else:
+                self._pending = None
+                message = await pending if type(pending) is _Resume else pending
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 if not message.get("more_body", False):
@@ -942,6 +1010,49 @@ class _LiteRequest:
             elif message["type"] == "http.disconnect":
                 raise ClientDisconnect()
         yield b""
+
+
+def _run_until_wait(awaitable: Any) -> tuple[bool, Any]:
+    """Run ``awaitable`` up to the point where it would wait: ``(True, its result)`` if it
+    finished first, else ``(False, a _Resume)`` to await for the rest. (What ``await``
+    does, stopping at the first suspension instead of handing it to the task.)"""
+    it = awaitable.__await__()
+    try:
+        waiting_on = it.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+    return False, _Resume(it, waiting_on)
+
+
+class _Resume:
+    """The rest of an awaitable that :func:`_run_until_wait` ran up to its first wait:
+    awaiting it hands what it waits on to the task and relays the task's resumption —
+    or its cancellation (the body timeout) — exactly as ``await`` would have."""
+
+    __slots__ = ("_it", "_waiting_on")
+
+    def __init__(self, it: Any, waiting_on: Any) -> None:
+        self._it = it
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Any:
+        it, out = self._it, self._waiting_on
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                it.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown in by the task: relayed
+                try:
+                    out = it.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    out = it.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 def take_own_listener() -> bool:
