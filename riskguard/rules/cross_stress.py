@@ -83,7 +83,7 @@ def _legs(snapshot: Snapshot, model: MarginModel) -> list[tuple[Any, ...]]:
 
 def _cross_wallet(snapshot: Snapshot) -> float:
     return snapshot.walletBalance - sum(
-        p.isolatedMargin or 0.0 for p in snapshot.positions if p.marginMode == "isolated"
+        [p.isolatedMargin or 0.0 for p in snapshot.positions if p.marginMode == "isolated"]
     )
 
 

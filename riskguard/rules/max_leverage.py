@@ -117,7 +117,7 @@ class MaxLeverage(BaseRule):
             from riskguard.margin.accounts import net_notional  # a symbol's legs offset
 
             return net_notional(matched) / metrics.equity
-        n = sum(p.notional for p in matched)
+        n = sum([p.notional for p in matched])
         return n / metrics.equity
 
     def _before_leverage(self, ctx: EvalContext, symbol: str, side: str) -> float | None:
@@ -312,7 +312,7 @@ class MaxLeverage(BaseRule):
             if rows is not None and self.match.everything:  # without building the records
                 n0 = sum(rows[3])
             else:
-                n0 = sum(p.notional for p in mb.positions if self.match.position(p))
+                n0 = sum([p.notional for p in mb.positions if self.match.position(p)])
             e0 = mb.equity
             if start:
                 pm = mb.position(order.symbol, existing.side if existing else None)
@@ -329,9 +329,11 @@ class MaxLeverage(BaseRule):
 
                 matched = [p for p in mb.positions if self.match.position(p)]
                 net_x = sum(
-                    p.notional if p.side == "long" else -p.notional
-                    for p in matched
-                    if p.symbol == order.symbol
+                    [
+                        p.notional if p.side == "long" else -p.notional
+                        for p in matched
+                        if p.symbol == order.symbol
+                    ]
                 )
                 n0 = net_notional([p for p in matched if p.symbol != order.symbol])
                 if net_x * s < 0 and cs * mark > 0:

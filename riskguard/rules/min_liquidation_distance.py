@@ -288,8 +288,8 @@ class MinLiquidationDistance(BaseRule):
             fee = ctx.model.closeFeeRate
             memo.append(
                 (
-                    sum((p.maintenanceMargin or 0.0) + fee * p.notional for p in cross),
-                    sum(p.unrealizedPnl for p in cross),
+                    sum([(p.maintenanceMargin or 0.0) + fee * p.notional for p in cross]),
+                    sum([p.unrealizedPnl for p in cross]),
                 )
             )
         return memo[0]

@@ -192,9 +192,10 @@ class PromoteToCross(BaseRule):
             if solve and fast and tiers and not p.inverse:
                 start = tier_at(tiers, p.contracts * p.contractSize * m.markPrice)
             cross.append((p, m, tiers, start))
-        # sum(), not a running +=: Python 3.12+ sums floats with compensation
-        cross_mm = sum(c[1].maintenanceMargin or 0.0 for c in cross)
-        cross_u = sum(c[1].unrealizedPnl for c in cross)
+        # sum(), not a running +=: Python 3.12+ sums floats with compensation; of a list,
+        # not a generator, which mypyc would compile to a running += (docs/performance.md)
+        cross_mm = sum([c[1].maintenanceMargin or 0.0 for c in cross])
+        cross_u = sum([c[1].unrealizedPnl for c in cross])
         ordered = {o.symbol for o in ctx.before.openOrders}
         return cross, cross_mm, cross_u, ordered, fast, solve
 
