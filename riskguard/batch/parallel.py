@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -96,30 +98,61 @@ def _dask_chunk(task: ChunkTask, chunk: Any) -> Any:
 
 
 def _drain(
-    pending: deque, consume: Consume, *, block_until: int, stall_s: float | None = None
+    pending: deque,
+    consume: Consume,
+    *,
+    block_until: int,
+    stall_s: float | None = None,
+    died: Callable[[], bool] | None = None,
 ) -> None:
     """Consume finished heads in order; block on the head while more than ``block_until`` wait.
 
     With ``stall_s``: raise ``WorkerFailure("stalled")`` when no chunk in the window
-    finished during that many seconds of waiting on the head."""
+    finished during that many seconds of waiting on the head. With ``died`` as well (a
+    pool): look every ``_POLL_S`` while waiting, and raise ``BrokenProcessPool`` as soon as
+    it says a worker process is gone, whatever the executor itself has noticed."""
     while pending and (len(pending) > block_until or pending[0].done()):
         head = pending[0]
-        if stall_s is None:
+        if stall_s is None and died is None:
             res = head.result()
         else:
+            bound = stall_s if stall_s is not None else math.inf
             finished = sum(f.done() for f in pending)
-            try:
-                res = head.result(timeout=stall_s)
-            except FutureTimeout:
-                if sum(f.done() for f in pending) > finished:
-                    continue  # other chunks finished meanwhile: a slow head, not a stall
-                raise WorkerFailure(
-                    f"no audit worker finished a chunk in {stall_s:g} s (a worker stopped, "
-                    "hung or swapped out); stopping. The decisions already made are kept",
-                    "stalled",
-                ) from None
+            start = time.monotonic()
+            while True:
+                left = bound - (time.monotonic() - start)
+                try:
+                    res = head.result(timeout=max(min(left, _POLL_S) if died else left, 0.0))
+                    break
+                except FutureTimeout:
+                    if died is not None and died():
+                        raise BrokenProcessPool("a pool worker process has exited") from None
+                    if time.monotonic() - start < bound:
+                        continue
+                    if sum(f.done() for f in pending) > finished:
+                        # other chunks finished meanwhile: a slow head, not a stall
+                        finished = sum(f.done() for f in pending)
+                        start = time.monotonic()
+                        continue
+                    raise WorkerFailure(
+                        f"no audit worker finished a chunk in {stall_s:g} s (a worker stopped, "
+                        "hung or swapped out); stopping. The decisions already made are kept",
+                        "stalled",
+                    ) from None
         pending.popleft()
         consume(res)
+
+
+#: How often a wait on a pool looks whether one of its worker processes has exited. The
+#: executor's own check can wedge: a worker killed while writing its result leaves part of
+#: a message in the result pipe, and the executor's thread blocks reading the rest (seen
+#: as a 90 s hang of tests/test_faults.py's killed-worker test).
+_POLL_S = 0.5
+
+
+def _a_worker_exited(ex: ProcessPoolExecutor) -> bool:
+    procs = getattr(ex, "_processes", None) or {}
+    return any(p.exitcode is not None for p in list(procs.values()))
 
 
 def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> None:
@@ -159,6 +192,7 @@ def _in_order(
     stop: Stop,
     wait_running: bool,
     stall_s: float | None = None,
+    died: Callable[[], bool] | None = None,
 ) -> bool:
     """Submit chunks keeping at most ``window`` in flight; consume results in input order.
 
@@ -167,11 +201,11 @@ def _in_order(
     try:
         for chunk in chunks:
             pending.append(submit(chunk))
-            _drain(pending, consume, block_until=window - 1, stall_s=stall_s)
+            _drain(pending, consume, block_until=window - 1, stall_s=stall_s, died=died)
             if stop():
                 _finish_early(pending, consume, wait_running=wait_running)
                 return False
-        _drain(pending, consume, block_until=0, stall_s=stall_s)
+        _drain(pending, consume, block_until=0, stall_s=stall_s, died=died)
     except BaseException:
         for f in pending:
             f.cancel()
@@ -194,9 +228,21 @@ def close_pool(ex: ProcessPoolExecutor, failed: bool) -> None:
     stopped or dying worker would make ``shutdown`` wait forever, and the work still
     running is of no use); else wait for them."""
     if failed:
-        for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        procs = list((getattr(ex, "_processes", None) or {}).values())
+        for proc in procs:
             with contextlib.suppress(Exception):
                 proc.kill()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(5)
+        # A worker killed while writing its result leaves the executor's thread waiting for
+        # the rest of that message for ever — this process holds the pipe's write end too,
+        # so no end-of-file comes — and the interpreter's exit joins that thread (CPython's
+        # ProcessPoolExecutor). With the workers gone, closing this end ends the read.
+        writer = getattr(getattr(ex, "_result_queue", None), "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
         ex.shutdown(wait=False, cancel_futures=True)
     else:
         ex.shutdown(wait=True)
@@ -252,7 +298,7 @@ def pool_map(
     try:
         return _in_order(
             lambda chunk: ex.submit(_pool_chunk, chunk), chunks, consume, window, stop, True,
-            stall_s,
+            stall_s, lambda: _a_worker_exited(ex),
         )  # fmt: skip
     except BrokenProcessPool:
         failed = True
