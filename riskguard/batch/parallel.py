@@ -150,9 +150,13 @@ def _drain(
 _POLL_S = 0.5
 
 
+def _pool_workers(ex: ProcessPoolExecutor) -> list[Any]:
+    """The pool's worker processes (the executor keeps them in a private dict)."""
+    return list((getattr(ex, "_processes", None) or {}).values())
+
+
 def _a_worker_exited(ex: ProcessPoolExecutor) -> bool:
-    procs = getattr(ex, "_processes", None) or {}
-    return any(p.exitcode is not None for p in list(procs.values()))
+    return any(p.exitcode is not None for p in _pool_workers(ex))
 
 
 def _finish_early(pending: deque, consume: Consume, *, wait_running: bool) -> None:
@@ -228,7 +232,7 @@ def close_pool(ex: ProcessPoolExecutor, failed: bool) -> None:
     stopped or dying worker would make ``shutdown`` wait forever, and the work still
     running is of no use); else wait for them."""
     if failed:
-        procs = list((getattr(ex, "_processes", None) or {}).values())
+        procs = _pool_workers(ex)
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.kill()
