@@ -16,6 +16,7 @@ from riskguard.engine.rule import (
     hedge_minor_leg,
     judged_liquidation_price,
 )
+from riskguard.hookspecs import hookimpl
 
 
 def rule_types_hook(*types: RuleType) -> Callable[[Any], None]:
@@ -27,7 +28,6 @@ def rule_types_hook(*types: RuleType) -> Callable[[Any], None]:
     mypyc, and a compiled function cannot carry pluggy's ``hookimpl`` marker; this one is
     a plain Python function, defined here.
     """
-    from riskguard.hookspecs import hookimpl
 
     @hookimpl
     def riskguard_rule_types(register: Any) -> None:
