@@ -38,6 +38,7 @@ COMPILED = [
     "riskguard/rules/promote_to_cross.py",
     "riskguard/paper/state.py",
     "riskguard/paper/venue.py",
+    "riskguard/faces/serve/plainjson.py",
 ]
 
 
