@@ -159,19 +159,23 @@ def parse_timestamp(v: Any) -> int | None:
 
 
 def format_timestamp(ms: int | None) -> str | None:
-    global _last_formatted
+    """Epoch milliseconds as ISO-8601 UTC text with milliseconds (``...T12:00:00.000Z``).
+
+    Exact integer arithmetic for the milliseconds; the text up to the second is kept for
+    the last seconds seen (a decision formats its own time and its snapshot's every time)."""
     if ms is None:
         return None
-    last = _last_formatted  # a decision formats its own time and its snapshot's: often equal
-    if last[0] == ms:
-        return last[1]
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    text = dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    _last_formatted = (ms, text)
-    return text
+    sec, milli = divmod(int(ms), 1000)
+    head = _SECONDS.get(sec)
+    if head is None:
+        if len(_SECONDS) >= 64:
+            _SECONDS.clear()
+        dt = datetime.fromtimestamp(sec, tz=timezone.utc)
+        head = _SECONDS[sec] = dt.isoformat(timespec="seconds")[:19]
+    return f"{head}.{milli:03d}Z"
 
 
-_last_formatted: tuple[int | None, str] = (None, "")
+_SECONDS: dict[int, str] = {}
 
 
 # --------------------------------------------------------------------------- to dict
