@@ -51,3 +51,29 @@ def test_inverse_position_on_a_model_without_inverse_support_is_approximate():
     ]
     m = compute_metrics(build_snapshot(doc), get_registry().margin_model("okx"))
     assert m.positions[0].approximate
+
+
+def test_metrics_and_decisions_pickle_and_stay_frozen_in_either_build():
+    """Compiled, the metrics classes are native; they still pickle (a bot may hand a
+    decision to another process), compare equal after, and refuse changes."""
+    import dataclasses
+    import pickle
+
+    from riskguard import Guard
+    from riskguard.margin.metrics import AccountMetrics, PositionMetrics
+
+    from .conftest import POLICIES
+
+    doc = snapshot_doc()
+    m = compute_metrics(build_snapshot(doc), get_registry().margin_model("binance"))
+    assert type(m) is AccountMetrics and type(m.positions[0]) is PositionMetrics
+    back = pickle.loads(pickle.dumps(m))
+    assert back == m and back.positions == m.positions
+    assert dataclasses.replace(m.positions[0], contracts=1.5).contracts == 1.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.positions[0].symbol = "X"  # type: ignore[misc]
+    d = Guard.from_file(POLICIES / "default.yaml").check(
+        doc, {"symbol": doc["positions"][0]["symbol"], "side": "buy", "amount": 0.01}
+    )
+    again = pickle.loads(pickle.dumps(d))
+    assert again.to_dict() == d.to_dict() and again.metrics == d.metrics
