@@ -39,6 +39,8 @@ COMPILED = [
     "riskguard/paper/state.py",
     "riskguard/paper/venue.py",
     "riskguard/faces/serve/plainjson.py",
+    "riskguard/engine/actions.py",
+    "riskguard/engine/decision.py",
 ]
 
 

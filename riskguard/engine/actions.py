@@ -18,6 +18,7 @@ position actions are those in :data:`POSITION_ACTIONS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,9 +95,45 @@ class Action:
         d.update(self.params)
         return d
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (
+            type(self),
+            (self.type, self.rule, self.symbol, self.params, self.severity, self.positionSide),
+        )
+
+
+def _probe() -> None:
+    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
+
+
+#: Whether this module runs compiled (mypyc, ``setup.py``): then ``Action`` is a native
+#: class, built by :func:`_native_action`; in plain Python by its slots.
+_COMPILED = not hasattr(_probe, "__code__")
+
+
+def _native_action(
+    type: str,
+    rule: str,
+    symbol: str | None,
+    params: dict[Any, Any],
+    severity: str | None,
+    positionSide: str | None,
+) -> Action:
+    a = Action.__new__(Action)
+    a.type = type  # type: ignore[misc]
+    a.rule = rule  # type: ignore[misc]
+    a.symbol = symbol  # type: ignore[misc]
+    a.params = params  # type: ignore[misc]
+    a.severity = severity  # type: ignore[misc]
+    a.positionSide = positionSide  # type: ignore[misc]
+    return a
+
 
 #: ``Action(type, rule, symbol, params, severity, positionSide)`` with every field given,
-#: the slots filled directly: the hot paths' constructor (a frozen dataclass's __init__
-#: sets each field through ``object.__setattr__``). It skips ``__post_init__``: give it
-#: ``positionSide=None`` or a leg already checked.
-new_action = positional_constructor(Action)
+#: the fields filled directly: the hot paths' constructor (a frozen dataclass's __init__
+#: sets each field through ``object.__setattr__``, and compiled, that ``__init__`` is
+#: still interpreted). It skips ``__post_init__``: give it ``positionSide=None`` or a leg
+#: already checked.
+new_action: Callable[..., Action] = _native_action if _COMPILED else positional_constructor(Action)

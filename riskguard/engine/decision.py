@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +69,59 @@ class Violation:
             "scope": self.scope,
         }
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (
+            type(self),
+            (
+                self.rule, self.type, self.code, self.severity, self.message, self.symbol,
+                self.observed, self.limit, self.context, self.scope,
+            ),
+        )  # fmt: skip
 
-#: ``Violation(...)`` with all ten fields given, the slots filled directly (the hot path's
-#: constructor: every finding a rule reports is built by it).
-new_violation = positional_constructor(Violation)
+
+def _probe() -> None:
+    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
+
+
+#: Whether this module runs compiled (mypyc, ``setup.py``): then ``Violation`` is a native
+#: class, built by :func:`_native_violation`; in plain Python by its slots.
+_COMPILED = not hasattr(_probe, "__code__")
+
+
+def _native_violation(
+    rule: str,
+    type: str,
+    code: str,
+    severity: str,
+    message: str,
+    symbol: str | None,
+    observed: Any,
+    limit: Any,
+    context: dict[Any, Any],
+    scope: str,
+) -> Violation:
+    v = Violation.__new__(Violation)
+    v.rule = rule  # type: ignore[misc]
+    v.type = type  # type: ignore[misc]
+    v.code = code  # type: ignore[misc]
+    v.severity = severity  # type: ignore[misc]
+    v.message = message  # type: ignore[misc]
+    v.symbol = symbol  # type: ignore[misc]
+    v.observed = observed  # type: ignore[misc]
+    v.limit = limit  # type: ignore[misc]
+    v.context = context  # type: ignore[misc]
+    v.scope = scope  # type: ignore[misc]
+    return v
+
+
+#: ``Violation(...)`` with all ten fields given, the fields filled directly (the hot path's
+#: constructor: every finding a rule reports is built by it; compiled, the dataclass's
+#: ``__init__`` is still interpreted).
+new_violation: Callable[..., Violation] = (
+    _native_violation if _COMPILED else positional_constructor(Violation)
+)
 
 
 def _fmt(v: Any) -> str:

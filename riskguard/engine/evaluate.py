@@ -298,7 +298,10 @@ def _drop_garbage(ctx: EvalContext, n0: int, a0: int) -> None:
     """Remove what a rule added that is not a Violation with a known severity (or an Action),
     and raise so the caller records RULE_ERROR: an unknown severity is not blocking, so a
     plugin's ``severity="fatal"`` would otherwise allow by accident."""
-    vs, acts = ctx.violations, ctx.actions
+    # Read as Any: compiled, a list of Violation checks each element's type, and the
+    # garbage this looks for is exactly what would fail that check.
+    vs: list[Any] = ctx.violations
+    acts: list[Any] = ctx.actions
     bad: list[object] = [
         v for v in vs[n0:] if not isinstance(v, Violation) or v.severity not in SEVERITY_RANK
     ]
