@@ -138,18 +138,28 @@ def _json_num(v: Any) -> Any:
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two digits
-_SHIFTS = range(120, -10, -10)
-_MASK_130 = (1 << 130) - 1
 
 
 def new_decision_id(now_ms: int | None = None) -> str:
     """A ULID: 48-bit millisecond time + 80 random bits, sortable by time."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    n = ((ms << 80) | int.from_bytes(os.urandom(10), "big")) & _MASK_130
     # 26 Crockford digits = 130 bits (the 128-bit ULID with two leading zero bits), read
-    # ten bits at a time (a hot path: one per decision).
-    pairs = _PAIRS
-    return "".join([pairs[(n >> s) & 1023] for s in _SHIFTS])
+    # ten bits at a time: the time's 50 bits, then the randomness as two 40-bit halves —
+    # numbers that fit a machine word, so the compiled build never does big-int arithmetic
+    # (a hot path: one per decision).
+    t = ms & 0x3FFFFFFFFFFFF
+    r = os.urandom(10)
+    hi = int.from_bytes(r[:5], "big")
+    lo = int.from_bytes(r[5:], "big")
+    p = _PAIRS
+    return "".join(
+        [
+            p[(t >> 40) & 1023], p[(t >> 30) & 1023], p[(t >> 20) & 1023],
+            p[(t >> 10) & 1023], p[t & 1023],
+            p[(hi >> 30) & 1023], p[(hi >> 20) & 1023], p[(hi >> 10) & 1023], p[hi & 1023],
+            p[(lo >> 30) & 1023], p[(lo >> 20) & 1023], p[(lo >> 10) & 1023], p[lo & 1023],
+        ]
+    )  # fmt: skip
 
 
 def canonical_json(obj: Any) -> str:

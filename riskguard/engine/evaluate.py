@@ -373,13 +373,12 @@ def _max_amount(
     ``(rule, message)`` so the caller fails closed with ``RULE_ERROR``."""
     best: float | None = None
     bounded: set[str] = set()
-    for rule in policy.rules:
-        fn = getattr(rule, "max_amount", None)
+    for rule in _sizers(policy):
         # A rule that can only warn does not bound what an order may be.
-        if fn is None or rule.severity not in BLOCKING_SEVERITIES:
+        if rule.severity not in BLOCKING_SEVERITIES:
             continue
         try:
-            m = fn(ctx)
+            m = rule.max_amount(ctx)
         except _PLUGIN_FAULTS as exc:  # a rule that cannot size bounds at 0 and fails closed
             if faults is not None:
                 faults.append((rule, f"max_amount raised {type(exc).__name__}: {exc}"))
@@ -396,6 +395,24 @@ def _max_amount(
         if best is None or m < best:
             best = m
     return best, bounded
+
+
+_SIZERS: dict[int, tuple[Any, list[Any]]] = {}
+
+
+def _sizers(policy: Any) -> list[Any]:
+    """The policy's rules that bound an order's amount (a ``max_amount`` method), once per
+    compiled policy: asking every rule each time raised and caught an AttributeError per
+    rule without one."""
+    hit = _SIZERS.get(id(policy))
+    if hit is not None and hit[0]() is policy:
+        return hit[1]
+    if len(_SIZERS) > 64:  # policies reloaded many times: keep the table small
+        _SIZERS.clear()
+    rules = [r for r in policy.rules if getattr(r, "max_amount", None) is not None]
+    with contextlib.suppress(TypeError):  # not weakly referenceable: not cached
+        _SIZERS[id(policy)] = (weakref.ref(policy), rules)
+    return rules
 
 
 def _floor_amount(x: float) -> float:

@@ -318,7 +318,17 @@ def _ratio(num: float, den: float) -> float | None:
 def _fast_pnl(model: MarginModel) -> bool:
     """True when ``model`` keeps the base class's uPnL and notional (inlined on the hot path)."""
     t = type(model)
-    return t.unrealized_pnl is MarginModel.unrealized_pnl and t.notional is MarginModel.notional
+    hit = _FAST_PNL.get(t)  # once per class: reading a method off a class is a slow lookup
+    if hit is None:
+        if len(_FAST_PNL) > 256:
+            _FAST_PNL.clear()
+        hit = _FAST_PNL[t] = (
+            t.unrealized_pnl is MarginModel.unrealized_pnl and t.notional is MarginModel.notional
+        )
+    return hit
+
+
+_FAST_PNL: dict[type, bool] = {}
 
 
 def _fast_solver(model: MarginModel) -> bool:

@@ -134,6 +134,10 @@ class RiskPerTrade(BaseRule):
             self.note(ctx, "equity is not positive: no budget", passed=False, equity=equity)
             return  # the engine reports ACCOUNT_EQUITY_NOT_POSITIVE
         budget = self.max * equity
+        # the same two figures end every message: formatted once (mypyc turns each f-string
+        # field into a str.format call)
+        budget_txt = format(budget, ",.2f")
+        max_txt = format(self.max, ".2%")
         model = ctx.model
         order = ctx.order
         order_sym = order.symbol if order is not None else None
@@ -168,8 +172,14 @@ class RiskPerTrade(BaseRule):
                 self.violate(
                     ctx,
                     "RISK_PER_TRADE_UNBOUNDED",
-                    f"{sym}: cross {pm.side} without a stop-loss puts the whole account at risk; "
-                    f"the budget is {budget:,.2f} ({self.max:.2%} of equity)",
+                    sym
+                    + ": cross "
+                    + pm.side
+                    + " without a stop-loss puts the whole account at risk; the budget is "
+                    + budget_txt
+                    + " ("
+                    + max_txt
+                    + " of equity)",
                     symbol=sym,
                     observed=1.0,
                     limit=self.max,
@@ -177,15 +187,22 @@ class RiskPerTrade(BaseRule):
                     equity=equity,
                 )
                 if not sized_by_order:
-                    self._propose(ctx, pos, pm, budget, None)
+                    self._propose(ctx, pos, pm, budget, None, budget_txt)
                 continue
             if risk > budget * (1 + _TOL):
                 self.violate(
                     ctx,
                     "RISK_PER_TRADE_EXCEEDS_MAX",
-                    f"{sym}: risk {risk:,.2f} "
-                    + ("(loss at the stop)" if basis == "stop" else "(isolated margin)")
-                    + f" is {risk / equity:.2%} of equity, above {self.max:.2%} ({budget:,.2f})",
+                    sym
+                    + ": risk "
+                    + format(risk, ",.2f")
+                    + (" (loss at the stop) is " if basis == "stop" else " (isolated margin) is ")
+                    + format(risk / equity, ".2%")
+                    + " of equity, above "
+                    + max_txt
+                    + " ("
+                    + budget_txt
+                    + ")",
                     symbol=sym,
                     observed=risk / equity,
                     limit=self.max,
@@ -195,7 +212,7 @@ class RiskPerTrade(BaseRule):
                     basis=basis,
                 )
                 if not sized_by_order:
-                    self._propose(ctx, pos, pm, budget, risk)
+                    self._propose(ctx, pos, pm, budget, risk, budget_txt)
 
     def _propose(
         self,
@@ -204,6 +221,7 @@ class RiskPerTrade(BaseRule):
         pm: PositionMetrics,
         budget: float,
         risk: float | None,
+        budget_txt: str,
     ) -> None:
         """A stop that caps the loss at the budget, else the reduction that does."""
         mark = pm.markPrice
@@ -218,7 +236,7 @@ class RiskPerTrade(BaseRule):
                 leg=pos.side,
                 price=stop,
                 previous=pos.stopLossPrice,
-                note=f"caps the loss at {budget:,.2f}",
+                note="caps the loss at " + budget_txt,
             )
             return
         if risk is not None and risk > 0 and pos.stopLossPrice is not None:
