@@ -41,6 +41,7 @@ COMPILED = [
     "riskguard/faces/serve/plainjson.py",
     "riskguard/engine/actions.py",
     "riskguard/engine/decision.py",
+    "riskguard/model/types.py",
 ]
 
 

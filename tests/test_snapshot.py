@@ -301,3 +301,28 @@ def test_one_pass_market_builder_agrees_with_the_full_one(edits):
     assert _both(_market_fast, _market, dict(d)) is not None
     d.update(edits)
     _both(_market_fast, _market, d)
+
+
+def test_model_objects_pickle_copy_and_subclass_in_either_build():
+    """Compiled, the model's classes are native: they still pickle, deep-copy, compare,
+    refuse changes and take subclasses written in Python."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from riskguard.model.types import Position
+
+    snap = build_snapshot(snapshot_doc())
+    for obj in (snap, snap.positions[0]):
+        back = pickle.loads(pickle.dumps(obj))
+        assert back == obj and copy.deepcopy(obj) == obj
+    assert pickle.loads(pickle.dumps(snap)).to_dict() == snap.to_dict()
+
+    class Leg(Position):
+        pass
+
+    leg = Leg("X/USDT:USDT", "long", 2.0, 100.0)
+    assert leg.size == 2.0 and leg.sign == 1 and isinstance(leg, Position)
+    assert dataclasses.replace(leg, contracts=3.0).contracts == 3.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        leg.contracts = 4.0  # type: ignore[misc]

@@ -758,11 +758,7 @@ def _constructor(cls: type) -> tuple[tuple[str, ...], Any]:
         and "__slots__" in cls.__dict__
         and not hasattr(cls, "__post_init__")
     ):
-        try:
-            object.__new__(cls)  # refused for a class compiled as a native one
-        except TypeError:
-            return names, cls
-        return names, positional_constructor(cls)
+        return names, positional_constructor(cls)  # compiled too: a registered builder
     return names, cls
 
 

@@ -35,10 +35,27 @@ def fast_frozen_init(cls: type[Any]) -> None:
     cls.__init__ = init
 
 
+#: Compiled classes (mypyc native classes refuse ``object.__new__``): the function, compiled
+#: with them, that fills their fields directly (see ``riskguard.model.types``).
+_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def register_builder(cls: type[Any], fn: Callable[..., Any]) -> None:
+    """Name ``fn`` as the positional constructor of the compiled class ``cls``."""
+    _BUILDERS[cls] = fn
+
+
 def positional_constructor(cls: type[T]) -> Callable[..., T]:
     """``cls(*every_field_in_order)`` for a frozen slots dataclass, filling the slots
     directly; for builders that have already validated every field (defaults are not
     applied: pass each value)."""
+    native = _BUILDERS.get(cls)
+    if native is not None:
+        return native
+    try:
+        object.__new__(cls)
+    except TypeError:  # a compiled (native) class without a registered builder
+        return cls
     names, ns = _setters(cls)
     ns.update(_new=object.__new__, _cls=cls)
     body = "".join(f"    _set_{n}(self, {n})\n" for n in names)

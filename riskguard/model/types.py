@@ -4,6 +4,13 @@ Field names follow ccxt's unified structures (camelCase) so a ccxt user maps wit
 little code. Objects are frozen dataclasses with slots: a rule can never mutate its
 input and the hot path pays no ``__dict__``. Objects built in code are trusted; data
 from outside is built through :mod:`riskguard.model.snapshot`, which validates it.
+
+Compiled (``setup.py``), the classes are native and the compiled engine reads their fields
+directly (about 11 µs of a 61 µs check, in ``bench/serve_app_bench.py``). Built in code, a
+compiled class checks each field against its annotation (a ``str`` field refuses
+``None``) and keeps a ``float`` field as a float: ``Position(..., contracts=1)`` reads back
+``1.0`` where plain Python keeps ``1``. A snapshot read from JSON keeps its document
+(``source``), so its digest is the same in either build.
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from riskguard._compiled import mypyc_attr
+from riskguard.model.slots import register_builder
+
 SIDES = ("long", "short")
 ORDER_SIDES = ("buy", "sell")
 MARGIN_MODES = ("cross", "isolated")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class LeverageTier:
     """One maintenance-margin bracket (ccxt ``LeverageTier``).
@@ -35,7 +46,13 @@ class LeverageTier:
     tier: int | None = None
     maintenanceAmountDerived: bool = False
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (type(self), (self.minNotional, self.maxNotional, self.maintenanceMarginRate, self.maxLeverage, self.maintenanceAmount, self.tier, self.maintenanceAmountDerived,))  # fmt: skip
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Position:
     symbol: str
@@ -62,7 +79,13 @@ class Position:
         """Q: base units for linear contracts, USD (quote) notional for inverse ones."""
         return self.contracts * self.contractSize
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (type(self), (self.symbol, self.side, self.contracts, self.entryPrice, self.markPrice, self.leverage, self.marginMode, self.contractSize, self.isolatedMargin, self.inverse, self.stopLossPrice, self.takeProfitPrice, self.liquidationPrice, self.extra,))  # fmt: skip
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Order:
     symbol: str
@@ -84,7 +107,13 @@ class Order:
     def sign(self) -> int:
         return 1 if self.side == "buy" else -1
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (type(self), (self.symbol, self.side, self.amount, self.type, self.price, self.reduceOnly, self.stopLossPrice, self.leverage, self.marginMode, self.clientOrderId, self.extra, self.positionSide,))  # fmt: skip
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Market:
     markPrice: float | None = None
@@ -93,7 +122,13 @@ class Market:
     contractSize: float | None = None
     extra: dict[Any, Any] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (type(self), (self.markPrice, self.atrPct, self.candles, self.contractSize, self.extra,))  # fmt: skip
 
+
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     walletBalance: float
@@ -126,6 +161,164 @@ class Snapshot:
         if self.source is not None:
             return self.source
         return snapshot_to_dict(self)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Compiled, the class is native and the dataclass's own pickling (each slot set
+        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
+        return (type(self), (self.walletBalance, self.positions, self.exchange, self.account, self.settle, self.timestamp, self.openOrders, self.leverageTiers, self.markets, self.schemaVersion, self.extra, self.source, self.positionMode, self.balances,))  # fmt: skip
+
+
+def _probe() -> None:
+    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
+
+
+#: Whether this module runs compiled (mypyc, ``setup.py``): then the model's classes are
+#: native (C structs, read directly by the compiled engine), and ``_native_*`` below build
+#: them from all their fields in order without the dataclass's interpreted ``__init__``
+#: (``riskguard.model.slots.positional_constructor`` hands them out).
+_COMPILED = not hasattr(_probe, "__code__")
+
+
+def _native_leveragetier(
+    minNotional: float,
+    maxNotional: float | None,
+    maintenanceMarginRate: float,
+    maxLeverage: float | None,
+    maintenanceAmount: float,
+    tier: int | None,
+    maintenanceAmountDerived: bool,
+) -> LeverageTier:
+    o = LeverageTier.__new__(LeverageTier)
+    o.minNotional = minNotional  # type: ignore[misc]
+    o.maxNotional = maxNotional  # type: ignore[misc]
+    o.maintenanceMarginRate = maintenanceMarginRate  # type: ignore[misc]
+    o.maxLeverage = maxLeverage  # type: ignore[misc]
+    o.maintenanceAmount = maintenanceAmount  # type: ignore[misc]
+    o.tier = tier  # type: ignore[misc]
+    o.maintenanceAmountDerived = maintenanceAmountDerived  # type: ignore[misc]
+    return o
+
+
+def _native_position(
+    symbol: str,
+    side: str,
+    contracts: float,
+    entryPrice: float,
+    markPrice: float | None,
+    leverage: float | None,
+    marginMode: str,
+    contractSize: float,
+    isolatedMargin: float | None,
+    inverse: bool,
+    stopLossPrice: float | None,
+    takeProfitPrice: float | None,
+    liquidationPrice: float | None,
+    extra: dict[Any, Any],
+) -> Position:
+    o = Position.__new__(Position)
+    o.symbol = symbol  # type: ignore[misc]
+    o.side = side  # type: ignore[misc]
+    o.contracts = contracts  # type: ignore[misc]
+    o.entryPrice = entryPrice  # type: ignore[misc]
+    o.markPrice = markPrice  # type: ignore[misc]
+    o.leverage = leverage  # type: ignore[misc]
+    o.marginMode = marginMode  # type: ignore[misc]
+    o.contractSize = contractSize  # type: ignore[misc]
+    o.isolatedMargin = isolatedMargin  # type: ignore[misc]
+    o.inverse = inverse  # type: ignore[misc]
+    o.stopLossPrice = stopLossPrice  # type: ignore[misc]
+    o.takeProfitPrice = takeProfitPrice  # type: ignore[misc]
+    o.liquidationPrice = liquidationPrice  # type: ignore[misc]
+    o.extra = extra  # type: ignore[misc]
+    return o
+
+
+def _native_order(
+    symbol: str,
+    side: str,
+    amount: float,
+    type: str,
+    price: float | None,
+    reduceOnly: bool,
+    stopLossPrice: float | None,
+    leverage: float | None,
+    marginMode: str | None,
+    clientOrderId: str | None,
+    extra: dict[Any, Any],
+    positionSide: str | None,
+) -> Order:
+    o = Order.__new__(Order)
+    o.symbol = symbol  # type: ignore[misc]
+    o.side = side  # type: ignore[misc]
+    o.amount = amount  # type: ignore[misc]
+    o.type = type  # type: ignore[misc]
+    o.price = price  # type: ignore[misc]
+    o.reduceOnly = reduceOnly  # type: ignore[misc]
+    o.stopLossPrice = stopLossPrice  # type: ignore[misc]
+    o.leverage = leverage  # type: ignore[misc]
+    o.marginMode = marginMode  # type: ignore[misc]
+    o.clientOrderId = clientOrderId  # type: ignore[misc]
+    o.extra = extra  # type: ignore[misc]
+    o.positionSide = positionSide  # type: ignore[misc]
+    return o
+
+
+def _native_market(
+    markPrice: float | None,
+    atrPct: float | None,
+    candles: tuple[Any, ...],
+    contractSize: float | None,
+    extra: dict[Any, Any],
+) -> Market:
+    o = Market.__new__(Market)
+    o.markPrice = markPrice  # type: ignore[misc]
+    o.atrPct = atrPct  # type: ignore[misc]
+    o.candles = candles  # type: ignore[misc]
+    o.contractSize = contractSize  # type: ignore[misc]
+    o.extra = extra  # type: ignore[misc]
+    return o
+
+
+def _native_snapshot(
+    walletBalance: float,
+    positions: tuple[Position, ...],
+    exchange: str,
+    account: str,
+    settle: str,
+    timestamp: int | None,
+    openOrders: tuple[Order, ...],
+    leverageTiers: dict[str, tuple[LeverageTier, ...]],
+    markets: dict[str, Market],
+    schemaVersion: int,
+    extra: dict[Any, Any],
+    source: dict[Any, Any] | None,
+    positionMode: str,
+    balances: tuple[Any, ...],
+) -> Snapshot:
+    o = Snapshot.__new__(Snapshot)
+    o.walletBalance = walletBalance  # type: ignore[misc]
+    o.positions = positions  # type: ignore[misc]
+    o.exchange = exchange  # type: ignore[misc]
+    o.account = account  # type: ignore[misc]
+    o.settle = settle  # type: ignore[misc]
+    o.timestamp = timestamp  # type: ignore[misc]
+    o.openOrders = openOrders  # type: ignore[misc]
+    o.leverageTiers = leverageTiers  # type: ignore[misc]
+    o.markets = markets  # type: ignore[misc]
+    o.schemaVersion = schemaVersion  # type: ignore[misc]
+    o.extra = extra  # type: ignore[misc]
+    o.source = source  # type: ignore[misc]
+    o.positionMode = positionMode  # type: ignore[misc]
+    o.balances = balances  # type: ignore[misc]
+    return o
+
+
+if _COMPILED:
+    register_builder(LeverageTier, _native_leveragetier)
+    register_builder(Position, _native_position)
+    register_builder(Order, _native_order)
+    register_builder(Market, _native_market)
+    register_builder(Snapshot, _native_snapshot)
 
 
 _MIN_MS = -62135596800000

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from riskguard.model.slots import positional_constructor
 from riskguard.model.snapshot import (
@@ -33,6 +33,9 @@ DEFAULT_TAKER_FEE = 0.0005  # 0.05 %: a base-tier perpetual taker rate
 TOTAL_IS_EQUITY = frozenset({"binance", "bybit", "hyperliquid", "bitget"})
 STOP_KINDS = ("stop_market", "take_profit_market")
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+
+
+_T = TypeVar("_T")
 
 
 def _iso(ms: int | None) -> str | None:
@@ -323,10 +326,12 @@ class PaperAccount:
 # --------------------------------------------------------------------------- helpers
 
 
-def _with(pos: Position, **changes: Any) -> Position:
+def _with(obj: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` of a position or a balance (typed loosely: compiled, a
+    parameter typed Position refuses a Balance)."""
     from dataclasses import replace
 
-    return replace(pos, **changes)
+    return replace(obj, **changes)  # type: ignore[type-var]
 
 
 def _snapshots(accounts: Any) -> list[Snapshot]:
