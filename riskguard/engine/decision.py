@@ -292,6 +292,59 @@ class Decision:
         return d
 
 
+def _native_decision(
+    decision: str,
+    decisionId: str,
+    timestamp: int,
+    policy: dict[Any, Any],
+    account: str,
+    violations: tuple[Violation, ...],
+    actions: tuple[Action, ...],
+    metrics: Any,
+    durationUs: float,
+    mode: str,
+    order: Order | None,
+    maxAllowedAmount: float | None,
+    wouldDecide: str | None,
+    errors: tuple[dict[Any, Any], ...],
+    notes: tuple[str, ...],
+    snapshotTimestamp: int | None,
+    snapshotRef: str | None,
+    _snapshot_dict: Any,
+    _snapshot_digest: str | None,
+) -> Decision:
+    d = Decision.__new__(Decision)
+    d.decision = decision
+    d.decisionId = decisionId
+    d.timestamp = timestamp
+    d.policy = policy
+    d.account = account
+    d.violations = violations
+    d.actions = actions
+    d.metrics = metrics
+    d.durationUs = durationUs
+    d.mode = mode
+    d.order = order
+    d.maxAllowedAmount = maxAllowedAmount
+    d.wouldDecide = wouldDecide
+    d.errors = errors
+    d.notes = notes
+    d.snapshotTimestamp = snapshotTimestamp
+    d.snapshotRef = snapshotRef
+    d._snapshot_dict = _snapshot_dict
+    d._snapshot_digest = _snapshot_digest
+    return d
+
+
+def _decision_positional(*args: Any) -> Decision:
+    return Decision(*args)
+
+
+#: ``Decision(...)`` with all nineteen fields given in order: the engine's constructor
+#: (compiled, the dataclass's ``__init__`` is interpreted; the struct is filled directly).
+new_decision: Callable[..., Decision] = _native_decision if _COMPILED else _decision_positional
+
+
 def clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:
     out = {k: _json_num(v) for k, v in m.items() if k != "positions"}
     out["positions"] = [{k: _json_num(v) for k, v in p.items()} for p in m.get("positions", [])]

@@ -34,7 +34,13 @@ from typing import Any
 from riskguard.engine.actions import REQUIRED_FIGURES, Action, new_action
 from riskguard.engine.context import EvalContext
 from riskguard.engine.decision import BLOCKING as BLOCKING_SEVERITIES
-from riskguard.engine.decision import SEVERITY_RANK, Decision, Violation, new_decision_id
+from riskguard.engine.decision import (
+    SEVERITY_RANK,
+    Decision,
+    Violation,
+    new_decision,
+    new_decision_id,
+)
 from riskguard.engine.policy import CompiledPolicy
 from riskguard.margin.base import MarginModel, account_fee_model
 from riskguard.margin.metrics import (
@@ -656,7 +662,8 @@ def _finite_items(items: Any) -> bool:
     for v in items:
         tv = type(v)
         if tv is float:
-            if v - v != 0:
+            f: float = v  # compiled: unboxed, the test is C arithmetic
+            if f - f != 0.0:
                 return False
         elif (tv is dict or tv is list or tv is tuple) and not _finite(v):
             return False
@@ -766,12 +773,20 @@ def _merge_stops(actions: list[Any], snapshot: Snapshot) -> list[Any]:
     custom rule that does not name the leg) cannot be told apart and is left unmerged.
     """
     Key = tuple[str, str | None]
+    # The common case first: no position has two stops, nothing to merge (no lists built).
+    seen: set[Key] = set()
+    for a in actions:
+        if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
+            key = (a.symbol, a.positionSide)
+            if key in seen:
+                break
+            seen.add(key)
+    else:
+        return actions
     stops: dict[Key, list[Action]] = {}
     for a in actions:
         if a.type == "set_stop_loss" and a.symbol is not None and "price" in a.params:
             stops.setdefault((a.symbol, a.positionSide), []).append(a)
-    if not any(len(v) > 1 for v in stops.values()):
-        return actions
     sides: dict[str, set[str]] = {}
     for p in snapshot.positions:
         sides.setdefault(p.symbol, set()).add(p.side)
@@ -884,23 +899,24 @@ def _finish(
     would = outcome
     if policy.mode == "monitor":
         outcome = "allow"
-    return Decision(
-        decision=outcome,
-        decisionId=new_decision_id(now_ms),
-        timestamp=now_ms,
-        policy=policy.ref,
-        account=snapshot.account,
-        violations=tuple(violations),
-        actions=tuple(actions),
-        metrics=metrics,
-        durationUs=(time.perf_counter_ns() - t0) / 1000.0,
-        mode=policy.mode,
-        order=order,
-        maxAllowedAmount=max_allowed,
-        wouldDecide=would if policy.mode == "monitor" else None,
-        errors=tuple(errors),
-        notes=tuple(notes),
-        snapshotTimestamp=snapshot.timestamp,
-        snapshotRef=ref,
-        _snapshot_dict=snapshot.to_dict,
+    return new_decision(
+        outcome,  # decision
+        new_decision_id(now_ms),  # decisionId
+        now_ms,  # timestamp
+        policy.ref,
+        snapshot.account,
+        tuple(violations),
+        tuple(actions),
+        metrics,
+        (time.perf_counter_ns() - t0) / 1000.0,  # durationUs
+        policy.mode,
+        order,
+        max_allowed,  # maxAllowedAmount
+        would if policy.mode == "monitor" else None,  # wouldDecide
+        tuple(errors),
+        tuple(notes),
+        snapshot.timestamp,  # snapshotTimestamp
+        ref,  # snapshotRef
+        snapshot.to_dict,  # _snapshot_dict
+        None,  # _snapshot_digest
     )

@@ -745,8 +745,10 @@ def _replace(obj: Any, **changes: Any) -> Any:
 
 def _constructor(cls: type) -> tuple[tuple[str, ...], Any]:
     """The fields ``_replace`` passes, and what it builds with: the class itself, or for
-    the snapshot's own types (frozen slots dataclasses whose every field is an
-    ``__init__`` argument, checked by nothing after) their slots filled directly."""
+    the snapshot's own types (frozen dataclasses whose every field is an ``__init__``
+    argument, checked by nothing after) their fields filled directly — by their slots, or
+    compiled, by the builder ``riskguard.model.types`` registers (a native class has no
+    ``__slots__`` in its ``__dict__``)."""
     fs = fields(cls)
     names = tuple(f.name for f in fs if f.init)
     params = getattr(cls, "__dataclass_params__", None)
@@ -755,10 +757,9 @@ def _constructor(cls: type) -> tuple[tuple[str, ...], Any]:
         and cls.__module__ == "riskguard.model.types"
         and params is not None
         and params.frozen
-        and "__slots__" in cls.__dict__
         and not hasattr(cls, "__post_init__")
     ):
-        return names, positional_constructor(cls)  # compiled too: a registered builder
+        return names, positional_constructor(cls)
     return names, cls
 
 

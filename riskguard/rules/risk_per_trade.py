@@ -134,8 +134,8 @@ class RiskPerTrade(BaseRule):
             self.note(ctx, "equity is not positive: no budget", passed=False, equity=equity)
             return  # the engine reports ACCOUNT_EQUITY_NOT_POSITIVE
         budget = self.max * equity
-        # the same two figures end every message: formatted once (mypyc turns each f-string
-        # field into a str.format call)
+        # the same two figures end every message: formatted once (compiled, a format spec
+        # in an f-string is a str.format call; fields that are already text are joined)
         budget_txt = format(budget, ",.2f")
         max_txt = format(self.max, ".2%")
         model = ctx.model
@@ -172,14 +172,8 @@ class RiskPerTrade(BaseRule):
                 self.violate(
                     ctx,
                     "RISK_PER_TRADE_UNBOUNDED",
-                    sym
-                    + ": cross "
-                    + pm.side
-                    + " without a stop-loss puts the whole account at risk; the budget is "
-                    + budget_txt
-                    + " ("
-                    + max_txt
-                    + " of equity)",
+                    f"{sym}: cross {pm.side} without a stop-loss puts the whole account at "
+                    f"risk; the budget is {budget_txt} ({max_txt} of equity)",
                     symbol=sym,
                     observed=1.0,
                     limit=self.max,
@@ -193,16 +187,9 @@ class RiskPerTrade(BaseRule):
                 self.violate(
                     ctx,
                     "RISK_PER_TRADE_EXCEEDS_MAX",
-                    sym
-                    + ": risk "
-                    + format(risk, ",.2f")
-                    + (" (loss at the stop) is " if basis == "stop" else " (isolated margin) is ")
-                    + format(risk / equity, ".2%")
-                    + " of equity, above "
-                    + max_txt
-                    + " ("
-                    + budget_txt
-                    + ")",
+                    f"{sym}: risk {format(risk, ',.2f')} "
+                    f"{'(loss at the stop)' if basis == 'stop' else '(isolated margin)'}"
+                    f" is {format(risk / equity, '.2%')} of equity, above {max_txt} ({budget_txt})",
                     symbol=sym,
                     observed=risk / equity,
                     limit=self.max,
