@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from riskguard.errors import Problem, RiskguardError, SnapshotError
 from riskguard.model.fastpath import _json_ok, _market_fast, _position_fast
+from riskguard.model.slots import positional_constructor
 from riskguard.model.types import (
     _MARKET_KEYS,
     _ORDER_KEYS,
@@ -64,6 +65,13 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------- builders
+
+
+#: Every field in order, filled directly (compiled: the builder riskguard.model.types
+#: registers; the dataclass's keyword ``__init__`` is interpreted and sets each frozen
+#: field through ``object.__setattr__``).
+_new_order = positional_constructor(Order)
+_new_snapshot = positional_constructor(Snapshot)
 
 
 class _Ctx:
@@ -283,19 +291,19 @@ def _order(ctx: _Ctx, d: Any, path: tuple[Any, ...]) -> Order | None:
         _check_json(ctx, extra, path)
         if len(ctx.problems) > n0:
             return None
-    return Order(
-        symbol=symbol,  # type: ignore[arg-type]  # validated above
-        side=side,  # type: ignore[arg-type]  # validated above
-        amount=amount,  # type: ignore[arg-type]  # validated above
-        type=otype or "market",
-        price=price,
-        reduceOnly=reduce_only,
-        stopLossPrice=sl,
-        leverage=lev,
-        marginMode=mode,
-        clientOrderId=coid,
-        extra=extra,
-        positionSide=pside,
+    return _new_order(
+        symbol,  # validated above
+        side,
+        amount,
+        otype or "market",  # type
+        price,
+        reduce_only,  # reduceOnly
+        sl,  # stopLossPrice
+        lev,  # leverage
+        mode,  # marginMode
+        coid,  # clientOrderId
+        extra,
+        pside,  # positionSide
     )
 
 
@@ -537,21 +545,21 @@ def build_snapshot(
         _check_json(ctx, extra, root)
     if ctx.problems:
         raise SnapshotError(ctx.problems)
-    return Snapshot(
-        walletBalance=wallet,  # type: ignore[arg-type]  # validated above
-        positions=tuple(positions),
-        exchange=exchange,  # type: ignore[arg-type]
-        account=account,  # type: ignore[arg-type]  # validated above
-        settle=settle,  # type: ignore[arg-type]  # validated above
-        timestamp=ts,
-        openOrders=tuple(orders),
-        leverageTiers=tiers,
-        markets=markets,
-        schemaVersion=1,
-        extra=extra,
-        source=d,
-        positionMode=mode,
-        balances=balances,
+    return _new_snapshot(
+        wallet,  # walletBalance, validated above
+        tuple(positions),
+        exchange,
+        account,
+        settle,
+        ts,  # timestamp
+        tuple(orders),  # openOrders
+        tiers,  # leverageTiers
+        markets,
+        1,  # schemaVersion
+        extra,
+        d,  # source
+        mode,  # positionMode
+        balances,
     )
 
 
