@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from riskguard.errors import Problem, RiskguardError, SnapshotError
-from riskguard.model.fastpath import _json_ok, _market_fast, _position_fast
+from riskguard.model.fastpath import (
+    _any,
+    _ge0,
+    _json_ok,
+    _market_fast,
+    _plain_extra,
+    _position_fast,
+)
 from riskguard.model.slots import positional_constructor
 from riskguard.model.types import (
     _MARKET_KEYS,
@@ -72,6 +79,7 @@ __all__ = [
 #: field through ``object.__setattr__``).
 _new_order = positional_constructor(Order)
 _new_snapshot = positional_constructor(Snapshot)
+_new_tier = positional_constructor(LeverageTier)
 
 
 class _Ctx:
@@ -312,6 +320,37 @@ _TIER_NUMBERS = frozenset(
 )
 
 
+def _tier_fast(
+    t: dict[Any, Any],
+) -> tuple[float, float | None, float, float | None, float | None, int | None] | None:
+    """A tier whose every field is already what ``_tiers`` would accept (JSON numbers in
+    range, plain extra fields, no maintenance amount to look for in ``info``), read in one
+    pass; None sends it through the checks, which say what is wrong (a snapshot holds a
+    tier table per symbol: tiers are most of what a full snapshot's check parses)."""
+    lo = _ge0(t.get("minNotional"))
+    mmr = _ge0(t.get("maintenanceMarginRate"))
+    if lo is None or mmr is None or mmr >= 1:
+        return None
+    v = t.get("maxNotional")
+    hi = None if v is None else _ge0(v)
+    if v is not None and hi is None:
+        return None
+    v = t.get("maxLeverage")
+    maxlev = None if v is None else _any(v)
+    if v is not None and (maxlev is None or maxlev < 1):
+        return None
+    v = t.get("maintenanceAmount")
+    amt = None if v is None else _any(v)
+    if v is not None and amt is None:
+        return None
+    if amt is None and isinstance(t.get("info"), dict):
+        return None  # ccxt's cum / maintAmount / mmDeduction: the full path reads them
+    if _plain_extra(t, _TIER_NUMBERS) is None:
+        return None
+    tier_no = t.get("tier")
+    return (lo, hi, mmr, maxlev, amt, tier_no if isinstance(tier_no, int) else None)
+
+
 def _position_side(ctx: _Ctx, v: Any, path: tuple[Any, ...]) -> str | None:
     """An order's hedge-mode leg: long | short (ccxt/Binance spell LONG, SHORT; BOTH is one-way)."""
     if v in ("long", "short", "both", "LONG", "SHORT", "BOTH"):
@@ -332,6 +371,10 @@ def _tiers(
         tp = (*path, i)
         if not isinstance(t, dict):
             ctx.add(tp, "expected a tier object", "type")
+            continue
+        row = _tier_fast(t)
+        if row is not None:
+            parsed.append(row)
             continue
         lo = _num(ctx, t, "minNotional", tp, required=True, minimum=0)
         hi = _num(ctx, t, "maxNotional", tp, minimum=0)
@@ -391,9 +434,7 @@ def derive_tiers(rows: list[Any]) -> tuple[LeverageTier, ...]:
         if derived:
             amt = 0.0 if i == 0 else lo * (mmr - mmr_prev) + cum_prev
         out.append(
-            LeverageTier(
-                lo, hi, mmr, maxlev, amt, tier_no if tier_no is not None else i + 1, derived
-            )
+            _new_tier(lo, hi, mmr, maxlev, amt, tier_no if tier_no is not None else i + 1, derived)
         )
         cum_prev, mmr_prev = amt, mmr
     return tuple(out)
