@@ -1,8 +1,9 @@
 """riskguard's build. The package is configured in ``pyproject.toml``; this file adds only
 the modules compiled with mypyc.
 
-The evaluation's hot path (margin arithmetic, the engine's loop, the rules of the default
-policy, the paper exchange) is plain, fully typed Python that mypyc compiles to C
+The evaluation's hot path (the data model, margin arithmetic, the engine and its findings,
+the rules of the default policy, the paper exchange, the service's JSON check) is plain,
+fully typed Python that mypyc compiles to C
 extension modules — the way black and mypy ship. The source stays the reference: the
 same files run as plain Python where nothing is compiled, and the test suite checks both
 give the same decisions. Nothing is compiled when:
