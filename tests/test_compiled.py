@@ -122,3 +122,25 @@ def test_version_names_the_build() -> None:
     assert out.returncode == 0
     assert out.stdout.startswith("riskguard ")
     assert ("compiled with mypyc" in out.stdout) or ("plain Python" in out.stdout)
+
+
+def test_an_install_with_a_c_compiler_is_compiled() -> None:
+    """``pip install`` falls back to plain Python quietly when mypyc refuses the source
+    (``pip -q`` hides why, and every test passes in plain Python too): where a C compiler
+    and Python's headers are present, the install under test must be the compiled one."""
+    import shutil
+    import sysconfig
+
+    from riskguard._pure import build, requested
+
+    if requested():
+        pytest.skip("RISKGUARD_PURE is set: plain Python on purpose")
+    cc = (sysconfig.get_config_var("CC") or "").split()
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not cc or shutil.which(cc[0]) is None or not headers.exists():
+        pytest.skip("no C compiler or no Python headers here: a plain install is expected")
+    assert build() == "compiled with mypyc", (
+        f"riskguard is installed as {build()!r} though a C compiler is present: mypyc refused "
+        "the source at install time (`pip install -v -e .` prints why), or the install was "
+        "made with RISKGUARD_PURE=1 (then set it for the tests too)"
+    )

@@ -40,7 +40,7 @@ from riskguard.faces.serve.plainjson import same_text
 try:
     import orjson as _orjson
 except ModuleNotFoundError:  # the [serve] extra brings it; without it, json alone
-    _orjson = None  # type: ignore[assignment]
+    _orjson = None  # type: ignore[assignment, unused-ignore]  # orjson absent: the build env
 
 
 def fast_dumps(obj: Any, sort_keys: bool = False) -> bytes | None:
