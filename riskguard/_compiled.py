@@ -21,4 +21,12 @@ else:
             return lambda cls: cls
 
 
-__all__ = ["mypyc_attr"]
+def compiled(fn: object) -> bool:
+    """Whether ``fn`` — a function of the calling module — was compiled by mypyc (a compiled
+    function has no ``__code__``): how a module knows it runs compiled. Compiled, a module's
+    dataclasses are native classes, which hot paths build with compiled functions that fill
+    the struct directly; the dataclass's own ``__init__`` stays interpreted."""
+    return not hasattr(fn, "__code__")
+
+
+__all__ = ["compiled", "mypyc_attr"]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskguard._compiled import compiled
 from riskguard.model.slots import positional_constructor
 
 ACTION_TYPES: dict[str, str] = {
@@ -104,15 +105,6 @@ class Action:
         )
 
 
-def _probe() -> None:
-    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
-
-
-#: Whether this module runs compiled (mypyc, ``setup.py``): then ``Action`` is a native
-#: class, built by :func:`_native_action`; in plain Python by its slots.
-_COMPILED = not hasattr(_probe, "__code__")
-
-
 def _native_action(
     type: str,
     rule: str,
@@ -130,6 +122,9 @@ def _native_action(
     a.positionSide = positionSide  # type: ignore[misc]
     return a
 
+
+#: Compiled (mypyc, ``setup.py``), ``Action`` is a native class.
+_COMPILED = compiled(_native_action)
 
 #: ``Action(type, rule, symbol, params, severity, positionSide)`` with every field given,
 #: the fields filled directly: the hot paths' constructor (a frozen dataclass's __init__

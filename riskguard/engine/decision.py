@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from riskguard._compiled import compiled
 from riskguard.engine.actions import Action
 from riskguard.model.redact import redact
 from riskguard.model.slots import positional_constructor
@@ -81,15 +82,6 @@ class Violation:
         )  # fmt: skip
 
 
-def _probe() -> None:
-    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
-
-
-#: Whether this module runs compiled (mypyc, ``setup.py``): then ``Violation`` is a native
-#: class, built by :func:`_native_violation`; in plain Python by its slots.
-_COMPILED = not hasattr(_probe, "__code__")
-
-
 def _native_violation(
     rule: str,
     type: str,
@@ -115,6 +107,9 @@ def _native_violation(
     v.scope = scope  # type: ignore[misc]
     return v
 
+
+#: Compiled (mypyc, ``setup.py``), ``Violation`` and ``Decision`` are native classes.
+_COMPILED = compiled(_native_violation)
 
 #: ``Violation(...)`` with all ten fields given, the fields filled directly (the hot path's
 #: constructor: every finding a rule reports is built by it; compiled, the dataclass's

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from riskguard._compiled import compiled
 from riskguard.margin.base import (
     MarginModel,
     close_fee_rate,
@@ -108,18 +109,6 @@ class AccountMetrics:
 
 fast_frozen_init(PositionMetrics)
 fast_frozen_init(AccountMetrics)
-
-
-def _probe() -> None:
-    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
-
-
-#: Compiled by mypyc, the metrics classes are native (C structs). Their ``__init__`` is
-#: still the one ``dataclasses`` generates, interpreted Python that sets each field through
-#: its descriptor — about 1 µs of a 22-field ``PositionMetrics``, ten per check. Compiled
-#: code fills the struct directly (``_new_position_metrics``); the instances are the same
-#: (frozen to everyone else, equal, hashable, picklable). Plain Python keeps ``__init__``.
-_COMPILED = not hasattr(_probe, "__code__")
 
 
 def _new_position_metrics(
@@ -259,6 +248,14 @@ def _new_account_metrics(
     m.approximate = approximate  # type: ignore[misc]
     m.positions = positions  # type: ignore[misc]
     return m
+
+
+#: Compiled by mypyc, the metrics classes are native (C structs). Their ``__init__`` is
+#: still the one ``dataclasses`` generates, interpreted Python that sets each field through
+#: its descriptor — about 1 µs of a 22-field ``PositionMetrics``, ten per check. Compiled
+#: code fills the struct directly (the two functions above); the instances are the same
+#: (frozen to everyone else, equal, hashable, picklable). Plain Python keeps ``__init__``.
+_COMPILED = compiled(_new_position_metrics)
 
 
 @dataclass(frozen=True, slots=True)

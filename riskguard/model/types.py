@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from riskguard._compiled import mypyc_attr
+from riskguard._compiled import compiled, mypyc_attr
 from riskguard.model.slots import register_builder
 
 SIDES = ("long", "short")
@@ -168,17 +168,6 @@ class Snapshot:
         return (type(self), (self.walletBalance, self.positions, self.exchange, self.account, self.settle, self.timestamp, self.openOrders, self.leverageTiers, self.markets, self.schemaVersion, self.extra, self.source, self.positionMode, self.balances,))  # fmt: skip
 
 
-def _probe() -> None:
-    """Compiled, a function has no ``__code__``: how this module knows it runs compiled."""
-
-
-#: Whether this module runs compiled (mypyc, ``setup.py``): then the model's classes are
-#: native (C structs, read directly by the compiled engine), and ``_native_*`` below build
-#: them from all their fields in order without the dataclass's interpreted ``__init__``
-#: (``riskguard.model.slots.positional_constructor`` hands them out).
-_COMPILED = not hasattr(_probe, "__code__")
-
-
 def _native_leveragetier(
     minNotional: float,
     maxNotional: float | None,
@@ -313,7 +302,11 @@ def _native_snapshot(
     return o
 
 
-if _COMPILED:
+#: Compiled (mypyc, ``setup.py``), the model's classes are native (C structs, read directly
+#: by the compiled engine), and the ``_native_*`` functions above build them from all their
+#: fields in order without the dataclass's interpreted ``__init__``
+#: (``riskguard.model.slots.positional_constructor`` hands them out).
+if compiled(_native_position):
     register_builder(LeverageTier, _native_leveragetier)
     register_builder(Position, _native_position)
     register_builder(Order, _native_order)
