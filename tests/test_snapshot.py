@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from riskguard import SnapshotError, load_order, load_snapshot
 from riskguard.model.schemas import validator
 from riskguard.model.snapshot import build_snapshot, parse_timestamp, snapshot_to_dict
+from riskguard.model.types import Position
 
 from .conftest import snapshot_doc
 
@@ -326,3 +328,52 @@ def test_model_objects_pickle_copy_and_subclass_in_either_build():
     assert dataclasses.replace(leg, contracts=3.0).contracts == 3.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         leg.contracts = 4.0  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tagged(Position):
+    """A model subclass adding a field: pickling and copying must keep it."""
+
+    tag: str = ""
+
+
+def test_subclasses_of_the_model_keep_their_fields_and_slots_ones_are_refused_when_compiled():
+    import copy
+    import dataclasses
+    import pickle
+
+    from riskguard._pure import build
+    from riskguard.engine.actions import Action
+    from riskguard.engine.decision import Violation
+    from riskguard.model.types import Position, format_timestamp
+
+    t = _Tagged("X/USDT:USDT", "long", 2.0, 100.0, tag="hedge-1")
+    for back in (pickle.loads(pickle.dumps(t)), copy.copy(t), copy.deepcopy(t)):
+        assert back == t and back.tag == "hedge-1"
+
+    def declare():
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Slotted(Position):
+            tag: str = ""
+
+        return Slotted("X/USDT:USDT", "long", 2.0, 100.0)
+
+    if build() == "compiled with mypyc":
+        with pytest.raises(TypeError, match="slots dataclass"):
+            declare()
+    else:
+        assert declare().contracts == 2.0
+
+    class Finding(Violation):
+        pass
+
+    class Proposal(Action):
+        pass
+
+    assert Finding("r", "t", "C", "error", "m").code == "C"
+    assert Proposal("alert", "r").type == "alert"
+    assert (
+        format_timestamp(1.7e12)
+        == format_timestamp(1_700_000_000_000)
+        == "2023-11-14T22:13:20.000Z"
+    )

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskguard._compiled import compiled
-from riskguard.model.slots import positional_constructor
+from riskguard._compiled import compiled, mypyc_attr
+from riskguard.model.slots import positional_constructor, reduce_by_init
 
 ACTION_TYPES: dict[str, str] = {
     "block_order": "do not send the order",
@@ -63,6 +63,7 @@ POSITION_ACTIONS = frozenset(
 POSITION_SIDES = ("long", "short")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Action:
     type: str
@@ -97,12 +98,7 @@ class Action:
         return d
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (
-            type(self),
-            (self.type, self.rule, self.symbol, self.params, self.severity, self.positionSide),
-        )
+        return reduce_by_init(self)
 
 
 def _native_action(

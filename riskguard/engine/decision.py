@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from riskguard._compiled import compiled
+from riskguard._compiled import compiled, mypyc_attr
 from riskguard.engine.actions import Action
 from riskguard.model.redact import redact
-from riskguard.model.slots import positional_constructor
+from riskguard.model.slots import positional_constructor, reduce_by_init
 from riskguard.model.snapshot import Order, format_timestamp, order_to_dict
 
 SEVERITIES = ("info", "warning", "error", "critical")
@@ -27,6 +27,7 @@ SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 BLOCKING = frozenset({"error", "critical"})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
 @dataclass(frozen=True, slots=True)
 class Violation:
     rule: str
@@ -71,15 +72,7 @@ class Violation:
         }
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (
-            type(self),
-            (
-                self.rule, self.type, self.code, self.severity, self.message, self.symbol,
-                self.observed, self.limit, self.context, self.scope,
-            ),
-        )  # fmt: skip
+        return reduce_by_init(self)
 
 
 def _native_violation(

@@ -29,7 +29,7 @@ from riskguard.margin.base import (
     with_close_fee,
 )
 from riskguard.margin.base import tier_at as _tier_at
-from riskguard.model.slots import fast_frozen_init, positional_constructor
+from riskguard.model.slots import fast_frozen_init, positional_constructor, reduce_by_init
 from riskguard.model.snapshot import LeverageTier, Order, Position, Snapshot
 
 
@@ -61,9 +61,7 @@ class PositionMetrics:
     closeFeeRateSource: str
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), tuple([getattr(self, f.name) for f in fields(self)]))
+        return reduce_by_init(self)
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -90,9 +88,7 @@ class AccountMetrics:
     positions: tuple[PositionMetrics, ...]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), tuple([getattr(self, f.name) for f in fields(self)]))
+        return reduce_by_init(self)
 
     def to_dict(self) -> dict:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "positions"}

@@ -63,3 +63,19 @@ def positional_constructor(cls: type[T]) -> Callable[..., T]:
     make: Callable[..., T] = ns["make"]
     make.__qualname__ = f"{cls.__qualname__}.positional"
     return make
+
+
+_REDUCE_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def reduce_by_init(obj: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` of the compiled data classes: ``type(obj)(*its init fields)``.
+
+    Compiled, a dataclass is a native class, and the dataclass's own slot pickling (each
+    field set with ``object.__setattr__``) is refused; rebuilding through ``__init__``
+    works in both builds, and a subclass's added fields come along."""
+    cls = type(obj)
+    names = _REDUCE_NAMES.get(cls)
+    if names is None:
+        names = _REDUCE_NAMES[cls] = tuple(f.name for f in fields(cls) if f.init)
+    return (cls, tuple([getattr(obj, n) for n in names]))

@@ -8,20 +8,21 @@ from outside is built through :mod:`riskguard.model.snapshot`, which validates i
 Compiled (``setup.py``), the classes are native and the compiled engine reads their fields
 directly (about 11 µs of a 61 µs check, in ``bench/serve_app_bench.py``). Built in code, a
 compiled class checks each field against its annotation (a ``str`` field refuses
-``None``) and keeps a ``float`` field as a float: ``Position(..., contracts=1)`` reads back
-``1.0`` where plain Python keeps ``1``. A snapshot read from JSON keeps its document
+``None``, a ``tuple`` field a list) and keeps a ``float`` field as a float:
+``Position(..., contracts=1)`` reads back ``1.0`` where plain Python keeps ``1``; a
+subclass cannot be a slots dataclass (``_refuse_slot_fields``). A snapshot read from JSON keeps its document
 (``source``), so its digest is the same in either build.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
 from riskguard._compiled import compiled, mypyc_attr
-from riskguard.model.slots import register_builder
+from riskguard.model.slots import reduce_by_init, register_builder
 
 SIDES = ("long", "short")
 ORDER_SIDES = ("buy", "sell")
@@ -47,9 +48,11 @@ class LeverageTier:
     maintenanceAmountDerived: bool = False
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), (self.minNotional, self.maxNotional, self.maintenanceMarginRate, self.maxLeverage, self.maintenanceAmount, self.tier, self.maintenanceAmountDerived,))  # fmt: skip
+        return reduce_by_init(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(LeverageTier, cls).__init_subclass__(**kwargs)  # zero-arg super breaks under slots
+        _refuse_slot_fields(cls)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
@@ -80,9 +83,11 @@ class Position:
         return self.contracts * self.contractSize
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), (self.symbol, self.side, self.contracts, self.entryPrice, self.markPrice, self.leverage, self.marginMode, self.contractSize, self.isolatedMargin, self.inverse, self.stopLossPrice, self.takeProfitPrice, self.liquidationPrice, self.extra,))  # fmt: skip
+        return reduce_by_init(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Position, cls).__init_subclass__(**kwargs)  # zero-arg super breaks under slots
+        _refuse_slot_fields(cls)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
@@ -108,9 +113,11 @@ class Order:
         return 1 if self.side == "buy" else -1
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), (self.symbol, self.side, self.amount, self.type, self.price, self.reduceOnly, self.stopLossPrice, self.leverage, self.marginMode, self.clientOrderId, self.extra, self.positionSide,))  # fmt: skip
+        return reduce_by_init(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Order, cls).__init_subclass__(**kwargs)  # zero-arg super breaks under slots
+        _refuse_slot_fields(cls)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
@@ -123,9 +130,11 @@ class Market:
     extra: dict[Any, Any] = field(default_factory=dict)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), (self.markPrice, self.atrPct, self.candles, self.contractSize, self.extra,))  # fmt: skip
+        return reduce_by_init(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Market, cls).__init_subclass__(**kwargs)  # zero-arg super breaks under slots
+        _refuse_slot_fields(cls)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # compiled, still subclassable
@@ -163,9 +172,30 @@ class Snapshot:
         return snapshot_to_dict(self)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Compiled, the class is native and the dataclass's own pickling (each slot set
-        # with object.__setattr__) is refused; rebuilding through __init__ works in both.
-        return (type(self), (self.walletBalance, self.positions, self.exchange, self.account, self.settle, self.timestamp, self.openOrders, self.leverageTiers, self.markets, self.schemaVersion, self.extra, self.source, self.positionMode, self.balances,))  # fmt: skip
+        return reduce_by_init(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super(Snapshot, cls).__init_subclass__(**kwargs)  # zero-arg super breaks under slots
+        _refuse_slot_fields(cls)
+
+
+def _refuse_slot_fields(cls: type) -> None:
+    """Compiled, the model's classes are native and keep their fields in the C struct the
+    compiled engine reads. A subclass declared ``@dataclass(slots=True)`` would add slots
+    of the same names that Python code reads instead (the native base has no
+    ``__slots__`` for the dataclass to see), and the engine would find its fields unset:
+    refused here with a clear error. A subclass without ``slots=True`` works as before."""
+    slots = cls.__dict__.get("__slots__")
+    if slots is None or not compiled(_native_position):
+        return
+    own = {slots} if isinstance(slots, str) else set(slots)
+    clash = sorted(own & {f.name for f in fields(cls) if f.name in _BASE_FIELDS})
+    if clash:
+        raise TypeError(
+            f"{cls.__name__}: a subclass of riskguard's compiled data model cannot be a "
+            f"slots dataclass (it would shadow {', '.join(clash)}); drop slots=True, or run "
+            "plain Python (RISKGUARD_PURE=1)"
+        )
 
 
 def _native_leveragetier(
@@ -314,6 +344,12 @@ if compiled(_native_position):
     register_builder(Snapshot, _native_snapshot)
 
 
+#: Every field the compiled classes keep in their structs (see ``_refuse_slot_fields``).
+_BASE_FIELDS = frozenset(
+    f.name for c in (LeverageTier, Position, Order, Market, Snapshot) for f in fields(c)
+)
+
+
 _MIN_MS = -62135596800000
 _MAX_MS = 253402300799999
 
@@ -344,7 +380,7 @@ def parse_timestamp(v: Any) -> int | None:
     raise ValueError("expected ISO-8601 text or epoch milliseconds")
 
 
-def format_timestamp(ms: int | None) -> str | None:
+def format_timestamp(ms: Any) -> str | None:
     """Epoch milliseconds as ISO-8601 UTC text with milliseconds (``...T12:00:00.000Z``).
 
     Exact integer arithmetic for the milliseconds; the text up to the second is kept for
