@@ -324,13 +324,9 @@ def _native_decision(
     return d
 
 
-def _decision_positional(*args: Any) -> Decision:
-    return Decision(*args)
-
-
 #: ``Decision(...)`` with all nineteen fields given in order: the engine's constructor
 #: (compiled, the dataclass's ``__init__`` is interpreted; the struct is filled directly).
-new_decision: Callable[..., Decision] = _native_decision if _COMPILED else _decision_positional
+new_decision: Callable[..., Decision] = _native_decision if _COMPILED else Decision
 
 
 def clean_metrics(m: dict[Any, Any]) -> dict[Any, Any]:

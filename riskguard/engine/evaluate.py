@@ -27,9 +27,10 @@ import contextlib
 import math
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import fields as _dc_fields
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from riskguard.engine.actions import REQUIRED_FIGURES, Action, new_action
 from riskguard.engine.context import EvalContext
@@ -403,22 +404,34 @@ def _max_amount(
     return best, bounded
 
 
-_SIZERS: dict[int, tuple[Any, list[Any]]] = {}
-
-
 def _sizers(policy: Any) -> list[Any]:
     """The policy's rules that bound an order's amount (a ``max_amount`` method), once per
     compiled policy: asking every rule each time raised and caught an AttributeError per
     rule without one."""
-    hit = _SIZERS.get(id(policy))
+    return _per_policy(
+        _SIZERS,
+        policy,
+        lambda: [r for r in policy.rules if getattr(r, "max_amount", None) is not None],
+    )
+
+
+_SIZERS: dict[int, tuple[Any, Any]] = {}
+_T = TypeVar("_T")
+
+
+def _per_policy(table: dict[int, tuple[Any, Any]], policy: Any, build: Callable[[], _T]) -> _T:
+    """``build()``, computed once per compiled policy and kept in ``table`` (the table holds
+    policies weakly, so a reloaded one is freed as before)."""
+    hit = table.get(id(policy))
     if hit is not None and hit[0]() is policy:
-        return hit[1]
-    if len(_SIZERS) > 64:  # policies reloaded many times: keep the table small
-        _SIZERS.clear()
-    rules = [r for r in policy.rules if getattr(r, "max_amount", None) is not None]
+        cached: _T = hit[1]
+        return cached
+    if len(table) > 64:  # policies reloaded many times: keep the table small
+        table.clear()
+    value = build()
     with contextlib.suppress(TypeError):  # not weakly referenceable: not cached
-        _SIZERS[id(policy)] = (weakref.ref(policy), rules)
-    return rules
+        table[id(policy)] = (weakref.ref(policy), value)
+    return value
 
 
 def _floor_amount(x: float) -> float:
@@ -710,21 +723,12 @@ _ACTION_FIELDS = tuple(f.name for f in _dc_fields(Action)) == (
 )
 
 
-_CONFIGURED: dict[int, tuple[Any, dict[str, str]]] = {}
+_CONFIGURED: dict[int, tuple[Any, Any]] = {}
 
 
 def _configured_severity(policy: Any) -> dict[str, str]:
-    """Each rule's configured severity, by rule id (once per compiled policy; the table
-    holds policies weakly, so a reloaded one is freed as before)."""
-    hit = _CONFIGURED.get(id(policy))
-    if hit is not None and hit[0]() is policy:
-        return hit[1]
-    if len(_CONFIGURED) > 64:  # policies reloaded many times: keep the table small
-        _CONFIGURED.clear()
-    sev = {r.id: r.severity for r in policy.rules}
-    with contextlib.suppress(TypeError):  # not weakly referenceable: not cached
-        _CONFIGURED[id(policy)] = (weakref.ref(policy), sev)
-    return sev
+    """Each rule's configured severity, by rule id (once per compiled policy)."""
+    return _per_policy(_CONFIGURED, policy, lambda: {r.id: r.severity for r in policy.rules})
 
 
 def _with_severity(actions: list[Any], violations: list[Any], policy: Any) -> list[Any]:

@@ -189,7 +189,7 @@ def _refuse_slot_fields(cls: type) -> None:
     if slots is None or not compiled(_native_position):
         return
     own = {slots} if isinstance(slots, str) else set(slots)
-    clash = sorted(own & {f.name for f in fields(cls) if f.name in _BASE_FIELDS})
+    clash = sorted(own & _BASE_FIELDS)
     if clash:
         raise TypeError(
             f"{cls.__name__}: a subclass of riskguard's compiled data model cannot be a "
